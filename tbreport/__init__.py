@@ -1,0 +1,19 @@
+"""tbreport: TensorBoard event files into DataFrames, diagnoses and reports.
+
+Public API:
+    read(logdir, *, jobs=None, tags=None, engine="fast") -> ReadResult
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from tbreport.model import Finding, ReadWarning, Severity
+from tbreport.reader import ReadResult, read
+
+try:
+    __version__ = version("tbreport")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.1.0"
+
+__all__ = ["Finding", "ReadResult", "ReadWarning", "Severity", "__version__", "read"]

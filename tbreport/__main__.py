@@ -1,0 +1,3 @@
+from tbreport.cli import main
+
+main()

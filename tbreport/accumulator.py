@@ -1,0 +1,150 @@
+"""Reference engine: TensorBoard's own ``EventAccumulator`` with nothing downsampled.
+
+Selectable with ``--engine accumulator`` / ``read(..., engine="accumulator")``. It is slow (a
+pure-Python record reader) and inherits TensorBoard's known gaps, which the fast engine fixes:
+
+- a record with a bad checksum in the middle of a file silently hides the rest of that file;
+- TF2 tensor values are never purged on a restart (only ``simple_value`` scalars and histograms);
+- only the first hparams summary per tag is kept (later ``add_hparams`` calls are invisible).
+
+It exists so tests can prove that the fast engine returns the same points as TensorBoard does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+
+from tbreport.discovery import RunRef
+from tbreport.parsing import HistogramRow
+from tbreport.reader import RunData
+
+_STORE_EVERYTHING = {
+    "compressedHistograms": 0,
+    "images": 0,
+    "audio": 0,
+    "scalars": 0,
+    "histograms": 0,
+    "tensors": 0,
+}
+
+
+def _load(directory: str):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    # TensorBoard logs every truncated record at WARNING; our reader reports damage itself.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
+    acc = event_accumulator.EventAccumulator(directory, size_guidance=_STORE_EVERYTHING)
+    acc.Reload()
+    return acc
+
+
+def read_runs_with_accumulator(
+    runs: list[RunRef], *, tag_filter: re.Pattern[str] | None = None
+) -> list[RunData]:
+    """Read each run directory with ``EventAccumulator`` into the same `RunData` as the fast engine."""
+    from tensorboard.util import tensor_util
+
+    out = []
+    for run in runs:
+        acc = _load(run.directory)
+        available = acc.Tags()
+        tags: list[str] = []
+        tag_ids: dict[str, int] = {}
+
+        def tag_id(tag: str) -> int:
+            if tag not in tag_ids:
+                tag_ids[tag] = len(tags)
+                tags.append(tag)
+            return tag_ids[tag]
+
+        def keep(tag: str) -> bool:
+            return tag_filter is None or tag_filter.search(tag) is not None
+
+        scalar_rows: list[tuple[int, int, float, float]] = []
+        histograms: list[tuple[int, HistogramRow]] = []
+        texts: list[tuple[int, int, float, str]] = []
+        for tag in available.get("scalars", []):
+            if keep(tag):
+                for e in acc.Scalars(tag):
+                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, e.value))
+        for tag in available.get("histograms", []):
+            if not keep(tag):
+                continue
+            for e in acc.Histograms(tag):
+                h = e.histogram_value
+                histograms.append(
+                    (
+                        tag_id(tag),
+                        HistogramRow(
+                            0,
+                            0,
+                            e.step,
+                            e.wall_time,
+                            h.min,
+                            h.max,
+                            h.num,
+                            h.sum,
+                            h.sum_squares,
+                            np.asarray(h.bucket_limit, dtype=np.float64),
+                            np.asarray(h.bucket, dtype=np.float64),
+                            False,
+                        ),
+                    )
+                )
+        for tag in available.get("tensors", []):
+            if not keep(tag):
+                continue
+            plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+            for e in acc.Tensors(tag):
+                if plugin == "scalars":
+                    value = float(tensor_util.make_ndarray(e.tensor_proto))
+                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, value))
+                elif plugin == "histograms":
+                    arr = tensor_util.make_ndarray(e.tensor_proto).astype(np.float64)
+                    if arr.ndim != 2 or arr.shape[1] != 3:
+                        continue
+                    counts = arr[:, 2]
+                    nonzero = np.flatnonzero(counts)
+                    lo = float(arr[nonzero[0], 0]) if len(nonzero) else 0.0
+                    hi = float(arr[nonzero[-1], 1]) if len(nonzero) else 0.0
+                    histograms.append(
+                        (
+                            tag_id(tag),
+                            HistogramRow(
+                                0, 0, e.step, e.wall_time, lo, hi, float(counts.sum()),
+                                float("nan"), float("nan"), arr[:, 1].copy(), counts.copy(), True,
+                            ),
+                        )
+                    )
+                elif plugin == "text":
+                    strings = tensor_util.make_ndarray(e.tensor_proto).ravel()
+                    text = "\n".join(
+                        s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s)
+                        for s in strings
+                    )
+                    texts.append((tag_id(tag), e.step, e.wall_time, text))
+        hparam_contents = [
+            (tag, content)
+            for tag, content in acc.PluginTagToContent("hparams").items()
+        ] if "hparams" in acc._plugin_to_tag_to_content else []
+        scalar_rows.sort(key=lambda r: r[0])  # group by tag; stable keeps written order
+        arr_tag = np.array([r[0] for r in scalar_rows], dtype=np.int32)
+        out.append(
+            RunData(
+                ref=run,
+                tags=tags,
+                scalar_tag=arr_tag,
+                scalar_step=np.array([r[1] for r in scalar_rows], dtype=np.int64),
+                scalar_wall=np.array([r[2] for r in scalar_rows], dtype=np.float64),
+                scalar_value=np.array([r[3] for r in scalar_rows], dtype=np.float64),
+                histograms=histograms,
+                texts=texts,
+                hparam_contents=hparam_contents,
+                files=len(run.files),
+                bytes=sum(f.size for f in run.files),
+            )
+        )
+    return out

@@ -1,0 +1,73 @@
+"""The ``tbreport`` command line: a click group; each verb lives in ``tbreport/commands/``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from tbreport import __version__
+from tbreport.errors import EXIT_USAGE, TbreportError
+
+
+class _Group(click.Group):
+    """Turns every expected failure into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TbreportError as exc:
+            click.secho(f"tbreport: error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("tbreport: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except BrokenPipeError:  # e.g. `tbreport ls runs | head`
+            sys.stderr.close()
+            sys.exit(0)
+        except Exception as exc:  # a bug: still no traceback unless asked for
+            if os.environ.get("TBREPORT_DEBUG"):
+                raise
+            click.secho(
+                f"tbreport: internal error: {type(exc).__name__}: {exc}\n"
+                "  (set TBREPORT_DEBUG=1 to see the traceback, and please report it)",
+                fg="red",
+                err=True,
+            )
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tbreport")
+def cli() -> None:
+    """Turn TensorBoard event files into answers.
+
+    \b
+    Read every scalar, histogram and hyperparameter (no downsampling), diagnose
+    what went wrong in training, and write self-contained HTML or CSV reports.
+
+    \b
+    Examples:
+      tbreport ls runs/
+      tbreport export runs/ -o exported/
+      tbreport check runs/ --fail-on error
+      tbreport report runs/ -o report.html
+    """
+
+
+def _register() -> None:
+    from tbreport.commands import read as read_commands
+
+    cli.add_command(read_commands.ls)
+    cli.add_command(read_commands.export)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tbreport")

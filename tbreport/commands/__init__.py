@@ -1,0 +1,1 @@
+"""One module per group of CLI verbs; registered explicitly in ``tbreport.cli``."""

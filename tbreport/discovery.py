@@ -1,0 +1,190 @@
+"""Find runs in a LOGDIR the way TensorBoard does: a run is a directory that directly holds event files.
+
+Run names are paths relative to LOGDIR with ``/`` separators, ``"."`` for LOGDIR itself. Symlinked
+directories are followed (comparison folders built with ``ln -s``), each real directory is read once,
+so symlink loops end. ``*.profile-empty`` files and Git LFS pointers are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tbreport.errors import InputError
+from tbreport.model import ReadWarning
+from tbreport.parsing import looks_like_lfs_pointer
+
+
+@dataclass(frozen=True)
+class EventFileRef:
+    """One event file of a run."""
+
+    path: str  # absolute or as given; used to open the file
+    display: str  # how warnings name it: relative to LOGDIR's parent view
+    size: int
+
+
+@dataclass
+class RunRef:
+    """A run directory and what it directly holds."""
+
+    name: str
+    directory: str
+    files: list[EventFileRef] = field(default_factory=list)
+    hparams_yaml: str | None = None  # Lightning's hparams.yaml next to the event file
+
+
+def is_event_file_name(name: str) -> bool:
+    """TensorBoard's ``IsSummaryEventsFile``: "tfevents" in the name, not a profiler placeholder."""
+    return "tfevents" in name and not name.endswith(".profile-empty")
+
+
+def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[ReadWarning]]:
+    """List the runs under ``logdir``, sorted by name.
+
+    Args:
+        logdir: A directory, or a single event file (then it is the only file of run ``"."``).
+
+    Raises:
+        InputError: ``logdir`` does not exist or cannot be listed.
+    """
+    root = Path(logdir)
+    warnings: list[ReadWarning] = []
+    if not root.exists():
+        if root.is_symlink():
+            raise InputError(f"{logdir} is a broken symbolic link")
+        raise InputError(f"{logdir} does not exist")
+    if root.is_file():
+        if not is_event_file_name(root.name):
+            raise InputError(
+                f"{logdir} is a file, not a log directory; pass the directory that holds the runs "
+                "(or an event file whose name contains 'tfevents')"
+            )
+        size = root.stat().st_size
+        ref = EventFileRef(path=str(root), display=str(root), size=size)
+        return [RunRef(name=".", directory=str(root.parent), files=[ref])], warnings
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InputError(f"cannot read directory {logdir}: permission denied")
+    runs: list[RunRef] = []
+    seen: set[tuple[int, int]] = set()
+    _walk(root, root, runs, seen, warnings)
+    runs.sort(key=lambda r: _run_sort_key(r.name))
+    return runs, warnings
+
+
+def _run_sort_key(name: str) -> tuple[str, ...]:
+    return tuple(name.split("/"))
+
+
+def _walk(
+    root: Path,
+    directory: Path,
+    runs: list[RunRef],
+    seen: set[tuple[int, int]],
+    warnings: list[ReadWarning],
+) -> None:
+    try:
+        st = os.stat(directory)
+    except OSError as exc:
+        warnings.append(_unreadable(directory, root, exc))
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        if directory.is_symlink():
+            warnings.append(
+                ReadWarning(
+                    kind="symlink-alias",
+                    path=_display(directory, root),
+                    message="symbolic link to a directory that is already read (or a loop); "
+                    "read it once",
+                )
+            )
+        return
+    seen.add(key)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        warnings.append(_unreadable(directory, root, exc))
+        return
+    run_name = _relative_name(directory, root)
+    run = RunRef(name=run_name, directory=str(directory))
+    subdirs: list[Path] = []
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            subdirs.append(path)
+            continue
+        if entry.name == "hparams.yaml":
+            run.hparams_yaml = str(path)
+            continue
+        if "tfevents" not in entry.name:
+            continue
+        display = _display(path, root)
+        if entry.name.endswith(".profile-empty"):
+            warnings.append(
+                ReadWarning(
+                    kind="profile-placeholder",
+                    path=display,
+                    message="TensorFlow profiler placeholder (*.profile-empty), not an event file; "
+                    "skipped",
+                )
+            )
+            continue
+        try:
+            file_stat = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            warnings.append(_unreadable(path, root, exc))
+            continue
+        if not stat.S_ISREG(file_stat.st_mode):
+            warnings.append(
+                ReadWarning(kind="not-a-file", path=display, message="not a regular file; skipped")
+            )
+            continue
+        if _is_lfs_pointer(path, file_stat.st_size):
+            warnings.append(
+                ReadWarning(
+                    kind="lfs-pointer",
+                    path=display,
+                    message="Git LFS pointer, not the event file itself (run `git lfs pull`); "
+                    "skipped",
+                )
+            )
+            continue
+        run.files.append(EventFileRef(path=str(path), display=display, size=file_stat.st_size))
+    if run.files:
+        runs.append(run)
+    for sub in subdirs:
+        _walk(root, sub, runs, seen, warnings)
+
+
+def _is_lfs_pointer(path: Path, size: int) -> bool:
+    if size > 1024:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return looks_like_lfs_pointer(handle.read(64))
+    except OSError:
+        return False
+
+
+def _relative_name(directory: Path, root: Path) -> str:
+    rel = os.path.relpath(directory, root)
+    return "." if rel == "." else rel.replace(os.sep, "/")
+
+
+def _display(path: Path, root: Path) -> str:
+    rel = os.path.relpath(path, root)
+    return str(root / rel) if rel != "." else str(root)
+
+
+def _unreadable(path: Path, root: Path, exc: OSError) -> ReadWarning:
+    reason = exc.strerror or type(exc).__name__
+    return ReadWarning(
+        kind="unreadable", path=_display(path, root), message=f"cannot read: {reason}; skipped"
+    )

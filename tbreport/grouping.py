@@ -1,0 +1,351 @@
+"""Logical runs, the run inventory and hyperparameters.
+
+Writers split one training run over several directories:
+
+- Keras writes ``<run>/train`` and ``<run>/validation`` with the same tags (``epoch_loss``);
+- PyTorch ``add_scalars(main, {k: v})`` writes one directory ``<run>/<main>_<k>`` per series, each
+  holding tag ``main``;
+- PyTorch ``add_hparams`` writes the hparams (and metric scalars) into ``<run>/<time.time()>``.
+
+Each such directory stays a run of its own in ``ReadResult.scalars`` (as in TensorBoard); the
+inventory records which logical run it belongs to, and `fold_into_logical_runs` merges them with
+tags renamed so nothing collides (``validation/epoch_loss``, ``Loss/validation``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tbreport.model import ReadWarning
+
+if TYPE_CHECKING:
+    from tbreport.reader import RunData
+
+KERAS_SPLITS = ("train", "validation")
+_TIMESTAMP_DIR = re.compile(r"^\d{9,11}\.\d+$")
+HPARAMS_TAG_PREFIX = "_hparams_/"
+HF_ARGS_TAG = "args/text_summary"
+
+INVENTORY_COLUMNS = [
+    "run",
+    "logical_run",
+    "subrun_kind",
+    "subrun_key",
+    "files",
+    "bytes",
+    "scalar_tags",
+    "histogram_tags",
+    "scalars",
+    "histograms",
+    "first_step",
+    "last_step",
+    "first_wall_time",
+    "last_wall_time",
+    "duplicate_steps",
+    "purged",
+    "warnings",
+]
+HPARAM_RECORD_COLUMNS = ["run", "source_run", "source", "kind", "name", "value"]
+
+
+def _split(name: str) -> tuple[str, str]:
+    if "/" not in name:
+        return ".", name
+    parent, last = name.rsplit("/", 1)
+    return parent, last
+
+
+def classify_run(
+    name: str, scalar_tags: list[str], histogram_tags: int, has_hparams: bool
+) -> tuple[str, str, str]:
+    """Return ``(logical_run, subrun_kind, subrun_key)`` for one run directory."""
+    if name == ".":
+        return name, "", ""
+    parent, last = _split(name)
+    if _TIMESTAMP_DIR.match(last) and has_hparams and histogram_tags == 0:
+        return parent, "hparams-session", last
+    if last in KERAS_SPLITS:
+        return parent, "keras-split", last
+    if len(scalar_tags) == 1 and histogram_tags == 0:
+        prefix = scalar_tags[0].replace("/", "_") + "_"
+        if last.startswith(prefix) and len(last) > len(prefix):
+            return parent, "add-scalars", last[len(prefix) :]
+    return name, "", ""
+
+
+def build_inventory(
+    run_data: list[RunData],
+    scalars: pd.DataFrame,
+    histograms: pd.DataFrame,
+    warnings: list[ReadWarning],
+) -> pd.DataFrame:
+    """One row per run directory, with counts, ranges and logical-run grouping facts."""
+    warning_count: dict[str, int] = {}
+    for w in warnings:
+        if w.run is not None:
+            warning_count[w.run] = warning_count.get(w.run, 0) + 1
+    rows = []
+    for rd in run_data:
+        scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
+        scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
+        hist_tags = {rd.tags[t] for t, _ in rd.histograms}
+        steps = [rd.scalar_step] + [np.array([h.step for _, h in rd.histograms], dtype=np.int64)]
+        walls = [rd.scalar_wall] + [np.array([h.wall_time for _, h in rd.histograms])]
+        all_steps = np.concatenate(steps)
+        all_walls = np.concatenate(walls)
+        all_walls = all_walls[np.isfinite(all_walls) & (all_walls > 0)]
+        has_hparams = any(
+            tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents
+        )
+        logical, kind, key = classify_run(rd.ref.name, scalar_tags, len(hist_tags), has_hparams)
+        rows.append(
+            {
+                "run": rd.ref.name,
+                "logical_run": logical,
+                "subrun_kind": kind,
+                "subrun_key": key,
+                "files": rd.files,
+                "bytes": rd.bytes,
+                "scalar_tags": len(scalar_tags),
+                "histogram_tags": len(hist_tags),
+                "scalars": len(rd.scalar_tag),
+                "histograms": len(rd.histograms),
+                "first_step": int(all_steps.min()) if len(all_steps) else None,
+                "last_step": int(all_steps.max()) if len(all_steps) else None,
+                "first_wall_time": float(all_walls.min()) if len(all_walls) else None,
+                "last_wall_time": float(all_walls.max()) if len(all_walls) else None,
+                "duplicate_steps": rd.duplicate_steps,
+                "purged": rd.purged,
+                "warnings": warning_count.get(rd.ref.name, 0),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
+    for column in ("first_step", "last_step"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("first_wall_time", "last_wall_time"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def fold_into_logical_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Rename runs to their logical run and tags so that sub-runs merge without collisions.
+
+    Keras splits become ``<split>/<tag>``, ``add_scalars`` series ``<tag>/<series>``; an
+    ``add_hparams`` session keeps its tags. Other columns are unchanged.
+    """
+    if frame.empty:
+        out = frame.copy()
+        logical_names = list(dict.fromkeys(runs["logical_run"]))
+        out["run"] = pd.Categorical(out["run"].astype(object), categories=logical_names)
+        return out
+    info = runs.set_index("run")[["logical_run", "subrun_kind", "subrun_key"]]
+    run_names = list(frame["run"].cat.categories)
+    tag_names = list(frame["tag"].cat.categories)
+    run_codes = frame["run"].cat.codes.to_numpy().astype(np.int64)
+    tag_codes = frame["tag"].cat.codes.to_numpy().astype(np.int64)
+    pair = run_codes * len(tag_names) + tag_codes
+    unique_pairs, inverse = np.unique(pair, return_inverse=True)
+    new_runs, new_tags = [], []
+    for p in unique_pairs.tolist():
+        run = run_names[p // len(tag_names)]
+        tag = tag_names[p % len(tag_names)]
+        if run in info.index:
+            logical, kind, key = info.loc[run]
+        else:
+            logical, kind, key = run, "", ""
+        if kind == "keras-split":
+            tag = f"{key}/{tag}"
+        elif kind == "add-scalars":
+            tag = f"{tag}/{key}"
+        new_runs.append(logical)
+        new_tags.append(tag)
+    logical_order = list(dict.fromkeys(runs["logical_run"]))
+    out = frame.copy()
+    out["run"] = pd.Categorical(np.asarray(new_runs, dtype=object)[inverse], categories=logical_order)
+    tag_categories = sorted(set(new_tags))
+    out["tag"] = pd.Categorical(np.asarray(new_tags, dtype=object)[inverse], categories=tag_categories)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameters
+
+
+def _plain(value: Any) -> Any:
+    """A JSON/YAML value as a table cell: scalars as they are, containers as JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, prefix=f"{name}/"))
+        else:
+            flat[name] = _plain(value)
+    return flat
+
+
+def _struct_value(value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind in ("list_value", "struct_value"):
+        from google.protobuf.json_format import MessageToDict
+
+        return _plain(MessageToDict(value))
+    return None
+
+
+def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
+    """(kind, name, value) records from one serialised ``HParamsPluginData``."""
+    from google.protobuf.message import DecodeError
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    data = plugin_data_pb2.HParamsPluginData()
+    try:
+        data.ParseFromString(content)
+    except DecodeError:
+        return [("invalid", "", None)]
+    which = data.WhichOneof("data")
+    records: list[tuple[str, str, Any]] = []
+    if which == "session_start_info":
+        info = data.session_start_info
+        for name in sorted(info.hparams):
+            records.append(("hparam", name, _struct_value(info.hparams[name])))
+        if info.group_name:
+            records.append(("group_name", "group_name", info.group_name))
+        if info.start_time_secs:
+            records.append(("start_time", "start_time_secs", info.start_time_secs))
+    elif which == "session_end_info":
+        info = data.session_end_info
+        records.append(("status", "status", api_pb2.Status.Name(info.status)))
+        if info.end_time_secs:
+            records.append(("end_time", "end_time_secs", info.end_time_secs))
+    elif which == "experiment":
+        for metric in data.experiment.metric_infos:
+            name = metric.name.tag if not metric.name.group else f"{metric.name.group}/{metric.name.tag}"
+            records.append(("metric", name, metric.display_name or None))
+        for hparam in data.experiment.hparam_infos:
+            records.append(("hparam_declared", hparam.name, hparam.type and api_pb2.DataType.Name(hparam.type)))
+    return records
+
+
+def load_hparams_yaml(path: str) -> Any:
+    """Load a Lightning ``hparams.yaml`` safely.
+
+    Lightning writes Python-specific tags (``!!python/tuple``, ``!!python/object``...). They are read
+    as plain lists, mappings or strings; nothing is ever constructed or executed.
+    """
+    import yaml
+
+    class _PlainLoader(yaml.SafeLoader):
+        pass
+
+    def _plain_node(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)
+
+    _PlainLoader.add_multi_constructor("", _plain_node)
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return yaml.load(handle, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+def build_hparams(
+    run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadWarning]]:
+    """The wide ``hparams`` table (one row per logical run) and the long ``hparam_records``."""
+    logical_of = dict(zip(runs["run"], runs["logical_run"], strict=True))
+    warnings: list[ReadWarning] = []
+    records: list[tuple[str, str, str, str, str, Any]] = []
+
+    hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
+    for row in hf_args.itertuples(index=False):
+        run = str(row.run)
+        try:
+            args = json.loads(row.text)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(args, dict):
+            for name, value in _flatten(args).items():
+                records.append((logical_of.get(run, run), run, "hf-args", "hparam", name, value))
+
+    for rd in run_data:
+        run = rd.ref.name
+        logical = logical_of.get(run, run)
+        if rd.ref.hparams_yaml:
+            try:
+                loaded = load_hparams_yaml(rd.ref.hparams_yaml)
+            except (OSError, ValueError) as exc:
+                warnings.append(
+                    ReadWarning(
+                        kind="hparams-yaml",
+                        path=rd.ref.hparams_yaml,
+                        run=run,
+                        message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
+                    )
+                )
+                loaded = None
+            if isinstance(loaded, dict):
+                for name, value in _flatten(loaded).items():
+                    records.append((logical, run, "hparams.yaml", "hparam", name, value))
+        for tag, content in rd.hparam_contents:
+            for kind, name, value in _hparams_plugin_records(content):
+                if kind == "invalid":
+                    warnings.append(
+                        ReadWarning(
+                            kind="hparams-undecodable",
+                            path=rd.ref.directory,
+                            run=run,
+                            message=f"hparams data of tag {tag!r} could not be decoded; skipped",
+                        )
+                    )
+                    continue
+                source = tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
+                records.append((logical, run, source, kind, name, value))
+
+    hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
+    for column in ("run", "source_run", "source", "kind", "name"):
+        hparam_records[column] = hparam_records[column].astype(object)
+    hparam_records["value"] = hparam_records["value"].astype(object)
+
+    source_rank = {"hf-args": 0, "hparams.yaml": 1}
+    wide: dict[str, dict[str, Any]] = {}
+    columns: list[str] = []
+    hp_rows = [r for r in records if r[3] == "hparam"]
+    hp_rows.sort(key=lambda r: source_rank.get(r[2], 2))  # stable: later sources win
+    for logical, _, _, _, name, value in hp_rows:
+        if name not in columns:
+            columns.append(name)
+        wide.setdefault(logical, {})[name] = value
+    logical_order = list(dict.fromkeys(runs["logical_run"]))
+    table = pd.DataFrame(
+        [{"run": run, **wide.get(run, {})} for run in logical_order if run in wide],
+        columns=["run", *columns],
+    )
+    for column in columns:
+        values = table[column]
+        if values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or v is None).all():
+            table[column] = pd.to_numeric(values, errors="coerce")
+    return table, hparam_records, warnings

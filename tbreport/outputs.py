@@ -1,0 +1,206 @@
+"""Safe output files: never clobber someone else's file, never leave a half-written one.
+
+Every command that writes files goes through this module:
+
+- :func:`check_output_file` / :func:`check_output_dir` refuse to overwrite a file or directory that
+  tbreport did not write, unless ``force`` is given (``--force`` on the command line).
+- :func:`atomic_write_text` / :func:`atomic_write_bytes` write to a temporary file in the same
+  directory and ``os.replace`` it over the target, so an interrupted run leaves either the old file
+  or the new one, never a truncated mix.
+
+A file is *ours* when it carries the generator mark :data:`GENERATOR_META_PREFIX` near its start
+(HTML reports); a directory is *ours* when it holds the marker file :data:`DIR_MARKER` or nothing
+but file names we write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from os import PathLike
+from pathlib import Path
+from typing import IO
+
+from tbreport.errors import InputError
+
+#: What every HTML report carries in its ``<head>``; how a later run recognises its own file.
+GENERATOR_META_PREFIX = '<meta name="generator" content="tbreport'
+
+#: Marker file written into every directory bundle tbreport creates.
+DIR_MARKER = ".tbreport-output"
+
+# How far into a file to look for the generator mark (it sits in the first lines of <head>).
+_SNIFF_BYTES = 4096
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; restore it at once.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def is_tbreport_file(path: str | PathLike[str]) -> bool:
+    """Whether ``path`` is a file that tbreport wrote (it carries the generator mark).
+
+    Args:
+        path: An existing file.
+
+    Returns:
+        True when the first few kilobytes hold ``<meta name="generator" content="tbreport``.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return GENERATOR_META_PREFIX.encode("ascii") in head
+
+
+def check_output_file(
+    path: str | PathLike[str],
+    *,
+    force: bool = False,
+    is_ours: Callable[[Path], bool] = is_tbreport_file,
+) -> Path:
+    """Make sure writing ``path`` cannot destroy something that is not ours.
+
+    Args:
+        path: Where the file will be written.
+        force: Overwrite an existing file even when it is not ours (``--force``).
+        is_ours: Recognises files we may replace without ``force``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: ``path`` is a directory, or an existing file that is not ours and ``force``
+            is not set.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"output {str(target)!r} is a directory; give a file name with -o")
+    if (target.exists() or target.is_symlink()) and not force and not is_ours(target):
+        raise InputError(
+            f"output {str(target)!r} exists and was not written by tbreport; "
+            "use --force to overwrite it"
+        )
+    return target
+
+
+def check_output_dir(
+    path: str | PathLike[str], *, known_names: Iterable[str], force: bool = False
+) -> Path:
+    """Make sure writing a bundle into directory ``path`` cannot destroy something not ours.
+
+    The directory may be absent, empty, marked with :data:`DIR_MARKER`, or hold only
+    ``known_names``; anything else needs ``force``.
+
+    Args:
+        path: The output directory.
+        known_names: The file names the bundle writes.
+        force: Write into the directory whatever it holds (``--force``); files we do not write
+            are left alone.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: ``path`` is a file, or a directory with foreign content and ``force`` is
+            not set.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"output {str(target)!r} is a file; give a directory with -o")
+    if not target.is_dir() or force:
+        return target
+    entries = {entry.name for entry in target.iterdir()}
+    if not entries or DIR_MARKER in entries:
+        return target
+    allowed = set(known_names)
+    foreign = sorted(entries - allowed)
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise InputError(
+            f"output directory {str(target)!r} holds files tbreport did not write ({shown}{more}); "
+            "use --force to write into it anyway"
+        )
+    return target
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
+
+    The parent directory is created when missing. If the body raises (or the process is
+    interrupted), the temporary file is removed and ``path`` is untouched.
+
+    Args:
+        path: The final file.
+        mode: ``"w"`` (text) or ``"wb"`` (bytes).
+        **open_kwargs: Passed to :func:`open` (e.g. ``encoding``, ``newline``).
+
+    Yields:
+        The open temporary file.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; give the file the permissions a plain open() would have.
+        os.chmod(temp_name, 0o666 & ~_umask())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def atomic_write_text(path: str | PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Args:
+        path: The final file; its directory is created when missing.
+        text: The content.
+        encoding: Text encoding.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    with atomic_open(path, "w", encoding=encoding, newline="") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Args:
+        path: The final file; its directory is created when missing.
+        data: The content.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def mark_output_dir(path: str | PathLike[str], *, generator: str) -> None:
+    """Write the :data:`DIR_MARKER` file that makes ``path`` recognisably ours.
+
+    Args:
+        path: The bundle directory.
+        generator: A line saying what wrote it, e.g. ``"tbreport 0.1.0 report --format csv"``.
+    """
+    atomic_write_text(Path(path) / DIR_MARKER, generator.rstrip("\n") + "\n")

@@ -1,0 +1,635 @@
+"""Parse one event file's bytes into columnar arrays (`FileData`).
+
+Most records of a real event file are single-scalar events with the same byte layout for a given tag
+and step width (PyTorch ``simple_value``, TF2 rank-0 tensors). Those are decoded for all records at
+once with numpy: records of one length are gathered into a matrix, a template parsed from the first
+one says which byte columns hold the wall time, the step varint and the value, and every row whose
+other bytes equal the template's is decoded in one go. Everything else (the first event of a tag with
+its metadata, histograms, text, hparams, session logs) is parsed with the compiled protobuf classes.
+
+A file is parsed without knowing the rest of its run, so tensors are kept as candidates by shape
+(rank-0 numeric -> scalar, ``[k, 3]`` numeric -> histogram, strings -> text) and resolved against the
+run's plugin names during assembly (`tbreport.reader`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from google.protobuf.message import DecodeError
+from tensorboard.compat.proto import event_pb2
+
+from tbreport.model import ReadWarning
+from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records
+
+# Groups larger than this many bytes are decoded in row chunks to bound memory.
+_MAX_MATRIX_BYTES = 1 << 25
+# Give up templating a length group after this many attempts that matched no other record.
+_MAX_FRUITLESS_TEMPLATES = 16
+_SESSION_START = event_pb2.SessionLog.START
+_DTYPE_FLOAT, _DTYPE_DOUBLE, _DTYPE_STRING = 1, 2, 7
+_NUMERIC_DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "<u1", 5: "<i2", 6: "<i1", 9: "<i8", 19: "<f2"}
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
+
+
+@dataclass
+class HistogramRow:
+    seq: int
+    tag: int
+    step: int
+    wall_time: float
+    min: float
+    max: float
+    num: float
+    sum: float
+    sum_squares: float
+    bucket_limit: np.ndarray
+    bucket: np.ndarray
+    from_tensor: bool
+
+
+@dataclass
+class FileData:
+    """Everything one event file holds, in columnar form.
+
+    ``seq`` numbers are record indices within the file; assembly turns them into a run-wide order.
+    Tag columns hold indices into ``tags``.
+    """
+
+    path: str
+    tags: list[str] = field(default_factory=list)
+    n_records: int = 0
+    scalar_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scalar_tag: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    scalar_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scalar_wall: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    scalar_value: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    scalar_is_tensor: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    histograms: list[HistogramRow] = field(default_factory=list)
+    texts: list[tuple[int, int, int, float, str]] = field(default_factory=list)
+    # (seq, tag, plugin content) of every hparams-plugin value, not only the first per tag.
+    hparams: list[tuple[int, str, bytes]] = field(default_factory=list)
+    # First metadata per tag in this file: tag -> (seq, plugin_name).
+    metadata: dict[str, tuple[int, str]] = field(default_factory=dict)
+    starts: list[tuple[int, int]] = field(default_factory=list)
+    versions: list[tuple[int, float]] = field(default_factory=list)
+    # Per-event (seq, step, has_summary, tag indices) for files that need TensorBoard's
+    # out-of-order purge (files without a leading "brain.Event:2"); None otherwise.
+    legacy_events: list[tuple[int, int, bool, tuple[int, ...]]] | None = None
+    other_values: dict[str, int] = field(default_factory=dict)  # e.g. {"image": 3, "graph": 1}
+    warnings: list[ReadWarning] = field(default_factory=list)
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise IndexError("varint runs past the end")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+@dataclass(frozen=True)
+class _Template:
+    tag: str
+    is_tensor: bool
+    wall_pos: int | None
+    step_pos: int | None
+    step_len: int
+    value_pos: int
+    value_dtype: str  # "<f4" or "<f8"
+
+    def variable_columns(self, length: int) -> np.ndarray:
+        mask = np.ones(length, dtype=bool)
+        if self.wall_pos is not None:
+            mask[self.wall_pos : self.wall_pos + 8] = False
+        if self.step_pos is not None:
+            mask[self.step_pos : self.step_pos + self.step_len] = False
+        size = 4 if self.value_dtype == "<f4" else 8
+        mask[self.value_pos : self.value_pos + size] = False
+        return mask
+
+
+def _template(rec: bytes) -> _Template | None:
+    """The layout of a single-scalar event, or None if the record is anything else."""
+    try:
+        return _template_unchecked(rec)
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _template_unchecked(rec: bytes) -> _Template | None:
+    n = len(rec)
+    pos = 0
+    wall_pos = step_pos = None
+    step_len = 0
+    summary: tuple[int, int] | None = None
+    while pos < n:
+        key, pos = _varint(rec, pos)
+        if key == 0x09:  # wall_time, fixed64
+            wall_pos = pos
+            pos += 8
+        elif key == 0x10:  # step, varint
+            start = pos
+            _, pos = _varint(rec, pos)
+            step_pos, step_len = start, pos - start
+        elif key == 0x2A and summary is None:  # summary, length-delimited
+            length, pos = _varint(rec, pos)
+            summary = (pos, pos + length)
+            pos += length
+        else:
+            return None
+    if summary is None or pos != n:
+        return None
+    p, end = summary
+    if p >= end or rec[p] != 0x0A:
+        return None
+    length, p = _varint(rec, p + 1)
+    if p + length != end:  # exactly one Summary.Value
+        return None
+    vend = end
+    tag = None
+    value_pos = None
+    value_dtype = ""
+    is_tensor = False
+    while p < vend:
+        key, p = _varint(rec, p)
+        if key == 0x0A and tag is None:
+            length, p = _varint(rec, p)
+            tag = rec[p : p + length].decode("utf-8")
+            p += length
+        elif key == 0x15 and value_pos is None:  # simple_value, fixed32
+            value_pos, value_dtype = p, "<f4"
+            p += 4
+        elif key == 0x42 and value_pos is None:  # tensor
+            length, p = _varint(rec, p)
+            found = _tensor_scalar(rec, p, p + length)
+            if found is None:
+                return None
+            value_pos, value_dtype = found
+            is_tensor = True
+            p += length
+        else:
+            return None
+    if tag is None or value_pos is None or p != vend:
+        return None
+    return _Template(tag, is_tensor, wall_pos, step_pos, step_len, value_pos, value_dtype)
+
+
+def _tensor_scalar(rec: bytes, p: int, end: int) -> tuple[int, str] | None:
+    """Position and dtype of the value of a rank-0 float/double TensorProto, else None."""
+    dtype = None
+    value: tuple[int, int] | None = None  # (position, size)
+    while p < end:
+        key, p = _varint(rec, p)
+        if key == 0x08:
+            dtype, p = _varint(rec, p)
+        elif key == 0x12:  # tensor_shape: must be empty (rank 0)
+            length, p = _varint(rec, p)
+            if length:
+                return None
+        elif key in (0x22, 0x2A, 0x32) and value is None:  # tensor_content / float_val / double_val
+            length, p = _varint(rec, p)
+            value = (p, length)
+            p += length
+        elif key == 0x2D and value is None:  # unpacked float_val
+            value = (p, 4)
+            p += 4
+        elif key == 0x31 and value is None:  # unpacked double_val
+            value = (p, 8)
+            p += 8
+        else:
+            return None
+    if value is None or p != end:
+        return None
+    if dtype == _DTYPE_FLOAT and value[1] == 4:
+        return value[0], "<f4"
+    if dtype == _DTYPE_DOUBLE and value[1] == 8:
+        return value[0], "<f8"
+    return None
+
+
+def _decode_varint_columns(cols: np.ndarray) -> np.ndarray:
+    """Decode a fixed-width varint stored in ``cols`` (shape ``(width, n)``) as int64."""
+    acc = np.zeros(cols.shape[1], dtype=np.uint64)
+    for j in range(cols.shape[0]):
+        acc |= (cols[j].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * j)
+    return acc.view(np.int64)
+
+
+def _valid_varint_columns(cols: np.ndarray) -> np.ndarray:
+    """Rows whose bytes form one varint of exactly this width."""
+    ok = cols[-1] < 0x80
+    for j in range(cols.shape[0] - 1):
+        ok &= cols[j] >= 0x80
+    return ok
+
+
+class _Collector:
+    """Accumulates decoded values of one file before they become `FileData` arrays."""
+
+    def __init__(self, path: str, tag_filter: re.Pattern[str] | None) -> None:
+        self.data = FileData(path=path)
+        self.tag_index: dict[str, int] = {}
+        self.tag_filter = tag_filter
+        self._keep: dict[str, bool] = {}
+        self.fast: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        self.slow_scalars: list[tuple[int, int, int, float, float, bool]] = []
+
+    def keep(self, tag: str) -> bool:
+        kept = self._keep.get(tag)
+        if kept is None:
+            kept = self.tag_filter is None or self.tag_filter.search(tag) is not None
+            self._keep[tag] = kept
+        return kept
+
+    def tag_id(self, tag: str) -> int:
+        idx = self.tag_index.get(tag)
+        if idx is None:
+            idx = self.tag_index[tag] = len(self.data.tags)
+            self.data.tags.append(tag)
+        return idx
+
+    def count_other(self, kind: str) -> None:
+        self.data.other_values[kind] = self.data.other_values.get(kind, 0) + 1
+
+
+def parse_event_bytes(
+    buf: bytes, *, path: str, tag_filter: re.Pattern[str] | None = None
+) -> FileData:
+    """Parse the whole content of one event file.
+
+    Args:
+        buf: The file's bytes.
+        path: How to name the file in warnings.
+        tag_filter: Keep only scalars, histograms and text whose tag matches (``re.search``).
+            Hyperparameters and plugin metadata are always kept.
+
+    Returns:
+        The file's records as columnar arrays, with a warning for every problem found.
+    """
+    collector = _Collector(path, tag_filter)
+    data = collector.data
+    if not buf:
+        data.warnings.append(ReadWarning(kind="empty-file", path=path, message="file is empty"))
+        return data
+    if buf.startswith(LFS_POINTER_PREFIX):
+        data.warnings.append(
+            ReadWarning(
+                kind="lfs-pointer",
+                path=path,
+                message="Git LFS pointer, not the event file itself (run `git lfs pull`); skipped",
+            )
+        )
+        return data
+    framing = frame_records(buf, path=path)
+    data.warnings.extend(framing.warnings)
+    data.n_records = len(framing.offsets)
+    if data.n_records == 0:
+        if not framing.warnings or framing.warnings[0].offset == 0:
+            data.warnings = [
+                ReadWarning(
+                    kind="not-an-event-file",
+                    path=path,
+                    offset=0,
+                    message="no valid TFRecord found: not an event file, or destroyed; skipped",
+                )
+            ]
+        return data
+    slow_rows = _decode_fast(buf, framing.offsets, framing.lengths, collector)
+    _decode_slow(buf, framing.offsets, framing.lengths, slow_rows, collector)
+    _finish(collector)
+    return data
+
+
+def _decode_fast(
+    buf: bytes, offsets: np.ndarray, lengths: np.ndarray, collector: _Collector
+) -> np.ndarray:
+    """Decode every templatable record; return the record indices left for the slow path."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    slow: list[np.ndarray] = []
+    order = np.argsort(lengths, kind="stable")
+    bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+    for group in np.split(order, bounds):
+        length = int(lengths[group[0]])
+        if len(group) < 4 or length < 8:
+            slow.append(group)
+            continue
+        rows_per_chunk = max(1, _MAX_MATRIX_BYTES // length)
+        for start in range(0, len(group), rows_per_chunk):
+            chunk = group[start : start + rows_per_chunk]
+            slow.append(_decode_group(buf, arr, offsets, chunk, length, collector))
+    return np.sort(np.concatenate(slow)) if slow else np.zeros(0, dtype=np.int64)
+
+
+def _decode_group(
+    buf: bytes,
+    arr: np.ndarray,
+    offsets: np.ndarray,
+    rows: np.ndarray,
+    length: int,
+    collector: _Collector,
+) -> np.ndarray:
+    starts = offsets[rows] + HEADER_BYTES
+    cols = arr[starts[None, :] + np.arange(length)[:, None]]  # (length, n)
+    pending = np.ones(len(rows), dtype=bool)
+    slow: list[int] = []
+    fruitless = 0
+    while pending.any():
+        if fruitless >= _MAX_FRUITLESS_TEMPLATES:
+            slow.extend(np.flatnonzero(pending).tolist())
+            break
+        first = int(np.argmax(pending))
+        offset = int(starts[first])
+        template = _template(buf[offset : offset + length])
+        if template is None:
+            pending[first] = False
+            slow.append(first)
+            fruitless += 1
+            continue
+        candidates = np.flatnonzero(pending)
+        structural = template.variable_columns(length)
+        same = (cols[structural][:, candidates] == cols[structural, first][:, None]).all(axis=0)
+        if template.step_pos is not None:
+            step_cols = cols[template.step_pos : template.step_pos + template.step_len]
+            same &= _valid_varint_columns(step_cols[:, candidates])
+        matched = candidates[same]
+        if not same[candidates == first].all():  # the template row must match itself
+            pending[first] = False
+            slow.append(first)
+            fruitless += 1
+            continue
+        pending[matched] = False
+        fruitless = fruitless + 1 if len(matched) <= 1 else 0
+        if not collector.keep(template.tag):
+            continue
+        if template.step_pos is not None:
+            steps = _decode_varint_columns(
+                cols[template.step_pos : template.step_pos + template.step_len][:, matched]
+            )
+        else:
+            steps = np.zeros(len(matched), dtype=np.int64)
+        if template.wall_pos is not None:
+            walls = (
+                np.ascontiguousarray(cols[template.wall_pos : template.wall_pos + 8][:, matched].T)
+                .view("<f8")
+                .ravel()
+            )
+        else:
+            walls = np.zeros(len(matched), dtype=np.float64)
+        size = 4 if template.value_dtype == "<f4" else 8
+        values = (
+            np.ascontiguousarray(cols[template.value_pos : template.value_pos + size][:, matched].T)
+            .view(template.value_dtype)
+            .ravel()
+            .astype(np.float64)
+        )
+        collector.fast.append(
+            (rows[matched], collector.tag_id(template.tag), steps, walls, values, template.is_tensor)
+        )
+    return rows[np.asarray(slow, dtype=np.int64)] if slow else np.zeros(0, dtype=np.int64)
+
+
+def _decode_slow(
+    buf: bytes,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    indices: np.ndarray,
+    collector: _Collector,
+) -> None:
+    data = collector.data
+    parse = event_pb2.Event.FromString
+    parse_failures = 0
+    # A file that does not open with "brain.Event:2" may need TensorBoard's out-of-order purge.
+    legacy = True
+    if len(indices) and indices[0] == 0:
+        off = int(offsets[0]) + HEADER_BYTES
+        try:
+            first = parse(buf[off : off + int(lengths[0])])
+            legacy = not first.file_version.startswith("brain.Event:") or (
+                _file_version(first.file_version) < 2
+            )
+        except DecodeError:
+            legacy = True
+    for seq in indices.tolist():
+        off = int(offsets[seq]) + HEADER_BYTES
+        try:
+            event = parse(buf[off : off + int(lengths[seq])])
+        except DecodeError:
+            parse_failures += 1
+            if parse_failures <= 5:
+                data.warnings.append(
+                    ReadWarning(
+                        kind="undecodable-record",
+                        path=data.path,
+                        offset=off - HEADER_BYTES,
+                        message="record has valid checksums but is not an Event proto; skipped",
+                    )
+                )
+            continue
+        what = event.WhichOneof("what")
+        if what == "summary":
+            _summary(event, seq, collector)
+        elif what == "file_version":
+            data.versions.append((seq, _file_version(event.file_version)))
+        elif what == "session_log":
+            if event.session_log.status == _SESSION_START:
+                data.starts.append((seq, int(event.step)))
+        elif what is not None:
+            collector.count_other(what)
+    if parse_failures > 5:
+        data.warnings.append(
+            ReadWarning(
+                kind="undecodable-record",
+                path=data.path,
+                message=f"{parse_failures - 5} more records could not be decoded",
+            )
+        )
+    if legacy:
+        data.legacy_events = _legacy_events(buf, offsets, lengths, collector)
+
+
+def _file_version(text: str) -> float:
+    """TensorBoard's ``ParseFileVersion``: "brain.Event:2" -> 2.0; unknown -> -1."""
+    try:
+        return float(text.split(":")[-1])
+    except ValueError:
+        return -1.0
+
+
+def _summary(event: event_pb2.Event, seq: int, collector: _Collector) -> None:
+    step = int(event.step)
+    wall = float(event.wall_time)
+    data = collector.data
+    for value in event.summary.value:
+        tag = value.tag
+        if value.HasField("metadata"):
+            plugin = value.metadata.plugin_data.plugin_name
+            if tag not in data.metadata:
+                data.metadata[tag] = (seq, plugin)
+            if plugin == "hparams":
+                data.hparams.append((seq, tag, bytes(value.metadata.plugin_data.content)))
+        kind = value.WhichOneof("value")
+        if kind is None:
+            continue
+        if not collector.keep(tag):
+            continue
+        if kind == "simple_value":
+            collector.slow_scalars.append(
+                (seq, collector.tag_id(tag), step, wall, float(value.simple_value), False)
+            )
+        elif kind == "histo":
+            h = value.histo
+            data.histograms.append(
+                HistogramRow(
+                    seq,
+                    collector.tag_id(tag),
+                    step,
+                    wall,
+                    float(h.min),
+                    float(h.max),
+                    float(h.num),
+                    float(h.sum),
+                    float(h.sum_squares),
+                    np.asarray(h.bucket_limit, dtype=np.float64),
+                    np.asarray(h.bucket, dtype=np.float64),
+                    False,
+                )
+            )
+        elif kind == "tensor":
+            _tensor(value.tensor, tag, seq, step, wall, collector)
+        else:
+            collector.count_other(kind)
+
+
+def _tensor_array(tensor) -> np.ndarray | None:
+    dtype = _NUMERIC_DTYPES.get(tensor.dtype)
+    if dtype is None:
+        return None
+    shape = tuple(int(d.size) for d in tensor.tensor_shape.dim)
+    if tensor.tensor_content:
+        values = np.frombuffer(tensor.tensor_content, dtype=dtype)
+    elif tensor.dtype == 1:
+        values = np.asarray(tensor.float_val, dtype=np.float32)
+    elif tensor.dtype == 2:
+        values = np.asarray(tensor.double_val, dtype=np.float64)
+    elif tensor.dtype in (3, 4, 5, 6):
+        values = np.asarray(tensor.int_val, dtype=np.int64)
+    elif tensor.dtype == 9:
+        values = np.asarray(tensor.int64_val, dtype=np.int64)
+    elif tensor.dtype == 19:
+        values = np.asarray(tensor.half_val, dtype=np.uint16).view(np.float16)
+    else:
+        return None
+    size = int(np.prod(shape)) if shape else 1
+    if values.size == 1 and size > 1:  # a single value broadcast to the shape
+        values = np.full(size, values[0])
+    if values.size != size:
+        return None
+    return values.astype(np.float64).reshape(shape)
+
+
+def _tensor(tensor, tag: str, seq: int, step: int, wall: float, collector: _Collector) -> None:
+    data = collector.data
+    if tensor.dtype == _DTYPE_STRING:
+        text = "\n".join(s.decode("utf-8", errors="replace") for s in tensor.string_val)
+        data.texts.append((seq, collector.tag_id(tag), step, wall, text))
+        return
+    values = _tensor_array(tensor)
+    if values is None:
+        collector.count_other("tensor")
+    elif values.ndim == 0:
+        collector.slow_scalars.append((seq, collector.tag_id(tag), step, wall, float(values), True))
+    elif values.ndim == 2 and values.shape[1] == 3:
+        left, right, counts = values[:, 0], values[:, 1], values[:, 2]
+        nonzero = np.flatnonzero(counts)
+        num = float(counts.sum())
+        if len(nonzero):
+            lo_edge, hi_edge = float(left[nonzero[0]]), float(right[nonzero[-1]])
+        else:
+            lo_edge = hi_edge = 0.0
+        data.histograms.append(
+            HistogramRow(
+                seq,
+                collector.tag_id(tag),
+                step,
+                wall,
+                lo_edge,
+                hi_edge,
+                num,
+                float("nan"),
+                float("nan"),
+                np.ascontiguousarray(right),
+                np.ascontiguousarray(counts),
+                True,
+            )
+        )
+    else:
+        collector.count_other("tensor")
+
+
+def _legacy_events(
+    buf: bytes, offsets: np.ndarray, lengths: np.ndarray, collector: _Collector
+) -> list[tuple[int, int, bool, tuple[int, ...]]]:
+    """Per-event facts needed by TensorBoard's out-of-order purge (rare: pre-2016 files)."""
+    events = []
+    parse = event_pb2.Event.FromString
+    for seq in range(len(offsets)):
+        off = int(offsets[seq]) + HEADER_BYTES
+        try:
+            event = parse(buf[off : off + int(lengths[seq])])
+        except DecodeError:
+            continue
+        has_summary = event.HasField("summary")
+        tags = tuple(
+            collector.tag_index[v.tag] for v in event.summary.value if v.tag in collector.tag_index
+        )
+        events.append((seq, int(event.step), has_summary, tags))
+    return events
+
+
+def _finish(collector: _Collector) -> None:
+    """Merge fast and slow scalar rows into file-ordered arrays."""
+    data = collector.data
+    parts_seq, parts_tag, parts_step, parts_wall, parts_value, parts_tensor = [], [], [], [], [], []
+    for seqs, tag, steps, walls, values, is_tensor in collector.fast:
+        parts_seq.append(seqs.astype(np.int64))
+        parts_tag.append(np.full(len(seqs), tag, dtype=np.int32))
+        parts_step.append(steps)
+        parts_wall.append(walls)
+        parts_value.append(values)
+        parts_tensor.append(np.full(len(seqs), is_tensor, dtype=bool))
+    if collector.slow_scalars:
+        seq, tag, step, wall, value, is_tensor = zip(*collector.slow_scalars, strict=True)
+        parts_seq.append(np.asarray(seq, dtype=np.int64))
+        parts_tag.append(np.asarray(tag, dtype=np.int32))
+        parts_step.append(np.asarray(step, dtype=np.int64))
+        parts_wall.append(np.asarray(wall, dtype=np.float64))
+        parts_value.append(np.asarray(value, dtype=np.float64))
+        parts_tensor.append(np.asarray(is_tensor, dtype=bool))
+    if not parts_seq:
+        return
+    seq = np.concatenate(parts_seq)
+    order = np.argsort(seq, kind="stable")
+    data.scalar_seq = seq[order]
+    data.scalar_tag = np.concatenate(parts_tag)[order]
+    data.scalar_step = np.concatenate(parts_step)[order]
+    data.scalar_wall = np.concatenate(parts_wall)[order]
+    data.scalar_value = np.concatenate(parts_value)[order]
+    data.scalar_is_tensor = np.concatenate(parts_tensor)[order]
+
+
+def looks_like_lfs_pointer(head: bytes) -> bool:
+    """True for a Git LFS pointer file checked out in place of the real content."""
+    return head.startswith(LFS_POINTER_PREFIX)
+
+
+__all__ = ["FileData", "HistogramRow", "parse_event_bytes", "FOOTER_BYTES"]

@@ -1,0 +1,554 @@
+"""``tbreport.read``: every event file of a LOGDIR into DataFrames, in parallel, without loss.
+
+Files are parsed independently (in worker processes when there is enough to do), then each run is
+assembled in file-name order as TensorBoard does: plugin names are remembered per tag across the
+run's files, ``SessionLog.START`` events purge the points they supersede, and duplicate steps are kept
+and reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tbreport.discovery import EventFileRef, RunRef, discover_runs
+from tbreport.errors import InputError
+from tbreport.model import ReadWarning
+from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
+
+SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
+HISTOGRAM_COLUMNS = [
+    "run",
+    "tag",
+    "step",
+    "wall_time",
+    "min",
+    "max",
+    "num",
+    "sum",
+    "sum_squares",
+    "mean",
+    "std",
+    "zero_fraction",
+    "bucket_limit",
+    "bucket",
+]
+TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
+# Spawning workers costs more than parsing a few megabytes in-process.
+_PARALLEL_MIN_BYTES = 8 << 20
+_ZERO_EDGE = 1e-10
+
+Engine = Literal["fast", "accumulator"]
+
+
+@dataclass
+class RunData:
+    """One run's assembled rows, before runs are combined into categorical frames."""
+
+    ref: RunRef
+    tags: list[str]
+    scalar_tag: np.ndarray
+    scalar_step: np.ndarray
+    scalar_wall: np.ndarray
+    scalar_value: np.ndarray
+    histograms: list[tuple]
+    texts: list[tuple]
+    hparam_contents: list[tuple[str, bytes]]
+    files: int
+    bytes: int
+    purged: int = 0
+    duplicate_steps: int = 0
+    warnings: list[ReadWarning] = field(default_factory=list)
+
+
+@dataclass
+class ReadResult:
+    """Everything read from a LOGDIR. See ``docs/architecture.md`` for the column contracts.
+
+    Attributes:
+        logdir: The directory (or file) that was read.
+        scalars: ``run, tag, step, wall_time, value``; one row per point, nothing downsampled.
+        histograms: per run, tag and step: summary statistics and the buckets.
+        text: text summaries.
+        hparams: one row per logical run, one column per hyperparameter.
+        hparam_records: long form of every hparams source.
+        runs: inventory, one row per run directory, with logical-run grouping facts.
+        warnings: everything the reader could not take at face value.
+    """
+
+    logdir: str
+    scalars: pd.DataFrame
+    histograms: pd.DataFrame
+    text: pd.DataFrame
+    hparams: pd.DataFrame
+    hparam_records: pd.DataFrame
+    runs: pd.DataFrame
+    warnings: list[ReadWarning]
+
+    def logical_scalars(self) -> pd.DataFrame:
+        """Scalars with sub-runs folded into their logical run (see `tbreport.grouping`)."""
+        from tbreport.grouping import fold_into_logical_runs
+
+        return fold_into_logical_runs(self.scalars, self.runs)
+
+    def logical_histograms(self) -> pd.DataFrame:
+        """Histograms with sub-runs folded into their logical run."""
+        from tbreport.grouping import fold_into_logical_runs
+
+        return fold_into_logical_runs(self.histograms, self.runs)
+
+    def __repr__(self) -> str:
+        return (
+            f"ReadResult(logdir={self.logdir!r}, runs={len(self.runs)}, "
+            f"scalars={len(self.scalars)}, histograms={len(self.histograms)}, "
+            f"warnings={len(self.warnings)})"
+        )
+
+
+def read(
+    logdir: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    tags: str | Sequence[str] | None = None,
+    engine: Engine = "fast",
+) -> ReadResult:
+    """Read every run under ``logdir``.
+
+    Args:
+        logdir: A directory of runs (TensorBoard's ``--logdir``) or a single event file.
+        jobs: Worker processes for parsing files; ``None`` uses every core when there is enough
+            data to make it worthwhile, ``1`` parses in this process.
+        tags: Keep only scalar, histogram and text tags matching this regular expression (or any
+            of these expressions). Hyperparameters are always read.
+        engine: ``"fast"`` (default) or ``"accumulator"``, TensorBoard's own ``EventAccumulator``
+            with nothing downsampled, kept as the reference.
+
+    Returns:
+        A `ReadResult` with DataFrames and warnings.
+
+    Raises:
+        InputError: ``logdir`` does not exist, cannot be read, or holds no event files.
+    """
+    tag_filter = _compile_tags(tags)
+    runs, warnings = discover_runs(logdir)
+    if not runs:
+        detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
+        raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
+    if engine == "accumulator":
+        from tbreport.accumulator import read_runs_with_accumulator
+
+        run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter)
+    elif engine == "fast":
+        run_data = read_runs(runs, jobs=jobs, tag_filter=tag_filter)
+    else:
+        raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
+    result = combine(str(logdir), run_data, discovery_warnings=warnings)
+    if result.scalars.empty and result.histograms.empty and result.hparam_records.empty:
+        if all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data):
+            problems = "; ".join(str(w) for w in result.warnings[:3])
+            raise InputError(f"nothing readable under {logdir}: {problems}")
+    return result
+
+
+def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
+    if tags is None:
+        return None
+    pattern = tags if isinstance(tags, str) else "|".join(f"(?:{t})" for t in tags)
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"invalid tag pattern {pattern!r} (--tags / tags=): {exc}") from exc
+
+
+def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+    try:
+        with open(ref.path, "rb") as handle:
+            buf = handle.read()
+    except OSError as exc:
+        data = FileData(path=ref.display)
+        reason = exc.strerror or type(exc).__name__
+        data.warnings.append(
+            ReadWarning(kind="unreadable", path=ref.display, message=f"cannot read: {reason}")
+        )
+        return data
+    return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+
+
+def _worker_count(jobs: int | None, total_bytes: int, n_files: int) -> int:
+    if jobs is not None:
+        if jobs < 1:
+            raise InputError(f"jobs must be at least 1 (got {jobs})")
+        return min(jobs, max(n_files, 1))
+    if total_bytes < _PARALLEL_MIN_BYTES or n_files < 2:
+        return 1
+    return min(os.cpu_count() or 1, n_files)
+
+
+def read_runs(
+    runs: list[RunRef],
+    *,
+    jobs: int | None = None,
+    tag_filter: re.Pattern[str] | None = None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] = _parse_file,
+) -> list[RunData]:
+    """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run."""
+    refs = [ref for run in runs for ref in run.files]
+    workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
+    if workers <= 1:
+        parsed = [parse(ref, tag_filter) for ref in refs]
+    else:
+        import multiprocessing
+
+        # fork keeps start-up cheap; the parent holds no threads at this point.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        # Big files first so that one large file does not end up last on a single worker.
+        order = sorted(range(len(refs)), key=lambda i: -refs[i].size)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {i: pool.submit(parse, refs[i], tag_filter) for i in order}
+            parsed = [futures[i].result() for i in range(len(refs))]
+    out: list[RunData] = []
+    position = 0
+    for run in runs:
+        files = parsed[position : position + len(run.files)]
+        position += len(run.files)
+        out.append(assemble_run(run, files))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembling one run
+
+
+def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
+    """Combine a run's parsed files in name order, applying TensorBoard's restart semantics.
+
+    - The plugin of a tag is the one in its first metadata anywhere in the run (TF2 writers put
+      it on the first value only).
+    - A ``SessionLog.START`` (what ``SummaryWriter(purge_step=T)`` writes) drops every earlier point
+      with ``step >= T``, as TensorBoard's ``EventAccumulator`` does, across files of the run.
+    - Files without ``brain.Event:2`` use TensorBoard's older rule: an out-of-order step drops the
+      later points of that event's tags.
+    - Duplicate steps are kept and counted, never merged.
+    """
+    tags: list[str] = []
+    tag_ids: dict[str, int] = {}
+    warnings: list[ReadWarning] = []
+    plugin_of: dict[str, str] = {}
+    base = 0
+    bases = []
+    for data in files:
+        bases.append(base)
+        base += max(data.n_records, 1)
+        warnings.extend(data.warnings)
+        for tag, (_, plugin) in sorted(data.metadata.items(), key=lambda item: item[1][0]):
+            plugin_of.setdefault(tag, plugin)
+
+    def remap(data: FileData) -> np.ndarray:
+        mapping = np.empty(len(data.tags), dtype=np.int32)
+        for i, tag in enumerate(data.tags):
+            idx = tag_ids.get(tag)
+            if idx is None:
+                idx = tag_ids[tag] = len(tags)
+                tags.append(tag)
+            mapping[i] = idx
+        return mapping
+
+    seq_parts, tag_parts, step_parts, wall_parts, value_parts = [], [], [], [], []
+    histograms: list[tuple] = []
+    texts: list[tuple] = []
+    hparam_contents: list[tuple[str, bytes]] = []
+    starts: list[tuple[int, int]] = []
+    version_marks: list[tuple[int, float]] = []
+    legacy: list[tuple[int, int, bool, tuple[int, ...]]] = []
+    for data, file_base in zip(files, bases, strict=True):
+        mapping = remap(data)
+        if len(data.scalar_seq):
+            keep = ~data.scalar_is_tensor
+            if data.scalar_is_tensor.any():
+                tensor_ok = np.array(
+                    [plugin_of.get(t) == "scalars" for t in data.tags], dtype=bool
+                )
+                keep |= data.scalar_is_tensor & tensor_ok[data.scalar_tag]
+            seq_parts.append(data.scalar_seq[keep] + file_base)
+            tag_parts.append(mapping[data.scalar_tag[keep]])
+            step_parts.append(data.scalar_step[keep])
+            wall_parts.append(data.scalar_wall[keep])
+            value_parts.append(data.scalar_value[keep])
+        for row in data.histograms:
+            if row.from_tensor and plugin_of.get(data.tags[row.tag]) != "histograms":
+                continue
+            histograms.append((row.seq + file_base, int(mapping[row.tag]), row))
+        for seq, tag, step, wall, text in data.texts:
+            if plugin_of.get(data.tags[tag]) == "text":
+                texts.append((seq + file_base, int(mapping[tag]), step, wall, text))
+        hparam_contents.extend((tag, content) for _, tag, content in data.hparams)
+        starts.extend((seq + file_base, step) for seq, step in data.starts)
+        version_marks.extend((seq + file_base, v) for seq, v in data.versions)
+        if data.legacy_events is not None:
+            legacy.extend(
+                (seq + file_base, step, has_summary, tuple(int(mapping[t]) for t in ev_tags))
+                for seq, step, has_summary, ev_tags in data.legacy_events
+            )
+
+    seq = np.concatenate(seq_parts) if seq_parts else np.zeros(0, np.int64)
+    tag = np.concatenate(tag_parts) if tag_parts else np.zeros(0, np.int32)
+    step = np.concatenate(step_parts) if step_parts else np.zeros(0, np.int64)
+    wall = np.concatenate(wall_parts) if wall_parts else np.zeros(0, np.float64)
+    value = np.concatenate(value_parts) if value_parts else np.zeros(0, np.float64)
+    hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
+    hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
+    hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
+    text_seq = np.array([t[0] for t in texts], dtype=np.int64)
+    text_tag = np.array([t[1] for t in texts], dtype=np.int32)
+    text_step = np.array([t[2] for t in texts], dtype=np.int64)
+
+    purge_ops = _purge_operations(starts, version_marks, legacy)
+    scalar_alive = np.ones(len(seq), dtype=bool)
+    hist_alive = np.ones(len(hist_seq), dtype=bool)
+    text_alive = np.ones(len(text_seq), dtype=bool)
+    purged = 0
+    for op_seq, op_step, op_tags in purge_ops:
+        before = int(scalar_alive.sum() + hist_alive.sum())
+        for alive, s, st, tg in (
+            (scalar_alive, seq, step, tag),
+            (hist_alive, hist_seq, hist_step, hist_tag),
+            (text_alive, text_seq, text_step, text_tag),
+        ):
+            if not len(s):
+                continue
+            mask = (s < op_seq) & (st >= op_step)
+            if op_tags is not None:
+                mask &= np.isin(tg, np.asarray(op_tags, dtype=np.int32))
+            alive &= ~mask
+        dropped = before - int(scalar_alive.sum() + hist_alive.sum())
+        if dropped:
+            purged += dropped
+            warnings.append(
+                ReadWarning(
+                    kind="purged-by-restart",
+                    path=run.directory,
+                    run=run.name,
+                    message=(
+                        f"restart at step {op_step}: dropped {dropped} earlier points with "
+                        f"step >= {op_step}, as TensorBoard does"
+                        + ("" if op_tags is None else " (out-of-order step, those tags only)")
+                    ),
+                )
+            )
+    if purged:
+        seq, tag, step, wall, value = (
+            a[scalar_alive] for a in (seq, tag, step, wall, value)
+        )
+        histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
+        texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
+
+    # Rows grouped by tag, in the order they were written within a tag.
+    order = np.lexsort((seq, tag))
+    tag, step, wall, value = tag[order], step[order], wall[order], value[order]
+    duplicates = 0
+    if len(step) > 1:
+        same_tag = tag[1:] == tag[:-1]
+        sorted_pairs = np.lexsort((step, tag))
+        st, tg = step[sorted_pairs], tag[sorted_pairs]
+        dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
+        duplicates = int(dup_mask.sum())
+        del same_tag
+        if duplicates:
+            dup_tags = sorted({tags[int(t)] for t in tg[1:][dup_mask]})
+            shown = ", ".join(dup_tags[:5]) + (" ..." if len(dup_tags) > 5 else "")
+            warnings.append(
+                ReadWarning(
+                    kind="duplicate-steps",
+                    path=run.directory,
+                    run=run.name,
+                    message=(
+                        f"{duplicates} points share a step with an earlier point of the same tag "
+                        f"(tags: {shown}); all are kept, none averaged"
+                    ),
+                )
+            )
+    warnings = [w if w.run else replace(w, run=run.name) for w in warnings]
+    return RunData(
+        ref=run,
+        tags=tags,
+        scalar_tag=tag,
+        scalar_step=step,
+        scalar_wall=wall,
+        scalar_value=value,
+        histograms=[(h[1], h[2]) for h in sorted(histograms, key=lambda h: (h[1], h[0]))],
+        texts=[t[1:] for t in sorted(texts, key=lambda t: (t[1], t[0]))],
+        hparam_contents=hparam_contents,
+        files=len(files),
+        bytes=sum(f.size for f in run.files),
+        purged=purged,
+        duplicate_steps=duplicates,
+        warnings=warnings,
+    )
+
+
+def _purge_operations(
+    starts: list[tuple[int, int]],
+    version_marks: list[tuple[int, float]],
+    legacy: list[tuple[int, int, bool, tuple[int, ...]]],
+) -> list[tuple[int, int, tuple[int, ...] | None]]:
+    """The purges TensorBoard's EventAccumulator would make: (before seq, from step, tags|None)."""
+    version_marks = sorted(version_marks)
+    version_seqs = [s for s, _ in version_marks]
+
+    def version_at(seq: int) -> float | None:
+        idx = int(np.searchsorted(version_seqs, seq, side="right")) - 1
+        return version_marks[idx][1] if idx >= 0 else None
+
+    ops: list[tuple[int, int, tuple[int, ...] | None]] = []
+    for seq, step in starts:
+        version = version_at(seq)
+        if version is not None and version >= 2:
+            ops.append((seq, step, None))
+    most_recent = -1
+    for seq, step, has_summary, tags in sorted(legacy):
+        version = version_at(seq)
+        if version is not None and version >= 2:
+            continue
+        if step < most_recent and has_summary:
+            ops.append((seq, step, tags))
+        else:
+            most_recent = step
+    ops.sort(key=lambda op: op[0])
+    return ops
+
+
+# ---------------------------------------------------------------------------------------------
+# Combining runs into frames
+
+
+def combine(
+    logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
+) -> ReadResult:
+    """Turn assembled runs into the categorical DataFrames of a `ReadResult`."""
+    from tbreport.grouping import build_hparams, build_inventory
+
+    all_tags = sorted({t for rd in run_data for t in rd.tags})
+    tag_code = {t: i for i, t in enumerate(all_tags)}
+    run_names = [rd.ref.name for rd in run_data]
+    run_dtype = pd.CategoricalDtype(run_names)
+    tag_dtype = pd.CategoricalDtype(all_tags)
+
+    scalar_parts_run, scalar_parts_tag = [], []
+    for i, rd in enumerate(run_data):
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int32)
+        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=np.int32))
+        scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
+
+    # Within a run, tags in name order; within a tag, the order the points were written.
+    run_codes = _concat(scalar_parts_run, np.int32)
+    tag_codes = _concat(scalar_parts_tag, np.int32)
+    order = np.lexsort((tag_codes, run_codes))
+    scalars = pd.DataFrame(
+        {
+            "run": pd.Categorical.from_codes(run_codes[order], dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(tag_codes[order], dtype=tag_dtype),
+            "step": _concat([rd.scalar_step for rd in run_data], np.int64)[order],
+            "wall_time": _concat([rd.scalar_wall for rd in run_data], np.float64)[order],
+            "value": _concat([rd.scalar_value for rd in run_data], np.float64)[order],
+        }
+    )
+    histograms = _histogram_frame(run_data, run_dtype, tag_dtype)
+    text = pd.DataFrame(
+        {
+            "run": pd.Categorical(
+                [rd.ref.name for rd in run_data for _ in rd.texts], dtype=run_dtype
+            ),
+            "tag": pd.Categorical(
+                [rd.tags[t[0]] for rd in run_data for t in rd.texts], dtype=tag_dtype
+            ),
+            "step": np.array([t[1] for rd in run_data for t in rd.texts], dtype=np.int64),
+            "wall_time": np.array([t[2] for rd in run_data for t in rd.texts], dtype=np.float64),
+            "text": pd.array([t[3] for rd in run_data for t in rd.texts], dtype=object),
+        },
+        columns=TEXT_COLUMNS,
+    )
+    warnings = list(discovery_warnings)
+    for rd in run_data:
+        warnings.extend(rd.warnings)
+    runs = build_inventory(run_data, scalars, histograms, warnings)
+    hparams, hparam_records, hp_warnings = build_hparams(run_data, runs, text)
+    warnings.extend(hp_warnings)
+    return ReadResult(
+        logdir=logdir,
+        scalars=scalars,
+        histograms=histograms,
+        text=text,
+        hparams=hparams,
+        hparam_records=hparam_records,
+        runs=runs,
+        warnings=warnings,
+    )
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
+    """Mean, standard deviation and share of values at zero of one histogram."""
+    limits, counts = row.bucket_limit, row.bucket
+    num = row.num
+    if num <= 0 or not len(counts):
+        return float("nan"), float("nan"), float("nan")
+    if row.min == 0.0 and row.max == 0.0:
+        return 0.0, 0.0, 1.0
+    lefts = np.concatenate([[min(row.min, limits[0])], limits[:-1]])
+    if not row.from_tensor and np.isfinite(row.sum) and np.isfinite(row.sum_squares):
+        mean = row.sum / num
+        var = max(row.sum_squares / num - mean * mean, 0.0)
+    else:
+        lo = np.maximum(lefts, row.min)
+        hi = np.minimum(limits, row.max)
+        centres = (lo + hi) / 2.0
+        total = counts.sum()
+        mean = float((centres * counts).sum() / total) if total else float("nan")
+        var = float(((centres - mean) ** 2 * counts).sum() / total) if total else float("nan")
+    at_zero = (lefts >= -_ZERO_EDGE) & (limits <= _ZERO_EDGE)
+    zero_fraction = float(counts[at_zero].sum() / num)
+    return float(mean), float(np.sqrt(var)), min(zero_fraction, 1.0)
+
+
+def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFrame:
+    rows = []
+    for rd in run_data:
+        for tag_idx, h in sorted(rd.histograms, key=lambda item: rd.tags[item[0]]):
+            mean, std, zero = histogram_statistics(h)
+            rows.append(
+                (
+                    rd.ref.name,
+                    rd.tags[tag_idx],
+                    h.step,
+                    h.wall_time,
+                    h.min,
+                    h.max,
+                    h.num,
+                    h.sum,
+                    h.sum_squares,
+                    mean,
+                    std,
+                    zero,
+                    h.bucket_limit,
+                    h.bucket,
+                )
+            )
+    frame = pd.DataFrame.from_records(rows, columns=HISTOGRAM_COLUMNS)
+    frame["run"] = pd.Categorical(frame["run"], dtype=run_dtype)
+    frame["tag"] = pd.Categorical(frame["tag"], dtype=tag_dtype)
+    frame["step"] = frame["step"].astype(np.int64)
+    for column in ("wall_time", "min", "max", "num", "sum", "sum_squares", "mean", "std"):
+        frame[column] = frame[column].astype(np.float64)
+    frame["zero_fraction"] = frame["zero_fraction"].astype(np.float64)
+    return frame
