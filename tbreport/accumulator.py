@@ -130,7 +130,7 @@ def read_runs_with_accumulator(
             (tag, content)
             for tag, content in acc.PluginTagToContent("hparams").items()
         ] if "hparams" in acc._plugin_to_tag_to_content else []
-        scalar_rows.sort(key=lambda r: r[0])  # group by tag; stable keeps written order
+        scalar_rows.sort(key=lambda r: tags[r[0]])  # tag-name order; stable keeps written order
         arr_tag = np.array([r[0] for r in scalar_rows], dtype=np.int32)
         out.append(
             RunData(

@@ -78,12 +78,7 @@ def classify_run(
     return name, "", ""
 
 
-def build_inventory(
-    run_data: list[RunData],
-    scalars: pd.DataFrame,
-    histograms: pd.DataFrame,
-    warnings: list[ReadWarning],
-) -> pd.DataFrame:
+def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.DataFrame:
     """One row per run directory, with counts, ranges and logical-run grouping facts."""
     warning_count: dict[str, int] = {}
     for w in warnings:

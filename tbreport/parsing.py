@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 
 from tbreport.model import ReadWarning
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records
+from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, gather_columns
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -339,7 +339,7 @@ def _decode_group(
     collector: _Collector,
 ) -> np.ndarray:
     starts = offsets[rows] + HEADER_BYTES
-    cols = arr[starts[None, :] + np.arange(length)[:, None]]  # (length, n)
+    cols = gather_columns(arr, starts, length)  # (length, n)
     pending = np.ones(len(rows), dtype=bool)
     slow: list[int] = []
     fruitless = 0

@@ -202,7 +202,8 @@ def read_runs(
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
     if workers <= 1:
-        parsed = [parse(ref, tag_filter) for ref in refs]
+        # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
+        return [assemble_run(run, [parse(ref, tag_filter) for ref in run.files]) for run in runs]
     else:
         import multiprocessing
 
@@ -213,13 +214,12 @@ def read_runs(
         order = sorted(range(len(refs)), key=lambda i: -refs[i].size)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {i: pool.submit(parse, refs[i], tag_filter) for i in order}
-            parsed = [futures[i].result() for i in range(len(refs))]
-    out: list[RunData] = []
-    position = 0
-    for run in runs:
-        files = parsed[position : position + len(run.files)]
-        position += len(run.files)
-        out.append(assemble_run(run, files))
+            out: list[RunData] = []
+            position = 0
+            for run in runs:
+                indices = range(position, position + len(run.files))
+                position += len(run.files)
+                out.append(assemble_run(run, [futures.pop(i).result() for i in indices]))
     return out
 
 
@@ -350,8 +350,10 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
-    # Rows grouped by tag, in the order they were written within a tag.
-    order = np.lexsort((seq, tag))
+    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order.
+    name_rank = np.empty(len(tags), dtype=np.int32)
+    name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
+    order = np.lexsort((seq, name_rank[tag] if len(tags) else tag))
     tag, step, wall, value = tag[order], step[order], wall[order], value[order]
     duplicates = 0
     if len(step) > 1:
@@ -435,6 +437,10 @@ def combine(
     """Turn assembled runs into the categorical DataFrames of a `ReadResult`."""
     from tbreport.grouping import build_hparams, build_inventory
 
+    warnings = list(discovery_warnings)
+    for rd in run_data:
+        warnings.extend(rd.warnings)
+    runs = build_inventory(run_data, warnings)  # before the runs' columns are released below
     all_tags = sorted({t for rd in run_data for t in rd.tags})
     tag_code = {t: i for i, t in enumerate(all_tags)}
     run_names = [rd.ref.name for rd in run_data]
@@ -447,19 +453,19 @@ def combine(
         scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=np.int32))
         scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
 
-    # Within a run, tags in name order; within a tag, the order the points were written.
-    run_codes = _concat(scalar_parts_run, np.int32)
-    tag_codes = _concat(scalar_parts_tag, np.int32)
-    order = np.lexsort((tag_codes, run_codes))
+    # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
+    # released from the runs as they are built, to keep peak memory near the final frame.
     scalars = pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(run_codes[order], dtype=run_dtype),
-            "tag": pd.Categorical.from_codes(tag_codes[order], dtype=tag_dtype),
-            "step": _concat([rd.scalar_step for rd in run_data], np.int64)[order],
-            "wall_time": _concat([rd.scalar_wall for rd in run_data], np.float64)[order],
-            "value": _concat([rd.scalar_value for rd in run_data], np.float64)[order],
-        }
+            "run": pd.Categorical.from_codes(_concat(scalar_parts_run, np.int32), dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(_concat(scalar_parts_tag, np.int32), dtype=tag_dtype),
+            "step": _take_column(run_data, "scalar_step", np.int64),
+            "wall_time": _take_column(run_data, "scalar_wall", np.float64),
+            "value": _take_column(run_data, "scalar_value", np.float64),
+        },
+        copy=False,
     )
+    del scalar_parts_run, scalar_parts_tag
     histograms = _histogram_frame(run_data, run_dtype, tag_dtype)
     text = pd.DataFrame(
         {
@@ -475,10 +481,6 @@ def combine(
         },
         columns=TEXT_COLUMNS,
     )
-    warnings = list(discovery_warnings)
-    for rd in run_data:
-        warnings.extend(rd.warnings)
-    runs = build_inventory(run_data, scalars, histograms, warnings)
     hparams, hparam_records, hp_warnings = build_hparams(run_data, runs, text)
     warnings.extend(hp_warnings)
     return ReadResult(
@@ -491,6 +493,14 @@ def combine(
         runs=runs,
         warnings=warnings,
     )
+
+
+def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
+    """Concatenate one column over runs and release it from them (they are not used again)."""
+    column = _concat([getattr(rd, name) for rd in run_data], dtype)
+    for rd in run_data:
+        setattr(rd, name, np.zeros(0, dtype))
+    return column
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

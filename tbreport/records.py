@@ -17,6 +17,7 @@ Damage policy (each case yields a `ReadWarning` with the file and byte offset):
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,18 @@ def masked_crc32c_rows(columns: np.ndarray) -> np.ndarray:
     return (((crc >> 15) | (crc << 17)) + np.uint32(_MASK_DELTA)).astype(np.uint32)
 
 
+def gather_columns(arr: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Bytes ``arr[starts[i] + j]`` as a ``(length, len(starts))`` matrix.
+
+    Built one byte position at a time: a single index array of ``len(starts)`` is reused, where a
+    broadcast ``starts + arange(length)`` index would cost eight times the gathered bytes.
+    """
+    cols = np.empty((length, len(starts)), dtype=np.uint8)
+    for j in range(length):
+        np.take(arr, starts + j, out=cols[j])
+    return cols
+
+
 def masked_crc32c(data: bytes) -> int:
     """Masked CRC32C of one byte string (as written by every TensorBoard writer)."""
     import google_crc32c
@@ -89,33 +102,85 @@ class Framing:
     bytes_skipped: int = 0
 
 
-def _walk(buf: bytes, start: int) -> tuple[list[int], list[int], int]:
-    """Follow length fields from ``start`` until the data ends or a length does not fit."""
+def _walk(buf: bytes, start: int) -> tuple[array, array, int]:
+    """Follow length fields from ``start`` until the data ends or a length does not fit.
+
+    Event files are regular: the same few record sizes repeat in a cycle (one per tag). After a
+    few records are walked one by one, the next thousands are predicted by repeating the last
+    cycle and confirmed in one numpy gather of their length fields; the confirmed prefix is
+    exactly what the one-by-one walk would find, since each offset follows from a verified length.
+    """
     unpack = struct.Struct("<Q").unpack_from
     n = len(buf)
-    offsets: list[int] = []
-    lengths: list[int] = []
-    append_offset = offsets.append
-    append_length = lengths.append
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    # array('q') keeps 8 bytes per record where a list would keep a Python int object.
+    offsets = array("q")
+    lengths = array("q")
     pos = start
+    since_speculation = 0
     while pos + HEADER_BYTES <= n:
+        if since_speculation >= _LEARN_RECORDS:
+            advanced = _speculate(arr, pos, lengths, offsets)
+            since_speculation = 0
+            if advanced:
+                pos = advanced
+                continue
         (length,) = unpack(buf, pos)
         end = pos + HEADER_BYTES + length + FOOTER_BYTES
         if end > n:
             break
-        append_offset(pos)
-        append_length(length)
+        offsets.append(pos)
+        lengths.append(length)
         pos = end
+        since_speculation += 1
     return offsets, lengths, pos
+
+
+# Records walked one by one before trying to predict the next ones, and how far to predict.
+_LEARN_RECORDS = 16
+_PREDICT_RECORDS = 8192
+_MAX_PERIOD = 8
+
+
+def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array) -> int:
+    """Try to confirm many records at once by repeating the recent cycle of lengths.
+
+    Returns the new position after the confirmed records (appended to ``offsets``/``lengths``),
+    or 0 when no cycle predicted at least a few records.
+    """
+    n = len(arr)
+    recent = np.array(lengths[-2 * _MAX_PERIOD :], dtype=np.int64)
+    for period in range(1, _MAX_PERIOD + 1):
+        if len(recent) < 2 * period or not np.array_equal(
+            recent[-period:], recent[-2 * period : -period]
+        ):
+            continue
+        cycle = recent[-period:]
+        predicted = np.tile(cycle, _PREDICT_RECORDS // period + 1)[:_PREDICT_RECORDS]
+        sizes = predicted + (HEADER_BYTES + FOOTER_BYTES)
+        starts = pos + np.concatenate(([0], np.cumsum(sizes[:-1])))
+        fits = starts + sizes <= n
+        if not fits[0]:
+            return 0
+        count = int(np.argmin(fits)) if not fits.all() else len(fits)
+        starts, predicted = starts[:count], predicted[:count]
+        found = arr[starts[:, None] + np.arange(8)[None, :]].copy().view("<u8").ravel()
+        matches = found == predicted.astype(np.uint64)
+        confirmed = int(np.argmin(matches)) if not matches.all() else len(matches)
+        if confirmed < period:
+            continue
+        offsets.frombytes(starts[:confirmed].astype(np.int64).tobytes())
+        lengths.frombytes(predicted[:confirmed].astype(np.int64).tobytes())
+        return int(starts[confirmed - 1] + predicted[confirmed - 1] + HEADER_BYTES + FOOTER_BYTES)
+    return 0
 
 
 def _header_ok(arr: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Vectorised check of the length checksums of the headers at ``offsets``."""
     if len(offsets) == 0:
         return np.zeros(0, dtype=bool)
-    cols = arr[offsets[None, :] + np.arange(8)[:, None]]
-    stored = arr[offsets[:, None] + np.arange(8, 12)[None, :]].copy().view("<u4").ravel()
-    return masked_crc32c_rows(cols) == stored
+    stored = gather_columns(arr, offsets + 8, 4).T.copy().view("<u4").ravel()
+    return masked_crc32c_rows(gather_columns(arr, offsets, 8)) == stored
 
 
 def _data_ok(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -130,7 +195,7 @@ def _data_ok(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.nd
         length = int(lengths[group[0]])
         starts = offsets[group] + HEADER_BYTES
         stored_at = starts + length
-        stored = arr[stored_at[:, None] + np.arange(4)[None, :]].copy().view("<u4").ravel()
+        stored = gather_columns(arr, stored_at, 4).T.copy().view("<u4").ravel()
         if length == 0:
             computed = masked_crc32c_rows(np.zeros((0, len(group)), dtype=np.uint8))
         elif len(group) < 8 or length * len(group) > (1 << 26):
@@ -139,8 +204,7 @@ def _data_ok(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.nd
                 [masked_crc32c(arr[s : s + length].tobytes()) for s in starts], dtype=np.uint32
             )
         else:
-            cols = arr[starts[None, :] + np.arange(length)[:, None]]
-            computed = masked_crc32c_rows(cols)
+            computed = masked_crc32c_rows(gather_columns(arr, starts, length))
         ok[group] = computed == stored
     return ok
 
@@ -188,8 +252,8 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
     pos = 0
     while pos < n:
         offs_list, lens_list, stop = _walk(buf, pos)
-        offsets = np.asarray(offs_list, dtype=np.int64)
-        lengths = np.asarray(lens_list, dtype=np.int64)
+        offsets = np.frombuffer(offs_list, dtype=np.int64) if offs_list else np.zeros(0, np.int64)
+        lengths = np.frombuffer(lens_list, dtype=np.int64) if lens_list else np.zeros(0, np.int64)
         header_ok = _header_ok(arr, offsets)
         first_bad = int(np.argmin(header_ok)) if not header_ok.all() else len(offsets)
         offsets, lengths = offsets[:first_bad], lengths[:first_bad]
