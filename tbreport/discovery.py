@@ -69,7 +69,11 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
         raise InputError(f"cannot read directory {logdir}: permission denied")
     runs: list[RunRef] = []
     seen: set[tuple[int, int]] = set()
-    _walk(root, root, runs, seen, warnings)
+    # Depth-first, in name order, with an explicit stack: no recursion limit on deep trees.
+    pending = [root]
+    while pending:
+        subdirs = _visit(root, pending.pop(), runs, seen, warnings)
+        pending.extend(reversed(subdirs))
     runs.sort(key=lambda r: _run_sort_key(r.name))
     return runs, warnings
 
@@ -78,18 +82,19 @@ def _run_sort_key(name: str) -> tuple[str, ...]:
     return tuple(name.split("/"))
 
 
-def _walk(
+def _visit(
     root: Path,
     directory: Path,
     runs: list[RunRef],
     seen: set[tuple[int, int]],
     warnings: list[ReadWarning],
-) -> None:
+) -> list[Path]:
+    """Record ``directory`` as a run if it holds event files; return its subdirectories."""
     try:
         st = os.stat(directory)
     except OSError as exc:
         warnings.append(_unreadable(directory, root, exc))
-        return
+        return []
     key = (st.st_dev, st.st_ino)
     if key in seen:
         if directory.is_symlink():
@@ -101,13 +106,13 @@ def _walk(
                     "read it once",
                 )
             )
-        return
+        return []
     seen.add(key)
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
         warnings.append(_unreadable(directory, root, exc))
-        return
+        return []
     run_name = _relative_name(directory, root)
     run = RunRef(name=run_name, directory=str(directory))
     subdirs: list[Path] = []
@@ -159,8 +164,7 @@ def _walk(
         run.files.append(EventFileRef(path=str(path), display=display, size=file_stat.st_size))
     if run.files:
         runs.append(run)
-    for sub in subdirs:
-        _walk(root, sub, runs, seen, warnings)
+    return subdirs
 
 
 def _is_lfs_pointer(path: Path, size: int) -> bool:

@@ -51,6 +51,9 @@ INVENTORY_COLUMNS = [
     "warnings",
 ]
 HPARAM_RECORD_COLUMNS = ["run", "source_run", "source", "kind", "name", "value"]
+# A Lightning hparams.yaml is a few kilobytes; these bounds only stop hostile files.
+_MAX_YAML_BYTES = 1 << 20
+_MAX_YAML_ALIASES = 20
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -138,7 +141,13 @@ def fold_into_logical_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFr
         logical_names = list(dict.fromkeys(runs["logical_run"]))
         out["run"] = pd.Categorical(out["run"].astype(object), categories=logical_names)
         return out
-    info = runs.set_index("run")[["logical_run", "subrun_kind", "subrun_key"]]
+    # A plain dict: one lookup per (run, tag) pair must stay cheap with 100k+ tags.
+    info = {
+        run: (logical, kind, key)
+        for run, logical, kind, key in zip(
+            runs["run"], runs["logical_run"], runs["subrun_kind"], runs["subrun_key"], strict=True
+        )
+    }
     run_names = list(frame["run"].cat.categories)
     tag_names = list(frame["tag"].cat.categories)
     run_codes = frame["run"].cat.codes.to_numpy().astype(np.int64)
@@ -149,21 +158,23 @@ def fold_into_logical_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFr
     for p in unique_pairs.tolist():
         run = run_names[p // len(tag_names)]
         tag = tag_names[p % len(tag_names)]
-        if run in info.index:
-            logical, kind, key = info.loc[run]
-        else:
-            logical, kind, key = run, "", ""
+        logical, kind, key = info.get(run, (run, "", ""))
         if kind == "keras-split":
             tag = f"{key}/{tag}"
         elif kind == "add-scalars":
             tag = f"{tag}/{key}"
         new_runs.append(logical)
         new_tags.append(tag)
-    logical_order = list(dict.fromkeys(runs["logical_run"]))
-    out = frame.copy()
-    out["run"] = pd.Categorical(np.asarray(new_runs, dtype=object)[inverse], categories=logical_order)
+    logical_order = list(dict.fromkeys([*runs["logical_run"], *new_runs]))
     tag_categories = sorted(set(new_tags))
-    out["tag"] = pd.Categorical(np.asarray(new_tags, dtype=object)[inverse], categories=tag_categories)
+    # Codes per unique (run, tag) pair, then per row: no per-row strings for millions of points.
+    run_position = {name: i for i, name in enumerate(logical_order)}
+    tag_position = {name: i for i, name in enumerate(tag_categories)}
+    pair_run = np.array([run_position[r] for r in new_runs], dtype=np.int32)
+    pair_tag = np.array([tag_position[t] for t in new_tags], dtype=np.int32)
+    out = frame.copy(deep=False)
+    out["run"] = pd.Categorical.from_codes(pair_run[inverse], categories=logical_order)
+    out["tag"] = pd.Categorical.from_codes(pair_tag[inverse], categories=tag_categories)
     return out
 
 
@@ -207,6 +218,14 @@ def _struct_value(value) -> Any:
     return None
 
 
+def _enum_name(enum, value: int) -> str:
+    """The name of an enum value; event files may hold numbers this TensorBoard does not know."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return f"UNKNOWN_{value}"
+
+
 def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
     """(kind, name, value) records from one serialised ``HParamsPluginData``."""
     from google.protobuf.message import DecodeError
@@ -229,7 +248,7 @@ def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
             records.append(("start_time", "start_time_secs", info.start_time_secs))
     elif which == "session_end_info":
         info = data.session_end_info
-        records.append(("status", "status", api_pb2.Status.Name(info.status)))
+        records.append(("status", "status", _enum_name(api_pb2.Status, info.status)))
         if info.end_time_secs:
             records.append(("end_time", "end_time_secs", info.end_time_secs))
     elif which == "experiment":
@@ -237,7 +256,8 @@ def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
             name = metric.name.tag if not metric.name.group else f"{metric.name.group}/{metric.name.tag}"
             records.append(("metric", name, metric.display_name or None))
         for hparam in data.experiment.hparam_infos:
-            records.append(("hparam_declared", hparam.name, hparam.type and api_pb2.DataType.Name(hparam.type)))
+            declared = _enum_name(api_pb2.DataType, hparam.type) if hparam.type else None
+            records.append(("hparam_declared", hparam.name, declared))
     return records
 
 
@@ -250,7 +270,15 @@ def load_hparams_yaml(path: str) -> Any:
     import yaml
 
     class _PlainLoader(yaml.SafeLoader):
-        pass
+        aliases = 0
+
+        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+            # A few aliases are legitimate; thousands are a "billion laughs" expansion bomb.
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > _MAX_YAML_ALIASES:
+                    raise yaml.YAMLError("too many aliases (refusing a possible alias bomb)")
+            return super().compose_node(parent, index)
 
     def _plain_node(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -260,11 +288,14 @@ def load_hparams_yaml(path: str) -> Any:
         return loader.construct_scalar(node)
 
     _PlainLoader.add_multi_constructor("", _plain_node)
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return yaml.load(handle, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
-        except yaml.YAMLError as exc:
-            raise ValueError(str(exc)) from exc
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        text = handle.read(_MAX_YAML_BYTES + 1)
+    if len(text) > _MAX_YAML_BYTES:
+        raise ValueError(f"larger than {_MAX_YAML_BYTES // 1024} KiB")
+    try:
+        return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def build_hparams(
@@ -280,11 +311,11 @@ def build_hparams(
         run = str(row.run)
         try:
             args = json.loads(row.text)
-        except (TypeError, ValueError):
+            flat = _flatten(args) if isinstance(args, dict) else {}
+        except (TypeError, ValueError, RecursionError):  # not JSON, or nested beyond reason
             continue
-        if isinstance(args, dict):
-            for name, value in _flatten(args).items():
-                records.append((logical_of.get(run, run), run, "hf-args", "hparam", name, value))
+        for name, value in flat.items():
+            records.append((logical_of.get(run, run), run, "hf-args", "hparam", name, value))
 
     for rd in run_data:
         run = rd.ref.name
@@ -292,7 +323,8 @@ def build_hparams(
         if rd.ref.hparams_yaml:
             try:
                 loaded = load_hparams_yaml(rd.ref.hparams_yaml)
-            except (OSError, ValueError) as exc:
+                flat = _flatten(loaded) if isinstance(loaded, dict) else {}
+            except (OSError, ValueError, RecursionError) as exc:
                 warnings.append(
                     ReadWarning(
                         kind="hparams-yaml",
@@ -301,10 +333,9 @@ def build_hparams(
                         message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
                     )
                 )
-                loaded = None
-            if isinstance(loaded, dict):
-                for name, value in _flatten(loaded).items():
-                    records.append((logical, run, "hparams.yaml", "hparam", name, value))
+                flat = {}
+            for name, value in flat.items():
+                records.append((logical, run, "hparams.yaml", "hparam", name, value))
         for tag, content in rd.hparam_contents:
             for kind, name, value in _hparams_plugin_records(content):
                 if kind == "invalid":

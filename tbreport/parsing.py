@@ -14,6 +14,7 @@ run's plugin names during assembly (`tbreport.reader`).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +27,9 @@ from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, gather_c
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
+# A tensor that broadcasts one value to more elements than this is not read (a [k, 3] histogram
+# has a few hundred; anything this large in a few bytes is damage or an attack).
+_MAX_BROADCAST_VALUES = 1 << 20
 # Give up templating a length group after this many attempts that matched no other record.
 _MAX_FRUITLESS_TEMPLATES = 16
 _SESSION_START = event_pb2.SessionLog.START
@@ -106,6 +110,8 @@ class _Template:
     step_len: int
     value_pos: int
     value_dtype: str  # "<f4" or "<f8"
+    tag_pos: int
+    tag_len: int
 
     def variable_columns(self, length: int) -> np.ndarray:
         mask = np.ones(length, dtype=bool)
@@ -157,15 +163,17 @@ def _template_unchecked(rec: bytes) -> _Template | None:
         return None
     vend = end
     tag = None
+    tag_pos = tag_len = 0
     value_pos = None
     value_dtype = ""
     is_tensor = False
     while p < vend:
         key, p = _varint(rec, p)
         if key == 0x0A and tag is None:
-            length, p = _varint(rec, p)
-            tag = rec[p : p + length].decode("utf-8")
-            p += length
+            tag_len, p = _varint(rec, p)
+            tag_pos = p
+            tag = rec[p : p + tag_len].decode("utf-8")
+            p += tag_len
         elif key == 0x15 and value_pos is None:  # simple_value, fixed32
             value_pos, value_dtype = p, "<f4"
             p += 4
@@ -181,7 +189,9 @@ def _template_unchecked(rec: bytes) -> _Template | None:
             return None
     if tag is None or value_pos is None or p != vend:
         return None
-    return _Template(tag, is_tensor, wall_pos, step_pos, step_len, value_pos, value_dtype)
+    return _Template(
+        tag, is_tensor, wall_pos, step_pos, step_len, value_pos, value_dtype, tag_pos, tag_len
+    )
 
 
 def _tensor_scalar(rec: bytes, p: int, end: int) -> tuple[int, str] | None:
@@ -241,7 +251,10 @@ class _Collector:
         self.tag_index: dict[str, int] = {}
         self.tag_filter = tag_filter
         self._keep: dict[str, bool] = {}
-        self.fast: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        # (record indices, tag ids, steps, wall times, values, is_tensor) per decoded layout.
+        self.fast: list[
+            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
+        ] = []
         self.slow_scalars: list[tuple[int, int, int, float, float, bool]] = []
 
     def keep(self, tag: str) -> bool:
@@ -355,9 +368,14 @@ def _decode_group(
             slow.append(first)
             fruitless += 1
             continue
+        # Every pending row with the template's layout is decoded at once, whatever its tag
+        # (tag bytes of equal length are interchangeable), so a file with many tags costs one
+        # pass per layout rather than one per tag.
+        tag_cols = slice(template.tag_pos, template.tag_pos + template.tag_len)
+        framing = template.variable_columns(length)
+        framing[tag_cols] = False
         candidates = np.flatnonzero(pending)
-        structural = template.variable_columns(length)
-        same = (cols[structural][:, candidates] == cols[structural, first][:, None]).all(axis=0)
+        same = (cols[framing][:, candidates] == cols[framing, first][:, None]).all(axis=0)
         if template.step_pos is not None:
             step_cols = cols[template.step_pos : template.step_pos + template.step_len]
             same &= _valid_varint_columns(step_cols[:, candidates])
@@ -369,33 +387,60 @@ def _decode_group(
             continue
         pending[matched] = False
         fruitless = fruitless + 1 if len(matched) <= 1 else 0
-        if not collector.keep(template.tag):
-            continue
-        if template.step_pos is not None:
-            steps = _decode_varint_columns(
-                cols[template.step_pos : template.step_pos + template.step_len][:, matched]
-            )
-        else:
-            steps = np.zeros(len(matched), dtype=np.int64)
-        if template.wall_pos is not None:
-            walls = (
-                np.ascontiguousarray(cols[template.wall_pos : template.wall_pos + 8][:, matched].T)
-                .view("<f8")
-                .ravel()
-            )
-        else:
-            walls = np.zeros(len(matched), dtype=np.float64)
-        size = 4 if template.value_dtype == "<f4" else 8
-        values = (
-            np.ascontiguousarray(cols[template.value_pos : template.value_pos + size][:, matched].T)
-            .view(template.value_dtype)
-            .ravel()
-            .astype(np.float64)
-        )
-        collector.fast.append(
-            (rows[matched], collector.tag_id(template.tag), steps, walls, values, template.is_tensor)
-        )
+        tag_keys = np.ascontiguousarray(cols[tag_cols][:, matched].T)
+        if template.tag_len:
+            keys = tag_keys.view(np.dtype((np.void, template.tag_len))).ravel()
+        else:  # a tag field written explicitly empty
+            keys = np.zeros(len(matched), dtype=np.uint8)
+        _, tag_first, tag_of_row = np.unique(keys, return_index=True, return_inverse=True)
+        tag_of_row = tag_of_row.ravel()
+        tag_ids = np.full(len(tag_first), -1, dtype=np.int32)  # -1: filtered out or not UTF-8
+        for i, row in enumerate(tag_first.tolist()):
+            try:
+                tag = tag_keys[row].tobytes().decode("utf-8")
+            except UnicodeDecodeError:  # the per-record decoder reports these
+                slow.extend(matched[tag_of_row == i].tolist())
+                continue
+            if collector.keep(tag):
+                tag_ids[i] = collector.tag_id(tag)
+        row_tags = tag_ids[tag_of_row]
+        kept = row_tags >= 0
+        if kept.any():
+            _collect_matched(cols, rows, matched[kept], row_tags[kept], template, collector)
     return rows[np.asarray(slow, dtype=np.int64)] if slow else np.zeros(0, dtype=np.int64)
+
+
+def _collect_matched(
+    cols: np.ndarray,
+    rows: np.ndarray,
+    matched: np.ndarray,
+    tag_ids: np.ndarray,
+    template: _Template,
+    collector: _Collector,
+) -> None:
+    """Decode the step, wall time and value columns of ``matched`` rows of one layout."""
+    if template.step_pos is not None:
+        steps = _decode_varint_columns(
+            cols[template.step_pos : template.step_pos + template.step_len][:, matched]
+        )
+    else:
+        steps = np.zeros(len(matched), dtype=np.int64)
+    if template.wall_pos is not None:
+        walls = (
+            np.ascontiguousarray(cols[template.wall_pos : template.wall_pos + 8][:, matched].T)
+            .view("<f8")
+            .ravel()
+        )
+    else:
+        walls = np.zeros(len(matched), dtype=np.float64)
+    size = 4 if template.value_dtype == "<f4" else 8
+    values = (
+        np.ascontiguousarray(cols[template.value_pos : template.value_pos + size][:, matched].T)
+        .view(template.value_dtype)
+        .ravel()
+        .astype(np.float64)
+    )
+    collector.fast.append((rows[matched], tag_ids, steps, walls, values, template.is_tensor))
 
 
 def _decode_slow(
@@ -515,7 +560,12 @@ def _tensor_array(tensor) -> np.ndarray | None:
     if dtype is None:
         return None
     shape = tuple(int(d.size) for d in tensor.tensor_shape.dim)
+    if any(d < 0 for d in shape):
+        return None
+    size = math.prod(shape)  # Python ints: absurd dimensions cannot overflow
     if tensor.tensor_content:
+        if len(tensor.tensor_content) % np.dtype(dtype).itemsize:
+            return None
         values = np.frombuffer(tensor.tensor_content, dtype=dtype)
     elif tensor.dtype == 1:
         values = np.asarray(tensor.float_val, dtype=np.float32)
@@ -529,12 +579,15 @@ def _tensor_array(tensor) -> np.ndarray | None:
         values = np.asarray(tensor.half_val, dtype=np.uint16).view(np.float16)
     else:
         return None
-    size = int(np.prod(shape)) if shape else 1
-    if values.size == 1 and size > 1:  # a single value broadcast to the shape
+    # A single value broadcast to the shape; a tiny record must not make a huge array.
+    if values.size == 1 and 1 < size <= _MAX_BROADCAST_VALUES:
         values = np.full(size, values[0])
     if values.size != size:
         return None
-    return values.astype(np.float64).reshape(shape)
+    try:
+        return values.astype(np.float64).reshape(shape)
+    except ValueError:  # e.g. [0, 2**40, 2**40]: no elements, but dimensions numpy cannot hold
+        return None
 
 
 def _tensor(tensor, tag: str, seq: int, step: int, wall: float, collector: _Collector) -> None:
@@ -600,9 +653,9 @@ def _finish(collector: _Collector) -> None:
     """Merge fast and slow scalar rows into file-ordered arrays."""
     data = collector.data
     parts_seq, parts_tag, parts_step, parts_wall, parts_value, parts_tensor = [], [], [], [], [], []
-    for seqs, tag, steps, walls, values, is_tensor in collector.fast:
+    for seqs, tag_ids, steps, walls, values, is_tensor in collector.fast:
         parts_seq.append(seqs.astype(np.int64))
-        parts_tag.append(np.full(len(seqs), tag, dtype=np.int32))
+        parts_tag.append(tag_ids.astype(np.int32, copy=False))
         parts_step.append(steps)
         parts_wall.append(walls)
         parts_value.append(values)

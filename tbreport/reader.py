@@ -93,16 +93,23 @@ class ReadResult:
     warnings: list[ReadWarning]
 
     def logical_scalars(self) -> pd.DataFrame:
-        """Scalars with sub-runs folded into their logical run (see `tbreport.grouping`)."""
-        from tbreport.grouping import fold_into_logical_runs
+        """Scalars with sub-runs folded into their logical run (see `tbreport.grouping`).
 
-        return fold_into_logical_runs(self.scalars, self.runs)
+        Computed once and cached (diagnosis and reports both use it); treat it as read-only.
+        """
+        return self._logical("scalars")
 
     def logical_histograms(self) -> pd.DataFrame:
-        """Histograms with sub-runs folded into their logical run."""
+        """Histograms with sub-runs folded into their logical run; cached, read-only."""
+        return self._logical("histograms")
+
+    def _logical(self, name: str) -> pd.DataFrame:
         from tbreport.grouping import fold_into_logical_runs
 
-        return fold_into_logical_runs(self.histograms, self.runs)
+        cache = self.__dict__.setdefault("_logical_cache", {})
+        if name not in cache:
+            cache[name] = fold_into_logical_runs(getattr(self, name), self.runs)
+        return cache[name]
 
     def __repr__(self) -> str:
         return (
@@ -511,7 +518,8 @@ def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
     """Mean, standard deviation and share of values at zero of one histogram."""
     limits, counts = row.bucket_limit, row.bucket
     num = row.num
-    if num <= 0 or not len(counts):
+    # No buckets, or limits and counts of different lengths (a damaged or hand-made histogram).
+    if num <= 0 or not len(counts) or len(counts) != len(limits):
         return float("nan"), float("nan"), float("nan")
     if row.min == 0.0 and row.max == 0.0:
         return 0.0, 0.0, 1.0
@@ -535,7 +543,8 @@ def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFr
     rows = []
     for rd in run_data:
         for tag_idx, h in sorted(rd.histograms, key=lambda item: rd.tags[item[0]]):
-            mean, std, zero = histogram_statistics(h)
+            with np.errstate(all="ignore"):  # absurd values give inf/NaN, not console noise
+                mean, std, zero = histogram_statistics(h)
             rows.append(
                 (
                     rd.ref.name,

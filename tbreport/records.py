@@ -26,6 +26,8 @@ from tbreport.model import ReadWarning
 
 HEADER_BYTES = 12  # uint64 length + uint32 length crc
 FOOTER_BYTES = 4  # uint32 data crc
+# The stored checksum of a zero-filled header; masked_crc32c(8 zero bytes) is not 0, so never valid.
+_ZERO_CRC = bytes(4)
 _MASK_DELTA = 0xA282EAD8
 # Warn about at most this many skipped records per file; the rest are summarised in one line.
 _MAX_RECORD_WARNINGS = 20
@@ -127,8 +129,8 @@ def _walk(buf: bytes, start: int) -> tuple[array, array, int]:
                 continue
         (length,) = unpack(buf, pos)
         end = pos + HEADER_BYTES + length + FOOTER_BYTES
-        if end > n:
-            break
+        if end > n or (length == 0 and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
+            break  # an all-zero header never verifies: stop at a zero-filled region
         offsets.append(pos)
         lengths.append(length)
         pos = end
@@ -216,7 +218,16 @@ def _resync(buf: bytes, arr: np.ndarray, start: int) -> int | None:
     pos = start
     while pos <= last_candidate:
         stop = min(pos + _RESYNC_CHUNK, last_candidate + 1)
-        candidates = np.arange(pos, stop, dtype=np.int64)
+        count = stop - pos
+        # Cheap filters before any checksum, on unaligned views (no copies): the length must fit
+        # in the file (random bytes almost never do) and an all-zero header never verifies
+        # (zero-filled regions).
+        length_at = np.ndarray((count,), dtype="<u8", buffer=arr, offset=pos, strides=(1,))
+        crc_at = np.ndarray((count,), dtype="<u4", buffer=arr, offset=pos + 8, strides=(1,))
+        room = np.arange(last_candidate - pos, last_candidate - stop, -1, dtype=np.int64)
+        plausible = (length_at <= room.astype(np.uint64)) & ((length_at != 0) | (crc_at != 0))
+        candidates = pos + np.flatnonzero(plausible).astype(np.int64)
+        del length_at, crc_at, room, plausible
         good = np.flatnonzero(_header_ok(arr, candidates))
         for idx in good:
             off = int(candidates[idx])
