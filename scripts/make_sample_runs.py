@@ -66,6 +66,7 @@ PROBLEMS = (
     "vanishing-gradients",
     "dead-neurons",
     "collapsed-predictions",
+    "weight-collapse",
 )
 LAYOUT_DIRS = ("autostock", "puffin", "hf", "lightning", "keras")
 
@@ -2108,8 +2109,9 @@ def _puffin_dead(machine: SimulatedMachine, out: Path) -> None:
 @register(
     path="puffin/ffn_wd1.0",
     layout="puffin",
-    problems=["collapsed-predictions", "underfitting", "vanishing-gradients"],
-    description="Weight decay 1.0 on all weight matrices: the weights shrink towards zero, "
+    problems=["collapsed-predictions", "underfitting", "vanishing-gradients", "weight-collapse"],
+    description="Weight decay 1.0 on all weight matrices: the weights shrink towards zero "
+    "(first-layer weight RMS 0.097 -> 7e-9), "
     "pred_std "
     "falls from 0.08 to ~1e-7 within 12 epochs and pred_mean settles on the target mean; "
     "the loss stays at the target variance, and with the downstream weights near zero "

@@ -2,12 +2,14 @@
 
 Public API:
     read(logdir, *, jobs=None, tags=None, engine="fast") -> ReadResult
+    diagnose(logdir_or_read_result, *, config=None) -> Diagnosis
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.reader import ReadResult, read
 
@@ -16,4 +18,13 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.1.0"
 
-__all__ = ["Finding", "ReadResult", "ReadWarning", "Severity", "__version__", "read"]
+__all__ = [
+    "Diagnosis",
+    "Finding",
+    "ReadResult",
+    "ReadWarning",
+    "Severity",
+    "__version__",
+    "diagnose",
+    "read",
+]

@@ -64,6 +64,11 @@ def _register() -> None:
     cli.add_command(read_commands.ls)
     cli.add_command(read_commands.export)
 
+    from tbreport.commands import check as check_commands
+
+    cli.add_command(check_commands.check)
+    cli.add_command(check_commands.rules)
+
 
 _register()
 

@@ -1,0 +1,346 @@
+"""``tbreport check`` (diagnose runs, exit non-zero on findings) and ``tbreport rules`` (docs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import sys
+
+import click
+
+from tbreport.config import FAIL_LEVELS, Config, load_config
+from tbreport.detectors import ALL_DETECTORS, Detector, find_detector
+from tbreport.diagnosis import Diagnosis, diagnose
+from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
+from tbreport.model import Severity
+from tbreport.roles import ALL_ROLES, parse_role_option
+
+SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
+
+
+def _split_list(values: tuple[str, ...]) -> list[str] | None:
+    """Repeatable, comma-separated option values as one list (None when not given)."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def build_config(
+    *,
+    config_path: str | None,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    role_options: tuple[str, ...],
+) -> Config:
+    """The file configuration (explicit, or found from the working directory) with command-line
+    options on top."""
+    base = load_config(path=config_path)
+    roles: dict[str, list[str]] = {}
+    for text in role_options:
+        name, pattern = parse_role_option(text)
+        roles.setdefault(name, []).append(pattern)
+    return base.override(
+        select=_split_list(select),
+        extend_select=_split_list(extend_select),
+        ignore=_split_list(ignore),
+        fail_on=fail_on,
+        roles=roles,
+    )
+
+
+def exit_code_for(diagnosis: Diagnosis, *, fail_on: str) -> int:
+    """1 when a finding at or above ``fail_on`` exists, else 0 (``never`` always gives 0)."""
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = Severity(fail_on).rank
+    if any(Severity(f.severity).rank >= threshold for f in diagnosis):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+# -- text output --------------------------------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = False) -> str:
+    """Findings grouped by run, worst first, then a one-line summary."""
+
+    def style(text: str, **kwargs) -> str:
+        return click.style(text, **kwargs) if color else text
+
+    out = io.StringIO()
+    healthy = []
+    for run in diagnosis.runs:
+        if not run.findings and not verbose:
+            healthy.append(run.run)
+            continue
+        status_colour = SEVERITY_COLOURS.get(run.status, "white")
+        out.write(style(run.run, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
+        for f in run.findings:
+            severity = Severity(f.severity).value
+            where = f"step {f.step}" if f.step is not None else "whole run"
+            out.write(
+                "  "
+                + style(f"{f.code} {severity:<7}", fg=SEVERITY_COLOURS[severity], bold=True)
+                + f" {f.name} ({where}): {f.message}\n"
+            )
+            if f.advice:
+                out.write(style(f"      fix: {f.advice}", dim=True) + "\n")
+        if verbose:
+            for s in run.skipped:
+                out.write(style(f"  skipped {s.code} {s.name}: {s.reason}", dim=True) + "\n")
+            if run.roles:
+                roles = "; ".join(f"{k}={', '.join(v[:3])}" for k, v in run.roles.items())
+                out.write(style(f"  roles: {roles}", dim=True) + "\n")
+        out.write("\n")
+    if healthy:
+        out.write(style(f"healthy ({_plural(len(healthy), 'run')}):", fg="green") + "\n")
+        out.writelines(f"  {name}\n" for name in healthy)
+        out.write("\n")
+    counts = diagnosis.counts()
+    problem_runs = sum(1 for r in diagnosis.runs if r.findings)
+    summary = (
+        f"{_plural(len(diagnosis), 'finding')} ({counts['error']} error, {counts['warning']} "
+        f"warning, {counts['info']} info) in {problem_runs} of "
+        f"{_plural(len(diagnosis.runs), 'run')}"
+    )
+    skipped = sum(len(r.skipped) for r in diagnosis.runs)
+    if skipped and not verbose:
+        summary += f"; {skipped} detector checks skipped for missing data (-v lists them)"
+    worst = diagnosis.worst()
+    colour = SEVERITY_COLOURS[worst.value] if worst else "green"
+    out.write(style(summary, fg=colour, bold=True) + "\n")
+    return out.getvalue()
+
+
+def _selection_options(func):
+    func = click.option(
+        "--role",
+        "role_options",
+        multiple=True,
+        metavar="NAME=REGEX",
+        help=(
+            "Tag pattern for a role (replaces its defaults; repeatable). Roles: "
+            + ", ".join(ALL_ROLES)
+            + "."
+        ),
+    )(func)
+    func = click.option(
+        "--ignore",
+        multiple=True,
+        metavar="CODES",
+        help="Detectors to skip: codes, names or code prefixes, comma-separated or repeated.",
+    )(func)
+    func = click.option(
+        "--extend-select",
+        multiple=True,
+        metavar="CODES",
+        help="Detectors to add to the selection (from the config file or --select).",
+    )(func)
+    func = click.option(
+        "--select",
+        multiple=True,
+        metavar="CODES",
+        help="Detectors to run: codes (L101), names (overfitting), prefixes (L, G2) [default: all]",
+    )(func)
+    return func
+
+
+@click.command()
+@click.argument("logdir", type=click.Path(path_type=str))
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@_selection_options
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(FAIL_LEVELS)),
+    default=None,
+    help="Exit 1 on a finding at or above this severity [default: the config's, else error].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also list healthy runs, skipped detectors and roles."
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text output [default: when writing to a terminal].",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for parsing files [default: all cores when worthwhile].",
+)
+def check(
+    logdir: str,
+    output_format: str,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    role_options: tuple[str, ...],
+    fail_on: str | None,
+    config_path: str | None,
+    verbose: bool,
+    color: bool | None,
+    jobs: int | None,
+) -> None:
+    """Diagnose the training runs in LOGDIR and report what went wrong.
+
+    \b
+    Every logical run (Keras train/ + validation/ and add_scalars series
+    folded together) is checked by every selected detector; detectors
+    whose tags are missing are reported as skipped, never as passed.
+    `tbreport rules` documents each detector.
+
+    \b
+    Exit status: 0 no finding at or above --fail-on; 1 such a finding
+    exists; 2 bad usage or unreadable input.
+
+    \b
+    Examples:
+      tbreport check runs/
+      tbreport check runs/ --fail-on warning --format json > findings.json
+      tbreport check runs/ --select L,G201 --ignore erratic-loss
+      tbreport check runs/ --role val_loss='metrics/holdout_loss'
+    """
+    config = build_config(
+        config_path=config_path,
+        select=select,
+        extend_select=extend_select,
+        ignore=ignore,
+        fail_on=fail_on,
+        role_options=role_options,
+    )
+    from tbreport.reader import read
+
+    result = read(logdir, jobs=jobs)
+    diagnosis = diagnose(result, config=config)
+    if output_format == "json":
+        click.echo(json.dumps(diagnosis.to_json_dict(logdir=logdir), indent=2, allow_nan=False))
+    elif output_format == "csv":
+        click.echo(diagnosis.to_frame().to_csv(index=False), nl=False)
+    else:
+        use_colour = sys.stdout.isatty() if color is None else color
+        click.echo(
+            render_text(diagnosis, verbose=verbose, color=use_colour), nl=False, color=use_colour
+        )
+    code = exit_code_for(diagnosis, fail_on=config.fail_on)
+    if code:
+        sys.exit(code)
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+def detector_reference(detector: type[Detector]) -> dict:
+    """A detector's documentation and defaults as plain data."""
+    params = []
+    for fld in dataclasses.fields(detector.Params):
+        params.append(
+            {
+                "name": fld.name,
+                "type": fld.type if isinstance(fld.type, str) else fld.type.__name__,
+                "default": fld.default,
+                "help": fld.metadata.get("help", ""),
+            }
+        )
+    return {
+        "code": detector.code,
+        "name": detector.name,
+        "severity": detector.severity.value,
+        "summary": detector.summary,
+        "requires": list(detector.requires),
+        "requires_any": list(detector.requires_any),
+        "explained_by": list(detector.explained_by),
+        "sections": detector.doc_sections(),
+        "advice": detector.advice(),
+        "params": params,
+    }
+
+
+def render_rule_text(detector: type[Detector]) -> str:
+    ref = detector_reference(detector)
+    lines = [f"{ref['code']} {ref['name']} ({ref['severity']})", f"  {ref['summary']}", ""]
+    needs = []
+    if ref["requires"]:
+        needs.append("roles " + ", ".join(ref["requires"]))
+    if ref["requires_any"]:
+        needs.append("one of the roles " + ", ".join(ref["requires_any"]))
+    if needs:
+        lines.append("Needs: " + "; ".join(needs))
+    if ref["explained_by"]:
+        lines.append("Not reported when the run also has: " + ", ".join(ref["explained_by"]))
+    if needs or ref["explained_by"]:
+        lines.append("")
+    for heading, body in ref["sections"].items():
+        lines.append(f"{heading}:")
+        lines += [f"  {line}" if line else "" for line in body.splitlines()]
+        lines.append("")
+    if ref["params"]:
+        lines.append(
+            f"Parameters (override in [tool.tbreport.detectors.{ref['code']}] of pyproject.toml):"
+        )
+        for p in ref["params"]:
+            default = (
+                json.dumps(p["default"])
+                if not isinstance(p["default"], float)
+                else repr(p["default"])
+            )
+            lines.append(f"  {p['name']} = {default}  ({p['type']})")
+            lines.append(f"      {p['help']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("rule", required=False)
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def rules(rule: str | None, output_format: str) -> None:
+    """Document the detectors: what each detects, why it matters, what to do, its defaults.
+
+    \b
+    RULE is a code (L101) or a name (overfitting); without it, every detector.
+
+    \b
+    Examples:
+      tbreport rules
+      tbreport rules overfitting
+      tbreport rules G201 --format json
+    """
+    try:
+        chosen = [find_detector(rule)] if rule else list(ALL_DETECTORS)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if output_format == "json":
+        click.echo(json.dumps([detector_reference(d) for d in chosen], indent=2))
+        return
+    click.echo("\n".join(render_rule_text(d) for d in chosen).rstrip() + "\n", nl=False)

@@ -1,0 +1,503 @@
+"""The detector base class, the per-run data detectors see, and shared curve helpers.
+
+A detector is one class: code, name, severity, the roles it needs, a frozen ``Params``
+dataclass whose fields carry ``help`` metadata, a docstring with the sections
+``## What it detects``, ``## Why it matters``, ``## What to do`` and ``## Example``, and a pure
+``check(run, params)`` that yields :class:`~tbreport.model.Finding` records. It never formats
+anything beyond its one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from tbreport.errors import ConfigError
+from tbreport.model import Finding, ReadWarning, Severity
+from tbreport.stats import rolling_median
+
+DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
+
+
+def param(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse/click naming
+    """A ``Params`` field with its documentation."""
+    return field(default=default, metadata={"help": help})
+
+
+class SkipDetector(Exception):
+    """Raised inside ``check()`` when the run lacks what the detector needs (too few points, …).
+
+    The detector is then reported as *skipped* with this reason, never as passed.
+    """
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One scalar tag of one logical run: unique steps in order (the last write of a step wins).
+
+    Attributes:
+        tag: The logical tag.
+        steps: int64 steps, strictly increasing.
+        values: float64 values (may hold NaN/Inf).
+        wall_times: float64 wall times.
+    """
+
+    tag: str
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+    def finite(self) -> Curve:
+        """The points whose value is finite."""
+        keep = np.isfinite(self.values)
+        return Curve(self.tag, self.steps[keep], self.values[keep], self.wall_times[keep])
+
+    def after(self, step: int) -> Curve:
+        """The points at or after ``step``."""
+        keep = self.steps >= step
+        return Curve(self.tag, self.steps[keep], self.values[keep], self.wall_times[keep])
+
+    def value_at(self, index: int) -> float:
+        return float(self.values[index])
+
+
+class RunData:
+    """What a detector sees of one logical run.
+
+    Attributes:
+        run: Logical run path relative to the logdir.
+        scalars: Logical scalars of the run (``tag, step, wall_time, value``).
+        histograms: Histograms of the run with logical tags (Keras splits prefixed).
+        roles: Role -> tags it resolved to.
+        warnings: Read warnings about the run's files.
+        inventory: The ``ReadResult.runs`` rows of the run and its sub-runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        run: str,
+        scalars: pd.DataFrame,
+        histograms: pd.DataFrame,
+        roles: Mapping[str, tuple[str, ...]],
+        warnings: Sequence[ReadWarning] = (),
+        inventory: pd.DataFrame | None = None,
+    ) -> None:
+        self.run = run
+        self.scalars = scalars
+        self.histograms = histograms
+        self.roles = dict(roles)
+        self.warnings = tuple(warnings)
+        self.inventory = inventory if inventory is not None else pd.DataFrame()
+        self._curves: dict[str, Curve] = {}
+        self._by_tag = {
+            str(tag): frame for tag, frame in scalars.groupby("tag", observed=True, sort=False)
+        }
+        self._hist_by_tag = (
+            {str(tag): frame for tag, frame in histograms.groupby("tag", observed=True, sort=False)}
+            if len(histograms)
+            else {}
+        )
+
+    @property
+    def scalar_tags(self) -> list[str]:
+        return list(self._by_tag)
+
+    @property
+    def histogram_tags(self) -> list[str]:
+        return list(self._hist_by_tag)
+
+    def tag_curve(self, tag: str) -> Curve:
+        """The curve of one scalar tag (duplicate steps: the last write wins)."""
+        if tag not in self._curves:
+            frame = self._by_tag.get(tag)
+            if frame is None:
+                empty = np.empty(0)
+                curve = Curve(tag, empty.astype(np.int64), empty, empty)
+            else:
+                frame = frame.drop_duplicates("step", keep="last").sort_values(
+                    "step", kind="stable"
+                )
+                curve = Curve(
+                    tag,
+                    frame["step"].to_numpy(np.int64),
+                    frame["value"].to_numpy(np.float64),
+                    frame["wall_time"].to_numpy(np.float64),
+                )
+            self._curves[tag] = curve
+        return self._curves[tag]
+
+    def curve(self, role: str) -> Curve | None:
+        """The curve of the first tag resolved for a scalar role, or None."""
+        tags = self.roles.get(role)
+        return self.tag_curve(tags[0]) if tags else None
+
+    def histogram_frames(self, role: str) -> dict[str, pd.DataFrame]:
+        """Tag -> its histogram rows sorted by step (duplicates: last wins), for a histogram role,
+        in the order the tags were first written (usually input layer to output layer)."""
+        frames = {}
+        for tag in self.roles.get(role, ()):
+            frame = self._hist_by_tag.get(tag)
+            if frame is not None and len(frame):
+                frames[tag] = frame.drop_duplicates("step", keep="last").sort_values(
+                    "step", kind="stable"
+                )
+        return frames
+
+
+class Detector:
+    """Base class of every detector; see the module docstring for the contract."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    severity: ClassVar[Severity] = Severity.WARNING
+    #: Roles that must all be present, else the detector is skipped.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Roles of which at least one must be present (empty: no such condition).
+    requires_any: ClassVar[tuple[str, ...]] = ()
+    #: Names of detectors whose finding on the same run explains this one's (a root cause): the
+    #: symptom is then not reported, so the advice given is the cause's.
+    explained_by: ClassVar[tuple[str, ...]] = ()
+    #: One-line summary, the first line of the docstring (filled in by ``__init_subclass__``).
+    summary: ClassVar[str] = ""
+
+    @dataclass(frozen=True)
+    class Params:
+        """No parameters."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        doc = (cls.__doc__ or "").strip()
+        cls.summary = doc.splitlines()[0].strip() if doc else ""
+
+    # -- documentation ------------------------------------------------------------------------
+    @classmethod
+    def doc_sections(cls) -> dict[str, str]:
+        """The docstring's ``## Heading`` sections, heading -> dedented body."""
+        import inspect
+
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        sections: dict[str, str] = {}
+        current = None
+        lines: list[str] = []
+        for line in doc.splitlines():
+            match = re.match(r"^##\s+(.*\S)\s*$", line)
+            if match:
+                if current is not None:
+                    sections[current] = "\n".join(lines).strip()
+                current, lines = match.group(1), []
+            elif current is not None:
+                lines.append(line)
+        if current is not None:
+            sections[current] = "\n".join(lines).strip()
+        return sections
+
+    @classmethod
+    def advice(cls) -> str:
+        """The ``What to do`` section as one line: bullet points joined with ``; ``."""
+        body = cls.doc_sections().get("What to do", "")
+        items = []
+        for line in body.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(("- ", "* ")):
+                items.append(line[2:].strip())
+            elif items:
+                items[-1] += " " + line
+            else:
+                items.append(line)
+        return "; ".join(items)
+
+    @classmethod
+    def param_fields(cls) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(cls.Params))
+
+    @classmethod
+    def make_params(cls, overrides: Mapping[str, Any] | None = None) -> Any:
+        """``Params`` with ``overrides`` applied, each checked against the field's type.
+
+        Raises:
+            ConfigError: An unknown parameter or a value of the wrong type.
+        """
+        overrides = dict(overrides or {})
+        fields = {f.name: f for f in cls.param_fields()}
+        values = {}
+        for key, value in overrides.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                known = ", ".join(fields) or "none"
+                raise ConfigError(
+                    f"detector {cls.code} ({cls.name}) has no parameter {key!r} "
+                    f"(parameters: {known})"
+                )
+            values[name] = _coerce(value, fields[name], cls)
+        return cls.Params(**values)
+
+    # -- checking -----------------------------------------------------------------------------
+    def missing_roles(self, run: RunData) -> str | None:
+        """Why the detector cannot run on ``run`` (a missing role), or None."""
+        for role in self.requires:
+            if not run.roles.get(role):
+                return f"no tag matched role {role}"
+        if self.requires_any and not any(run.roles.get(r) for r in self.requires_any):
+            return "no tag matched any of the roles " + ", ".join(self.requires_any)
+        return None
+
+    def check(self, run: RunData, params: Any) -> Iterator[Finding]:
+        """Yield the findings of this detector on one run; raise :class:`SkipDetector` when the
+        data cannot answer the question. Pure: reads ``run``, changes nothing."""
+        raise NotImplementedError
+
+    def finding(
+        self,
+        run: RunData,
+        *,
+        message: str,
+        step: int | None,
+        evidence: Mapping[str, Any],
+        tags: Sequence[str] = (),
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of this detector, with its advice attached."""
+        return Finding(
+            run=run.run,
+            code=self.code,
+            name=self.name,
+            severity=severity or self.severity,
+            message=message,
+            step=None if step is None else int(step),
+            evidence={k: jsonable(v) for k, v in evidence.items()},
+            advice=self.advice(),
+            tags=tuple(tags),
+        )
+
+
+def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
+    kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
+    where = f"detector {cls.code} ({cls.name}) parameter {fld.name!r}"
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind in {"int", "float"}:
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if kind == "int":
+            if number != int(number):
+                raise ConfigError(f"{where} must be a whole number, got {value!r}")
+            return int(number)
+        return number
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Evidence values as plain JSON types (numpy scalars to Python, NaN/Inf to strings)."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return float(f"{value:.6g}")
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+# -- shared curve helpers ----------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    """A number for a message: 3 significant digits, scientific when tiny or huge."""
+    if value is None or not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e5 or magnitude < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.0f}%" if abs(value) >= 0.1 else f"{value * 100:.1f}%"
+
+
+def positive_log(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``log(values)`` when every finite value is positive (losses), else the values unchanged."""
+    finite = values[np.isfinite(values)]
+    if finite.size and np.all(finite > 0):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(values), True
+    return values.astype(np.float64, copy=True), False
+
+
+def trend_level(values: np.ndarray, *, fraction: float = 0.1, minimum: int = 3) -> np.ndarray:
+    """The curve's level: a centred rolling median of ``max(minimum, fraction·n)`` points (odd)."""
+    n = values.size
+    window = max(minimum, int(round(fraction * n)))
+    if window % 2 == 0:
+        window += 1
+    window = min(window, n if n % 2 else max(n - 1, 1))
+    return rolling_median(values, window=window)
+
+
+def head_level(
+    values: np.ndarray, *, fraction: float = 0.1, minimum: int = 1, maximum: int = 20
+) -> float:
+    """Median of the first ``clip(fraction·n, minimum, maximum)`` finite points."""
+    finite = values[np.isfinite(values)]
+    k = int(min(max(minimum, round(fraction * finite.size)), maximum, finite.size))
+    return float(np.median(finite[:k])) if k else float("nan")
+
+
+def tail_level(
+    values: np.ndarray, *, fraction: float = 0.1, minimum: int = 1, maximum: int = 50
+) -> float:
+    """Median of the last ``clip(fraction·n, minimum, maximum)`` finite points."""
+    finite = values[np.isfinite(values)]
+    k = int(min(max(minimum, round(fraction * finite.size)), maximum, finite.size))
+    return float(np.median(finite[-k:])) if k else float("nan")
+
+
+def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
+    """Training loss at other steps (e.g. the validation steps), robustly.
+
+    For each target step, the median of the training points logged since the previous target
+    step (the training that the evaluation at that step follows); where none were logged, the
+    training curve interpolated. Handles Lightning's train-every-50-steps / val-per-epoch and
+    HF's eval-every-N-steps grids alike.
+    """
+    finite = train.finite()
+    if len(finite) == 0:
+        return np.full(steps.size, np.nan)
+    out = np.interp(steps, finite.steps, finite.values)
+    if steps.size > 1 and np.all(np.diff(steps) > 0):
+        # Training points in (previous target, target]: one grouped median (C), not one
+        # numpy call per target, which cost seconds on 10,000-point curves.
+        group = np.searchsorted(steps, finite.steps, side="left")
+        inside = group < steps.size
+        medians = pd.Series(finite.values[inside]).groupby(group[inside]).median()
+        out[medians.index.to_numpy()] = medians.to_numpy()
+        return out
+    # Training points in (previous target, target]: contiguous slices of the sorted steps.
+    highs = np.searchsorted(finite.steps, steps, side="right")
+    lows = np.concatenate([[0], highs[:-1]]) if steps.size else highs
+    for i, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
+        if hi > lo:
+            out[i] = float(np.median(finite.values[lo:hi]))
+    return out
+
+
+def histogram_rms(frame: pd.DataFrame) -> np.ndarray:
+    """Root mean square of the histogrammed values at each row: ``sqrt(sum_squares/num)``, or
+    ``sqrt(std² + mean²)`` when ``sum_squares`` is missing (TF2 tensor histograms)."""
+    num = frame["num"].to_numpy(np.float64)
+    sum_squares = frame["sum_squares"].to_numpy(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rms = np.sqrt(sum_squares / num)
+        fallback = np.sqrt(
+            frame["std"].to_numpy(np.float64) ** 2 + frame["mean"].to_numpy(np.float64) ** 2
+        )
+    return np.where(np.isnan(sum_squares), fallback, rms)
+
+
+def histogram_sum_squares(frame: pd.DataFrame) -> np.ndarray:
+    """``sum_squares`` per row, estimated as ``num·(std² + mean²)`` where it is missing."""
+    num = frame["num"].to_numpy(np.float64)
+    sum_squares = frame["sum_squares"].to_numpy(np.float64)
+    estimate = num * (
+        frame["std"].to_numpy(np.float64) ** 2 + frame["mean"].to_numpy(np.float64) ** 2
+    )
+    return np.where(np.isnan(sum_squares), estimate, sum_squares)
+
+
+#: PyTorch's and TensorFlow's default histogram bins put exact zeros in [0, 1e-12) (and
+#: (-1e-12, 0)): a bucket whose both edges lie within this bound holds (essentially) exact zeros.
+#: Wider tolerances would count vanishing gradients of ~1e-11 as dead ones.
+EXACT_ZERO_EDGE = 1.0000001e-12
+
+
+def exact_zero_fraction(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, the share of values that are exactly zero, from the buckets.
+
+    Falls back to the reader's ``zero_fraction`` when a row has no buckets.
+    """
+    out = frame["zero_fraction"].to_numpy(np.float64).copy() if "zero_fraction" in frame else None
+    if out is None:
+        out = np.full(len(frame), np.nan)
+    if "bucket_limit" not in frame or "bucket" not in frame:
+        return out
+    mins = frame["min"].to_numpy(np.float64)
+    maxs = frame["max"].to_numpy(np.float64)
+    nums = frame["num"].to_numpy(np.float64)
+    for i, (limits, counts) in enumerate(zip(frame["bucket_limit"], frame["bucket"], strict=True)):
+        if limits is None or counts is None or len(counts) == 0 or not nums[i] > 0:
+            continue
+        limits = np.asarray(limits, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        if mins[i] == 0.0 and maxs[i] == 0.0:
+            out[i] = 1.0
+            continue
+        lefts = np.concatenate([[min(mins[i], limits[0])], limits[:-1]])
+        at_zero = (lefts >= -EXACT_ZERO_EDGE) & (limits <= EXACT_ZERO_EDGE)
+        out[i] = min(float(counts[at_zero].sum() / nums[i]), 1.0)
+    return out
+
+
+def histogram_nonfinite(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose min/max are NaN/Inf (the histogrammed tensor held non-finite values)."""
+    cols = [c for c in ("min", "max", "sum", "sum_squares", "mean") if c in frame]
+    values = frame[cols].to_numpy(np.float64)
+    # sum/sum_squares are NaN by design for TF2 tensor histograms: judge on min/max/mean there.
+    bad = ~np.isfinite(values[:, :2]) if values.shape[1] >= 2 else np.zeros((len(frame), 1), bool)
+    return bad.any(axis=1)
+
+
+def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and the global L2 norm over all tags' values logged at each step (tags missing at a
+    step are left out)."""
+    parts = []
+    for frame in frames.values():
+        parts.append(
+            pd.DataFrame(
+                {"step": frame["step"].to_numpy(np.int64), "ss": histogram_sum_squares(frame)}
+            )
+        )
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0)
+    joined = pd.concat(parts, ignore_index=True).groupby("step", sort=True)["ss"].sum(min_count=1)
+    return joined.index.to_numpy(np.int64), np.sqrt(joined.to_numpy(np.float64))
+
+
+def layer_label(tag: str) -> str:
+    """A short layer name for messages: the tag without its role prefix."""
+    return tag.split("/", 1)[1] if "/" in tag else tag
+
+
+def is_bias(tag: str) -> bool:
+    """Whether a histogram tag is a bias vector (few values, often legitimately zero)."""
+    return bool(re.search(r"(?:^|[/_.])bias(?:es)?(?:$|[/_.:\d])", tag, re.IGNORECASE))

@@ -1,0 +1,507 @@
+"""Gradient detectors (G2xx): exploding, vanishing, dead neurons (from scalars or histograms)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tbreport.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    exact_zero_fraction,
+    fmt,
+    global_norm_by_step,
+    histogram_nonfinite,
+    histogram_rms,
+    is_bias,
+    layer_label,
+    param,
+    pct,
+)
+from tbreport.model import Finding, Severity
+
+
+def _gradient_norm(run: RunData) -> tuple[str, np.ndarray, np.ndarray, list[str]]:
+    """(source, steps, norm, tags): the scalar gradient norm if logged, else the global L2 norm
+    over the gradient histograms."""
+    curve = run.curve("grad_norm")
+    if curve is not None and len(curve):
+        return "scalar", curve.steps, curve.values, [curve.tag]
+    frames = run.histogram_frames("gradient_histograms")
+    if not frames:
+        raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
+    steps, norm = global_norm_by_step(frames)
+    # A step whose histogram statistics are non-finite makes the norm non-finite.
+    bad_steps = set()
+    for frame in frames.values():
+        bad = histogram_nonfinite(frame)
+        bad_steps.update(frame["step"].to_numpy()[bad].tolist())
+    if bad_steps:
+        norm = norm.copy()
+        norm[np.isin(steps, list(bad_steps))] = np.nan
+    return "histograms", steps, norm, list(frames)
+
+
+class ExplodingGradients(Detector):
+    """Gradient norm spikes or grows by orders of magnitude.
+
+    ## What it detects
+    The gradient norm (the `grad_norm` scalar, or the global L2 norm over the gradient
+    histograms) becomes non-finite, or its peak exceeds `growth_factor` times its typical level
+    (the lower of the whole run's median and the median of its first `early_fraction`) and is an
+    outlier for the run's own spread (robust z of its log against the early part at least
+    `min_z`), so heavy-tailed per-step norms that span decades do not count. A norm that turns
+    NaN without growing first (a NaN label or a log of zero, not an explosion) is left to
+    `non-finite-loss` when that reports the run. Severity is error when the norm ends non-finite
+    or grows by more than `error_factor`, warning otherwise.
+
+    ## Why it matters
+    Huge gradients make updates that throw the weights far from where they were: the loss jumps
+    or diverges, and once an overflow produces Inf/NaN the run is lost.
+
+    ## What to do
+    - Reduce the learning rate
+    - Use gradient clipping (e.g. `clip_grad_norm_` at 1.0)
+    - Check data normalisation (inputs and targets)
+    - Add normalisation layers, or lower the initial weight scale
+
+    ## Example
+    `Gradient/norm`: median 0.8, peak 4.1e+03 at step 37 (5,100× > 100×), NaN from step 41:
+    flagged as an error.
+    """
+
+    code = "G201"
+    name = "exploding-gradients"
+    severity = Severity.WARNING
+    requires_any = ("grad_norm", "gradient_histograms")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(3, "Fewest gradient-norm points needed to judge.")
+        growth_factor: float = param(
+            100.0,
+            "Peak gradient norm over its median that counts as exploding (orders of magnitude).",
+        )
+        error_factor: float = param(
+            1000.0, "Growth above which the finding is an error, not a warning."
+        )
+        early_fraction: float = param(
+            0.2, "Share of the run at its start whose median is the early level of the norm."
+        )
+        min_z: float = param(
+            3.5,
+            "The peak's robust z-score (log10 norm against the early part's median and MAD) must "
+            "reach this too (Iglewicz and Hoaglin's outlier cut-off).",
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        source, steps, norm, tags = _gradient_norm(run)
+        if norm.size < params.min_points:
+            raise SkipDetector(
+                f"gradient norm has {norm.size} points, fewer than {params.min_points}"
+            )
+        finite = np.isfinite(norm)
+        evidence: dict = {"source": source, "growth_factor": params.growth_factor}
+        if not finite.all():
+            first = int(np.argmax(~finite))
+            typical = float(np.median(norm[finite])) if finite.any() else float("nan")
+            peak = float(np.max(norm[finite])) if finite.any() else float("nan")
+            grew = finite[:first].any() and peak >= params.growth_factor * float(
+                np.median(norm[:first][: max(1, int(np.ceil(params.early_fraction * first)))])
+            )
+            if not grew and _any_nonfinite_scalar(run):
+                # NaN gradients with no growth before them come from a NaN loss or input
+                # (a bad label, a log of zero), not from an explosion: non-finite-loss reports it.
+                return
+            evidence.update(
+                step_range=[int(steps[first]), int(steps[-1])],
+                first_nonfinite_step=int(steps[first]),
+                nonfinite_points=int((~finite).sum()),
+                typical_norm=typical,
+                peak_norm=peak,
+            )
+            yield self.finding(
+                run,
+                message=(
+                    f"gradient norm is non-finite from step {int(steps[first])} "
+                    f"({int((~finite).sum())} points; typical {fmt(typical)} before)"
+                ),
+                step=int(steps[first]),
+                evidence=evidence,
+                tags=tags[:20],
+                severity=Severity.ERROR,
+            )
+            return
+        # Typical level: the lower of the run's median and its early median, so a steady climb
+        # (whose median sits half-way up) is measured from where it started.
+        early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
+        typical = float(min(np.median(norm), np.median(early)))
+        peak_index = int(np.argmax(norm))
+        peak = float(norm[peak_index])
+        if typical <= 0:
+            return
+        growth = peak / typical
+        if growth < params.growth_factor:
+            return
+        # The peak must also be extreme for this run's own spread (robust z of log norms over the
+        # early part of the run): per-step norms of a noisy but healthy run range over decades.
+        early_log = np.log10(early[early > 0]) if (early > 0).any() else np.zeros(1)
+        spread = 1.4826 * float(np.median(np.abs(early_log - np.median(early_log))))
+        z = (np.log10(peak) - float(np.median(early_log))) / spread if spread > 0 else np.inf
+        if z < params.min_z:
+            return
+        # Onset: the first point above growth_factor × typical.
+        onset = int(np.argmax(norm >= params.growth_factor * typical))
+        severity = Severity.ERROR if growth >= params.error_factor else Severity.WARNING
+        evidence.update(
+            typical_norm=typical,
+            early_fraction=params.early_fraction,
+            peak_norm=peak,
+            peak_step=int(steps[peak_index]),
+            growth=growth,
+            robust_z=z,
+            min_z=params.min_z,
+            error_factor=params.error_factor,
+            onset_step=int(steps[onset]),
+            step_range=[
+                int(steps[onset]),
+                int(steps[max(peak_index, onset)] if peak_index > onset else steps[-1]),
+            ],
+        )
+        yield self.finding(
+            run,
+            message=(
+                f"gradient norm peaks at {fmt(peak)} at step {int(steps[peak_index])}, "
+                f"{fmt(growth)}× its typical level {fmt(typical)} "
+                f"(threshold {fmt(params.growth_factor)}×)"
+            ),
+            step=int(steps[onset]),
+            evidence=evidence,
+            tags=tags[:20],
+            severity=severity,
+        )
+
+
+def _any_nonfinite_scalar(run: RunData) -> bool:
+    """Whether any scalar of the run is NaN/Inf (what non-finite-loss reports)."""
+    values = run.scalars["value"].to_numpy(np.float64)
+    return bool(values.size) and not bool(np.isfinite(values).all())
+
+
+def _layer_rms(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {tag: (f["step"].to_numpy(np.int64), histogram_rms(f)) for tag, f in frames.items()}
+
+
+class VanishingGradients(Detector):
+    """Gradients near zero, overall or in the early layers relative to the late ones.
+
+    ## What it detects
+    Any of: (1) the gradients' root-mean-square value over the second half of the run is below
+    `min_rms` (from gradient histograms; a scalar norm is compared with `min_norm`); (2) with
+    gradient histograms, the first weight layer's gradient RMS is below `min_layer_ratio` times
+    the last layer's (median over the second half of the run); (3) the gradient norm fell below
+    `min_decay` times its early level. Layers whose gradients are mostly exact zeros
+    (`max_zero_fraction`) are dead, not vanishing, and are left out.
+
+    ## Why it matters
+    Layers whose gradients vanish stop learning: the early layers of a deep network keep their
+    random initial features and the loss stalls. Sigmoid/tanh stacks without normalisation or
+    skip connections are the usual cause.
+
+    ## What to do
+    - Use residual (skip) connections
+    - Try different activation functions (ReLU family instead of sigmoid/tanh)
+    - Add batch or layer normalisation
+    - Check initialisation (He/Xavier scaling)
+
+    ## Example
+    `Gradients/net.0.weight` RMS 2.1e-11 vs `Gradients/net.20.weight` 9.7e-03: ratio 2.2e-09
+    < 1e-03: flagged.
+    """
+
+    code = "G202"
+    name = "vanishing-gradients"
+    severity = Severity.WARNING
+    requires_any = ("grad_norm", "gradient_histograms")
+    # Tiny early-layer gradients next to exploded late-layer ones are a consequence: the blow-up
+    # is what to fix.
+    explained_by = ("exploding-gradients", "non-finite-loss")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(2, "Fewest logged steps needed to judge.")
+        min_rms: float = param(
+            1e-7, "Smallest healthy root-mean-square gradient element (histograms)."
+        )
+        min_norm: float = param(1e-6, "Smallest healthy scalar gradient norm.")
+        min_layer_ratio: float = param(
+            1e-3, "Smallest healthy ratio of the first to the last layer's gradient RMS."
+        )
+        min_decay: float = param(
+            1e-3, "Smallest healthy ratio of the late gradient norm to its early level."
+        )
+        max_zero_fraction: float = param(
+            0.8,
+            "Layers with at least this share of exactly-zero gradients are left to dead-neurons.",
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        frames = run.histogram_frames("gradient_histograms")
+        curve = run.curve("grad_norm")
+        if not frames and curve is None:
+            raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
+        if frames:
+            yield from self._from_histograms(run, frames, params)
+            return
+        norm = curve.finite()
+        if len(norm) < params.min_points:
+            raise SkipDetector(
+                f"gradient norm has {len(norm)} finite points, fewer than {params.min_points}"
+            )
+        half = norm.values[norm.values.size // 2 :]
+        late = float(np.median(half))
+        early = float(np.median(norm.values[: max(1, norm.values.size // 10)]))
+        evidence = {
+            "late_norm": late,
+            "early_norm": early,
+            "min_norm": params.min_norm,
+            "min_decay": params.min_decay,
+            "source": "scalar",
+        }
+        if late < params.min_norm:
+            yield self.finding(
+                run,
+                message=(
+                    f"gradient norm is {fmt(late)} over the second half "
+                    f"(threshold {fmt(params.min_norm)})"
+                ),
+                step=int(norm.steps[norm.values.size // 2]),
+                evidence=evidence,
+                tags=(norm.tag,),
+            )
+        elif early > 0 and late / early < params.min_decay:
+            evidence["decay"] = late / early
+            yield self.finding(
+                run,
+                message=(
+                    f"gradient norm fell to {fmt(late / early)} of its early level "
+                    f"({fmt(early)} → {fmt(late)}; threshold {fmt(params.min_decay)})"
+                ),
+                step=int(norm.steps[norm.values.size // 2]),
+                evidence=evidence,
+                tags=(norm.tag,),
+            )
+
+    def _from_histograms(self, run: RunData, frames: dict[str, pd.DataFrame], params: Params):
+        # Exactly-zero gradients are dead units, not vanishing ones: leave them to dead-neurons.
+        live = {}
+        for tag, frame in frames.items():
+            half = exact_zero_fraction(frame.iloc[len(frame) // 2 :])
+            if not (half.size and np.nanmedian(half) >= params.max_zero_fraction):
+                live[tag] = frame
+        if not live:
+            raise SkipDetector("every gradient histogram is mostly exact zeros (see dead-neurons)")
+        frames = live
+        layers = _layer_rms(frames)
+        steps_all = sorted({int(s) for steps, _ in layers.values() for s in steps})
+        if len(steps_all) < params.min_points:
+            raise SkipDetector(
+                f"gradient histograms cover {len(steps_all)} steps, fewer than {params.min_points}"
+            )
+        cutoff = steps_all[len(steps_all) // 2]
+        late: dict[str, float] = {}
+        for tag, (steps, rms) in layers.items():
+            keep = (steps >= cutoff) & np.isfinite(rms)
+            if keep.any():
+                late[tag] = float(np.median(rms[keep]))
+        if not late:
+            return
+        # Overall: the RMS over all gradient elements.
+        frames_late = {t: f[f["step"] >= cutoff] for t, f in frames.items()}
+        num = sum(float(f["num"].sum()) for f in frames_late.values())
+        _, norms = global_norm_by_step(frames_late)
+        per_step_elems = num / max(len({s for f in frames_late.values() for s in f["step"]}), 1)
+        overall = (
+            float(np.median(norms)) / np.sqrt(per_step_elems) if per_step_elems else float("nan")
+        )
+        weights = [t for t in late if not is_bias(t)] or list(late)
+        first, last = weights[0], weights[-1]
+        evidence = {
+            "source": "histograms",
+            "overall_rms": overall,
+            "min_rms": params.min_rms,
+            "from_step": int(cutoff),
+            "step_range": [int(cutoff), int(steps_all[-1])],
+            "layer_rms": {layer_label(t): late[t] for t in weights[:50]},
+        }
+        if np.isfinite(overall) and overall < params.min_rms:
+            yield self.finding(
+                run,
+                message=(
+                    f"gradients' RMS is {fmt(overall)} from step {cutoff} on "
+                    f"(threshold {fmt(params.min_rms)})"
+                ),
+                step=int(cutoff),
+                evidence=evidence,
+                tags=weights[:20],
+            )
+            return
+        if len(weights) >= 2 and late[last] > 0:
+            ratio = late[first] / late[last]
+            evidence.update(
+                first_layer=first,
+                last_layer=last,
+                first_layer_rms=late[first],
+                last_layer_rms=late[last],
+                layer_ratio=ratio,
+                min_layer_ratio=params.min_layer_ratio,
+            )
+            if ratio < params.min_layer_ratio:
+                yield self.finding(
+                    run,
+                    message=(
+                        f"first layer's gradient RMS {fmt(late[first])} ({layer_label(first)}) is "
+                        f"{fmt(ratio)}× the last layer's {fmt(late[last])} ({layer_label(last)}); "
+                        f"threshold {fmt(params.min_layer_ratio)}×"
+                    ),
+                    step=int(cutoff),
+                    evidence=evidence,
+                    tags=(first, last),
+                )
+
+
+class DeadNeurons(Detector):
+    """A layer whose gradients are mostly exactly zero, or whose weights stop changing.
+
+    ## What it detects
+    From gradient histograms: a weight layer where at least `max_zero_fraction` of the gradient
+    values are exactly zero (median over the second half of the run, at least `min_points`
+    logged steps) — dead ReLU units pass no gradient to their weights. Exact zeros are read from
+    the histogram's zero bucket (±1e-12, PyTorch's and TensorFlow's default bins), so tiny
+    vanishing gradients are not mistaken for dead ones. For layers whose gradients are not
+    logged, from weight histograms: a weight layer whose histogram stays identical (relative
+    tolerance `rtol`) over its last `min_points` logs while other layers keep changing. Not
+    reported next to exploding gradients or a non-finite loss, which saturate units as a
+    side effect.
+
+    ## Why it matters
+    A unit that outputs zero for every input gets no gradient and never recovers: the layer's
+    capacity is lost for the rest of training. A layer whose weights do not change does not
+    learn at all (a frozen layer, a detached graph, an optimiser that misses it).
+
+    ## What to do
+    - Lower the learning rate (large updates push ReLU units into the dead zone)
+    - Use LeakyReLU/ELU/GELU instead of ReLU
+    - Check initialisation (He initialisation, non-negative biases for ReLU)
+    - Check that every layer's parameters are given to the optimiser and require gradients
+
+    ## Example
+    `Gradients/fc1.weight`: 90% of gradient values exactly zero from step 0 on (threshold 80%):
+    flagged.
+    """
+
+    code = "G203"
+    name = "dead-neurons"
+    severity = Severity.WARNING
+    requires_any = ("gradient_histograms", "weight_histograms")
+    # A blow-up drives units into saturation, where float32 gradients are exactly zero: the
+    # explosion is the cause to fix.
+    explained_by = ("exploding-gradients", "non-finite-loss")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(3, "Fewest histogram logs of a layer needed to judge.")
+        max_zero_fraction: float = param(
+            0.8, "Share of exactly-zero gradient values above which a layer is dead."
+        )
+        rtol: float = param(
+            1e-6, "Relative tolerance under which two weight histograms are identical."
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        grads = run.histogram_frames("gradient_histograms")
+        weights = run.histogram_frames("weight_histograms")
+        enough = [f for f in (*grads.values(), *weights.values()) if len(f) >= params.min_points]
+        if not enough:
+            raise SkipDetector(f"no histogram tag has {params.min_points} or more logged steps")
+        dead: dict[str, float] = {}
+        first_step = None
+        for tag, frame in grads.items():
+            if is_bias(tag) or len(frame) < params.min_points:
+                continue
+            half = frame.iloc[len(frame) // 2 :]
+            zeros = exact_zero_fraction(frame)
+            zero = float(np.nanmedian(zeros[len(frame) // 2 :]))
+            if zero >= params.max_zero_fraction:
+                dead[tag] = zero
+                onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
+                step = int(onset[0]) if onset.size else int(half["step"].iloc[0])
+                first_step = step if first_step is None else min(first_step, step)
+        if dead:
+            worst = max(dead, key=dead.get)
+            yield self.finding(
+                run,
+                message=(
+                    f"{len(dead)} layer(s) have mostly zero gradients: {layer_label(worst)} "
+                    f"{pct(dead[worst])} exactly zero (threshold {pct(params.max_zero_fraction)})"
+                ),
+                step=first_step,
+                evidence={
+                    "zero_fraction": {layer_label(t): v for t, v in dead.items()},
+                    "max_zero_fraction": params.max_zero_fraction,
+                    "kind": "zero-gradients",
+                    "step_range": [first_step, int(max(f["step"].max() for f in grads.values()))],
+                },
+                tags=list(dead)[:20],
+            )
+            return
+        # Layers with gradient histograms were judged on them above (tiny but non-zero gradients
+        # also freeze weights: that is vanishing-gradients' finding); the weights-only test is for
+        # layers whose gradients are not logged.
+        with_gradients = {layer_label(t) for t in grads}
+        weights = {t: f for t, f in weights.items() if layer_label(t) not in with_gradients}
+        frozen = self._frozen_layers(weights, params)
+        if frozen:
+            tags, step = frozen
+            yield self.finding(
+                run,
+                message=(
+                    f"{len(tags)} layer(s) stopped changing while others learn: "
+                    f"{', '.join(layer_label(t) for t in tags[:3])} identical over the last "
+                    f"{params.min_points} logs (rtol {fmt(params.rtol)})"
+                ),
+                step=step,
+                evidence={
+                    "frozen_layers": [layer_label(t) for t in tags],
+                    "since_step": step,
+                    "min_points": params.min_points,
+                    "rtol": params.rtol,
+                    "kind": "frozen-weights",
+                },
+                tags=tags[:20],
+            )
+
+    @staticmethod
+    def _frozen_layers(weights: dict[str, pd.DataFrame], params: Params):
+        stats_cols = ["min", "max", "mean", "std"]
+        changing, frozen = [], []
+        since = None
+        for tag, frame in weights.items():
+            if len(frame) < params.min_points or is_bias(tag):
+                continue
+            tail = frame.iloc[-params.min_points :][stats_cols].to_numpy(np.float64)
+            scale = np.maximum(np.abs(tail[0]), 1e-12)
+            same = np.all(np.abs(tail - tail[0]) <= params.rtol * scale)
+            if same:
+                frozen.append(tag)
+                s = int(frame["step"].iloc[-params.min_points])
+                since = s if since is None else min(since, s)
+            else:
+                changing.append(tag)
+        if frozen and changing:
+            return frozen, since
+        return None

@@ -1,0 +1,601 @@
+"""Loss-curve detectors (L1xx): overfitting, underfitting, erratic loss, non-finite values, gap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from tbreport.detectors.base import (
+    Curve,
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    head_level,
+    param,
+    pct,
+    positive_log,
+    tail_level,
+    train_at,
+    trend_level,
+)
+from tbreport.model import Finding, Severity
+from tbreport.stats import block_medians, mann_kendall, rolling_median, sign_change_ratio
+
+
+def _finite_curve(run: RunData, role: str, *, minimum: int, what: str) -> Curve:
+    curve = run.curve(role)
+    if curve is None:  # pragma: no cover - guarded by `requires`
+        raise SkipDetector(f"no tag matched role {role}")
+    finite = curve.finite()
+    if len(finite) < minimum:
+        raise SkipDetector(f"{what} has {len(finite)} finite points, fewer than {minimum}")
+    return finite
+
+
+def _robust_sigma(values: np.ndarray) -> float:
+    """Robust standard deviation of a curve around its own trend (rolling median, MAD)."""
+    if values.size < 3:
+        return 0.0
+    window = max(5, int(round(0.1 * values.size)) | 1)
+    resid = values - rolling_median(values, window=window)
+    resid = resid[np.isfinite(resid)]
+    return float(1.4826 * np.median(np.abs(resid - np.median(resid)))) if resid.size else 0.0
+
+
+def assess_overfitting(val: Curve, train: Curve, params) -> tuple | None:
+    """The overfitting test shared by `overfitting` and `generalisation-gap`; None when absent.
+
+    Returns ``(best_index, best_value, final_value, rise, trend, train_best, train_final,
+    train_drop, noise)``.
+    """
+    level = trend_level(val.values, fraction=params.smoothing_fraction)
+    best = int(np.nanargmin(level))
+    after = val.values.size - 1 - best
+    needed = max(params.min_points_after, int(np.ceil(params.min_fraction_after * val.values.size)))
+    if after < needed:
+        return None
+    best_value = float(level[best])
+    final_value = float(tail_level(val.values[best + 1 :], fraction=0.34, minimum=1, maximum=10))
+    scale = abs(best_value) if best_value != 0 else 1.0
+    rise = (final_value - best_value) / scale
+    if rise < params.min_rise:
+        return None
+    # The rise must stand out from the curve's own noise (in log space for positive losses).
+    logged, is_log = positive_log(val.values)
+    noise = _robust_sigma(logged)
+    size = np.log(final_value / best_value) if is_log and best_value > 0 else rise
+    if not is_log:
+        noise = noise / scale
+    if size < params.min_rise_noise * noise:
+        return None
+    trend = mann_kendall(val.values[best:])
+    if not trend.increasing(alpha=params.alpha):
+        return None
+    aligned = train_at(train, val.steps)  # the training loss at each evaluation
+    train_best = float(aligned[best])
+    train_tail = float(tail_level(aligned[best:], fraction=0.34, maximum=10))
+    train_drop = (train_best - train_tail) / (abs(train_best) or 1.0)
+    if not train_drop >= params.min_train_drop:
+        return None
+    # "Keeps falling" must stand out from the training loss's own noise, too.
+    train_logged, train_is_log = positive_log(train.values)
+    train_noise = _robust_sigma(train_logged)
+    if (
+        train_is_log
+        and train_tail > 0
+        and train_best > 0
+        and np.log(train_best / train_tail) < params.min_rise_noise * train_noise
+    ):
+        return None
+    return best, best_value, final_value, rise, trend, train_best, train_tail, train_drop, noise
+
+
+class Overfitting(Detector):
+    """Validation loss turned up while training loss kept falling.
+
+    ## What it detects
+    The validation loss, smoothed with a rolling median, reaches its minimum at a *best step* and
+    then rises: by at least `min_rise` (relative to the minimum) at the end of the run, with a
+    significant upward Mann–Kendall trend (Hamed–Rao corrected, one-sided p < `alpha`) over the
+    points after the best step, while the training loss over the same steps fell by at least
+    `min_train_drop`. Both the rise and the fall must also exceed `min_rise_noise` robust
+    standard deviations of each curve around its own trend, so noise alone never qualifies.
+    Validation and training curves may be logged on different step grids: the training loss is
+    taken as the median of its points since the previous evaluation.
+
+    ## Why it matters
+    Past the best step the model memorises the training set: every further step makes held-out
+    performance worse, and the compute spent after it was wasted. Checkpoints from the end of
+    the run are worse than the one at the best step.
+
+    ## What to do
+    - Keep the checkpoint from the best step, or stop early (patience on validation loss)
+    - Increase the dropout rate
+    - Add regularisation (weight decay, data augmentation)
+    - Reduce model complexity
+    - Get more training data
+
+    ## Example
+    `Loss/validation`: 0.92 → 0.41 at step 30 → 0.55 at step 100 while `Loss/train` fell from
+    0.38 to 0.12: flagged, rise 34% > 10%, 70% of the steps came after the best step.
+    """
+
+    code = "L101"
+    name = "overfitting"
+    severity = Severity.WARNING
+    requires = ("val_loss", "train_loss")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(6, "Fewest finite validation points needed to judge.")
+        min_rise: float = param(
+            0.10,
+            "Smallest rise of the smoothed validation loss over its minimum, relative to it.",
+        )
+        min_points_after: int = param(3, "Fewest validation points after the best step.")
+        min_fraction_after: float = param(
+            0.15, "Smallest share of the validation points that must come after the best step."
+        )
+        alpha: float = param(0.05, "Significance level of the upward trend after the best step.")
+        min_train_drop: float = param(
+            0.02, "Smallest relative fall of the training loss between the best step and the end."
+        )
+        smoothing_fraction: float = param(
+            0.1, "Rolling-median window for the validation level, as a share of its points (≥ 3)."
+        )
+        min_rise_noise: float = param(
+            2.0,
+            "The rise (in log space) must also exceed this many robust standard deviations of the "
+            "validation loss around its trend.",
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        val = _finite_curve(run, "val_loss", minimum=params.min_points, what="validation loss")
+        train = _finite_curve(run, "train_loss", minimum=2, what="training loss")
+        found = assess_overfitting(val, train, params)
+        if found is None:
+            return
+        best, best_value, final_value, rise, trend, train_best, train_tail, train_drop, noise = (
+            found
+        )
+        best_step = int(val.steps[best])
+        first_step, last_step = (
+            int(min(val.steps[0], train.steps[0])),
+            int(max(val.steps[-1], train.steps[-1])),
+        )
+        span = max(last_step - first_step, 1)
+        past = (last_step - best_step) / span
+        evidence = {
+            "best_step": best_step,
+            "best_value": best_value,
+            "final_value": final_value,
+            "rise": rise,
+            "min_rise": params.min_rise,
+            "trend_p_value": trend.p_increasing,
+            "noise_sigma": noise,
+            "min_rise_noise": params.min_rise_noise,
+            "alpha": params.alpha,
+            "train_at_best": train_best,
+            "train_final": train_tail,
+            "train_drop": train_drop,
+            "min_train_drop": params.min_train_drop,
+            "last_step": last_step,
+            "steps_past_best": last_step - best_step,
+            "fraction_past_best": past,
+            "step_range": [best_step, last_step],
+        }
+        wall = val.wall_times
+        if np.isfinite(wall[best]) and np.isfinite(wall[-1]) and wall[-1] > wall[best] > 0:
+            evidence["seconds_past_best"] = float(wall[-1] - wall[best])
+        yield self.finding(
+            run,
+            message=(
+                f"validation loss rose {pct(rise)} (threshold {pct(params.min_rise)}) "
+                f"from its best {fmt(best_value)} at step {best_step} to {fmt(final_value)} "
+                f"while training loss fell {pct(train_drop)}; {pct(past)} of the run came after "
+                "the best step"
+            ),
+            step=best_step,
+            evidence=evidence,
+            tags=(val.tag, train.tag),
+        )
+
+
+class Underfitting(Detector):
+    """Training and validation loss barely moved from their start: the model is not learning.
+
+    ## What it detects
+    The training loss (median of its last 10% of points) improved by less than
+    `min_improvement` of its starting level (median of its first 10%), and the validation loss,
+    when logged, did too. A loss that ends more than `max_worsening` above its start diverged
+    instead and is left to the instability detectors. Not reported when the run is unstable
+    (erratic or non-finite loss, exploding gradients): a learning rate that is too high also
+    stalls the loss, and the advice to raise it would make things worse.
+
+    ## Why it matters
+    A model that does not get better than its initialisation learns nothing from the data: the
+    learning rate is too low, the model too small or too regularised, or the data does not
+    carry the signal. Every step of such a run is wasted compute.
+
+    ## What to do
+    - Increase the learning rate (it may be orders of magnitude too low)
+    - Increase model capacity (hidden size, number of layers)
+    - Train for more epochs
+    - Reduce regularisation
+    - Check data quality (labels, features, normalisation)
+
+    ## Example
+    `train/loss`: 1.3975 → 1.3945 over 1,200 steps (0.2% better, threshold 10%) and `eval/loss`
+    1.3915 → 1.3913: flagged.
+    """
+
+    code = "L102"
+    name = "underfitting"
+    severity = Severity.WARNING
+    requires = ("train_loss",)
+    # An unstable run "does not learn" because the learning rate is too high: the advice to
+    # raise it would be harmful, so the instability is reported instead.
+    explained_by = ("non-finite-loss", "exploding-gradients", "erratic-loss")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(5, "Fewest finite training-loss points needed to judge.")
+        min_improvement: float = param(
+            0.10,
+            "Smallest relative fall of the loss from its start to its end that counts as learning.",
+        )
+        edge_fraction: float = param(
+            0.1, "Share of the points whose median gives the start and end levels."
+        )
+        max_worsening: float = param(
+            0.5,
+            "A loss ending more than this share above its start diverged (erratic-loss, "
+            "exploding-gradients) rather than failed to learn.",
+        )
+
+    def _improvement(self, values: np.ndarray, params: Params) -> tuple[float, float, float]:
+        start = head_level(values, fraction=params.edge_fraction)
+        end = tail_level(values, fraction=params.edge_fraction)
+        if start > 0 and end > 0:
+            return start, end, 1.0 - end / start
+        # Losses that can be negative (e.g. log-likelihoods): relative to the magnitude.
+        return start, end, (start - end) / (abs(start) or 1.0)
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        train = _finite_curve(run, "train_loss", minimum=params.min_points, what="training loss")
+        start, end, improvement = self._improvement(train.values, params)
+        if not -params.max_worsening <= improvement < params.min_improvement:
+            return
+        evidence = {
+            "train_start": start,
+            "train_end": end,
+            "train_improvement": improvement,
+            "min_improvement": params.min_improvement,
+            "step_range": [int(train.steps[0]), int(train.steps[-1])],
+        }
+        tags = [train.tag]
+        verb = "fell" if improvement >= 0 else "rose"
+        message = (
+            f"training loss {verb} {pct(abs(improvement))} from start to end "
+            f"(threshold: falls {pct(params.min_improvement)}): "
+            f"{fmt(start)} → {fmt(end)} over steps {train.steps[0]}–{train.steps[-1]}"
+        )
+        val_curve = run.curve("val_loss")
+        if val_curve is not None:
+            val = val_curve.finite()
+            if len(val) >= 2:
+                v_start, v_end, v_improvement = self._improvement(val.values, params)
+                if v_improvement >= params.min_improvement:
+                    return  # validation got clearly better: the model learns something
+                evidence.update(val_start=v_start, val_end=v_end, val_improvement=v_improvement)
+                tags.append(val.tag)
+                message += f"; validation loss {fmt(v_start)} → {fmt(v_end)} ({pct(v_improvement)})"
+        yield self.finding(
+            run, message=message, step=int(train.steps[-1]), evidence=evidence, tags=tags
+        )
+
+
+class ErraticLoss(Detector):
+    """Loss oscillates or spikes far beyond its trend.
+
+    ## What it detects
+    The validation loss is judged when it has at least `min_points_noise` points (it is computed
+    on a fixed set, so its wobble is the optimiser's); otherwise the training loss, whose
+    per-step values also carry minibatch noise. Around its own trend (a rolling median in log
+    space over `window_fraction` of the points), that loss either spikes (at least `min_spikes`
+    points more than `spike_factor` times the local median, after the first `skip_fraction` of
+    the run) or oscillates: its typical relative deviation from the trend (median absolute log
+    residual) exceeds `max_noise` while the residual changes sign at least as often as noise
+    does (`min_sign_changes`); the oscillation test needs `min_points_noise` points. Curves
+    longer than `max_points` are first reduced to block medians. Limitation: a training loss
+    logged per step with very small batches can wobble this much from minibatch noise alone;
+    without a validation loss, raise `max_noise` for such runs. Not
+    reported next to exploding gradients or a non-finite loss, which it would only echo.
+
+    ## Why it matters
+    A loss that jumps around its trend means the optimiser overshoots: the learning rate is too
+    high for the loss landscape (or the batch too small). Progress is slow and the end point
+    depends on where the last oscillation happened to land.
+
+    ## What to do
+    - Decrease the learning rate (or add warm-up / a decaying schedule)
+    - Use gradient clipping
+    - Increase the batch size
+    - Check data normalisation and look for bad batches at the spike steps
+
+    ## Example
+    `train/loss` zig-zags between 0.15 and 0.9 around a slowly falling trend: it deviates 12%
+    from the trend on a typical point (threshold 7%): flagged.
+    """
+
+    code = "L103"
+    name = "erratic-loss"
+    severity = Severity.WARNING
+    requires = ("train_loss",)
+    explained_by = ("non-finite-loss", "exploding-gradients")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(8, "Fewest finite loss points needed to judge.")
+        window_fraction: float = param(
+            0.1, "Rolling-median window of the trend, as a share of the points (at least 5)."
+        )
+        max_noise: float = param(
+            0.07, "Largest typical relative deviation of the loss from its trend for a stable run."
+        )
+        min_points_noise: int = param(
+            20, "Fewest points for the oscillation test (a trend needs enough points to be known)."
+        )
+        max_points: int = param(
+            200,
+            "Longer curves are first reduced to this many block medians: averages out per-step "
+            "minibatch noise, keeps oscillations that last several logging intervals.",
+        )
+        min_sign_changes: float = param(
+            0.4, "Smallest share of sign changes of the residual's differences for oscillation."
+        )
+        spike_factor: float = param(
+            3.0, "A spike is a point this many times above its local median."
+        )
+        min_spikes: int = param(2, "Fewest spikes that make a run erratic.")
+        skip_fraction: float = param(
+            0.05, "Share of the run at its start ignored for spikes (the first steps are volatile)."
+        )
+
+    def _assess(self, curve: Curve, params: Params) -> dict | None:
+        finite = curve.finite()
+        if len(finite) < params.min_points:
+            return None
+        steps, values = block_medians(finite.steps, finite.values, max_points=params.max_points)
+        y, logged = positive_log(values)
+        window = max(5, int(round(params.window_fraction * y.size)))
+        if window % 2 == 0:
+            window += 1
+        trend = rolling_median(y, window=window)
+        resid = y - trend
+        if not logged:  # relative to the curve's typical magnitude
+            resid = resid / (np.median(np.abs(values)) or 1.0)
+        noise = float(np.median(np.abs(resid)))
+        changes = sign_change_ratio(resid)
+        start_skip = int(np.ceil(params.skip_fraction * y.size))
+        threshold = np.log(params.spike_factor) if logged else params.spike_factor - 1.0
+        spike_idx = np.nonzero(resid[start_skip:] > threshold)[0] + start_skip
+        return {
+            "tag": curve.tag,
+            "noise": noise,
+            "sign_change_ratio": changes,
+            "spikes": int(spike_idx.size),
+            "spike_steps": [int(steps[i]) for i in spike_idx[:20]],
+            "first_step": int(steps[spike_idx[0]]) if spike_idx.size else int(steps[0]),
+            "points": int(y.size),
+        }
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        # The validation loss is computed on a fixed set: its wobble is the optimiser's. A
+        # training loss logged per step also carries minibatch noise (large relative noise near
+        # zero loss, bad batches), so it is judged only when validation is too sparse.
+        val = run.curve("val_loss")
+        assessment = None
+        if val is not None and len(val.finite()) >= params.min_points_noise:
+            assessment = self._assess(val, params)
+        if assessment is None:
+            assessment = self._assess(run.curve("train_loss"), params)
+        if assessment is None:
+            raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
+        assessments = [assessment]
+        for a in assessments:
+            oscillating = (
+                a["points"] >= params.min_points_noise
+                and a["noise"] > params.max_noise
+                and a["sign_change_ratio"] >= params.min_sign_changes
+            )
+            spiky = a["spikes"] >= params.min_spikes
+            if not (oscillating or spiky):
+                continue
+            parts = []
+            if oscillating:
+                parts.append(
+                    f"deviates {pct(a['noise'])} from its trend on a typical point "
+                    f"(threshold {pct(params.max_noise)})"
+                )
+            if spiky:
+                parts.append(
+                    f"has {a['spikes']} spikes above {fmt(params.spike_factor)}× its local median "
+                    f"(threshold {params.min_spikes})"
+                )
+            evidence = dict(a)
+            evidence.pop("tag")
+            evidence.update(
+                max_noise=params.max_noise,
+                min_sign_changes=params.min_sign_changes,
+                spike_factor=params.spike_factor,
+                min_spikes=params.min_spikes,
+            )
+            yield self.finding(
+                run,
+                message=f"{a['tag']} " + " and ".join(parts),
+                step=a["first_step"],
+                evidence=evidence,
+                tags=(a["tag"],),
+            )
+            return  # one finding per run: the first curve that shows it
+
+
+class NonFiniteLoss(Detector):
+    """NaN or Inf in a loss or metric.
+
+    ## What it detects
+    Any scalar of the run (losses, metrics, learning rate, norms) holding NaN or ±Inf. The
+    finding names the first bad step and every affected tag.
+
+    ## Why it matters
+    Once a NaN appears it propagates to every weight: everything the run does afterwards is
+    garbage, and checkpoints written after that step are unusable.
+
+    ## What to do
+    - Reduce the learning rate
+    - Use gradient clipping
+    - Check data normalisation and look for NaN/Inf in the inputs and labels
+    - Guard divisions and logarithms in the loss (add an epsilon)
+
+    ## Example
+    `train_loss` is NaN from step 412 on (38 points): flagged as an error.
+    """
+
+    code = "L104"
+    name = "non-finite-loss"
+    severity = Severity.ERROR
+
+    @dataclass(frozen=True)
+    class Params:
+        loss_roles_only: bool = param(
+            False, "Look only at the training/validation loss tags instead of every scalar."
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        if params.loss_roles_only:
+            tags = [t for role in ("train_loss", "val_loss") for t in run.roles.get(role, ())]
+        else:
+            tags = run.scalar_tags
+        if not tags:
+            raise SkipDetector("no scalar tags to check")
+        # One vectorised pass first: most runs have no non-finite value at all.
+        values = run.scalars["value"].to_numpy(np.float64)
+        nonfinite = ~np.isfinite(values)
+        if not nonfinite.any():
+            return
+        suspects = set(run.scalars["tag"].to_numpy()[nonfinite].tolist())
+        bad_tags: dict[str, dict] = {}
+        for tag in (t for t in tags if t in suspects):
+            curve = run.tag_curve(tag)
+            bad = ~np.isfinite(curve.values)
+            if bad.any():
+                first = int(np.argmax(bad))
+                bad_tags[tag] = {
+                    "first_step": int(curve.steps[first]),
+                    "count": int(bad.sum()),
+                    "kind": "nan" if np.isnan(curve.values[first]) else "inf",
+                }
+        if not bad_tags:
+            return
+        # Losses first, then by first bad step.
+        loss_tags = {t for role in ("train_loss", "val_loss") for t in run.roles.get(role, ())}
+        ordered = sorted(bad_tags, key=lambda t: (t not in loss_tags, bad_tags[t]["first_step"]))
+        # One-point tags (e.g. the final metrics add_hparams logs at step 0) say nothing about
+        # when the run broke; they still count as affected tags.
+        curves = [t for t in bad_tags if len(run.tag_curve(t)) > 1] or list(bad_tags)
+        first_step = min(bad_tags[t]["first_step"] for t in curves)
+        head = ordered[0]
+        yield self.finding(
+            run,
+            message=(
+                f"{head} is {bad_tags[head]['kind'].upper()} "
+                f"from step {bad_tags[head]['first_step']} "
+                f"({bad_tags[head]['count']} points; threshold: any)"
+                + (f"; {len(bad_tags) - 1} more tags affected" if len(bad_tags) > 1 else "")
+            ),
+            step=first_step,
+            evidence={
+                "first_bad_step": first_step,
+                "step_range": [first_step, int(run.scalars["step"].max())],
+                "tags": {t: bad_tags[t] for t in ordered[:20]},
+                "affected_tags": len(bad_tags),
+                "threshold": "any non-finite value",
+            },
+            tags=ordered[:20],
+        )
+
+
+class GeneralisationGap(Detector):
+    """Validation loss ends far above training loss.
+
+    ## What it detects
+    At the end of the run (median of the last 10% of validation points, at least 3, against the
+    training loss at the same steps) the validation loss exceeds the training loss by more than
+    `max_gap`, relative to the training loss. Reported as information: some gap is normal. When
+    the validation loss also rises (the `overfitting` test, with its default parameters when
+    `overfitting` is not selected), or the run blew up or oscillates, the end values say nothing
+    more and only that finding is reported.
+
+    ## Why it matters
+    A large gap means the model fits the training data much better than data it has not seen:
+    it generalises poorly even if validation loss has not started to rise yet.
+
+    ## What to do
+    - Increase the dropout rate
+    - Use a simpler model
+    - Add regularisation or more training data
+    - Check that training and validation data come from the same distribution
+
+    ## Example
+    `val_loss` 0.92 vs `train_loss` 0.21 at the end: gap 338% > 200%.
+    """
+
+    code = "L105"
+    name = "generalisation-gap"
+    severity = Severity.INFO
+    requires = ("val_loss", "train_loss")
+    # After a blow-up or with an erratic loss the end values say nothing about generalisation.
+    explained_by = ("overfitting", "non-finite-loss", "exploding-gradients", "erratic-loss")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(3, "Fewest finite validation points needed to judge.")
+        max_gap: float = param(
+            2.0,
+            "Largest (validation − training) / training loss at the end of a healthy run (losses "
+            "reduced differently, e.g. summed over batches of another size, differ by a constant "
+            "factor, so only extreme gaps are reported).",
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        val = _finite_curve(run, "val_loss", minimum=params.min_points, what="validation loss")
+        train = _finite_curve(run, "train_loss", minimum=2, what="training loss")
+        k = min(len(val), max(3, int(round(0.1 * len(val)))))
+        val_end = float(np.median(val.values[-k:]))
+        train_end = float(np.median(train_at(train, val.steps)[-k:]))
+        if not (train_end > 0 and val_end > 0):
+            return
+        gap = (val_end - train_end) / train_end
+        if gap <= params.max_gap:
+            return
+        if assess_overfitting(val, train, Overfitting.Params()) is not None:
+            return  # a rising validation loss is reported by `overfitting`
+        yield self.finding(
+            run,
+            message=(
+                f"validation loss {fmt(val_end)} ends {pct(gap)} above training loss "
+                f"{fmt(train_end)} (threshold {pct(params.max_gap)})"
+            ),
+            step=int(val.steps[-1]),
+            evidence={
+                "val_end": val_end,
+                "train_end": train_end,
+                "gap": gap,
+                "max_gap": params.max_gap,
+            },
+            tags=(val.tag, train.tag),
+        )

@@ -1,0 +1,381 @@
+"""``tbreport.diagnose``: run the selected detectors over every logical run of a ReadResult.
+
+The result is plain data (:class:`Diagnosis`, a list of :class:`~tbreport.model.Finding` with the
+per-run outcome attached); the presentation layer decides how it looks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tbreport.config import Config, as_config
+from tbreport.detectors import Detector, RunData, SkipDetector, find_detector, select_detectors
+from tbreport.errors import ConfigError
+from tbreport.model import Finding, ReadWarning, Severity
+from tbreport.roles import RolePatterns
+
+if TYPE_CHECKING:
+    from tbreport.reader import ReadResult
+
+SCHEMA_VERSION = 1
+FINDING_COLUMNS = [
+    "run",
+    "code",
+    "name",
+    "severity",
+    "message",
+    "step",
+    "evidence",
+    "advice",
+    "tags",
+]
+
+
+@dataclass(frozen=True)
+class SkippedDetector:
+    """A detector that could not judge a run, and why.
+
+    Attributes:
+        code: Detector code.
+        name: Detector name.
+        reason: Why, e.g. ``"no tag matched role val_loss"``.
+    """
+
+    code: str
+    name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RunDiagnosis:
+    """The outcome of the diagnosis of one logical run.
+
+    Attributes:
+        run: Logical run path relative to the logdir.
+        status: ``"healthy"`` (no findings) or the worst finding's severity.
+        findings: The run's findings, worst first.
+        skipped: Detectors that could not judge the run.
+        roles: Role -> the tags it resolved to in this run.
+    """
+
+    run: str
+    status: str
+    findings: tuple[Finding, ...]
+    skipped: tuple[SkippedDetector, ...]
+    roles: Mapping[str, tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as an item of the JSON document's ``runs`` list."""
+        return {
+            "run": self.run,
+            "status": self.status,
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+class Diagnosis(list[Finding]):
+    """The findings of a diagnosis (ordered by run, then severity, then step), plus per-run
+    outcomes.
+
+    Attributes:
+        runs: One :class:`RunDiagnosis` per logical run, in run order.
+        read: The ReadResult that was diagnosed.
+        detectors: The codes of the detectors that ran.
+    """
+
+    def __init__(
+        self,
+        findings: list[Finding] | tuple[Finding, ...] = (),
+        *,
+        runs: list[RunDiagnosis] | None = None,
+        read: ReadResult | None = None,
+        detectors: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(findings)
+        self.runs: list[RunDiagnosis] = list(runs or [])
+        self.read = read
+        self.detectors = detectors
+
+    def __repr__(self) -> str:
+        counts = self.counts()
+        return (
+            f"Diagnosis(runs={len(self.runs)}, findings={len(self)}, "
+            f"error={counts['error']}, warning={counts['warning']}, info={counts['info']})"
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Number of findings per severity."""
+        out = {s.value: 0 for s in Severity}
+        for f in self:
+            out[Severity(f.severity).value] += 1
+        return out
+
+    def worst(self) -> Severity | None:
+        """The worst severity among the findings, or None."""
+        return max((Severity(f.severity) for f in self), key=lambda s: s.rank, default=None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding: ``run, code, name, severity, message, step, evidence, advice,
+        tags``; ``evidence`` is JSON text and ``tags`` is comma-separated."""
+        rows = [
+            {
+                "run": f.run,
+                "code": f.code,
+                "name": f.name,
+                "severity": Severity(f.severity).value,
+                "message": f.message,
+                "step": f.step,
+                "evidence": json.dumps(dict(f.evidence), sort_keys=True),
+                "advice": f.advice,
+                "tags": ",".join(f.tags),
+            }
+            for f in self
+        ]
+        frame = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+        frame["step"] = frame["step"].astype("Int64")
+        return frame
+
+    def to_json_dict(self, *, logdir: str) -> dict[str, Any]:
+        """The ``tbreport check --format json`` document (``schema_version`` 1)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "logdir": logdir,
+            "runs": [r.to_dict() for r in self.runs],
+            "findings": [f.to_dict() for f in self],
+        }
+
+
+# -- engine -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    detector: Detector
+    params: Any
+    severity: Severity | None
+
+
+def _plan(config: Config) -> list[_Plan]:
+    detectors = select_detectors(
+        select=config.select, extend_select=config.extend_select, ignore=config.ignore
+    )
+    overrides: dict[type[Detector], dict[str, Any]] = {}
+    for key, values in config.detectors.items():
+        overrides.setdefault(find_detector(key), {}).update(values)
+    plans = []
+    for cls in detectors:
+        values = dict(overrides.get(cls, {}))
+        severity = values.pop("severity", None)
+        if severity is not None:
+            try:
+                severity = Severity(str(severity).lower())
+            except ValueError:
+                raise ConfigError(
+                    f"detector {cls.code} ({cls.name}): severity must be error, warning or info, "
+                    f"got {severity!r}"
+                ) from None
+        plans.append(_Plan(cls(), cls.make_params(values), severity))
+    return plans
+
+
+def _histograms_by_logical_run(read: ReadResult) -> dict[str, pd.DataFrame]:
+    histograms = read.histograms
+    if histograms is None or histograms.empty:
+        return {}
+    logical = read.logical_histograms() if hasattr(read, "logical_histograms") else histograms
+    return {str(run): frame for run, frame in logical.groupby("run", observed=True, sort=False)}
+
+
+def _warnings_by_logical_run(
+    warnings: list[ReadWarning], run_to_logical: Mapping[str, str]
+) -> dict[str, list[ReadWarning]]:
+    out: dict[str, list[ReadWarning]] = {}
+    for warning in warnings:
+        if warning.run is None:
+            continue
+        logical = run_to_logical.get(warning.run, warning.run)
+        out.setdefault(logical, []).append(warning)
+    return out
+
+
+def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> Iterator[RunData]:
+    """One :class:`RunData` per logical run of ``read``, in inventory order.
+
+    Args:
+        read: What ``tbreport.read`` returned.
+        patterns: Tag-role patterns; the defaults when None.
+    """
+    patterns = patterns or RolePatterns.build()
+    inventory = read.runs
+    scalars = read.logical_scalars()
+    scalars_by_run = {
+        str(run): frame[["tag", "step", "wall_time", "value"]]
+        for run, frame in scalars.groupby("run", observed=True, sort=False)
+    }
+    histograms_by_run = _histograms_by_logical_run(read)
+    if inventory is not None and len(inventory):
+        run_to_logical = dict(
+            zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
+        )
+        logical_runs = list(dict.fromkeys(inventory["logical_run"].astype(str)))
+    else:
+        run_to_logical = {}
+        logical_runs = list(dict.fromkeys([*scalars_by_run, *histograms_by_run]))
+    warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
+    empty_scalars = pd.DataFrame(
+        {
+            "tag": pd.Series([], dtype=object),
+            "step": pd.Series([], dtype="int64"),
+            "wall_time": pd.Series([], dtype="float64"),
+            "value": pd.Series([], dtype="float64"),
+        }
+    )
+    for logical in logical_runs:
+        run_scalars = scalars_by_run.get(logical, empty_scalars)
+        run_histograms = histograms_by_run.get(logical)
+        if run_histograms is None:
+            run_histograms = (
+                read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
+            )
+        run_scalars = run_scalars.assign(tag=run_scalars["tag"].astype(str))
+        if len(run_histograms):
+            run_histograms = run_histograms.assign(tag=run_histograms["tag"].astype(str))
+        scalar_tags = list(dict.fromkeys(run_scalars["tag"]))
+        histogram_tags = list(dict.fromkeys(run_histograms["tag"])) if len(run_histograms) else []
+        roles = patterns.resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
+        members = (
+            inventory[inventory["logical_run"].astype(str) == logical]
+            if inventory is not None and len(inventory)
+            else None
+        )
+        yield RunData(
+            run=logical,
+            scalars=run_scalars,
+            histograms=run_histograms,
+            roles=roles,
+            warnings=warnings_by_run.get(logical, []),
+            inventory=members,
+        )
+
+
+def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
+    """Run the planned detectors on one logical run."""
+    findings: list[Finding] = []
+    skipped: list[SkippedDetector] = []
+    for plan in plans:
+        detector = plan.detector
+        missing = detector.missing_roles(run)
+        if missing:
+            skipped.append(SkippedDetector(detector.code, detector.name, missing))
+            continue
+        try:
+            produced = list(detector.check(run, plan.params))
+        except SkipDetector as exc:
+            skipped.append(SkippedDetector(detector.code, detector.name, str(exc)))
+            continue
+        except Exception as exc:  # a detector bug must not hide the other detectors' results
+            if os.environ.get("TBREPORT_DEBUG"):
+                raise
+            skipped.append(
+                SkippedDetector(
+                    detector.code, detector.name, f"errored: {type(exc).__name__}: {exc}"
+                )
+            )
+            continue
+        if plan.severity is not None:
+            produced = [dataclasses.replace(f, severity=plan.severity) for f in produced]
+        findings.extend(produced)
+    findings, explained = _drop_explained(findings, plans)
+    skipped.extend(explained)
+    findings.sort(key=_finding_order)
+    worst = max((Severity(f.severity) for f in findings), key=lambda s: s.rank, default=None)
+    return RunDiagnosis(
+        run=run.run,
+        status="healthy" if worst is None else worst.value,
+        findings=tuple(findings),
+        skipped=tuple(skipped),
+        roles=dict(run.roles),
+    )
+
+
+def _drop_explained(
+    findings: list[Finding], plans: list[_Plan]
+) -> tuple[list[Finding], list[SkippedDetector]]:
+    """Drop symptoms whose root cause was also found on the run (``Detector.explained_by``)."""
+    by_name = {p.detector.name: p.detector for p in plans}
+    found = {f.name: f for f in findings}
+    kept, explained = [], []
+    for finding in findings:
+        detector = by_name.get(finding.name)
+        causes = [
+            c
+            for c in (detector.explained_by if detector else ())
+            if c in found and c != finding.name
+        ]
+        if causes:
+            cause = found[causes[0]]
+            reason = f"explained by {cause.name} ({cause.code}), reported instead"
+            if not any(s.code == finding.code for s in explained):
+                explained.append(SkippedDetector(finding.code, finding.name, reason))
+            continue
+        kept.append(finding)
+    return kept, explained
+
+
+def _finding_order(f: Finding) -> tuple:
+    return (-Severity(f.severity).rank, f.step is None, f.step or 0, f.code)
+
+
+def diagnose(
+    logdir_or_read_result: str | os.PathLike[str] | ReadResult,
+    *,
+    config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> Diagnosis:
+    """Diagnose every logical run of a logdir (or of what ``tbreport.read`` returned).
+
+    Args:
+        logdir_or_read_result: A TensorBoard logdir, a single event file, or a ``ReadResult``.
+        config: A :class:`tbreport.config.Config`, a ``[tool.tbreport]``-style mapping, a path to
+            a ``pyproject.toml``/``tbreport.toml``, or None for the defaults (no file is read
+            implicitly).
+
+    Returns:
+        A :class:`Diagnosis`: the findings as a list, ordered by run, then severity, then step,
+        with ``.runs`` (per-run status, skipped detectors, resolved roles) and ``.to_frame()``.
+
+    Raises:
+        InputError: The logdir cannot be read.
+        ConfigError: The configuration is invalid.
+
+    Example:
+        >>> diagnosis = tbreport.diagnose("runs/")          # doctest: +SKIP
+        >>> diagnosis.to_frame()[["run", "name", "message"]]  # doctest: +SKIP
+    """
+    cfg = as_config(config)
+    plans = _plan(cfg)
+    patterns = RolePatterns.build(cfg.roles)
+    if hasattr(logdir_or_read_result, "scalars") and hasattr(logdir_or_read_result, "runs"):
+        read = logdir_or_read_result
+    else:
+        from tbreport.reader import read as read_logdir
+
+        read = read_logdir(logdir_or_read_result)
+    run_results = [diagnose_run(run, plans) for run in iter_run_data(read, patterns=patterns)]
+    run_results.sort(key=lambda r: r.run)
+    findings = [f for r in run_results for f in r.findings]
+    return Diagnosis(
+        findings,
+        runs=run_results,
+        read=read,
+        detectors=tuple(p.detector.code for p in plans),
+    )
