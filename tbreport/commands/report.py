@@ -1,0 +1,165 @@
+"""``tbreport report``: one self-contained HTML file (or a CSV bundle) about every run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from tbreport.commands.check import _selection_options, build_config
+from tbreport.commands.read import read_logdir, read_options
+from tbreport.report.smoothing import DEFAULT_SMOOTHING
+from tbreport.report.thinning import DEFAULT_MAX_POINTS
+
+DEFAULT_HTML = "report.html"
+DEFAULT_CSV_DIR = "report-csv"
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+@click.command("report")
+@click.argument("logdir", type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=str),
+    default=None,
+    help=f"HTML file, or directory for --format csv [default: {DEFAULT_HTML}, {DEFAULT_CSV_DIR}/].",
+)
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["html", "csv"]),
+    default="html",
+    show_default=True,
+    help="One HTML file, or a directory of CSV files (summary, findings, every point).",
+)
+@click.option(
+    "--plotly",
+    "plotly_mode",
+    type=click.Choice(["inline", "cdn"]),
+    default="inline",
+    show_default=True,
+    help="Embed plotly.js (works offline) or load it from the plotly CDN (smaller file).",
+)
+@click.option("--title", default=None, help="Report title [default: tbreport: LOGDIR].")
+@click.option(
+    "--smoothing",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=DEFAULT_SMOOTHING,
+    show_default=True,
+    help="Initial smoothing weight of the charts (TensorBoard's EMA; a slider changes it).",
+)
+@click.option(
+    "--max-points",
+    type=click.IntRange(min=10),
+    default=DEFAULT_MAX_POINTS,
+    show_default=True,
+    help="Thin longer curves to about this many points for display (CSV keeps all).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an output that tbreport did not write.")
+@_selection_options
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
+)
+@read_options
+def report(
+    logdir: str,
+    output: str | None,
+    output_format: str,
+    plotly_mode: str,
+    title: str | None,
+    smoothing: float,
+    max_points: int,
+    force: bool,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    role_options: tuple[str, ...],
+    config_path: str | None,
+    tags: str | None,
+    jobs: int | None,
+    engine: str,
+) -> None:
+    """Write a report about every run in LOGDIR: one HTML file, or CSV files.
+
+    \b
+    The HTML report works offline and shows: an overview table of runs
+    (health, best validation loss and its step, final losses, duration,
+    findings, hyperparameters; sortable, filterable by regex), every
+    finding with advice, per-run charts (smoothed losses with marks where
+    findings happen, learning rate, gradient norm, predictions, weight and
+    gradient distributions) and all runs compared on one chart.
+
+    \b
+    Examples:
+      tbreport report runs/ -o report.html
+      tbreport report runs/ -o report.html --plotly cdn
+      tbreport report runs/ --format csv -o report-csv/
+    """
+    from tbreport import __version__
+    from tbreport.diagnosis import diagnose
+    from tbreport.outputs import check_output_dir, check_output_file
+    from tbreport.report import render_report, write_csv_bundle
+    from tbreport.report.bundle import bundle_files
+
+    started = time.perf_counter()
+    config = build_config(
+        config_path=config_path,
+        select=select,
+        extend_select=extend_select,
+        ignore=ignore,
+        fail_on=None,
+        role_options=role_options,
+    )
+    # Refuse a bad output before spending time on reading.
+    if output_format == "csv":
+        target = check_output_dir(
+            output or DEFAULT_CSV_DIR, known_names=bundle_files(), force=force
+        )
+    else:
+        target = check_output_file(output or DEFAULT_HTML, force=force)
+
+    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
+    diagnosis = diagnose(result, config=config)
+    counts = diagnosis.counts()
+    summary = (
+        f"{len(diagnosis.runs)} runs, {counts['error']} errors, {counts['warning']} warnings, "
+        f"{counts['info']} info"
+    )
+    if output_format == "csv":
+        written = write_csv_bundle(result, diagnosis, target, force=force)
+        elapsed = time.perf_counter() - started
+        click.echo(f"wrote {len(written)} CSV files to {target} ({summary}) in {elapsed:.1f} s")
+        return
+
+    from tbreport.outputs import atomic_write_text
+
+    html = render_report(
+        result,
+        diagnosis,
+        title=title,
+        logdir=logdir,
+        plotly=plotly_mode,
+        smoothing=smoothing,
+        max_points=max_points,
+    )
+    atomic_write_text(target, html)
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"wrote {target} ({_size(target)}; {summary}) in {elapsed:.1f} s [tbreport {__version__}]"
+    )

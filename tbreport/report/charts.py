@@ -1,0 +1,820 @@
+"""Plotly figures for the report, as plain dicts (no per-figure template, so they stay small).
+
+Every figure is emitted once as JSON (see :func:`figure_json`) and drawn by the browser when its
+section scrolls into view. Numeric arrays are base64 typed arrays (``{"dtype", "bdata"}``, the
+encoding plotly itself uses), which is compact and fast to write. Smoothed lines are not stored:
+each chart lists, per smoothed trace, where its input comes from, and ``report.js`` computes
+TensorBoard's EMA (same formula as :mod:`tbreport.report.smoothing`) at the slider's weight.
+
+Text from event files (run names, tags, hparams, messages) only reaches plotly through
+:func:`plotly_text`, which escapes the pseudo-HTML plotly renders in names, labels and hovers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tbreport.model import Finding, Severity
+from tbreport.report.collect import Curve, RunData
+from tbreport.report.summary import BestPoint, best_point
+from tbreport.report.thinning import (
+    DEFAULT_MAX_POINTS,
+    drop_flat_interior,
+    minmax_thin,
+    thin_indices,
+)
+
+#: Histogram percentiles drawn as bands, as TensorBoard's distributions dashboard (in %: the
+#: normal distribution's 0, ±1.5σ, ±1σ, ±0.5σ and median points).
+DISTRIBUTION_PERCENTILES = (0.0, 6.68, 15.87, 30.85, 50.0, 69.15, 84.13, 93.32, 100.0)
+
+#: At most this many histogram steps are drawn per tag.
+MAX_HISTOGRAM_STEPS = 300
+
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+SEVERITY_COLORS = {"error": "#d62728", "warning": "#e8860c", "info": "#1f77b4"}
+BEST_COLOR = "#2ca02c"
+NONFINITE_COLOR = "#8b0000"
+ROLE_COLORS = {"train_loss": "#1f77b4", "val_loss": "#ff7f0e"}
+
+# Below this many points a line also shows its points (few epochs of validation loss).
+_MARKERS_UP_TO = 60
+
+# Evidence keys that delimit a window of steps a finding is about ([start, end] or two keys).
+_WINDOW_KEY = "step_range"
+_WINDOW_KEYS = (("step_start", "step_end"), ("start_step", "end_step"))
+# Evidence keys listing further steps a finding points at (e.g. every loss spike).
+_STEP_LIST_KEYS = ("spike_steps",)
+
+
+def plotly_text(text: Any) -> str:
+    """Escape text for plotly names, labels and hover texts (plotly renders a subset of HTML)."""
+    return html.escape(str(text), quote=False)
+
+
+def encode_array(values: Any) -> dict[str, str]:
+    """A numeric array as plotly's base64 typed-array JSON (``{"dtype": ..., "bdata": ...}``).
+
+    Integers become uint16 or int32 when they fit, floats float32 when no finite value would
+    overflow or underflow (display precision), else float64. Infinities become NaN (a gap in
+    the line).
+    """
+    array = np.asarray(values)
+    if array.dtype.kind in "iub":
+        array = array.astype(np.int64)
+        if array.size and array.min() >= 0 and array.max() < 2**16:
+            code, out = "u2", array.astype("<u2")
+        elif array.size == 0 or (array.min() >= -(2**31) and array.max() < 2**31):
+            code, out = "i4", array.astype("<i4")
+        else:
+            code, out = "f8", array.astype("<f8")
+    else:
+        floats = np.asarray(array, dtype=np.float64)
+        floats = np.where(np.isinf(floats), np.nan, floats)
+        finite = np.abs(floats[np.isfinite(floats)])
+        nonzero = finite[finite > 0]
+        fits = finite.size == 0 or (
+            finite.max() < 3.0e38 and (nonzero.size == 0 or nonzero.min() > 1.0e-37)
+        )
+        code, out = ("f4", floats.astype("<f4")) if fits else ("f8", floats.astype("<f8"))
+    return {"dtype": code, "bdata": base64.b64encode(out.tobytes()).decode("ascii")}
+
+
+def _json_safe(value: Any) -> Any:
+    # json.dumps would write NaN, which is not JSON; plotly reads null as "no value".
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+_SCRIPT_SAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def figure_json(payload: Any) -> str:
+    """JSON for a ``<script type="application/json">`` element.
+
+    ``<``, ``>``, ``&``, U+2028 and U+2029 are written as ``\\u`` escapes, so no string in the
+    data (a tag named ``</script>``) can end the script element or break a JavaScript parser.
+    """
+    text = json.dumps(
+        _json_safe(payload), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.translate(_SCRIPT_SAFE)
+
+
+@dataclass
+class Chart:
+    """One chart of the report.
+
+    Attributes:
+        id: HTML id of the JSON element (``chart-<n>``).
+        title: Heading shown above the chart (plain text; escaped by the template).
+        figure: Plotly ``{"data": [...], "layout": {...}}``.
+        smoothing: Per smoothed trace: ``{"target": i, "source": j}`` (smooth trace j's data)
+            or ``{"target": i, "x", "y", "n"}`` (bucket means of a thinned curve), plus
+            ``"constant"`` when the original curve is constant (drawn unsmoothed).
+        note: Visible remark under the chart, e.g. that points were thinned for display.
+        run_anchor: Anchor of the run the chart belongs to (None for comparison charts).
+        small: Drawn in a grid of small charts.
+    """
+
+    id: str
+    title: str
+    figure: dict[str, Any]
+    smoothing: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+    run_anchor: str | None = None
+    small: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        """What the browser needs to draw the chart."""
+        return {"figure": self.figure, "smooth": self.smoothing}
+
+    def json(self) -> str:
+        """The payload as script-safe JSON."""
+        return figure_json(self.payload())
+
+
+def _base_layout(*, height: int, ytitle: str = "", ylog: bool = False) -> dict[str, Any]:
+    return {
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 34, "b": 40},
+        "font": {"size": 11},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "hovermode": "closest",
+        "showlegend": True,
+        "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+        "xaxis": {
+            "title": {"text": "step"},
+            "gridcolor": "#ececec",
+            "zeroline": False,
+            "automargin": True,
+        },
+        "yaxis": {
+            "title": {"text": plotly_text(ytitle)},
+            "type": "log" if ylog else "linear",
+            "gridcolor": "#ececec",
+            "zeroline": False,
+            "exponentformat": "e",
+            "automargin": True,
+        },
+        "shapes": [],
+        "annotations": [],
+    }
+
+
+def _thinning_note(shown: int, total: int) -> str | None:
+    if shown >= total:
+        return None
+    return f"thinned for display: showing {shown:,} of {total:,} points (CSV keeps all)"
+
+
+def _add_note_annotation(layout: dict[str, Any], note: str | None) -> None:
+    if note:
+        layout["annotations"].append(
+            {
+                "text": plotly_text(note),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 1,
+                "y": 1,
+                "xanchor": "right",
+                "yanchor": "bottom",
+                "yshift": 14,
+                "showarrow": False,
+                "font": {"size": 10, "color": "#777777"},
+            }
+        )
+
+
+def _distribution_percentiles(rows: pd.DataFrame, percentiles: Sequence[float]) -> np.ndarray:
+    """Percentiles of each histogram row, interpolated inside buckets; shape (rows, len(p))."""
+    fractions = np.asarray(percentiles, dtype=np.float64) / 100.0
+    out = np.full((len(rows), fractions.size), np.nan)
+    limits_col = rows["bucket_limit"].to_numpy()
+    counts_col = rows["bucket"].to_numpy()
+    mins = rows["min"].to_numpy(dtype=np.float64, na_value=np.nan)
+    maxs = rows["max"].to_numpy(dtype=np.float64, na_value=np.nan)
+    for i in range(len(rows)):
+        limits = np.asarray(limits_col[i], dtype=np.float64)
+        counts = np.asarray(counts_col[i], dtype=np.float64)
+        if limits.size == 0 or limits.size != counts.size:
+            continue
+        total = counts.sum()
+        if not total > 0:
+            continue
+        lo, hi = mins[i], maxs[i]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            finite = limits[np.isfinite(limits)]
+            if finite.size == 0:
+                continue
+            lo = finite.min() if not math.isfinite(lo) else lo
+            hi = finite.max() if not math.isfinite(hi) else hi
+        # Edges: the data minimum, then each bucket's right edge, clipped to [min, max]
+        # (TensorFlow's outer buckets reach ±DBL_MAX).
+        edges = np.clip(np.concatenate([[lo], limits]), lo, hi)
+        cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / total
+        out[i] = np.interp(fractions, cumulative, edges)
+    return out
+
+
+class ChartBuilder:
+    """Builds the report's charts; numbers them so every chart gets a unique id.
+
+    Args:
+        max_points: Display thinning threshold per trace.
+    """
+
+    def __init__(self, *, max_points: int = DEFAULT_MAX_POINTS) -> None:
+        self.max_points = max_points
+        self._count = 0
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._count += 1
+        return f"chart-{self._count}"
+
+    def _curve_traces(
+        self,
+        data: list[dict[str, Any]],
+        smoothing: list[dict[str, Any]],
+        curve: Curve,
+        *,
+        name: str,
+        color: str,
+        smooth: bool = True,
+        max_points: int | None = None,
+        yaxis: str | None = None,
+        legendgroup: str | None = None,
+        meta: str | None = None,
+        show_legend: bool = True,
+    ) -> tuple[int, int]:
+        """Append a curve's raw (and smoothed) traces; returns (points shown, points total)."""
+        budget = self.max_points if max_points is None else max_points
+        few = len(curve) <= _MARKERS_UP_TO
+        steps, values = curve.steps, curve.values
+        if not few and not smooth:
+            # Without smoothing the flat stretches need no points (a learning-rate schedule).
+            steps, values = drop_flat_interior(steps, values)
+        thinned = minmax_thin(steps, values, max_points=budget)
+        total = len(curve)
+        raw: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "lines+markers" if few else "lines",
+            "name": plotly_text(name),
+            "x": encode_array(thinned.steps),
+            "y": encode_array(thinned.values),
+            "line": {"color": color, "width": 1.5 if not smooth else 1},
+            "marker": {"size": 4, "color": color},
+            "hovertemplate": "step %{x}: %{y:.6g}",
+            "legendgroup": legendgroup or name,
+        }
+        if yaxis:
+            raw["yaxis"] = yaxis
+        if meta:
+            raw["meta"] = meta
+        if not smooth:
+            raw["showlegend"] = show_legend
+            data.append(raw)
+            # Dropping flat stretches is lossless: only real thinning counts as "not shown".
+            shown = total if not thinned.thinned else len(thinned.steps)
+            return shown, total
+        raw["opacity"] = 0.28
+        raw["showlegend"] = False
+        raw["name"] = plotly_text(f"{name} (raw)")
+        raw_index = len(data)
+        data.append(raw)
+        smoothed: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "markers" if total == 1 else "lines",  # a one-point line is invisible
+            "name": plotly_text(name),
+            "x": [],
+            "y": [],
+            "line": {"color": color, "width": 2},
+            "hovertemplate": "step %{x}: %{y:.6g} (smoothed)",
+            "legendgroup": legendgroup or name,
+            "showlegend": show_legend,
+        }
+        if yaxis:
+            smoothed["yaxis"] = yaxis
+        if meta:
+            smoothed["meta"] = meta
+        target = len(data)
+        data.append(smoothed)
+        values = curve.values
+        constant = bool(values.size and np.all(values == values[0]))
+        if thinned.smooth_steps is None:
+            entry: dict[str, Any] = {"target": target, "source": raw_index}
+        else:
+            entry = {
+                "target": target,
+                "x": encode_array(thinned.smooth_steps),
+                "y": encode_array(thinned.smooth_values),
+                "n": encode_array(thinned.smooth_counts),
+            }
+        if constant:
+            entry["constant"] = True
+        smoothing.append(entry)
+        return len(thinned.steps), total
+
+    @staticmethod
+    def add_marks(
+        layout: dict[str, Any],
+        *,
+        findings: Iterable[Finding] = (),
+        best: BestPoint | None = None,
+        nonfinite: Iterable[tuple[str, int]] = (),
+    ) -> None:
+        """Vertical lines with labels at the steps findings point at (hover shows the message)."""
+        by_step: dict[int, list[tuple[str, str, str, int]]] = {}
+
+        def add(step: int, label: str, hover: str, color: str, rank: int) -> None:
+            by_step.setdefault(int(step), []).append((label, hover, color, rank))
+
+        for finding in findings:
+            severity = Severity(finding.severity)
+            color = SEVERITY_COLORS[severity.value]
+            if finding.step is not None:
+                add(
+                    finding.step,
+                    finding.code,
+                    f"{finding.code} {finding.name}: {finding.message}",
+                    color,
+                    severity.rank + 1,
+                )
+            for extra in _evidence_steps(finding):
+                if finding.step is not None and extra == finding.step:
+                    continue
+                layout["shapes"].append(
+                    {
+                        "type": "line",
+                        "xref": "x",
+                        "yref": "paper",
+                        "x0": extra,
+                        "x1": extra,
+                        "y0": 0,
+                        "y1": 1,
+                        "opacity": 0.45,
+                        "line": {"color": color, "width": 1, "dash": "dot"},
+                    }
+                )
+            window = _evidence_window(finding)
+            if window is not None:
+                layout["shapes"].append(
+                    {
+                        "type": "rect",
+                        "xref": "x",
+                        "yref": "paper",
+                        "x0": window[0],
+                        "x1": window[1],
+                        "y0": 0,
+                        "y1": 1,
+                        "fillcolor": color,
+                        "opacity": 0.07,
+                        "line": {"width": 0},
+                        "layer": "below",
+                    }
+                )
+        if best is not None:
+            add(best.step, "best", f"best validation loss {best.value:.6g}", BEST_COLOR, 0)
+        for tag, step in nonfinite:
+            add(step, "NaN", f"first non-finite value of {tag}", NONFINITE_COLOR, 4)
+        for step, marks in sorted(by_step.items()):
+            marks.sort(key=lambda m: -m[3])
+            color = marks[0][2]
+            labels = list(dict.fromkeys(m[0] for m in marks))
+            layout["shapes"].append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": step,
+                    "x1": step,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": color, "width": 1.2, "dash": "dot"},
+                }
+            )
+            layout["annotations"].append(
+                {
+                    "x": step,
+                    "xref": "x",
+                    "y": 1,
+                    "yref": "paper",
+                    "yanchor": "bottom",
+                    "text": plotly_text(" ".join(labels)),
+                    "hovertext": "<br>".join(plotly_text(m[1]) for m in marks),
+                    "showarrow": False,
+                    "font": {"size": 10, "color": color},
+                }
+            )
+
+    # -- per-run charts ------------------------------------------------------------------
+
+    def scalar_chart(
+        self,
+        run: RunData,
+        tags: Sequence[str],
+        *,
+        title: str,
+        ytitle: str = "",
+        ylog: bool = False,
+        smooth: bool = True,
+        findings: Sequence[Finding] = (),
+        best: BestPoint | None = None,
+        colors: Sequence[str] | None = None,
+        small: bool = False,
+        mark_nonfinite: bool = False,
+        axis_toggle: bool = False,
+    ) -> Chart | None:
+        """Raw and smoothed lines of ``tags`` of one run, with marks at finding steps.
+
+        With ``axis_toggle``, the chart gets a linear/log switch and starts on a log axis when
+        the values span more than :data:`LOG_AXIS_RATIO` (a diverging run next to sane ones).
+        """
+        curves = [run.scalars[t] for t in tags if t in run.scalars]
+        if not curves:
+            return None
+        layout = _base_layout(height=230 if small else 330, ytitle=ytitle, ylog=ylog)
+        if small:
+            layout["showlegend"] = False
+        data: list[dict[str, Any]] = []
+        smoothing: list[dict[str, Any]] = []
+        shown = total = 0
+        nonfinite: list[tuple[str, int]] = []
+        for i, curve in enumerate(curves):
+            color = colors[i] if colors and i < len(colors) else PALETTE[i % len(PALETTE)]
+            s, t = self._curve_traces(
+                data, smoothing, curve, name=curve.tag, color=color, smooth=smooth
+            )
+            shown += s
+            total += t
+            if mark_nonfinite:
+                bad = np.flatnonzero(~np.isfinite(curve.values))
+                if bad.size:
+                    nonfinite.append((curve.tag, int(curve.steps[bad[0]])))
+        self.add_marks(layout, findings=findings, best=best, nonfinite=nonfinite)
+        if axis_toggle:
+            if not ylog and prefers_log_axis(curves):
+                layout["yaxis"]["type"] = "log"
+            add_axis_toggle(layout)
+        note = _thinning_note(shown, total)
+        _add_note_annotation(layout, note)
+        return Chart(
+            id=self._new_id(),
+            title=title,
+            figure={"data": data, "layout": layout},
+            smoothing=smoothing,
+            note=note,
+            run_anchor=run.anchor,
+            small=small,
+        )
+
+    def prediction_chart(self, run: RunData, *, findings: Sequence[Finding] = ()) -> Chart | None:
+        """Mean of the predictions (left axis) and their spread (std, right axis)."""
+        mean = run.first_curve("pred_mean")
+        std = run.first_curve("pred_std")
+        if mean is None and std is None:
+            return None
+        layout = _base_layout(height=300, ytitle="mean" if mean is not None else "std")
+        data: list[dict[str, Any]] = []
+        smoothing: list[dict[str, Any]] = []
+        shown = total = 0
+        if mean is not None:
+            s, t = self._curve_traces(data, smoothing, mean, name=mean.tag, color="#1f77b4")
+            shown, total = shown + s, total + t
+        if std is not None:
+            axis = "y2" if mean is not None else None
+            s, t = self._curve_traces(
+                data, smoothing, std, name=std.tag, color="#9467bd", yaxis=axis
+            )
+            shown, total = shown + s, total + t
+            if axis:
+                layout["yaxis2"] = {
+                    "title": {"text": "std"},
+                    "overlaying": "y",
+                    "side": "right",
+                    "gridcolor": "#f4f4f4",
+                    "zeroline": False,
+                    "rangemode": "tozero",
+                    "exponentformat": "e",
+                }
+                layout["margin"]["r"] = 60
+        self.add_marks(layout, findings=findings)
+        note = _thinning_note(shown, total)
+        _add_note_annotation(layout, note)
+        return Chart(
+            id=self._new_id(),
+            title="Predictions: mean and spread",
+            figure={"data": data, "layout": layout},
+            smoothing=smoothing,
+            note=note,
+            run_anchor=run.anchor,
+        )
+
+    def distribution_chart(
+        self, run: RunData, tag: str, *, color: str, findings: Sequence[Finding] = ()
+    ) -> Chart | None:
+        """A histogram tag as distribution over time: percentile bands and the median."""
+        rows = run.histograms.get(tag)
+        if rows is None or rows.empty:
+            return None
+        keep = thin_indices(len(rows), max_points=MAX_HISTOGRAM_STEPS)
+        rows = rows.iloc[keep]
+        percentiles = _distribution_percentiles(rows, DISTRIBUTION_PERCENTILES)
+        steps = encode_array(rows["step"].to_numpy(dtype=np.int64))
+        data: list[dict[str, Any]] = []
+        last = len(DISTRIBUTION_PERCENTILES) - 1
+        for band in range(last // 2):  # outermost band first, so inner bands draw on top
+            lower, upper = percentiles[:, band], percentiles[:, last - band]
+            opacity = 0.15 + 0.15 * band
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": steps,
+                    "y": encode_array(lower),
+                    "line": {"width": 0, "color": color},
+                    "hoverinfo": "skip",
+                    "showlegend": False,
+                }
+            )
+            p_lo, p_hi = DISTRIBUTION_PERCENTILES[band], DISTRIBUTION_PERCENTILES[last - band]
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": steps,
+                    "y": encode_array(upper),
+                    "fill": "tonexty",
+                    "fillcolor": _rgba(color, opacity),
+                    "line": {"width": 0, "color": color},
+                    "name": f"p{p_lo:g}–p{p_hi:g}",
+                    "hovertemplate": f"step %{{x}}: p{p_hi:g} %{{y:.4g}}<extra></extra>",
+                    "showlegend": False,
+                }
+            )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": steps,
+                "y": encode_array(percentiles[:, last // 2]),
+                "line": {"width": 1.5, "color": color},
+                "name": "median",
+                "hovertemplate": "step %{x}: median %{y:.4g}<extra></extra>",
+                "showlegend": False,
+            }
+        )
+        layout = _base_layout(height=220)
+        layout["showlegend"] = False
+        layout["margin"] = {"l": 55, "r": 10, "t": 26, "b": 36}
+        self.add_marks(layout, findings=findings)
+        total = len(run.histograms[tag])
+        note = None
+        if len(rows) < total:
+            note = f"thinned for display: showing {len(rows):,} of {total:,} steps"
+            _add_note_annotation(layout, note)
+        return Chart(
+            id=self._new_id(),
+            title=tag,
+            figure={"data": data, "layout": layout},
+            note=note,
+            run_anchor=run.anchor,
+            small=True,
+        )
+
+    # -- comparison charts ---------------------------------------------------------------
+
+    def comparison_chart(self, runs: Sequence[RunData], role: str, *, title: str) -> Chart | None:
+        """One role (e.g. validation loss) of every run on one chart."""
+        data: list[dict[str, Any]] = []
+        smoothing: list[dict[str, Any]] = []
+        shown = total = 0
+        budget = max(200, self.max_points // 4)
+        shown_runs = [run for run in runs if run.first_curve(role) is not None]
+        prefix = common_run_prefix([run.run for run in shown_runs])
+        curves = []
+        for i, run in enumerate(runs):
+            curve = run.first_curve(role)
+            if curve is None:
+                continue
+            curves.append(curve)
+            s, t = self._curve_traces(
+                data,
+                smoothing,
+                curve,
+                name=run.run[len(prefix) :],
+                color=PALETTE[i % len(PALETTE)],
+                max_points=budget,
+                legendgroup=run.anchor,
+                meta=run.anchor,
+            )
+            shown, total = shown + s, total + t
+        if not data:
+            return None
+        layout = _base_layout(height=420, ytitle=title, ylog=prefers_log_axis(curves))
+        layout["legend"] = {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 10}}
+        if prefix:
+            layout["legend"]["title"] = {"text": plotly_text(prefix), "font": {"size": 10}}
+        layout["margin"]["r"] = 10
+        add_axis_toggle(layout)
+        note = _thinning_note(shown, total)
+        _add_note_annotation(layout, note)
+        return Chart(
+            id=self._new_id(),
+            title=title,
+            figure={"data": data, "layout": layout},
+            smoothing=smoothing,
+            note=note,
+        )
+
+    def hparam_charts(
+        self, runs: Sequence[RunData], *, max_charts: int = 12
+    ) -> tuple[list[Chart], int]:
+        """Each varying hyperparameter against the best validation loss, one small chart each.
+
+        Returns:
+            The charts and how many varying hyperparameters were left out.
+        """
+        best = {run.anchor: best_point(run.first_curve("val_loss")) for run in runs}
+        scored = [run for run in runs if best[run.anchor] is not None]
+        if len(scored) < 2:
+            return [], 0
+        names: dict[str, None] = {}
+        for run in scored:
+            for name in run.hparams:
+                names.setdefault(name, None)
+        varying = []
+        for name in names:
+            values = {repr(run.hparams.get(name)) for run in scored if name in run.hparams}
+            if len(values) >= 2:
+                varying.append(name)
+        charts = []
+        for name in varying[:max_charts]:
+            points = [(run, run.hparams[name]) for run in scored if name in run.hparams]
+            numeric = all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for _, v in points
+            )
+            xs: list[Any] = [float(v) if numeric else plotly_text(v) for _, v in points]
+            ys = [best[run.anchor].value for run, _ in points]
+            xaxis: dict[str, Any] = {
+                "title": {"text": plotly_text(name)},
+                "gridcolor": "#ececec",
+                "automargin": True,
+            }
+            if numeric:
+                positive = [x for x in xs if x > 0]
+                if len(positive) == len(xs) and max(xs) / min(xs) >= 100:
+                    xaxis["type"] = "log"
+            else:
+                xaxis["type"] = "category"
+            layout = _base_layout(height=250, ytitle="best val loss")
+            layout["xaxis"] = xaxis
+            layout["showlegend"] = False
+            layout["margin"] = {"l": 60, "r": 10, "t": 16, "b": 40}
+            trace = {
+                "type": "scatter",
+                "mode": "markers",
+                "x": xs,
+                "y": ys,
+                "text": [plotly_text(run.run) for run, _ in points],
+                "marker": {"size": 8, "color": "#1f77b4", "opacity": 0.8},
+                "hovertemplate": "%{text}<br>%{x}: best val loss %{y:.6g}<extra></extra>",
+            }
+            charts.append(
+                Chart(
+                    id=self._new_id(),
+                    title=name,
+                    figure={"data": [trace], "layout": layout},
+                    small=True,
+                )
+            )
+        return charts, max(0, len(varying) - max_charts)
+
+
+#: Charts with a linear/log toggle start on a log axis when max/min of the values exceeds this.
+LOG_AXIS_RATIO = 1e3
+
+
+def prefers_log_axis(curves: Sequence[Curve]) -> bool:
+    """Whether positive curves span so many decades that a linear axis would flatten most."""
+    values = [c.values[np.isfinite(c.values)] for c in curves]
+    values = [v for v in values if v.size]
+    if not values:
+        return False
+    joined = np.concatenate(values)
+    low = float(joined.min())
+    return low > 0 and float(joined.max()) / low > LOG_AXIS_RATIO
+
+
+def add_axis_toggle(layout: dict[str, Any]) -> None:
+    """A linear/log switch for the y axis (plotly's own update menu; no custom code)."""
+    active = 1 if layout["yaxis"].get("type") == "log" else 0
+    layout.setdefault("updatemenus", []).append(
+        {
+            "type": "dropdown",
+            "direction": "down",
+            "showactive": True,
+            "active": active,
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "bottom",
+            "pad": {"t": 0, "b": 6, "l": 0, "r": 0},
+            "font": {"size": 9},
+            "bgcolor": "#f7f8fa",
+            "bordercolor": "#d0d5dd",
+            "buttons": [
+                {"label": "linear axis", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+                {"label": "log axis", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+            ],
+        }
+    )
+
+
+def common_run_prefix(names: Sequence[str]) -> str:
+    """The directory prefix (ending in ``/``) all run names share, or ``""``.
+
+    Only whole path components count, and at least one component must remain of every name.
+    """
+    if len(names) < 2:
+        return ""
+    parts = [name.split("/") for name in names]
+    shared = []
+    for components in zip(*(p[:-1] for p in parts), strict=False):
+        if all(c == components[0] for c in components):
+            shared.append(components[0])
+        else:
+            break
+    return "/".join(shared) + "/" if shared else ""
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha:.2f})"
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _evidence_window(finding: Finding) -> tuple[float, float] | None:
+    """The ``[start, end]`` steps a finding's evidence names, if any."""
+    evidence = finding.evidence or {}
+    pairs = []
+    window = evidence.get(_WINDOW_KEY)
+    if isinstance(window, (list, tuple)) and len(window) == 2:
+        pairs.append((window[0], window[1]))
+    pairs.extend((evidence.get(a), evidence.get(b)) for a, b in _WINDOW_KEYS)
+    for start, end in pairs:
+        if _is_number(start) and _is_number(end) and float(end) > float(start):
+            return float(start), float(end)
+    return None
+
+
+def _evidence_steps(finding: Finding) -> list[float]:
+    """Further steps a finding points at (e.g. every spike), besides ``finding.step``."""
+    evidence = finding.evidence or {}
+    steps: list[float] = []
+    for key in _STEP_LIST_KEYS:
+        values = evidence.get(key)
+        if isinstance(values, (list, tuple)):
+            steps.extend(float(v) for v in values if _is_number(v))
+    return steps

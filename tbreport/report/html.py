@@ -1,0 +1,462 @@
+"""The self-contained HTML report: jinja2 templates (autoescaped) plus plotly charts.
+
+Templates live in ``templates/`` at the top of the source tree and are shipped in the wheel as
+``tbreport/templates``; :func:`environment` finds whichever exists. Templates only lay out what
+:func:`build_context` computed: no numbers are computed in a template.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import functools
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from tbreport.model import Finding, Severity
+from tbreport.report.charts import (
+    BEST_COLOR,
+    PALETTE,
+    ROLE_COLORS,
+    SEVERITY_COLORS,
+    Chart,
+    ChartBuilder,
+)
+from tbreport.report.collect import ReportData, RunData
+from tbreport.report.smoothing import DEFAULT_SMOOTHING
+from tbreport.report.summary import HPARAM_PREFIX, BestPoint, best_point, summarize
+from tbreport.report.thinning import DEFAULT_MAX_POINTS
+
+PlotlyMode = Literal["inline", "cdn"]
+
+#: Hyperparameter columns shown in the overview table (the CSV has all of them).
+MAX_OVERVIEW_HPARAMS = 12
+#: Small charts of scalar tags no role claims, per run (the CSV has all of them).
+MAX_OTHER_SCALARS = 24
+#: Distribution charts per run and role.
+MAX_DISTRIBUTIONS = 24
+#: Text summaries shown per run, and characters shown per text.
+MAX_TEXTS = 20
+MAX_TEXT_CHARS = 4000
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "healthy": 3}
+
+
+def template_dirs() -> list[Path]:
+    """Where templates may be: inside the installed package, or at the top of the source tree."""
+    package_dir = Path(__file__).resolve().parent.parent
+    candidates = [package_dir / "templates", package_dir.parent / "templates"]
+    return [p for p in candidates if (p / "report.html.j2").is_file()]
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """A number for people: ``0.01234``, ``1.2e-07``; ``–`` when missing, ``NaN``/``inf`` kept."""
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "NaN" if not _is_missing(value) else "–"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    if number == int(number) and abs(number) < 1e15:
+        return (
+            f"{int(number):d}" if isinstance(value, (int, np.integer)) else f"{number:.{digits}g}"
+        )
+    return f"{number:.{digits}g}"
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return value is pd.NA or value is None
+    except ImportError:  # pragma: no cover
+        return value is None
+
+
+def fmt_step(value: Any) -> str:
+    """A step with thousands separators; ``–`` when missing."""
+    if value is None or _is_missing(value):
+        return "–"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "–"
+
+
+def fmt_duration(seconds: Any) -> str:
+    """``12.3 s``, ``4m 05s``, ``2h 03m``, ``3d 04h``; ``–`` when unknown."""
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(s) or s < 0:
+        return "–"
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, sec = divmod(int(round(s)), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {sec:02d}s"
+
+
+def fmt_hparam(value: Any) -> str:
+    """A hyperparameter value as shown in tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return fmt_num(value, 6)
+    return "–" if value is None else str(value)
+
+
+def sort_key(value: Any) -> str:
+    """The ``data-sort`` attribute of a table cell: numbers as numbers, the rest as text."""
+    if value is None or _is_missing(value):
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        return repr(number) if math.isfinite(number) else ("1e999" if number > 0 else "-1e999")
+    return str(value)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The report's jinja2 environment (autoescape on for ``.html``/``.j2`` templates)."""
+    dirs = template_dirs()
+    if not dirs:
+        raise RuntimeError("tbreport templates not found (expected templates/report.html.j2)")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        fmt_num=fmt_num,
+        fmt_step=fmt_step,
+        fmt_duration=fmt_duration,
+        fmt_hparam=fmt_hparam,
+        sort_key=sort_key,
+    )
+    env.globals["asset"] = _asset
+    return env
+
+
+def _asset(name: str) -> Markup:
+    """The text of ``templates/assets/<name>``, for inlining into a <style> or <script>."""
+    env = environment()
+    source, _, _ = env.loader.get_source(env, f"assets/{name}")
+    closing = "</style" if name.endswith(".css") else "</script"
+    if closing in source.lower():
+        raise RuntimeError(f"asset {name} contains {closing!r}")
+    return Markup(source)
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> tuple[str, str, str]:
+    import plotly
+    import plotly.offline
+
+    js = plotly.offline.get_plotlyjs()
+    if "</script" in js.lower():  # would end the inline <script>; never seen in plotly.min.js
+        js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
+    version = plotly.offline.get_plotlyjs_version()
+    digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    return js, version, f"sha256-{digest}"
+
+
+def plotly_cdn_url() -> str:
+    """The plotly.js CDN address for the plotly.js version bundled with the plotly package."""
+    return f"https://cdn.plot.ly/plotly-{_plotly_js()[1]}.min.js"
+
+
+@dataclass
+class ChartGroup:
+    """A titled group of charts in a run section (e.g. "Weight distributions")."""
+
+    title: str
+    charts: list[Chart]
+    grid: bool = False
+    remark: str | None = None
+
+
+@dataclass
+class RunView:
+    """What the run section template shows."""
+
+    data: RunData
+    summary: dict[str, Any]
+    groups: list[ChartGroup] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    texts_hidden: int = 0
+
+    @property
+    def charts(self) -> list[Chart]:
+        return [c for g in self.groups for c in g.charts]
+
+
+def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]) -> RunView:
+    view = RunView(data=run, summary=summary)
+    findings = run.findings
+    placed: set[int] = set()
+
+    def take(tags: set[str]) -> list[Finding]:
+        chosen = []
+        for i, finding in enumerate(findings):
+            if tags.intersection(finding.tags):
+                chosen.append(finding)
+                placed.add(i)
+        return chosen
+
+    used: set[str] = set()
+    train_tags = [t for t in run.roles.get("train_loss", ()) if t in run.scalars]
+    val_tags = [t for t in run.roles.get("val_loss", ()) if t in run.scalars]
+    loss_tags = list(dict.fromkeys(train_tags + val_tags))
+    used.update(loss_tags)
+    val_curve = run.first_curve("val_loss")
+    best: BestPoint | None = best_point(val_curve)
+
+    loss_chart = None
+    if loss_tags:
+        colors = [
+            ROLE_COLORS["train_loss"] if t in train_tags else ROLE_COLORS["val_loss"]
+            for t in loss_tags
+        ]
+        # Extra tags of one role get other colours so lines stay distinguishable.
+        seen_colors: set[str] = set()
+        for i, color in enumerate(colors):
+            if color in seen_colors:
+                colors[i] = PALETTE[(i + 2) % len(PALETTE)]
+            seen_colors.add(colors[i])
+        loss_findings = take(set(loss_tags))
+        loss_chart = builder.scalar_chart(
+            run,
+            loss_tags,
+            title="Loss",
+            ytitle="loss",
+            findings=loss_findings,
+            best=best,
+            colors=colors,
+            mark_nonfinite=True,
+            axis_toggle=True,
+        )
+    groups: list[ChartGroup] = []
+    if loss_chart:
+        groups.append(ChartGroup("Loss", [loss_chart]))
+
+    for role, title, options in (
+        ("learning_rate", "Learning rate", {"smooth": False, "ytitle": "learning rate"}),
+        (
+            "grad_norm",
+            "Gradient norm",
+            {"ylog": True, "ytitle": "norm (log scale)", "mark_nonfinite": True},
+        ),
+    ):
+        tags = [t for t in run.roles.get(role, ()) if t in run.scalars and t not in used]
+        if not tags:
+            continue
+        used.update(tags)
+        chart = builder.scalar_chart(run, tags, title=title, findings=take(set(tags)), **options)
+        if chart:
+            groups.append(ChartGroup(title, [chart]))
+
+    pred_tags = {t for role in ("pred_mean", "pred_std") for t in run.roles.get(role, ())[:1]}
+    if pred_tags & set(run.scalars):
+        chart = builder.prediction_chart(run, findings=take(pred_tags))
+        if chart:
+            used.update(pred_tags)
+            groups.append(ChartGroup("Predictions", [chart]))
+
+    hist_used: set[str] = set()
+    for role, title, color in (
+        ("weight_histograms", "Weight distributions", "#1f77b4"),
+        ("gradient_histograms", "Gradient distributions", "#e8860c"),
+        (None, "Other distributions", "#7f7f7f"),
+    ):
+        if role is None:
+            tags = [t for t in run.histograms if t not in hist_used]
+        else:
+            tags = [t for t in run.roles.get(role, ()) if t in run.histograms]
+        hist_used.update(tags)
+        charts = []
+        for tag in tags[:MAX_DISTRIBUTIONS]:
+            chart = builder.distribution_chart(run, tag, color=color, findings=take({tag}))
+            if chart:
+                charts.append(chart)
+        if charts:
+            hidden = len(tags) - len(charts)
+            remark = f"{hidden} more tags are in the CSV bundle." if hidden > 0 else None
+            groups.append(ChartGroup(title, charts, grid=True, remark=remark))
+
+    others = [t for t in run.scalars if t not in used]
+    other_charts = []
+    for tag in others[:MAX_OTHER_SCALARS]:
+        chart = builder.scalar_chart(run, [tag], title=tag, findings=take({tag}), small=True)
+        if chart:
+            other_charts.append(chart)
+    if other_charts:
+        hidden = len(others) - len(other_charts)
+        remark = f"{hidden} more scalar tags are in the CSV bundle." if hidden > 0 else None
+        groups.append(ChartGroup("Other scalars", other_charts, grid=True, remark=remark))
+
+    # Findings about tags no chart shows (or about the run as a whole) go on the loss chart.
+    leftover = [f for i, f in enumerate(findings) if i not in placed]
+    if leftover and loss_chart is not None:
+        builder.add_marks(loss_chart.figure["layout"], findings=leftover)
+
+    view.groups = groups
+
+    if run.text is not None and not run.text.empty:
+        rows = run.text.head(MAX_TEXTS)
+        for record in rows.to_dict("records"):
+            text = str(record.get("text", ""))
+            view.texts.append(
+                {
+                    "tag": str(record.get("tag", "")),
+                    "step": record.get("step"),
+                    "text": text[:MAX_TEXT_CHARS],
+                    "truncated": len(text) > MAX_TEXT_CHARS,
+                }
+            )
+        view.texts_hidden = max(0, len(run.text) - MAX_TEXTS)
+    return view
+
+
+# Summary columns where NaN is a value to show ("the run ended in NaN"), not a missing value.
+_NAN_IS_A_VALUE = frozenset({"best_val_loss", "final_train_loss", "final_val_loss", "duration_s"})
+
+
+def _template_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A summary row for templates: missing values are None (a NaN would test as true)."""
+    return {
+        key: value if key in _NAN_IS_A_VALUE or _present(value) else None
+        for key, value in row.items()
+    }
+
+
+def _present(value: Any) -> bool:
+    if value is None or _is_missing(value):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _overview_hparams(summary_frame, runs: Sequence[RunData]) -> tuple[list[str], int]:
+    names = [c[len(HPARAM_PREFIX) :] for c in summary_frame.columns if c.startswith(HPARAM_PREFIX)]
+    if len(names) <= MAX_OVERVIEW_HPARAMS:
+        return names, 0
+    varying = [n for n in names if len({repr(r.hparams.get(n)) for r in runs}) > 1]
+    chosen = varying[:MAX_OVERVIEW_HPARAMS]
+    return chosen, len(names) - len(chosen)
+
+
+def build_context(
+    data: ReportData,
+    *,
+    title: str,
+    logdir: str,
+    plotly: PlotlyMode = "inline",
+    smoothing: float = DEFAULT_SMOOTHING,
+    max_points: int = DEFAULT_MAX_POINTS,
+    generated_at: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Everything the templates need, computed (templates only lay it out).
+
+    Args:
+        data: The per-run records (see :func:`tbreport.report.collect.collect`).
+        title: Report title.
+        logdir: The LOGDIR as the user gave it (shown in the header).
+        plotly: ``inline`` embeds plotly.js; ``cdn`` loads it from the plotly CDN.
+        smoothing: Initial smoothing weight of the slider, in ``[0, 1)``.
+        max_points: Display thinning threshold per trace.
+        generated_at: Time stamp shown in the header (defaults to now).
+    """
+    from tbreport import __version__
+
+    builder = ChartBuilder(max_points=max_points)
+    summary_frame = summarize(data.runs)
+    summary_rows = [_template_row(row) for row in summary_frame.to_dict("records")]
+    views = [
+        _build_run_view(builder, run, row) for run, row in zip(data.runs, summary_rows, strict=True)
+    ]
+    comparison = []
+    for role, label in (("val_loss", "Validation loss"), ("train_loss", "Training loss")):
+        chart = builder.comparison_chart(data.runs, role, title=label)
+        if chart:
+            comparison.append(chart)
+    hparam_charts, hparams_hidden = builder.hparam_charts(data.runs)
+    overview_hparams, overview_hidden = _overview_hparams(summary_frame, data.runs)
+    anchors = {run.run: run.anchor for run in data.runs}
+
+    findings = sorted(
+        data.findings,
+        key=lambda f: (_SEVERITY_ORDER.get(Severity(f.severity).value, 3),),
+    )
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in data.findings:
+        counts[Severity(finding.severity).value] += 1
+    statuses = {"healthy": 0, "info": 0, "warning": 0, "error": 0}
+    for run in data.runs:
+        statuses[run.status] = statuses.get(run.status, 0) + 1
+
+    js, version, integrity = _plotly_js()
+    all_charts = [c for v in views for c in v.charts] + comparison + hparam_charts
+    return {
+        "title": title,
+        "logdir": logdir,
+        "version": __version__,
+        "generated_at": (generated_at or _dt.datetime.now().astimezone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .strip(),
+        "plotly_mode": plotly,
+        "plotly_js": Markup(js) if plotly == "inline" else None,
+        "plotly_version": version,
+        "plotly_cdn_url": plotly_cdn_url(),
+        "plotly_integrity": integrity,
+        "smoothing": smoothing,
+        "max_points": max_points,
+        "runs": views,
+        "summary": summary_rows,
+        "overview_hparams": overview_hparams,
+        "overview_hparams_hidden": overview_hidden,
+        "hparam_prefix": HPARAM_PREFIX,
+        "findings": findings,
+        "finding_counts": counts,
+        "status_counts": statuses,
+        "anchors": anchors,
+        "comparison": comparison,
+        "hparam_charts": hparam_charts,
+        "hparam_charts_hidden": hparams_hidden,
+        "global_warnings": data.global_warnings,
+        "warning_count": len(data.global_warnings) + sum(len(r.warnings) for r in data.runs),
+        "charts": all_charts,
+        "severity_colors": SEVERITY_COLORS,
+        "best_color": BEST_COLOR,
+    }
+
+
+def render_html(data: ReportData, **options: Any) -> str:
+    """Render the report as one HTML document (see :func:`build_context` for the options)."""
+    context = build_context(data, **options)
+    return environment().get_template("report.html.j2").render(**context)
