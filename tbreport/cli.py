@@ -69,6 +69,10 @@ def _register() -> None:
     cli.add_command(check_commands.check)
     cli.add_command(check_commands.rules)
 
+    from tbreport.commands import audit as audit_commands
+
+    cli.add_command(audit_commands.audit)
+
     from tbreport.commands import report as report_commands
 
     cli.add_command(report_commands.report)

@@ -1,0 +1,266 @@
+"""The audit's incremental cache: archive listings and per-unit run summaries, as Parquet.
+
+Layout (under ``~/.cache/tbreport`` or ``$XDG_CACHE_HOME/tbreport`` unless ``--cache-dir``)::
+
+    audit-v1/<hash of the source's kind and location>/
+        listing.parquet         members of an archive, valid for one size + mtime + caps
+        units-<stamp>.parquet   unit key -> run summaries (JSON text), appended as the audit goes
+
+A unit's key covers every member's name, size and stamp (modification time, data offset or
+CRC), the diagnosis configuration and the tbreport code itself, so a changed file, a different
+``--select`` or an upgrade re-audits exactly what it affects. A second audit of an unchanged
+archive opens neither the archive nor any event file. File names in the cache are hashes and
+stamps, never member names. The cache is best effort: anything unreadable is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tbreport.audit.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
+from tbreport.model import ReadWarning
+
+CACHE_LAYOUT = "audit-v1"
+# Part files of one source before they are merged into one.
+_MAX_PARTS = 8
+# Units buffered before a part file is written (an interrupted audit keeps what it did).
+_FLUSH_EVERY = 512
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tbreport``, or ``~/.cache/tbreport``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tbreport"
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Changes whenever tbreport's code changes (version, and every module's size and mtime)."""
+    from tbreport import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            digest.update(f"{path.relative_to(package)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def settings_fingerprint(config: Any) -> str:
+    """What, besides the data, decides a unit's summaries: code and diagnosis configuration."""
+    if config is None:
+        described: Any = None
+    elif dataclasses.is_dataclass(config):
+        described = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    else:
+        described = config
+    text = json.dumps([code_fingerprint(), described], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def unit_key(spec: SourceSpec, runs: Sequence[RunEntry], *, settings: str) -> str:
+    """The cache key of a unit of run directories."""
+
+    def member(ref: MemberRef | None) -> list[Any] | None:
+        return None if ref is None else [ref.name, ref.size, ref.stamp]
+
+    payload = [
+        settings,
+        spec.kind,
+        [[run.name, [member(f) for f in run.files], member(run.hparams_yaml)] for run in runs],
+    ]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+class SourceCache:
+    """The cached listing and unit summaries of one source."""
+
+    def __init__(self, root: Path, spec: SourceSpec) -> None:
+        ident = hashlib.sha256(f"{spec.kind}\0{spec.location}".encode()).hexdigest()[:32]
+        self.directory = root / CACHE_LAYOUT / ident
+        self.spec = spec
+        self._units: dict[str, str] | None = None
+        self._parts: list[Path] = []
+        self._new: dict[str, str] = {}
+        self._used: set[str] = set()
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def _listing_stamp(self, limits: Limits) -> str:
+        return f"{self.spec.fingerprint}|{limits.max_member_bytes}|{limits.max_total_bytes}"
+
+    def load_listing(self, limits: Limits) -> SourceListing | None:
+        """The cached listing of an unchanged archive, or None."""
+        path = self.directory / "listing.parquet"
+        if not self.spec.fingerprint or not path.is_file():
+            return None
+        try:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            meta = table.schema.metadata or {}
+            if meta.get(b"stamp", b"").decode() != self._listing_stamp(limits):
+                return None
+            extra = json.loads(meta[b"extra"].decode())
+            columns = table.to_pydict()
+        except Exception:  # noqa: BLE001 - a damaged cache is a cache miss
+            return None
+        locator_is_int = self.spec.kind in ("tar", "zip")
+        runs: dict[str, RunEntry] = {}
+        order: list[str] = []
+        for run, name, size, stamp, locator, is_yaml in zip(
+            columns["run"],
+            columns["name"],
+            columns["size"],
+            columns["stamp"],
+            columns["locator"],
+            columns["is_yaml"],
+            strict=True,
+        ):
+            if run not in runs:
+                runs[run] = RunEntry(name=run)
+                order.append(run)
+            ref = MemberRef(name, size, stamp, int(locator) if locator_is_int else locator)
+            if is_yaml:
+                runs[run].hparams_yaml = ref
+            else:
+                runs[run].files.append(ref)
+        warnings = [ReadWarning(**w) for w in extra["warnings"]]
+        entries = [runs[name] for name in order if runs[name].files]
+        return SourceListing(self.spec, entries, warnings, extra.get("expanded_bytes", 0))
+
+    def store_listing(self, listing: SourceListing, limits: Limits) -> None:
+        """Remember an archive's listing (directories are listed afresh every time)."""
+        if not self.spec.fingerprint:
+            return
+        import pyarrow as pa
+
+        columns: dict[str, list[Any]] = {
+            k: [] for k in ("run", "name", "size", "stamp", "locator", "is_yaml")
+        }
+        for run in listing.runs:
+            members = [(f, False) for f in run.files]
+            if run.hparams_yaml is not None:
+                members.append((run.hparams_yaml, True))
+            for ref, is_yaml in members:
+                columns["run"].append(run.name)
+                columns["name"].append(ref.name)
+                columns["size"].append(int(ref.size))
+                columns["stamp"].append(ref.stamp)
+                columns["locator"].append(str(ref.locator))
+                columns["is_yaml"].append(is_yaml)
+        extra = {
+            "warnings": [dataclasses.asdict(w) for w in listing.warnings],
+            "expanded_bytes": listing.expanded_bytes,
+        }
+        schema = pa.schema(
+            [
+                ("run", pa.string()),
+                ("name", pa.string()),
+                ("size", pa.int64()),
+                ("stamp", pa.string()),
+                ("locator", pa.string()),
+                ("is_yaml", pa.bool_()),
+            ],
+            metadata={"stamp": self._listing_stamp(limits), "extra": json.dumps(extra)},
+        )
+        self._write(pa.Table.from_pydict(columns, schema=schema), "listing.parquet")
+
+    # -- unit summaries --------------------------------------------------------------------
+
+    def _load_units(self) -> dict[str, str]:
+        if self._units is not None:
+            return self._units
+        units: dict[str, str] = {}
+        parts = sorted(self.directory.glob("units-*.parquet")) if self.directory.is_dir() else []
+        loaded = []
+        for part in parts:
+            try:
+                import pyarrow.parquet as pq
+
+                columns = pq.read_table(part).to_pydict()
+            except Exception:  # noqa: BLE001 - damaged or half-deleted: a miss
+                continue
+            units.update(zip(columns["key"], columns["payload"], strict=True))
+            loaded.append(part)
+        self._units, self._parts = units, loaded
+        return units
+
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        """The summaries cached for a unit key, or None."""
+        payload = self._load_units().get(key)
+        if payload is None:
+            return None
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            return None
+        self._used.add(key)
+        return value
+
+    def put(self, key: str, summaries: list[dict[str, Any]]) -> None:
+        """Remember a unit's summaries (written in batches; :meth:`flush` at the end)."""
+        self._load_units()
+        self._new[key] = json.dumps(summaries, default=str)
+        self._used.add(key)
+        if len(self._new) >= _FLUSH_EVERY:
+            self.flush(final=False)
+
+    def flush(self, *, final: bool = True) -> None:
+        """Write new summaries; at the end of an audit, also merge parts and drop stale units."""
+        units = self._load_units()
+        stale = final and any(key not in self._used for key in units)
+        merge = final and (stale or len(self._parts) + bool(self._new) > _MAX_PARTS)
+        if not self._new and not merge:
+            return
+        import pyarrow as pa
+
+        if merge:
+            live = {k: v for k, v in units.items() if k in self._used}
+            live.update(self._new)
+            rows = live
+        else:
+            rows = self._new
+        table = pa.Table.from_pydict(
+            {"key": list(rows), "payload": list(rows.values())},
+            schema=pa.schema([("key", pa.string()), ("payload", pa.string())]),
+        )
+        name = f"units-{time.time_ns():020d}-{os.getpid()}.parquet"
+        written = self._write(table, name)
+        units.update(self._new)
+        self._new = {}
+        if not written:
+            return
+        if merge:
+            for part in self._parts:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+            self._parts = [self.directory / name]
+            self._units = {k: v for k, v in units.items() if k in self._used}
+        else:
+            self._parts.append(self.directory / name)
+
+    def _write(self, table: Any, name: str) -> bool:
+        import pyarrow.parquet as pq
+
+        target = self.directory / name
+        temp = self.directory / f".{name}.{os.getpid()}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, temp, compression="zstd")
+            os.replace(temp, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            return False
+        return True

@@ -1,0 +1,292 @@
+"""Run audit batches in this process, in a local process pool, or on a Dask cluster.
+
+A batch is a few units of one source. Whoever runs it reads the units' bytes straight from the
+source (a shared path or URL), so only the small unit descriptions and summaries travel.
+Batches are handed out in source order; with the archive handles each worker keeps open, a
+worker reading a compressed archive only ever seeks forward.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tbreport.audit.sources import RunEntry, SourceSpec
+from tbreport.errors import InputError, TbreportError
+
+Backend = Literal["local", "dask"]
+
+
+@dataclass
+class Batch:
+    """Units of one source for one worker call.
+
+    Attributes:
+        spec: The source.
+        units: ``(cache key, run directories)`` of each unit.
+        config: Diagnosis configuration.
+    """
+
+    spec: SourceSpec
+    units: list[tuple[str, list[RunEntry]]]
+    config: Any = None
+
+    @property
+    def run_dirs(self) -> int:
+        return sum(len(runs) for _, runs in self.units)
+
+
+@dataclass
+class BatchResult:
+    """Summaries (as dicts) per unit key; ``failed`` keys are not to be cached."""
+
+    summaries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+
+def audit_batch(batch: Batch) -> BatchResult:
+    """Audit every unit of ``batch`` (runs in workers; importable by Dask)."""
+    from tbreport.audit.summary import RunSummary, audit_unit
+
+    out = BatchResult()
+    for key, runs in batch.units:
+        try:
+            summaries = audit_unit(batch.spec, runs, config=batch.config)
+        except TbreportError:
+            raise
+        except Exception as exc:  # one bad run must not sink an audit of thousands
+            if os.environ.get("TBREPORT_DEBUG"):
+                raise
+            message = f"audit failed: {type(exc).__name__}: {exc}"
+            summaries = [
+                RunSummary(
+                    run=run.name,
+                    run_dirs=[run.name],
+                    values={"status": "unaudited"},
+                    problems=[
+                        {
+                            "kind": "audit-failed",
+                            "path": batch.spec.run_display(run.name),
+                            "message": message,
+                            "offset": None,
+                        }
+                    ],
+                )
+                for run in runs
+            ]
+            out.failed.add(key)
+        out.summaries[key] = [s.to_dict() for s in summaries]
+    return out
+
+
+def default_jobs() -> int:
+    """Every core this process may use."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def batches_of(
+    units: list[tuple[str, list[RunEntry]]], spec: SourceSpec, *, workers: int, config: Any
+) -> list[Batch]:
+    """Cut a source's units into batches: small enough to balance, big enough to be cheap."""
+    if not units:
+        return []
+    per_batch = max(1, min(16, len(units) // max(workers * 4, 1)))
+    return [
+        Batch(spec=spec, units=units[i : i + per_batch], config=config)
+        for i in range(0, len(units), per_batch)
+    ]
+
+
+def run_batches(
+    batches: list[Batch],
+    *,
+    jobs: int,
+    backend: Backend = "local",
+    scheduler: str | None = None,
+) -> Iterator[tuple[Batch, BatchResult]]:
+    """Run ``batches``; yield each with its result as it completes.
+
+    Args:
+        batches: What to do, in source order.
+        jobs: Local worker processes (``1``: in this process); for ``backend="dask"`` without a
+            scheduler, the workers of the local Dask cluster started for the audit.
+        backend: ``local`` (process pool) or ``dask``.
+        scheduler: Address of an existing Dask scheduler (``tcp://host:8786``).
+
+    Raises:
+        InputError: Dask is not installed or the scheduler cannot be reached, or a worker died.
+    """
+    if backend == "dask" or scheduler:
+        yield from _run_dask(batches, jobs=jobs, scheduler=scheduler)
+    elif jobs <= 1 or len(batches) <= 1:
+        for batch in batches:
+            yield batch, audit_batch(batch)
+    else:
+        yield from _run_pool(batches, jobs=jobs)
+
+
+def _run_pool(batches: list[Batch], *, jobs: int) -> Iterator[tuple[Batch, BatchResult]]:
+    import multiprocessing
+
+    # fork keeps start-up cheap (workers inherit the imported modules); nothing in this process
+    # runs threads that could hold a lock at fork time (the progress bar refreshes by hand).
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    window = jobs * 2  # bounded: batches wait here, not as pickled copies in the pool's queue
+    pending: dict[Any, Batch] = {}
+    queue = iter(batches)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    try:
+        for batch in _take(queue, window):
+            pending[pool.submit(audit_batch, batch)] = batch
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = pending.pop(future)
+                result = future.result()
+                for nxt in _take(queue, 1):
+                    pending[pool.submit(audit_batch, nxt)] = nxt
+                yield batch, result
+    except BrokenProcessPool:
+        raise InputError(
+            "a worker process died while auditing (out of memory?); try fewer --jobs or a "
+            "lower --max-member-bytes"
+        ) from None
+    finally:
+        # On an error or Ctrl-C, do not wait for batches nobody will look at.
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _take(iterator: Iterator[Batch], n: int) -> list[Batch]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(iterator))
+        except StopIteration:
+            break
+    return out
+
+
+def _run_dask(
+    batches: list[Batch], *, jobs: int, scheduler: str | None
+) -> Iterator[tuple[Batch, BatchResult]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError(
+            "the Dask executor needs dask.distributed: pip install 'tbreport[dask]'"
+        ) from None
+    import logging
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InputError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+    try:
+        workers = max(len(client.scheduler_info().get("workers", {})), 1)
+        window = workers * 4
+        queue = iter(batches)
+        by_future: dict[Any, Batch] = {}
+        first = _take(queue, window)
+        futures = [client.submit(audit_batch, b, pure=False) for b in first]
+        by_future.update(zip(futures, first, strict=True))
+        completed = as_completed(futures)
+        for future in completed:
+            batch = by_future.pop(future)
+            result = future.result()
+            future.release()
+            for nxt in _take(queue, 1):
+                new = client.submit(audit_batch, nxt, pure=False)
+                by_future[new] = nxt
+                completed.add(new)
+            yield batch, result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress on stderr
+
+
+class Progress:
+    """A progress bar on stderr (rich), silent unless stderr is a terminal.
+
+    Refreshed by hand, never from a thread, so forking pool workers stays safe.
+    """
+
+    def __init__(self, *, total: int, description: str, enabled: bool | None = None) -> None:
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self._bar = None
+        self._last = 0.0
+        if not enabled or total <= 0:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+
+        self._bar = RichProgress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            auto_refresh=False,
+            transient=False,
+        )
+        self._task = self._bar.add_task(description, total=total)
+        self._bar.start()
+
+    def advance(self, n: int) -> None:
+        if self._bar is None:
+            return
+        self._bar.advance(self._task, n)
+        now = time.monotonic()
+        if now - self._last > 0.1:
+            self._last = now
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.refresh()
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,482 @@
+"""The per-run work of an audit: read a few run directories, diagnose them, keep a summary.
+
+A *unit* is a group of run directories that together hold whole logical runs (a Keras run's
+``train/`` and ``validation/``, an ``add_hparams`` session and its parent...). Auditing a unit
+reads its event files, assembles and combines them exactly as ``tbreport.read`` does, runs
+``tbreport.diagnose`` and reduces everything to one :class:`RunSummary` per logical run: a few
+numbers, the hyperparameters, the findings and the data-integrity problems. Points are dropped as
+soon as the unit is done, so an audit's memory does not grow with the number of runs.
+
+Everything here is plain, JSON-serialisable data: it travels between processes (pool or Dask
+workers) and into the cache unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from tbreport.audit.sources import RunEntry, SourceSpec, reader_for
+from tbreport.discovery import EventFileRef, RunRef
+from tbreport.model import ReadWarning
+from tbreport.parsing import FileData, parse_event_bytes
+
+#: Columns every audit row has, before the ``hparam:<name>`` columns.
+AUDIT_COLUMNS = (
+    "source",
+    "run",
+    "status",
+    "errors",
+    "warnings",
+    "infos",
+    "findings",
+    "integrity_problems",
+    "integrity",
+    "first_wall_time",
+    "last_wall_time",
+    "duration_s",
+    "first_step",
+    "last_step",
+    "steps",
+    "scalar_tags",
+    "histogram_tags",
+    "best_val_loss",
+    "best_val_step",
+    "final_train_loss",
+    "final_val_loss",
+    "train_loss_tag",
+    "val_loss_tag",
+    "session_status",
+    "run_dirs",
+    "files",
+    "bytes",
+)
+HPARAM_PREFIX = "hparam:"
+_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class RunSummary:
+    """What an audit keeps about one logical run.
+
+    Attributes:
+        run: Logical run name relative to its source (untrusted text).
+        run_dirs: The run directories it is made of.
+        values: The computed columns of :data:`AUDIT_COLUMNS` (all but ``source``, ``run`` and
+            the ``integrity`` columns); plain Python numbers, strings or None.
+        hparams: Hyperparameter name -> value.
+        findings: ``Finding.to_dict()`` of each finding, worst first.
+        problems: Data-integrity problems: ``kind, path, message, offset`` of each reading
+            warning about the run's files.
+    """
+
+    run: str
+    run_dirs: list[str]
+    values: dict[str, Any]
+    hparams: dict[str, Any] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        return cls(**data)
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for finding in self.findings:
+            counts[str(finding.get("severity"))] = counts.get(str(finding.get("severity")), 0) + 1
+        return counts
+
+    def row(self, *, source: str) -> dict[str, Any]:
+        """The run's ``audit.csv`` row (without the hyperparameter columns)."""
+        counts = self.severity_counts()
+        names: list[str] = []
+        for finding in sorted(
+            self.findings, key=lambda f: _SEVERITY_RANK.get(str(f.get("severity")), 3)
+        ):
+            label = f"{finding.get('code')} {finding.get('name')}"
+            if label not in names:
+                names.append(label)
+        kinds: dict[str, int] = {}
+        for problem in self.problems:
+            kinds[str(problem.get("kind"))] = kinds.get(str(problem.get("kind")), 0) + 1
+        row = {column: self.values.get(column) for column in AUDIT_COLUMNS}
+        row.update(
+            source=source,
+            run=self.run,
+            errors=counts["error"],
+            warnings=counts["warning"],
+            infos=counts["info"],
+            findings="; ".join(names),
+            integrity_problems=len(self.problems),
+            integrity="; ".join(
+                kind if n == 1 else f"{kind} x{n}" for kind, n in sorted(kinds.items())
+            ),
+            run_dirs="; ".join(self.run_dirs),
+        )
+        return row
+
+
+def problem_dict(warning: ReadWarning) -> dict[str, Any]:
+    """A reading warning as a data-integrity problem record."""
+    return {
+        "kind": warning.kind,
+        "path": warning.path,
+        "message": warning.message,
+        "offset": warning.offset,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Auditing one unit
+
+
+def audit_unit(
+    spec: SourceSpec, runs: Sequence[RunEntry], *, config: Any = None
+) -> list[RunSummary]:
+    """Read, diagnose and summarise the run directories ``runs`` of ``spec``.
+
+    Args:
+        spec: The source the runs live in (the bytes are read from it directly).
+        runs: Run directories holding whole logical runs.
+        config: Diagnosis configuration (see ``tbreport.diagnose``).
+
+    Returns:
+        One summary per logical run, in run order.
+    """
+    from tbreport.reader import assemble_run, combine
+
+    reader = reader_for(spec)
+    run_data = []
+    yaml_paths: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        for entry in runs:
+            parsed: list[FileData] = []
+            refs: list[EventFileRef] = []
+            for member in entry.files:
+                display = spec.member_display(member.name)
+                buf, warnings = reader.read(member)
+                if buf or not warnings:
+                    data = parse_event_bytes(buf, path=display)
+                    data.warnings[:0] = warnings
+                else:
+                    data = FileData(path=display, warnings=list(warnings))
+                del buf
+                parsed.append(data)
+                refs.append(EventFileRef(path=display, display=display, size=member.size))
+            yaml_path = None
+            if entry.hparams_yaml is not None:
+                yaml_path = stack.enter_context(_yaml_file(spec, entry.hparams_yaml, reader))
+                if yaml_path is not None:
+                    yaml_paths[yaml_path] = spec.member_display(entry.hparams_yaml.name)
+            ref = RunRef(
+                name=entry.name,
+                directory=spec.run_display(entry.name),
+                files=refs,
+                hparams_yaml=yaml_path,
+            )
+            run_data.append(assemble_run(ref, parsed))
+            del parsed
+        result = combine(spec.display, run_data)
+    del run_data
+    if yaml_paths:
+        # A yaml read from an archive was handed over as a temporary path: name the member.
+        result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
+    return summarise(result, config=config)
+
+
+@contextlib.contextmanager
+def _yaml_file(spec: SourceSpec, member, reader) -> Iterator[str | None]:
+    """A path ``load_hparams_yaml`` can open for a Lightning ``hparams.yaml`` member.
+
+    Local directories are read in place. For archives and URLs the bytes go to an anonymous
+    in-memory file (Linux) or, elsewhere, a private temporary file removed at once.
+    """
+    if spec.kind == "dir":
+        yield str(member.locator)
+        return
+    data, warnings = reader.read(member)
+    if warnings and not data:
+        yield None
+        return
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("hparams.yaml", 0)
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    # Closed at once, removed after use (the caller needs the path while the yaml is loaded).
+    handle = tempfile.NamedTemporaryFile(prefix="tbreport-", suffix=".yaml", delete=False)  # noqa: SIM115
+    try:
+        with handle:
+            handle.write(data)
+        yield handle.name
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+
+
+def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
+    """One :class:`RunSummary` per logical run of a (small) ReadResult.
+
+    Best and final losses follow the report's summary table (``tbreport.report.summary``): the
+    first tag of the ``train_loss``/``val_loss`` roles, its lowest finite value and its value
+    at the last step.
+
+    Args:
+        result: What ``tbreport.read`` (or ``reader.combine``) returned for a few runs.
+        config: Diagnosis configuration.
+    """
+    from tbreport.report.collect import Curve
+    from tbreport.report.summary import best_point, final_value
+
+    diagnosis = _diagnose(result, config)
+    diagnosed = {str(r.run): r for r in diagnosis.runs} if diagnosis is not None else {}
+    inventory = result.runs
+    logical_of = dict(
+        zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
+    )
+    facts = _inventory_facts(inventory)
+    scalars = result.logical_scalars()
+    scalar_groups = _group_positions(scalars)
+    steps = scalars["step"].to_numpy(dtype=np.int64)
+    values = scalars["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    histograms = result.histograms
+    histogram_groups = _group_positions(histograms)
+    histogram_steps = histograms["step"].to_numpy(dtype=np.int64)
+    tags_of: dict[str, list[str]] = {}
+    steps_of: dict[str, list[np.ndarray]] = {}
+    for (run, tag), idx in scalar_groups.items():
+        tags_of.setdefault(run, []).append(tag)
+        steps_of.setdefault(run, []).append(steps[idx])
+    histogram_tags_of: dict[str, list[str]] = {}
+    for (run_dir, tag), idx in histogram_groups.items():
+        logical = logical_of.get(run_dir, run_dir)
+        histogram_tags_of.setdefault(logical, []).append(tag)
+        steps_of.setdefault(logical, []).append(histogram_steps[idx])
+    hparams_of = _hparams_by_run(result.hparams)
+    status_of = _session_status(result.hparam_records)
+    problems_of: dict[str | None, list[dict[str, Any]]] = {}
+    for warning in result.warnings:
+        owner = logical_of.get(warning.run, warning.run) if warning.run is not None else None
+        problems_of.setdefault(owner, []).append(problem_dict(warning))
+
+    def curve(run: str, roles: dict[str, tuple[str, ...]], role: str) -> Curve | None:
+        for tag in roles.get(role, ()):
+            idx = scalar_groups.get((run, tag))
+            if idx is not None:
+                ordered = idx[np.argsort(steps[idx], kind="stable")]
+                return Curve(
+                    tag=tag, steps=steps[ordered], values=values[ordered], wall_times=np.zeros(0)
+                )
+        return None
+
+    summaries = []
+    for name in dict.fromkeys(logical_of.values()):
+        run_diagnosis = diagnosed.get(name)
+        if run_diagnosis is not None:
+            roles = {str(k): tuple(v) for k, v in dict(run_diagnosis.roles).items()}
+        else:
+            roles = _default_roles(tags_of.get(name, []), histogram_tags_of.get(name, []))
+        train, val = curve(name, roles, "train_loss"), curve(name, roles, "val_loss")
+        best = best_point(val)
+        fact = facts[name]
+        run_steps = steps_of.get(name)
+        first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
+        values_row = {
+            "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
+            "first_wall_time": _iso_time(first_wall),
+            "last_wall_time": _iso_time(last_wall),
+            "duration_s": _finite_or_none(last_wall - first_wall),
+            "first_step": fact["first_step"],
+            "last_step": fact["last_step"],
+            "steps": int(np.unique(np.concatenate(run_steps)).size) if run_steps else 0,
+            "scalar_tags": len(tags_of.get(name, ())),
+            "histogram_tags": len(histogram_tags_of.get(name, ())),
+            "best_val_loss": best.value if best else None,
+            "best_val_step": best.step if best else None,
+            # NaN stays NaN (the run ended in NaN); None when the run has no such curve.
+            "final_train_loss": final_value(train) if train else None,
+            "final_val_loss": final_value(val) if val else None,
+            "train_loss_tag": train.tag if train else None,
+            "val_loss_tag": val.tag if val else None,
+            "session_status": status_of.get(name),
+            "files": fact["files"],
+            "bytes": fact["bytes"],
+        }
+        findings = run_diagnosis.findings if run_diagnosis is not None else ()
+        summaries.append(
+            RunSummary(
+                run=name,
+                run_dirs=fact["run_dirs"],
+                values=values_row,
+                hparams=hparams_of.get(name, {}),
+                findings=[_finding_dict(f) for f in findings],
+                problems=problems_of.get(name, []) + problems_of.get(None, []),
+            )
+        )
+    return summaries
+
+
+def _group_positions(frame: Any) -> dict[tuple[str, str], np.ndarray]:
+    if frame is None or frame.empty:
+        return {}
+    grouped = frame.groupby(["run", "tag"], observed=True, sort=False).indices
+    return {(str(r), str(t)): idx for (r, t), idx in grouped.items()}
+
+
+def _inventory_facts(inventory: Any) -> dict[str, dict[str, Any]]:
+    """Per logical run: its directories, files, bytes, and step and wall-time bounds."""
+    facts: dict[str, dict[str, Any]] = {}
+    for record in inventory.to_dict("records"):
+        logical = str(record["logical_run"])
+        fact = facts.setdefault(
+            logical,
+            {
+                "run_dirs": [],
+                "files": 0,
+                "bytes": 0,
+                "first_step": None,
+                "last_step": None,
+                "first_wall_time": math.nan,
+                "last_wall_time": math.nan,
+            },
+        )
+        fact["run_dirs"].append(str(record["run"]))
+        fact["files"] += int(record["files"])
+        fact["bytes"] += int(record["bytes"])
+        first, last = _integer(record["first_step"]), _integer(record["last_step"])
+        if first is not None:
+            fact["first_step"] = (
+                first if fact["first_step"] is None else min(fact["first_step"], first)
+            )
+        if last is not None:
+            fact["last_step"] = last if fact["last_step"] is None else max(fact["last_step"], last)
+        fact["first_wall_time"] = float(
+            np.fmin(fact["first_wall_time"], _nan(record["first_wall_time"]))
+        )
+        fact["last_wall_time"] = float(
+            np.fmax(fact["last_wall_time"], _nan(record["last_wall_time"]))
+        )
+    return facts
+
+
+def _nan(value: Any) -> float:
+    number = _number(value)
+    return math.nan if number is None else number
+
+
+def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
+    if hparams is None or hparams.empty:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    columns = [c for c in hparams.columns if c != "run"]
+    for record in hparams.to_dict("records"):
+        values = {str(c): _plain(record[c]) for c in columns}
+        out[str(record["run"])] = {
+            k: v
+            for k, v in values.items()
+            if not (v is None or (isinstance(v, float) and math.isnan(v)))
+        }
+    return out
+
+
+def _default_roles(scalar_tags: list[str], histogram_tags: list[str]) -> dict[str, tuple[str, ...]]:
+    from tbreport.roles import RolePatterns
+
+    resolved = RolePatterns.build().resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
+    return {str(k): tuple(v) for k, v in dict(resolved).items()}
+
+
+def _diagnose(result: Any, config: Any) -> Any:
+    try:
+        from tbreport.diagnosis import diagnose
+    except ImportError:  # a build without detectors still audits what it can read
+        return None
+    return diagnose(result, config=config)
+
+
+def _finding_dict(finding: Any) -> dict[str, Any]:
+    data = finding.to_dict()
+    data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
+    data["tags"] = [str(t) for t in data.get("tags") or ()]
+    return data
+
+
+def _session_status(records: Any) -> dict[str, str]:
+    """Logical run -> the last ``add_hparams`` session status (``success``, ``failure``...)."""
+    if records is None or records.empty:
+        return {}
+    statuses = records[records["kind"] == "status"]
+    out: dict[str, str] = {}
+    for run, value in zip(statuses["run"], statuses["value"], strict=True):
+        text = str(value)
+        out[str(run)] = text[len("STATUS_") :].lower() if text.startswith("STATUS_") else text
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able plain value (numpy scalars and arrays unwrapped, pandas NA as None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _number(value: Any) -> float | None:
+    value = _plain(value)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite_or_none(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _integer(value: Any) -> int | None:
+    value = _plain(value)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return int(value)
+
+
+def _iso_time(seconds: float) -> str | None:
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    try:
+        moment = datetime.fromtimestamp(float(seconds), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
