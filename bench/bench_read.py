@@ -113,9 +113,7 @@ def run_snippet(snippet: str, logdir: Path) -> dict:
         + textwrap.dedent(snippet)
         + "\nimport json; print('RESULT ' + json.dumps(result))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -153,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = run_snippet(MEMORY_SNIPPET, args.logdir)
 
     base = timings.get("tbparse 0.0.9", {}).get("seconds")
-    print("| reader | seconds (best of %d) | speed-up vs tbparse | rows |" % args.repeat)
+    print(f"| reader | seconds (best of {args.repeat}) | speed-up vs tbparse | rows |")
     print("|---|---:|---:|---:|")
     for name, t in timings.items():
         ratio = f"{base / t['seconds']:.1f}x" if base else "n/a"

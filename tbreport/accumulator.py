@@ -44,7 +44,7 @@ def _load(directory: str):
 def read_runs_with_accumulator(
     runs: list[RunRef], *, tag_filter: re.Pattern[str] | None = None
 ) -> list[RunData]:
-    """Read each run directory with ``EventAccumulator`` into the same `RunData` as the fast engine."""
+    """Read each run directory with ``EventAccumulator`` into the fast engine's `RunData`."""
     from tensorboard.util import tensor_util
 
     out = []
@@ -54,7 +54,7 @@ def read_runs_with_accumulator(
         tags: list[str] = []
         tag_ids: dict[str, int] = {}
 
-        def tag_id(tag: str) -> int:
+        def tag_id(tag: str, tags: list[str] = tags, tag_ids: dict[str, int] = tag_ids) -> int:
             if tag not in tag_ids:
                 tag_ids[tag] = len(tags)
                 tags.append(tag)
@@ -114,8 +114,18 @@ def read_runs_with_accumulator(
                         (
                             tag_id(tag),
                             HistogramRow(
-                                0, 0, e.step, e.wall_time, lo, hi, float(counts.sum()),
-                                float("nan"), float("nan"), arr[:, 1].copy(), counts.copy(), True,
+                                0,
+                                0,
+                                e.step,
+                                e.wall_time,
+                                lo,
+                                hi,
+                                float(counts.sum()),
+                                float("nan"),
+                                float("nan"),
+                                arr[:, 1].copy(),
+                                counts.copy(),
+                                True,
                             ),
                         )
                     )
@@ -126,10 +136,11 @@ def read_runs_with_accumulator(
                         for s in strings
                     )
                     texts.append((tag_id(tag), e.step, e.wall_time, text))
-        hparam_contents = [
-            (tag, content)
-            for tag, content in acc.PluginTagToContent("hparams").items()
-        ] if "hparams" in acc._plugin_to_tag_to_content else []
+        hparam_contents = (
+            [(tag, content) for tag, content in acc.PluginTagToContent("hparams").items()]
+            if "hparams" in acc._plugin_to_tag_to_content
+            else []
+        )
         scalar_rows.sort(key=lambda r: tags[r[0]])  # tag-name order; stable keeps written order
         arr_tag = np.array([r[0] for r in scalar_rows], dtype=np.int32)
         out.append(

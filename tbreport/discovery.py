@@ -1,7 +1,7 @@
-"""Find runs in a LOGDIR the way TensorBoard does: a run is a directory that directly holds event files.
+"""Find runs in a LOGDIR as TensorBoard does: a run is a directory that directly holds event files.
 
 Run names are paths relative to LOGDIR with ``/`` separators, ``"."`` for LOGDIR itself. Symlinked
-directories are followed (comparison folders built with ``ln -s``), each real directory is read once,
+directories are followed (comparison folders made with ``ln -s``); each real directory is read once,
 so symlink loops end. ``*.profile-empty`` files and Git LFS pointers are skipped with a warning.
 """
 

@@ -97,9 +97,7 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         all_steps = np.concatenate(steps)
         all_walls = np.concatenate(walls)
         all_walls = all_walls[np.isfinite(all_walls) & (all_walls > 0)]
-        has_hparams = any(
-            tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents
-        )
+        has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
         logical, kind, key = classify_run(rd.ref.name, scalar_tags, len(hist_tags), has_hparams)
         rows.append(
             {
@@ -253,7 +251,11 @@ def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
             records.append(("end_time", "end_time_secs", info.end_time_secs))
     elif which == "experiment":
         for metric in data.experiment.metric_infos:
-            name = metric.name.tag if not metric.name.group else f"{metric.name.group}/{metric.name.tag}"
+            name = (
+                metric.name.tag
+                if not metric.name.group
+                else f"{metric.name.group}/{metric.name.tag}"
+            )
             records.append(("metric", name, metric.display_name or None))
         for hparam in data.experiment.hparam_infos:
             declared = _enum_name(api_pb2.DataType, hparam.type) if hparam.type else None
@@ -264,7 +266,7 @@ def _hparams_plugin_records(content: bytes) -> list[tuple[str, str, Any]]:
 def load_hparams_yaml(path: str) -> Any:
     """Load a Lightning ``hparams.yaml`` safely.
 
-    Lightning writes Python-specific tags (``!!python/tuple``, ``!!python/object``...). They are read
+    Lightning writes Python-specific tags (``!!python/tuple``, ``!!python/object``...), read
     as plain lists, mappings or strings; nothing is ever constructed or executed.
     """
     import yaml
@@ -348,7 +350,9 @@ def build_hparams(
                         )
                     )
                     continue
-                source = tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
+                source = (
+                    tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
+                )
                 records.append((logical, run, source, kind, name, value))
 
     hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
@@ -372,6 +376,8 @@ def build_hparams(
     )
     for column in columns:
         values = table[column]
-        if values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or v is None).all():
+        if values.map(
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or v is None
+        ).all():
             table[column] = pd.to_numeric(values, errors="coerce")
     return table, hparam_records, warnings

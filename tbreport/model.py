@@ -35,7 +35,8 @@ class ReadWarning:
 
     Attributes:
         kind: A stable short name, e.g. ``"truncated-record"``, ``"checksum-mismatch"``,
-            ``"not-an-event-file"``, ``"lfs-pointer"``, ``"duplicate-steps"``, ``"purged-by-restart"``.
+            ``"not-an-event-file"``, ``"lfs-pointer"``, ``"duplicate-steps"``,
+            ``"purged-by-restart"``.
         path: The file (or run directory) the warning is about, as the user would write it.
         offset: Byte offset inside ``path`` where the problem starts, when it is about bytes.
         message: One sentence for people.

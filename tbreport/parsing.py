@@ -4,11 +4,11 @@ Most records of a real event file are single-scalar events with the same byte la
 and step width (PyTorch ``simple_value``, TF2 rank-0 tensors). Those are decoded for all records at
 once with numpy: records of one length are gathered into a matrix, a template parsed from the first
 one says which byte columns hold the wall time, the step varint and the value, and every row whose
-other bytes equal the template's is decoded in one go. Everything else (the first event of a tag with
+other bytes equal the template's is decoded in one go. Everything else (the first event of a tag,
 its metadata, histograms, text, hparams, session logs) is parsed with the compiled protobuf classes.
 
 A file is parsed without knowing the rest of its run, so tensors are kept as candidates by shape
-(rank-0 numeric -> scalar, ``[k, 3]`` numeric -> histogram, strings -> text) and resolved against the
+(rank-0 numeric -> scalar, ``[k, 3]`` numeric -> histogram, strings -> text), resolved against the
 run's plugin names during assembly (`tbreport.reader`).
 """
 

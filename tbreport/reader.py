@@ -2,7 +2,7 @@
 
 Files are parsed independently (in worker processes when there is enough to do), then each run is
 assembled in file-name order as TensorBoard does: plugin names are remembered per tag across the
-run's files, ``SessionLog.START`` events purge the points they supersede, and duplicate steps are kept
+run's files, ``SessionLog.START`` events purge the points they supersede, duplicate steps are kept
 and reported.
 """
 
@@ -157,10 +157,12 @@ def read(
     else:
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
     result = combine(str(logdir), run_data, discovery_warnings=warnings)
-    if result.scalars.empty and result.histograms.empty and result.hparam_records.empty:
-        if all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data):
-            problems = "; ".join(str(w) for w in result.warnings[:3])
-            raise InputError(f"nothing readable under {logdir}: {problems}")
+    # Exit 2 only when nothing at all could be read, and say why.
+    nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
+    damaged = all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data)
+    if nothing_read and damaged:
+        problems = "; ".join(str(w) for w in result.warnings[:3])
+        raise InputError(f"nothing readable under {logdir}: {problems}")
     return result
 
 
@@ -280,9 +282,7 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         if len(data.scalar_seq):
             keep = ~data.scalar_is_tensor
             if data.scalar_is_tensor.any():
-                tensor_ok = np.array(
-                    [plugin_of.get(t) == "scalars" for t in data.tags], dtype=bool
-                )
+                tensor_ok = np.array([plugin_of.get(t) == "scalars" for t in data.tags], dtype=bool)
                 keep |= data.scalar_is_tensor & tensor_ok[data.scalar_tag]
             seq_parts.append(data.scalar_seq[keep] + file_base)
             tag_parts.append(mapping[data.scalar_tag[keep]])
@@ -351,9 +351,7 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
                 )
             )
     if purged:
-        seq, tag, step, wall, value = (
-            a[scalar_alive] for a in (seq, tag, step, wall, value)
-        )
+        seq, tag, step, wall, value = (a[scalar_alive] for a in (seq, tag, step, wall, value))
         histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
@@ -379,7 +377,8 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
                     path=run.directory,
                     run=run.name,
                     message=(
-                        f"{duplicates} points share a step with an earlier point of the same tag "
+                        f"{duplicates} point{'s share' if duplicates != 1 else ' shares'} a step "
+                        "with an earlier point of the same tag "
                         f"(tags: {shown}); all are kept, none averaged"
                     ),
                 )

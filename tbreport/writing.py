@@ -164,7 +164,10 @@ def hparams_events(
             start.hparams[name].string_value = str(value)
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
     contents = [
-        ("_hparams_/experiment", plugin_data_pb2.HParamsPluginData(version=0, experiment=experiment)),
+        (
+            "_hparams_/experiment",
+            plugin_data_pb2.HParamsPluginData(version=0, experiment=experiment),
+        ),
         (
             "_hparams_/session_start_info",
             plugin_data_pb2.HParamsPluginData(version=0, session_start_info=start),

@@ -64,7 +64,7 @@ def test_usage_and_input_errors_exit_2(logdir, tmp_path):
 def test_json_matches_the_schema(logdir):
     result = run("check", logdir, "--format", "json", "--fail-on", "never")
     assert result.exit_code == 0
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["schema_version"] == 1
     assert doc["logdir"] == str(logdir)
     assert [r["run"] for r in doc["runs"]] == ["exp/healthy", "exp/nan", "exp/overfit"]
@@ -85,7 +85,7 @@ def test_json_matches_the_schema(logdir):
 
 def test_csv_has_one_row_per_finding(logdir):
     result = run("check", logdir, "--format", "csv", "--fail-on", "never")
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert rows and set(rows[0]) >= {
         "run",
         "code",
@@ -96,7 +96,7 @@ def test_csv_has_one_row_per_finding(logdir):
         "evidence",
         "advice",
     }
-    json_doc = json.loads(run("check", logdir, "-f", "json", "--fail-on", "never").output)
+    json_doc = json.loads(run("check", logdir, "-f", "json", "--fail-on", "never").stdout)
     assert len(rows) == len(json_doc["findings"])
     assert all(isinstance(json.loads(r["evidence"]), dict) for r in rows)
 
@@ -122,7 +122,7 @@ def test_verbose_lists_skipped_detectors_and_roles(logdir):
 
 def test_select_and_ignore_accept_codes_names_and_prefixes(logdir):
     def names(*args):
-        doc = json.loads(run("check", logdir, "-f", "json", "--fail-on", "never", *args).output)
+        doc = json.loads(run("check", logdir, "-f", "json", "--fail-on", "never", *args).stdout)
         return {f["name"] for f in doc["findings"]}, doc
 
     assert names("--select", "L104")[0] == {"non-finite-loss"}
@@ -149,12 +149,12 @@ def test_role_option_points_a_role_at_a_custom_tag(tmp_path):
         "--role",
         "val_loss=nothing_matches_this",
     ]
-    doc = json.loads(run(*args).output)
+    doc = json.loads(run(*args).stdout)
     assert doc["findings"] == []
     assert doc["runs"][0]["skipped"][0]["reason"] == "no tag matched role val_loss"
     # ...and pointing the role at the right tag finds it.
     args[-1] = "val_loss=VAL_LOSS"
-    doc = json.loads(run(*args).output)
+    doc = json.loads(run(*args).stdout)
     assert [f["name"] for f in doc["findings"]] == ["overfitting"]
 
 

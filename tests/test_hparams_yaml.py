@@ -9,7 +9,9 @@ from tbreport.grouping import load_hparams_yaml
 
 def test_python_tags_are_read_as_plain_values(tmp_path):
     path = tmp_path / "hparams.yaml"
-    path.write_text("input_shape: !!python/tuple\n- 128\n- 64\nlr: 0.001\nmodel: !!python/object:a.B {x: 1}\n")
+    path.write_text(
+        "input_shape: !!python/tuple\n- 128\n- 64\nlr: 0.001\nmodel: !!python/object:a.B {x: 1}\n"
+    )
     loaded = load_hparams_yaml(str(path))
     assert loaded == {"input_shape": [128, 64], "lr": 0.001, "model": {"x": 1}}
 
@@ -17,7 +19,7 @@ def test_python_tags_are_read_as_plain_values(tmp_path):
 def test_alias_bomb_is_refused(tmp_path):
     levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     names = "abcdefgh"
-    for prev, name in zip(names, names[1:]):
+    for prev, name in zip(names, names[1:], strict=False):
         levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     path = tmp_path / "hparams.yaml"
     path.write_text("\n".join(levels) + "\n")

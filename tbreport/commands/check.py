@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from tbreport.commands.read import read_logdir, read_options
 from tbreport.config import FAIL_LEVELS, Config, load_config
 from tbreport.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis import Diagnosis, diagnose
@@ -185,13 +186,7 @@ def _selection_options(func):
     default=None,
     help="Colour the text output [default: when writing to a terminal].",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes for parsing files [default: all cores when worthwhile].",
-)
+@read_options
 def check(
     logdir: str,
     output_format: str,
@@ -203,7 +198,9 @@ def check(
     config_path: str | None,
     verbose: bool,
     color: bool | None,
+    tags: str | None,
     jobs: int | None,
+    engine: str,
 ) -> None:
     """Diagnose the training runs in LOGDIR and report what went wrong.
 
@@ -232,9 +229,8 @@ def check(
         fail_on=fail_on,
         role_options=role_options,
     )
-    from tbreport.reader import read
-
-    result = read(logdir, jobs=jobs)
+    # Read warnings go to stderr; damaged files also become D902 findings.
+    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
     diagnosis = diagnose(result, config=config)
     if output_format == "json":
         click.echo(json.dumps(diagnosis.to_json_dict(logdir=logdir), indent=2, allow_nan=False))

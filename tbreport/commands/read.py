@@ -72,14 +72,20 @@ def report_warnings(result: ReadResult, *, limit: int = 10) -> None:
     if not warnings:
         return
     click.secho(f"tbreport: {len(warnings)} warning(s) while reading:", fg="yellow", err=True)
-    for warning in warnings[:limit]:
-        click.echo(f"  - [{warning.kind}] {warning}", err=True)
-    if len(warnings) > limit:
-        click.echo(
-            f"  ... and {len(warnings) - limit} more (all of them: `tbreport export` writes "
-            "warnings.csv)",
-            err=True,
-        )
+    by_kind: dict[str, list] = {}
+    for warning in warnings:
+        by_kind.setdefault(warning.kind, []).append(warning)
+    shown = 0
+    for kind, group in by_kind.items():
+        # Routine kinds (a profiler placeholder in every Keras run) get one line, not one each.
+        for warning in group[: 1 if len(group) > 2 else 2]:
+            if shown < limit:
+                click.echo(f"  - [{kind}] {warning}", err=True)
+                shown += 1
+        if len(group) > 2 and shown <= limit:
+            click.echo(f"    ... and {len(group) - 1} more [{kind}]", err=True)
+    if shown < len(warnings):
+        click.echo("  (all of them: `tbreport export` writes warnings.csv)", err=True)
 
 
 @click.command("ls")
