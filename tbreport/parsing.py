@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 
 from tbreport.model import ReadWarning
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, gather_columns
+from tbreport.records import HEADER_BYTES, frame_records, gather_columns
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -294,7 +294,7 @@ def parse_event_bytes(
     if not buf:
         data.warnings.append(ReadWarning(kind="empty-file", path=path, message="file is empty"))
         return data
-    if buf.startswith(LFS_POINTER_PREFIX):
+    if looks_like_lfs_pointer(buf):
         data.warnings.append(
             ReadWarning(
                 kind="lfs-pointer",
@@ -685,4 +685,4 @@ def looks_like_lfs_pointer(head: bytes) -> bool:
     return head.startswith(LFS_POINTER_PREFIX)
 
 
-__all__ = ["FileData", "HistogramRow", "parse_event_bytes", "FOOTER_BYTES"]
+__all__ = ["FileData", "HistogramRow", "looks_like_lfs_pointer", "parse_event_bytes"]

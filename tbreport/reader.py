@@ -362,12 +362,10 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
     tag, step, wall, value = tag[order], step[order], wall[order], value[order]
     duplicates = 0
     if len(step) > 1:
-        same_tag = tag[1:] == tag[:-1]
         sorted_pairs = np.lexsort((step, tag))
         st, tg = step[sorted_pairs], tag[sorted_pairs]
         dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
         duplicates = int(dup_mask.sum())
-        del same_tag
         if duplicates:
             dup_tags = sorted({tags[int(t)] for t in tg[1:][dup_mask]})
             shown = ", ".join(dup_tags[:5]) + (" ..." if len(dup_tags) > 5 else "")

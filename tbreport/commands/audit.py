@@ -7,7 +7,7 @@ import re
 import click
 
 from tbreport.audit.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
-from tbreport.commands.check import _selection_options, build_config
+from tbreport.commands.check import build_config, selection_options
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -99,7 +99,7 @@ class SizeType(click.ParamType):
     show_default="20GiB",
     help="Stop (exit 2) when an archive expands beyond this.",
 )
-@_selection_options
+@selection_options
 @click.option(
     "--config",
     "config_path",

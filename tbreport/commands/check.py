@@ -120,7 +120,8 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
     return out.getvalue()
 
 
-def _selection_options(func):
+def selection_options(func):
+    """Detector selection, role and config options shared by check, report and audit."""
     func = click.option(
         "--role",
         "role_options",
@@ -164,7 +165,7 @@ def _selection_options(func):
     show_default=True,
     help="Output format.",
 )
-@_selection_options
+@selection_options
 @click.option(
     "--fail-on",
     type=click.Choice(list(FAIL_LEVELS)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tbreport.commands.check import _selection_options, build_config
+from tbreport.commands.check import build_config, selection_options
 from tbreport.commands.read import read_logdir, read_options
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
@@ -68,7 +68,7 @@ def _size(path: Path) -> str:
     help="Thin longer curves to about this many points for display (CSV keeps all).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an output that tbreport did not write.")
-@_selection_options
+@selection_options
 @click.option(
     "--config",
     "config_path",
