@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tbreport.detectors import ALL_DETECTORS  # noqa: E402
 from tbreport.diagnosis import diagnose  # noqa: E402
+from tbreport.diagnosis.detectors import ALL_DETECTORS  # noqa: E402
 from tbreport.model import Severity  # noqa: E402
 from tbreport.reader import read  # noqa: E402
 

@@ -375,8 +375,8 @@ def run_data(
     """A RunData built in memory; roles resolved by the default patterns (plus ``roles``)."""
     import pandas as pd
 
-    from tbreport.detectors import RunData
-    from tbreport.roles import RolePatterns
+    from tbreport.diagnosis.detectors import RunData
+    from tbreport.diagnosis.roles import RolePatterns
 
     rows = []
     for tag, (steps, values) in (scalars or {}).items():
@@ -405,7 +405,7 @@ def run_data(
 
 def check(detector_name: str, data, **overrides):
     """Run one detector on a RunData: (findings, skip reason or None)."""
-    from tbreport.detectors import SkipDetector, find_detector
+    from tbreport.diagnosis.detectors import SkipDetector, find_detector
 
     detector = find_detector(detector_name)()
     missing = detector.missing_roles(data)

@@ -409,7 +409,7 @@ def test_cache_reaudits_only_what_changed(logdir, tmp_path):
     assert row["best_val_loss"] == pytest.approx(0.001)
     assert row["best_val_step"] == 500
     # A different diagnosis configuration is a different audit.
-    from tbreport.config import Config
+    from tbreport.diagnosis.config import Config
 
     third = audit([root], jobs=1, cache_dir=cache, config=Config(select=("L101",)))
     assert third.stats.cached_units == 0

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from diagnosis_helpers import make_curves, write_run
 
 from tbreport.cli import cli
-from tbreport.detectors import ALL_DETECTORS
+from tbreport.diagnosis.detectors import ALL_DETECTORS
 
 
 @pytest.fixture(scope="module")

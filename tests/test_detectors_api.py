@@ -10,8 +10,8 @@ import pytest
 from diagnosis_helpers import make_curves, write_run
 
 import tbreport
-from tbreport.detectors import find_detector
 from tbreport.diagnosis import Diagnosis, RunDiagnosis, SkippedDetector
+from tbreport.diagnosis.detectors import find_detector
 from tbreport.errors import ConfigError, InputError
 from tbreport.model import Finding, Severity
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tbreport import stats
+from tbreport.diagnosis import stats
 
 
 def test_tensorboard_smoothing_matches_the_debiased_ema():

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-import tbreport.detectors as detectors_pkg
-from tbreport.detectors import ALL_DETECTORS, find_detector, select_detectors
-from tbreport.detectors.base import DOC_SECTIONS, Detector
+import tbreport.diagnosis.detectors as detectors_pkg
+from tbreport.diagnosis.detectors import ALL_DETECTORS, find_detector, select_detectors
+from tbreport.diagnosis.detectors.base import DOC_SECTIONS, Detector
+from tbreport.diagnosis.roles import ALL_ROLES
 from tbreport.errors import ConfigError
 from tbreport.model import Severity
-from tbreport.roles import ALL_ROLES
 
 REQUIRED_NAMES = {
     "overfitting",

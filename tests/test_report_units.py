@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tbreport.diagnosis.stats import tensorboard_smooth
 from tbreport.errors import InputError
 from tbreport.outputs import (
     DIR_MARKER,
@@ -27,7 +28,6 @@ from tbreport.report.charts import encode_array, figure_json, plotly_text
 from tbreport.report.csvsafe import neutralise_cell, neutralise_frame, write_csv
 from tbreport.report.smoothing import ema_smooth
 from tbreport.report.thinning import drop_flat_interior, minmax_thin, thin_indices
-from tbreport.stats import tensorboard_smooth
 
 # -- smoothing ---------------------------------------------------------------------------------
 

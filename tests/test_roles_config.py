@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tbreport.config import Config, as_config, config_from_mapping, find_config_file, load_config
+from tbreport.diagnosis.config import (
+    Config,
+    as_config,
+    config_from_mapping,
+    find_config_file,
+    load_config,
+)
+from tbreport.diagnosis.roles import RolePatterns, parse_role_option
 from tbreport.errors import ConfigError
-from tbreport.roles import RolePatterns, parse_role_option
 
 LAYOUT_TAGS = {
     "autostock": (

@@ -395,7 +395,7 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
 
 
 def _default_roles(scalar_tags: list[str], histogram_tags: list[str]) -> dict[str, tuple[str, ...]]:
-    from tbreport.roles import RolePatterns
+    from tbreport.diagnosis.roles import RolePatterns
 
     resolved = RolePatterns.build().resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
     return {str(k): tuple(v) for k, v in dict(resolved).items()}

@@ -10,12 +10,12 @@ import sys
 import click
 
 from tbreport.commands.read import read_logdir, read_options
-from tbreport.config import FAIL_LEVELS, Config, load_config
-from tbreport.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis import Diagnosis, diagnose
+from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
+from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
+from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Severity
-from tbreport.roles import ALL_ROLES, parse_role_option
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
 

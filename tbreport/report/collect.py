@@ -215,7 +215,7 @@ def _hparams_by_run(hparams: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
 def _fallback_roles(
     scalar_tags: Sequence[str], histogram_tags: Sequence[str]
 ) -> dict[str, tuple[str, ...]]:
-    from tbreport.roles import RolePatterns
+    from tbreport.diagnosis.roles import RolePatterns
 
     return RolePatterns.build().resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tbreport.detectors.base import Detector, RunData, SkipDetector
-from tbreport.detectors.gradients import DeadNeurons, ExplodingGradients, VanishingGradients
-from tbreport.detectors.integrity import DamagedFile, DuplicateSteps
-from tbreport.detectors.loss import (
+from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
+from tbreport.diagnosis.detectors.gradients import (
+    DeadNeurons,
+    ExplodingGradients,
+    VanishingGradients,
+)
+from tbreport.diagnosis.detectors.integrity import DamagedFile, DuplicateSteps
+from tbreport.diagnosis.detectors.loss import (
     ErraticLoss,
     GeneralisationGap,
     NonFiniteLoss,
     Overfitting,
     Underfitting,
 )
-from tbreport.detectors.predictions import CollapsedPredictions
-from tbreport.detectors.schedule import LrScheduleNoEffect
-from tbreport.detectors.weights import WeightCollapse, WeightGrowth
+from tbreport.diagnosis.detectors.predictions import CollapsedPredictions
+from tbreport.diagnosis.detectors.schedule import LrScheduleNoEffect
+from tbreport.diagnosis.detectors.weights import WeightCollapse, WeightGrowth
 from tbreport.errors import ConfigError
 
 ALL_DETECTORS: tuple[type[Detector], ...] = (

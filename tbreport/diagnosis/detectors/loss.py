@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.detectors.base import (
+from tbreport.diagnosis.detectors.base import (
     Curve,
     Detector,
     RunData,
@@ -21,8 +21,8 @@ from tbreport.detectors.base import (
     train_at,
     trend_level,
 )
+from tbreport.diagnosis.stats import block_medians, mann_kendall, rolling_median, sign_change_ratio
 from tbreport.model import Finding, Severity
-from tbreport.stats import block_medians, mann_kendall, rolling_median, sign_change_ratio
 
 
 def _finite_curve(run: RunData, role: str, *, minimum: int, what: str) -> Curve:

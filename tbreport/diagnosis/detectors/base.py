@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis.stats import rolling_median
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
-from tbreport.stats import rolling_median
 
 DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
 

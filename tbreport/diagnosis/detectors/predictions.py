@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.detectors.base import Detector, RunData, SkipDetector, fmt, param, pct, trend_level
+from tbreport.diagnosis.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    param,
+    pct,
+    trend_level,
+)
 from tbreport.model import Finding, Severity
 
 

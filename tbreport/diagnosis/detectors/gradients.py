@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tbreport.detectors.base import (
+from tbreport.diagnosis.detectors.base import (
     Detector,
     RunData,
     SkipDetector,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tbreport.detectors.base import (
+from tbreport.diagnosis.detectors.base import (
     Detector,
     RunData,
     SkipDetector,
@@ -18,8 +18,8 @@ from tbreport.detectors.base import (
     layer_label,
     param,
 )
+from tbreport.diagnosis.stats import mann_kendall
 from tbreport.model import Finding, Severity
-from tbreport.stats import mann_kendall
 
 
 def _weight_layers(

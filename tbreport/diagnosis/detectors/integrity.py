@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.detectors.base import Detector, RunData, SkipDetector, param
+from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector, param
 from tbreport.model import Finding, Severity
 
 

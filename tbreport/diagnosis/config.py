@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tbreport.diagnosis.roles import ALL_ROLES
 from tbreport.errors import ConfigError
-from tbreport.roles import ALL_ROLES
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -244,5 +244,5 @@ def as_config(value: Config | Mapping[str, Any] | str | os.PathLike[str] | None)
     if isinstance(value, (str, os.PathLike)):
         return load_config(path=value)
     raise ConfigError(
-        f"config must be a tbreport.config.Config, a mapping or a path, not {type(value).__name__}"
+        f"config must be a tbreport Config, a mapping or a path, not {type(value).__name__}"
     )

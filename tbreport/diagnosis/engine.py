@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tbreport.config import Config, as_config
-from tbreport.detectors import Detector, RunData, SkipDetector, find_detector, select_detectors
+from tbreport.diagnosis.config import Config, as_config
+from tbreport.diagnosis.detectors import (
+    Detector,
+    RunData,
+    SkipDetector,
+    find_detector,
+    select_detectors,
+)
+from tbreport.diagnosis.roles import RolePatterns
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
-from tbreport.roles import RolePatterns
 
 if TYPE_CHECKING:
     from tbreport.reader import ReadResult
@@ -345,9 +351,9 @@ def diagnose(
 
     Args:
         logdir_or_read_result: A TensorBoard logdir, a single event file, or a ``ReadResult``.
-        config: A :class:`tbreport.config.Config`, a ``[tool.tbreport]``-style mapping, a path to
-            a ``pyproject.toml``/``tbreport.toml``, or None for the defaults (no file is read
-            implicitly).
+        config: A :class:`~tbreport.diagnosis.config.Config`, a ``[tool.tbreport]`` mapping,
+            a path to a ``pyproject.toml``/``tbreport.toml``, or None for the defaults (no file
+            is read implicitly).
 
     Returns:
         A :class:`Diagnosis`: the findings as a list, ordered by run, then severity, then step,
