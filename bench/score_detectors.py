@@ -1,18 +1,26 @@
 #!/usr/bin/env python
-"""Score the detectors against the labelled sample runs: recall and precision per detector.
+"""Score the detectors against a labelled corpus: recall and precision per problem.
 
-``sample_runs/labels.json`` says which problems (detector names) each logical run really has.
-A finding of a labelled detector on a run counts as a true positive when the label lists it and
-as a false positive otherwise; a listed problem without a finding is a false negative. Findings of
-detectors that no label mentions (informational extras such as ``duplicate-steps``) are counted
-in their own table, and any warning or error on a run labelled healthy is an alarm.
+Two label formats are understood:
+
+* ``sample_runs/labels.json``: ``{"runs": {run: {"problems": [detector or problem names]}}}``;
+* the real-run corpus format (``../shared/diagnosis-corpus/labels.json``, the pathology zoo):
+  ``{run: {"required": [...], "allowed": [...], "why": ...}}`` with problem names such as
+  ``erratic_loss`` or ``nan_loss``.
+
+Scoring rule: a warning or error finding counts for its ``problem``; a required problem without
+such a finding is a miss; a finding whose problem is neither required nor allowed is a false
+alarm; any warning or error on a run with no required or allowed problem is a healthy-run alarm.
+Info findings do not count.
+
+With ``--cv``, the detectors' main thresholds are chosen by grouped cross-validation: for each
+source (a repository folder, or a label's ``family``), the grid point that scores best on the
+other sources is applied to it, and the held-out findings are pooled. The printed table is then
+held-out recall and precision (see ``bench/calibrate.py`` for the grid).
 
 Usage::
 
-    python bench/score_detectors.py [--logdir sample_runs] [--strict] [--details]
-
-With ``--strict`` the exit status is 1 unless every labelled detector has recall and precision of
-at least ``--target`` (0.9) and no healthy run gets a warning or an error.
+    python bench/score_detectors.py [LOGDIR [LABELS]] [--strict] [--details] [--cv]
 """
 
 from __future__ import annotations
@@ -22,15 +30,107 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tbreport.diagnosis import diagnose  # noqa: E402
 from tbreport.diagnosis.detectors import ALL_DETECTORS  # noqa: E402
-from tbreport.model import Severity  # noqa: E402
+from tbreport.model import PROBLEMS, Severity  # noqa: E402
 from tbreport.reader import read  # noqa: E402
+
+_ALIASES = {"nan-loss": "non-finite-loss", "nan": "non-finite-loss"}
+
+
+def problem_of(name: str) -> str | None:
+    """A label's problem or detector name as a problem of the seed vocabulary (None: unknown)."""
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key in PROBLEMS:
+        return key
+    for detector in ALL_DETECTORS:
+        if key in (detector.name, detector.code.lower()):
+            return detector.problem
+    return None
+
+
+def load_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """Run -> ``{"required": set, "allowed": set, "group": str}`` from either label format."""
+    data = json.loads(path.read_text())
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(data.get("runs"), Mapping):
+        for run, entry in data["runs"].items():
+            required = {p for p in map(problem_of, entry.get("problems", ())) if p}
+            group = entry.get("family") or entry.get("layout") or run.split("/", 1)[0]
+            out[run] = {"required": required, "allowed": set(), "group": group}
+        return out
+    for run, entry in data.items():
+        if not isinstance(entry, Mapping) or "required" not in entry:
+            continue
+        required = {p for p in map(problem_of, entry.get("required", ())) if p}
+        allowed = {p for p in map(problem_of, entry.get("allowed", ())) if p} - required
+        group = entry.get("family") or run.split("/", 1)[0]
+        out[run] = {"required": required, "allowed": allowed, "group": group}
+    return out
+
+
+def found_problems(diagnosis) -> dict[str, dict[str, str]]:
+    """Run -> {problem or "(none)": worst severity} over warning and error findings."""
+    found: dict[str, dict[str, str]] = {run.run: {} for run in diagnosis.runs}
+    for finding in diagnosis:
+        severity = Severity(finding.severity)
+        if severity.rank < Severity.WARNING.rank:
+            continue
+        key = finding.problem or f"({finding.name})"
+        current = found.setdefault(finding.run, {}).get(key)
+        if current is None or severity.rank > Severity(current).rank:
+            found[finding.run][key] = severity.value
+    return found
+
+
+def tally(labels: Mapping[str, Mapping[str, Any]], found: Mapping[str, Mapping[str, str]]) -> dict:
+    """Counts per problem, mismatches and healthy-run alarms for ``found`` against ``labels``."""
+    counts = {p: Counter() for p in PROBLEMS}
+    mismatches, healthy_alarms = [], []
+    for run, entry in labels.items():
+        got = found.get(run, {})
+        required, allowed = entry["required"], entry["allowed"]
+        for problem in PROBLEMS:
+            hit = problem in got
+            if problem in required:
+                counts[problem]["tp" if hit else "fn"] += 1
+                if not hit:
+                    mismatches.append((run, problem, "missed", ""))
+            elif hit and problem not in allowed:
+                counts[problem]["fp"] += 1
+                mismatches.append((run, problem, "false alarm", got[problem]))
+        if not required and not allowed and got:
+            healthy_alarms.append((run, dict(got)))
+    return {
+        "counts": counts,
+        "mismatches": mismatches,
+        "healthy_alarms": healthy_alarms,
+        "healthy_runs": sum(1 for e in labels.values() if not e["required"] and not e["allowed"]),
+        "runs": len(labels),
+        "missing_runs": [run for run in labels if run not in found],
+    }
+
+
+def score(logdir: Path, labels_path: Path, *, config: Any = None) -> dict:
+    """Diagnose ``logdir`` and compare with the labels; returns every count and mismatch."""
+    labels = load_labels(labels_path)
+    started = time.perf_counter()
+    result = read(logdir)
+    read_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    diagnosis = diagnose(result, config=config)
+    diagnose_seconds = time.perf_counter() - started
+    report = tally(labels, found_problems(diagnosis))
+    report.update(read_seconds=read_seconds, diagnose_seconds=diagnose_seconds)
+    return report
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -41,94 +141,33 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def score(logdir: Path, labels_path: Path) -> dict:
-    """Diagnose ``logdir`` and compare with the labels; returns every count and mismatch."""
-    labels = json.loads(labels_path.read_text())["runs"]
-    started = time.perf_counter()
-    result = read(logdir)
-    read_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    diagnosis = diagnose(result)
-    diagnose_seconds = time.perf_counter() - started
-
-    found: dict[str, dict[str, str]] = {run.run: {} for run in diagnosis.runs}
-    for finding in diagnosis:
-        current = found.setdefault(finding.run, {}).get(finding.name)
-        severity = Severity(finding.severity)
-        if current is None or severity.rank > Severity(current).rank:
-            found[finding.run][finding.name] = severity.value
-
-    labelled_names = sorted({p for entry in labels.values() for p in entry["problems"]})
-    order = [d.name for d in ALL_DETECTORS if d.name in labelled_names]
-    order += [n for n in labelled_names if n not in order]
-    counts = {name: Counter() for name in order}
-    mismatches = []
-    healthy_alarms = []
-    missing_runs = [run for run in labels if run not in found]
-    for run, entry in labels.items():
-        expected = set(entry["problems"])
-        got = found.get(run, {})
-        for name in order:
-            hit, wanted = name in got, name in expected
-            if hit and wanted:
-                counts[name]["tp"] += 1
-            elif hit:
-                counts[name]["fp"] += 1
-                mismatches.append((run, name, "unexpected", got[name]))
-            elif wanted:
-                counts[name]["fn"] += 1
-                mismatches.append((run, name, "missed", ""))
-        if not expected:
-            alarms = {n: s for n, s in got.items() if Severity(s).rank >= Severity.WARNING.rank}
-            if alarms:
-                healthy_alarms.append((run, alarms))
-    extras = Counter()
-    extra_runs: dict[str, list[str]] = {}
-    for run, got in found.items():
-        for name, severity in got.items():
-            if name not in counts:
-                extras[(name, severity)] += 1
-                extra_runs.setdefault(name, []).append(run)
-    return {
-        "order": order,
-        "counts": counts,
-        "mismatches": mismatches,
-        "healthy_alarms": healthy_alarms,
-        "healthy_runs": sum(1 for e in labels.values() if not e["problems"]),
-        "runs": len(labels),
-        "missing_runs": missing_runs,
-        "extras": extras,
-        "extra_runs": extra_runs,
-        "read_seconds": read_seconds,
-        "diagnose_seconds": diagnose_seconds,
-    }
-
-
-def render(report: dict, *, target: float, details: bool) -> tuple[str, bool]:
-    """The markdown tables, and whether every target is met."""
+def render(report: dict, *, target: float, details: bool, min_cases: int = 5) -> tuple[str, bool]:
+    """The markdown table and whether every target is met (problems with at least
+    ``min_cases`` labelled cases must reach ``target`` recall and precision)."""
     lines = [
-        "| detector | TP | FP | FN | recall | precision |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| problem | labelled | TP | FP | FN | recall | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     ok = True
     total = Counter()
-    for name in report["order"]:
-        c = report["counts"][name]
+    for problem, c in report["counts"].items():
+        if not any(c.values()):
+            continue
         total.update(c)
         recall = _ratio(c["tp"], c["tp"] + c["fn"])
         precision = _ratio(c["tp"], c["tp"] + c["fp"])
-        if (recall is not None and recall < target) or (
-            precision is not None and precision < target
+        cases = c["tp"] + c["fn"]
+        if cases >= min_cases and (
+            (recall or 0) < target or (precision is not None and precision < target)
         ):
             ok = False
-        if precision is None and c["fn"]:
-            ok = False
         lines.append(
-            f"| {name} | {c['tp']} | {c['fp']} | {c['fn']} | {_fmt(recall)} | {_fmt(precision)} |"
+            f"| {problem} | {cases} | {c['tp']} | {c['fp']} | {c['fn']} | {_fmt(recall)} "
+            f"| {_fmt(precision)} |"
         )
     lines.append(
-        f"| **all** | {total['tp']} | {total['fp']} | {total['fn']} | "
-        f"{_fmt(_ratio(total['tp'], total['tp'] + total['fn']))} | "
+        f"| **all** | {total['tp'] + total['fn']} | {total['tp']} | {total['fp']} | "
+        f"{total['fn']} | {_fmt(_ratio(total['tp'], total['tp'] + total['fn']))} | "
         f"{_fmt(_ratio(total['tp'], total['tp'] + total['fp']))} |"
     )
     lines.append("")
@@ -144,39 +183,40 @@ def render(report: dict, *, target: float, details: bool) -> tuple[str, bool]:
     if report["missing_runs"]:
         ok = False
         lines.append(f"Labelled runs not found in the logdir: {', '.join(report['missing_runs'])}")
-    if report["extras"]:
-        lines.append("")
-        lines.append("Findings of detectors without labels (not scored):")
-        for (name, severity), n in sorted(report["extras"].items()):
-            lines.append(f"- {name} ({severity}): {n} run(s)")
-            if details:
-                for run in report["extra_runs"][name]:
-                    lines.append(f"  - {run}")
     if details and report["mismatches"]:
         lines.append("")
         lines.append("Mismatches:")
         for run, name, kind, severity in report["mismatches"]:
             lines.append(f"- {run}: {name} {kind}" + (f" ({severity})" if severity else ""))
-    lines.append("")
-    lines.append(
-        f"Read {report['read_seconds']:.2f} s, diagnosed {report['diagnose_seconds']:.2f} s."
-    )
+    if "read_seconds" in report:
+        lines.append("")
+        lines.append(
+            f"Read {report['read_seconds']:.2f} s, diagnosed {report['diagnose_seconds']:.2f} s."
+        )
     return "\n".join(lines), ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--logdir", type=Path, default=REPO / "sample_runs")
-    parser.add_argument("--labels", type=Path, default=None, help="default: LOGDIR/labels.json")
+    parser.add_argument("logdir", nargs="?", type=Path, default=REPO / "sample_runs")
+    parser.add_argument("labels", nargs="?", type=Path, default=None, help="LOGDIR/labels.json")
     parser.add_argument("--target", type=float, default=0.9, help="recall/precision target")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--details", action="store_true", help="list every mismatch")
+    parser.add_argument(
+        "--cv", action="store_true", help="held-out scores by grouped cross-validation"
+    )
     args = parser.parse_args(argv)
     labels = args.labels or args.logdir / "labels.json"
     if not labels.is_file():
         print(f"score_detectors: no labels at {labels}", file=sys.stderr)
         return 2
-    report = score(args.logdir, labels)
+    if args.cv:
+        from calibrate import cross_validate  # bench/calibrate.py
+
+        report = cross_validate(args.logdir, labels)
+    else:
+        report = score(args.logdir, labels)
     text, ok = render(report, target=args.target, details=args.details)
     print(text)
     if args.strict and not ok:

@@ -28,6 +28,19 @@ class Severity(str, enum.Enum):
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
+#: The seed guides' vocabulary of training problems. Every finding names one of them (or none, for
+#: bookkeeping findings such as damaged files), so detectors of every run kind speak one language.
+PROBLEMS: tuple[str, ...] = (
+    "overfitting",
+    "underfitting",
+    "erratic-loss",
+    "non-finite-loss",
+    "exploding-gradients",
+    "vanishing-gradients",
+    "dead-neurons",
+    "collapsed-predictions",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ReadWarning:
@@ -68,6 +81,10 @@ class Finding:
         evidence: Observed values, thresholds and step ranges (JSON-serialisable scalars/lists).
         advice: What to do about it, from the detector's documentation.
         tags: The tags the evidence was computed from.
+        problem: The training problem in the seed vocabulary (:data:`PROBLEMS`), or None.
+        strength: How far past its threshold the observation is, in units of the threshold or
+            of the curve's own noise (1.0 = just at the threshold); None when not measurable.
+            Sort by it to see the clearest cases first.
     """
 
     run: str
@@ -79,6 +96,14 @@ class Finding:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     advice: str = ""
     tags: tuple[str, ...] = ()
+    problem: str | None = None
+    strength: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.problem is not None and self.problem not in PROBLEMS:
+            raise ValueError(f"unknown problem {self.problem!r}; expected one of {PROBLEMS}")
+        if not isinstance(self.severity, Severity):
+            object.__setattr__(self, "severity", Severity(str(self.severity)))
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON schema's ``findings[]`` item."""
@@ -92,4 +117,6 @@ class Finding:
             "evidence": dict(self.evidence),
             "advice": self.advice,
             "tags": list(self.tags),
+            "problem": self.problem,
+            "strength": self.strength,
         }

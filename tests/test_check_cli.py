@@ -65,7 +65,7 @@ def test_json_matches_the_schema(logdir):
     result = run("check", logdir, "--format", "json", "--fail-on", "never")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["logdir"] == str(logdir)
     assert [r["run"] for r in doc["runs"]] == ["exp/healthy", "exp/nan", "exp/overfit"]
     for r in doc["runs"]:

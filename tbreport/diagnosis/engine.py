@@ -30,7 +30,7 @@ from tbreport.model import Finding, ReadWarning, Severity
 if TYPE_CHECKING:
     from tbreport.reader import ReadResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FINDING_COLUMNS = [
     "run",
     "code",
@@ -41,6 +41,8 @@ FINDING_COLUMNS = [
     "evidence",
     "advice",
     "tags",
+    "problem",
+    "strength",
 ]
 
 
@@ -144,6 +146,8 @@ class Diagnosis(list[Finding]):
                 "evidence": json.dumps(dict(f.evidence), sort_keys=True),
                 "advice": f.advice,
                 "tags": ",".join(f.tags),
+                "problem": f.problem,
+                "strength": f.strength,
             }
             for f in self
         ]
@@ -152,7 +156,7 @@ class Diagnosis(list[Finding]):
         return frame
 
     def to_json_dict(self, *, logdir: str) -> dict[str, Any]:
-        """The ``tbreport check --format json`` document (``schema_version`` 1)."""
+        """The ``tbreport check --format json`` document (``schema_version`` 2)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "logdir": logdir,

@@ -161,6 +161,14 @@ class Detector:
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
     severity: ClassVar[Severity] = Severity.WARNING
+    #: Every severity the detector can raise (the default ``severity`` among them).
+    severities: ClassVar[tuple[Severity, ...]] = ()
+    #: The training problem its findings report, in the seed vocabulary (``model.PROBLEMS``),
+    #: or None for findings about the data rather than the training.
+    problem: ClassVar[str | None] = None
+    #: Run kinds the detector judges (``"supervised"``, ``"reinforcement-learning"``,
+    #: ``"adversarial"``, ``"unknown"``); empty: every kind.
+    run_kinds: ClassVar[tuple[str, ...]] = ()
     #: Roles that must all be present, else the detector is skipped.
     requires: ClassVar[tuple[str, ...]] = ()
     #: Roles of which at least one must be present (empty: no such condition).
@@ -179,6 +187,8 @@ class Detector:
         super().__init_subclass__(**kwargs)
         doc = (cls.__doc__ or "").strip()
         cls.summary = doc.splitlines()[0].strip() if doc else ""
+        if not cls.__dict__.get("severities"):
+            cls.severities = (cls.severity,)
 
     # -- documentation ------------------------------------------------------------------------
     @classmethod
@@ -246,7 +256,10 @@ class Detector:
 
     # -- checking -----------------------------------------------------------------------------
     def missing_roles(self, run: RunData) -> str | None:
-        """Why the detector cannot run on ``run`` (a missing role), or None."""
+        """Why the detector cannot run on ``run`` (a missing role, another run kind), or None."""
+        kind = getattr(run, "kind", "unknown")
+        if self.run_kinds and kind not in self.run_kinds:
+            return f"does not apply to {kind} runs"
         for role in self.requires:
             if not run.roles.get(role):
                 return f"no tag matched role {role}"
@@ -268,8 +281,17 @@ class Detector:
         evidence: Mapping[str, Any],
         tags: Sequence[str] = (),
         severity: Severity | None = None,
+        strength: float | None = None,
+        advice: str | None = None,
     ) -> Finding:
-        """A finding of this detector, with its advice attached."""
+        """A finding of this detector, with its problem and advice attached.
+
+        Args:
+            strength: How far past the threshold (1.0 = at it), see :class:`Finding`.
+            advice: Advice chosen from the evidence; the documented ``What to do`` when None.
+        """
+        if strength is not None and not math.isfinite(strength):
+            strength = None
         return Finding(
             run=run.run,
             code=self.code,
@@ -278,8 +300,10 @@ class Detector:
             message=message,
             step=None if step is None else int(step),
             evidence={k: jsonable(v) for k, v in evidence.items()},
-            advice=self.advice(),
+            advice=self.advice() if advice is None else advice,
             tags=tuple(tags),
+            problem=self.problem,
+            strength=None if strength is None else round(float(strength), 3),
         )
 
 

@@ -77,6 +77,8 @@ class ExplodingGradients(Detector):
     code = "G201"
     name = "exploding-gradients"
     severity = Severity.WARNING
+    severities = (Severity.WARNING, Severity.ERROR)
+    problem = "exploding-gradients"
     requires_any = ("grad_norm", "gradient_histograms")
 
     @dataclass(frozen=True)
@@ -226,6 +228,7 @@ class VanishingGradients(Detector):
     code = "G202"
     name = "vanishing-gradients"
     severity = Severity.WARNING
+    problem = "vanishing-gradients"
     requires_any = ("grad_norm", "gradient_histograms")
     # Tiny early-layer gradients next to exploded late-layer ones are a consequence: the blow-up
     # is what to fix.
@@ -407,6 +410,7 @@ class DeadNeurons(Detector):
     code = "G203"
     name = "dead-neurons"
     severity = Severity.WARNING
+    problem = "dead-neurons"
     requires_any = ("gradient_histograms", "weight_histograms")
     # A blow-up drives units into saturation, where float32 gradients are exactly zero: the
     # explosion is the cause to fix.

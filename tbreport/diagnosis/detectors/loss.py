@@ -126,6 +126,7 @@ class Overfitting(Detector):
     code = "L101"
     name = "overfitting"
     severity = Severity.WARNING
+    problem = "overfitting"
     requires = ("val_loss", "train_loss")
 
     @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class Underfitting(Detector):
     code = "L102"
     name = "underfitting"
     severity = Severity.WARNING
+    problem = "underfitting"
     requires = ("train_loss",)
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
@@ -334,6 +336,7 @@ class ErraticLoss(Detector):
     code = "L103"
     name = "erratic-loss"
     severity = Severity.WARNING
+    problem = "erratic-loss"
     requires = ("train_loss",)
     explained_by = ("non-finite-loss", "exploding-gradients")
 
@@ -468,6 +471,7 @@ class NonFiniteLoss(Detector):
     code = "L104"
     name = "non-finite-loss"
     severity = Severity.ERROR
+    problem = "non-finite-loss"
 
     @dataclass(frozen=True)
     class Params:
@@ -557,6 +561,7 @@ class GeneralisationGap(Detector):
     code = "L105"
     name = "generalisation-gap"
     severity = Severity.INFO
+    problem = "overfitting"
     requires = ("val_loss", "train_loss")
     # After a blow-up or with an erratic loss the end values say nothing about generalisation.
     explained_by = ("overfitting", "non-finite-loss", "exploding-gradients", "erratic-loss")

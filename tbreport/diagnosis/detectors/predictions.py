@@ -44,6 +44,7 @@ class CollapsedPredictions(Detector):
     code = "P301"
     name = "collapsed-predictions"
     severity = Severity.WARNING
+    problem = "collapsed-predictions"
     requires = ("pred_std",)
 
     @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class WeightCollapse(Detector):
     code = "W401"
     name = "weight-collapse"
     severity = Severity.WARNING
+    # "Weights not updating" in the seed guide: a layer pulled to zero no longer contributes.
+    problem = "dead-neurons"
     requires = ("weight_histograms",)
 
     @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class WeightGrowth(Detector):
     code = "W402"
     name = "weight-growth"
     severity = Severity.WARNING
+    problem = "exploding-gradients"
     requires = ("weight_histograms",)
     explained_by = ("exploding-gradients", "non-finite-loss")
 
