@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from tbreport.reader import RunData
 
 KERAS_SPLITS = ("train", "validation")
+#: Directory names that hold one split of a run: Keras ``train``/``validation``, TensorFlow's
+#: custom-loop tutorials ``train``/``test``, CatBoost ``learn``/``test``, and other spellings.
+SPLIT_DIRS = frozenset({"train", "validation", "val", "valid", "eval", "test", "learn"})
 _TIMESTAMP_DIR = re.compile(r"^\d{9,11}\.\d+$")
 HPARAMS_TAG_PREFIX = "_hparams_/"
 HF_ARGS_TAG = "args/text_summary"
@@ -63,16 +66,45 @@ def _split(name: str) -> tuple[str, str]:
     return parent, last
 
 
+def _is_split(last: str, scalar_tags: list[str], siblings: frozenset[str]) -> bool:
+    """Whether a run directory named ``last`` is one split of its parent's run.
+
+    A split sits beside another split of the same run (``train/`` + ``validation/``); alone, only
+    a Keras ``train/`` or ``validation/`` (its tags are ``epoch_*``) is one. Ultralytics'
+    ``runs/detect/train`` holds a whole run and stays a run of its own.
+    """
+    if last not in SPLIT_DIRS:
+        return False
+    if any(s in SPLIT_DIRS and s != last for s in siblings):
+        return True
+    return last in KERAS_SPLITS and any(
+        t.startswith(("epoch_", "batch_", "evaluation_")) for t in scalar_tags
+    )
+
+
 def classify_run(
-    name: str, scalar_tags: list[str], histogram_tags: int, has_hparams: bool
+    name: str,
+    scalar_tags: list[str],
+    histogram_tags: int,
+    has_hparams: bool,
+    *,
+    siblings: frozenset[str] | None = None,
 ) -> tuple[str, str, str]:
-    """Return ``(logical_run, subrun_kind, subrun_key)`` for one run directory."""
+    """Return ``(logical_run, subrun_kind, subrun_key)`` for one run directory.
+
+    Args:
+        siblings: The last path components of the other run directories with the same parent
+            (None: unknown, every split name counts as a split, as Keras writes them).
+    """
     if name == ".":
         return name, "", ""
     parent, last = _split(name)
     if _TIMESTAMP_DIR.match(last) and has_hparams and histogram_tags == 0:
         return parent, "hparams-session", last
-    if last in KERAS_SPLITS:
+    if siblings is None:
+        if last in KERAS_SPLITS:
+            return parent, "keras-split", last
+    elif _is_split(last, scalar_tags, siblings):
         return parent, "keras-split", last
     if len(scalar_tags) == 1 and histogram_tags == 0:
         prefix = scalar_tags[0].replace("/", "_") + "_"
@@ -87,6 +119,10 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     for w in warnings:
         if w.run is not None:
             warning_count[w.run] = warning_count.get(w.run, 0) + 1
+    children: dict[str, set[str]] = {}
+    for rd in run_data:
+        parent, last = _split(rd.ref.name)
+        children.setdefault(parent, set()).add(last)
     rows = []
     for rd in run_data:
         scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
@@ -98,7 +134,11 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         all_walls = np.concatenate(walls)
         all_walls = all_walls[np.isfinite(all_walls) & (all_walls > 0)]
         has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
-        logical, kind, key = classify_run(rd.ref.name, scalar_tags, len(hist_tags), has_hparams)
+        parent, last = _split(rd.ref.name)
+        siblings = frozenset(children.get(parent, set()) - {last})
+        logical, kind, key = classify_run(
+            rd.ref.name, scalar_tags, len(hist_tags), has_hparams, siblings=siblings
+        )
         rows.append(
             {
                 "run": rd.ref.name,

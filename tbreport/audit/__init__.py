@@ -49,7 +49,7 @@ from tbreport.audit.sources import (
 )
 from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
 from tbreport.errors import InputError
-from tbreport.grouping import _TIMESTAMP_DIR, KERAS_SPLITS
+from tbreport.grouping import _TIMESTAMP_DIR, SPLIT_DIRS
 from tbreport.model import ReadWarning
 
 __all__ = [
@@ -204,7 +204,7 @@ def plan_units(runs: Sequence[RunEntry]) -> list[list[RunEntry]]:
         if run.name == ".":
             continue
         parent, last = _split_name(run.name)
-        joins = last in KERAS_SPLITS or bool(_TIMESTAMP_DIR.match(last))
+        joins = last in SPLIT_DIRS or bool(_TIMESTAMP_DIR.match(last))
         if not joins and parent in names:
             joins = children.get(parent, 0) <= _MAX_PREGROUPED_CHILDREN
         if joins:

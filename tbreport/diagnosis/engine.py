@@ -260,9 +260,14 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         run_scalars = run_scalars.assign(tag=run_scalars["tag"].astype(str))
         if len(run_histograms):
             run_histograms = run_histograms.assign(tag=run_histograms["tag"].astype(str))
+        counts = run_scalars["tag"].value_counts(sort=False)
         scalar_tags = list(dict.fromkeys(run_scalars["tag"]))
         histogram_tags = list(dict.fromkeys(run_histograms["tag"])) if len(run_histograms) else []
-        roles = patterns.resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
+        semantics, roles = patterns.describe(
+            scalar_tags=scalar_tags,
+            histogram_tags=histogram_tags,
+            counts={str(t): int(n) for t, n in counts.items()},
+        )
         members = (
             inventory[inventory["logical_run"].astype(str) == logical]
             if inventory is not None and len(inventory)
@@ -275,6 +280,7 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             roles=roles,
             warnings=warnings_by_run.get(logical, []),
             inventory=members,
+            semantics=semantics,
         )
 
 

@@ -1,13 +1,14 @@
-"""Tag roles: what a tag *means* (train loss, validation loss, learning rate, …).
+"""Tag roles: which tag plays which part (train loss, validation loss, learning rate, …).
 
 Detectors ask for roles, never for raw tags, because every framework names its tags differently.
-A role is an ordered list of regular expressions, matched case-insensitively against the whole
-tag (``re.fullmatch``); the first pattern that matches any tag of the run wins, so earlier
-patterns are preferred spellings and later ones are fallbacks. Tags are the *logical* tags of
-:meth:`ReadResult.logical_scalars` (Keras ``train/epoch_loss``, ``add_scalars`` ``Loss/train``).
+Scalar roles are resolved from each tag's meaning (:mod:`tbreport.diagnosis.semantics`);
+histogram roles from ordered regular expressions, matched case-insensitively against the whole
+tag. Tags are the *logical* tags of :meth:`ReadResult.logical_scalars` (Keras
+``train/epoch_loss``, ``add_scalars`` ``Loss/train``).
 
-Users override a role's patterns in ``[tool.tbreport.roles]`` or with ``--role NAME=REGEX``; an
-override replaces the defaults of that role.
+Users override a role in ``[tool.tbreport.roles]`` or with ``--role NAME=REGEX`` (a regex or a
+list of them, the first that matches any tag wins); an override replaces the default of that
+role.
 """
 
 from __future__ import annotations
@@ -16,55 +17,25 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from tbreport.diagnosis.semantics import RunSemantics, describe_run
 from tbreport.errors import ConfigError
 
-# Separators frameworks put between words: "/", "_", "-", ".", " ".
-_SEP = r"[/_\-. ]"
-_TRAIN = r"(?:train|training)"
-_VAL = r"(?:val|valid|validation|eval|evaluation|dev|test)"
-
-#: Scalar roles: the tag (or the first of several) holding one curve.
-SCALAR_ROLES: Mapping[str, tuple[str, ...]] = {
-    "train_loss": (
-        # puffin / Lightning / generic: train_loss, train/loss, training_loss
-        rf"{_TRAIN}{_SEP}?loss",
-        # AutoStock add_scalar and torch add_scalars: Loss/train
-        rf"loss{_SEP}{_TRAIN}",
-        # Keras train/ split, folded into the logical run
-        rf"{_TRAIN}{_SEP}epoch{_SEP}loss",
-        # Lightning on_epoch/on_step variants
-        rf"{_TRAIN}{_SEP}?loss{_SEP}epoch",
-        rf"{_TRAIN}{_SEP}?loss{_SEP}step",
-        # HF Trainer without a split prefix, TF1 summaries, bare `loss`
-        r"(?:epoch_)?loss",
-        r"loss/loss",
-        r"(?:.*/)?(?:average_)?cost",
-    ),
-    "val_loss": (
-        rf"{_VAL}{_SEP}?loss",
-        rf"loss{_SEP}{_VAL}",
-        rf"{_VAL}{_SEP}epoch{_SEP}loss",
-        rf"{_VAL}{_SEP}?loss{_SEP}epoch",
-    ),
-    "learning_rate": (
-        r"(?:.*/)?(?:epoch_)?(?:learning[_\- ]?rate|lr)",
-        r"(?:.*/)?(?:epoch_)?learning[_\- ]?rate/.*",
-        r"(?:.*/)?lr[\-_/].*",  # Lightning LearningRateMonitor: lr-Adam, lr-SGD/pg1
-        r"(?:.*/)?learning[_\- ]?rate/group_?\d+",
-    ),
-    "grad_norm": (
-        r"(?:.*/)?(?:epoch_)?grad(?:ient)?s?[_/\- ]?norm(?:[_/\-]?(?:total|global|all|2))?",
-        r"(?:.*/)?grad_2\.0_norm_total",
-        r"(?:.*/)?(?:global|total)[_/\-]?grad(?:ient)?[_/\-]?norm",
-    ),
-    "pred_std": (
-        r"(?:.*[/_])?pred(?:iction)?s?[_/\- ]?std",
-        r"(?:.*[/_])?(?:output|outputs)[_/\- ]?std",
-    ),
-    "pred_mean": (
-        r"(?:.*[/_])?pred(?:iction)?s?[_/\- ]?mean",
-        r"(?:.*[/_])?(?:output|outputs)[_/\- ]?mean",
-    ),
+#: Scalar roles detectors ask for. By default they are resolved from each tag's meaning
+#: (:mod:`tbreport.diagnosis.semantics`); a user pattern replaces that for its role.
+SCALAR_ROLES: Mapping[str, str] = {
+    "train_loss": "training loss (paired with the validation loss when there is one)",
+    "val_loss": "validation loss (the test split when no validation split exists)",
+    "train_loss_step": "per-step training loss beside the per-epoch one",
+    "train_metric": "training metric to maximise (accuracy, mAP...)",
+    "val_metric": "validation metric to maximise (accuracy, mAP...)",
+    "learning_rate": "learning rate",
+    "grad_norm": "gradient norm (scalar)",
+    "pred_std": "standard deviation of the predictions",
+    "pred_mean": "mean of the predictions",
+    "reward": "episode reward (reinforcement learning)",
+    "entropy": "policy entropy (reinforcement learning)",
+    "approx_kl": "approximate KL divergence of policy updates (reinforcement learning)",
+    "explained_variance": "explained variance of the value function (reinforcement learning)",
 }
 
 #: Histogram roles: every matching histogram tag (one per layer or parameter).
@@ -83,26 +54,7 @@ HISTOGRAM_ROLES: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
-ROLE_DESCRIPTIONS: Mapping[str, str] = {
-    "train_loss": "training loss",
-    "val_loss": "validation loss",
-    "learning_rate": "learning rate",
-    "grad_norm": "gradient norm (scalar)",
-    "pred_std": "standard deviation of the predictions",
-    "pred_mean": "mean of the predictions",
-    "gradient_histograms": "gradient histograms, one tag per layer",
-    "weight_histograms": "weight histograms, one tag per layer",
-}
-
 ALL_ROLES: tuple[str, ...] = tuple(SCALAR_ROLES) + tuple(HISTOGRAM_ROLES)
-
-# Tags that look like a loss but summarise it and would hide what happened: AutoStock's
-# Best_Val_Loss only ever falls; HF's train/train_loss is one end-of-run average; Keras'
-# evaluation_loss_vs_iterations repeats the validation loss on the step axis.
-_EXCLUDED_LOSS_TAGS = re.compile(
-    r"(?:.*/)?best[_\- ]?.*|(?:.*/)?train/train_.*|.*_vs_iterations", re.IGNORECASE
-)
-_LOSS_ROLES = frozenset({"train_loss", "val_loss"})
 
 
 def _compile(patterns: Iterable[str], *, role: str) -> tuple[re.Pattern[str], ...]:
@@ -143,33 +95,37 @@ class RolePatterns:
             if role not in ALL_ROLES:
                 raise ConfigError(f"unknown role {role!r} (known roles: {', '.join(ALL_ROLES)})")
         scalar = {}
-        for role, patterns in SCALAR_ROLES.items():
-            chosen = overrides.get(role, patterns)
-            scalar[role] = _compile([chosen] if isinstance(chosen, str) else chosen, role=role)
+        for role, chosen in overrides.items():
+            if role in SCALAR_ROLES:
+                scalar[role] = _compile([chosen] if isinstance(chosen, str) else chosen, role=role)
         histogram = {}
         for role, patterns in HISTOGRAM_ROLES.items():
             chosen = overrides.get(role, patterns)
             histogram[role] = _compile([chosen] if isinstance(chosen, str) else chosen, role=role)
         return cls(scalar=scalar, histogram=histogram, overridden=frozenset(overrides))
 
-    def resolve(
-        self, *, scalar_tags: Iterable[str], histogram_tags: Iterable[str]
-    ) -> dict[str, tuple[str, ...]]:
-        """Which tags each role resolves to in one logical run.
+    def describe(
+        self,
+        *,
+        scalar_tags: Iterable[str],
+        histogram_tags: Iterable[str],
+        counts: Mapping[str, int] | None = None,
+    ) -> tuple[RunSemantics, dict[str, tuple[str, ...]]]:
+        """The run's tag meanings and kind, and the tags each role resolves to.
 
-        Scalar roles resolve to the tags matched by their first matching pattern (usually one);
-        histogram roles to every tag matched by any pattern, in the order given, a tag going to
-        the gradient role before the weight role. Roles with no match are absent.
+        Scalar roles come from the tags' meanings, except the roles a user pattern overrides:
+        those resolve to the tags matched by their first matching pattern. Histogram roles
+        resolve to every tag matched by any pattern, a tag going to the gradient role before
+        the weight role. Roles with no match are absent.
         """
         scalar_tags = list(dict.fromkeys(scalar_tags))
         histogram_tags = list(dict.fromkeys(histogram_tags))
-        resolved: dict[str, tuple[str, ...]] = {}
+        semantics = describe_run(scalar_tags, counts=counts)
+        resolved: dict[str, tuple[str, ...]] = dict(semantics.roles)
         for role, patterns in self.scalar.items():
-            candidates = scalar_tags
-            if role in _LOSS_ROLES and role not in self.overridden:
-                candidates = [t for t in scalar_tags if not _EXCLUDED_LOSS_TAGS.fullmatch(t)]
+            resolved.pop(role, None)
             for pattern in patterns:
-                hits = tuple(t for t in candidates if pattern.fullmatch(t))
+                hits = tuple(t for t in scalar_tags if pattern.fullmatch(t))
                 if hits:
                     resolved[role] = hits
                     break
@@ -183,7 +139,20 @@ class RolePatterns:
             if hits:
                 resolved[role] = hits
                 taken.update(hits)
-        return resolved
+        ordered = {role: resolved[role] for role in ALL_ROLES if role in resolved}
+        return semantics, ordered
+
+    def resolve(
+        self,
+        *,
+        scalar_tags: Iterable[str],
+        histogram_tags: Iterable[str],
+        counts: Mapping[str, int] | None = None,
+    ) -> dict[str, tuple[str, ...]]:
+        """Which tags each role resolves to in one logical run (see :meth:`describe`)."""
+        return self.describe(scalar_tags=scalar_tags, histogram_tags=histogram_tags, counts=counts)[
+            1
+        ]
 
 
 def parse_role_option(text: str) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Every detector, registered explicitly, and selection by code, name or code prefix.
 
 Codes are a family letter plus three digits: ``L1xx`` loss, ``G2xx`` gradients, ``P3xx``
-predictions, ``W4xx`` weights, ``R5xx`` learning-rate schedule, ``D9xx`` data integrity. Codes
+predictions, ``W4xx`` weights, ``R5xx`` learning-rate schedule, ``E6xx`` reinforcement-learning
+episodes, ``D9xx`` data integrity. Codes
 and names are a public contract: they never change meaning, and retired codes stay reserved.
 """
 
@@ -23,7 +24,9 @@ from tbreport.diagnosis.detectors.loss import (
     Overfitting,
     Underfitting,
 )
+from tbreport.diagnosis.detectors.non_finite_metric import NonFiniteMetric
 from tbreport.diagnosis.detectors.predictions import CollapsedPredictions
+from tbreport.diagnosis.detectors.reward_not_improving import RewardNotImproving
 from tbreport.diagnosis.detectors.schedule import LrScheduleNoEffect
 from tbreport.diagnosis.detectors.weights import WeightCollapse, WeightGrowth
 from tbreport.errors import ConfigError
@@ -34,6 +37,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     ErraticLoss,
     NonFiniteLoss,
     GeneralisationGap,
+    NonFiniteMetric,
     ExplodingGradients,
     VanishingGradients,
     DeadNeurons,
@@ -41,6 +45,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     WeightCollapse,
     WeightGrowth,
     LrScheduleNoEffect,
+    RewardNotImproving,
     DuplicateSteps,
     DamagedFile,
 )

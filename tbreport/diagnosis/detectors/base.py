@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis.semantics import RunSemantics
 from tbreport.diagnosis.stats import rolling_median
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
@@ -81,6 +82,7 @@ class RunData:
         roles: Role -> tags it resolved to.
         warnings: Read warnings about the run's files.
         inventory: The ``ReadResult.runs`` rows of the run and its sub-runs.
+        semantics: The tags' meanings and the run's kind.
     """
 
     def __init__(
@@ -92,8 +94,18 @@ class RunData:
         roles: Mapping[str, tuple[str, ...]],
         warnings: Sequence[ReadWarning] = (),
         inventory: pd.DataFrame | None = None,
+        semantics: RunSemantics | None = None,
     ) -> None:
         self.run = run
+        self.semantics = semantics
+        #: ``"supervised"``, ``"reinforcement-learning"``, ``"adversarial"`` or ``"unknown"``.
+        self.kind = semantics.kind if semantics is not None else "supervised"
+        self.meanings = dict(semantics.meanings) if semantics is not None else {}
+        # Roles judged on a sum of loss terms: the joined tag -> the summed tags.
+        self._sums = {
+            "+".join(tags): tuple(tags)
+            for tags in (semantics.loss_sum.values() if semantics is not None else ())
+        }
         self.scalars = scalars
         self.histograms = histograms
         self.roles = dict(roles)
@@ -119,6 +131,8 @@ class RunData:
 
     def tag_curve(self, tag: str) -> Curve:
         """The curve of one scalar tag (duplicate steps: the last write wins)."""
+        if tag not in self._curves and tag in self._sums:
+            self._curves[tag] = _sum_curves(tag, [self.tag_curve(t) for t in self._sums[tag]])
         if tag not in self._curves:
             frame = self._by_tag.get(tag)
             if frame is None:
@@ -153,6 +167,20 @@ class RunData:
                     "step", kind="stable"
                 )
         return frames
+
+
+def _sum_curves(tag: str, curves: Sequence[Curve]) -> Curve:
+    """The sum of several loss terms at the steps every one of them was logged at."""
+    common = curves[0].steps
+    for curve in curves[1:]:
+        common = np.intersect1d(common, curve.steps, assume_unique=True)
+    values = np.zeros(common.size)
+    walls = np.zeros(common.size)
+    for curve in curves:
+        index = np.searchsorted(curve.steps, common)
+        values = values + curve.values[index]
+        walls = np.maximum(walls, curve.wall_times[index])
+    return Curve(tag, common.astype(np.int64), values, walls)
 
 
 class Detector:

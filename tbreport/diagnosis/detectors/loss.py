@@ -127,6 +127,8 @@ class Overfitting(Detector):
     name = "overfitting"
     severity = Severity.WARNING
     problem = "overfitting"
+    # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
+    run_kinds = ("supervised",)
     requires = ("val_loss", "train_loss")
 
     @dataclass(frozen=True)
@@ -237,6 +239,8 @@ class Underfitting(Detector):
     name = "underfitting"
     severity = Severity.WARNING
     problem = "underfitting"
+    # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
+    run_kinds = ("supervised",)
     requires = ("train_loss",)
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
@@ -337,6 +341,8 @@ class ErraticLoss(Detector):
     name = "erratic-loss"
     severity = Severity.WARNING
     problem = "erratic-loss"
+    # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
+    run_kinds = ("supervised",)
     requires = ("train_loss",)
     explained_by = ("non-finite-loss", "exploding-gradients")
 
@@ -447,12 +453,19 @@ class ErraticLoss(Detector):
             return  # one finding per run: the first curve that shows it
 
 
+def is_metric_tag(run: RunData, tag: str) -> bool:
+    """Whether a tag holds a metric or statistic rather than a loss or a gradient norm."""
+    meaning = run.meanings.get(tag)
+    return meaning is not None and meaning.quantity not in ("loss", "gradient-norm", "unknown")
+
+
 class NonFiniteLoss(Detector):
-    """NaN or Inf in a loss or metric.
+    """NaN or Inf in a loss.
 
     ## What it detects
-    Any scalar of the run (losses, metrics, learning rate, norms) holding NaN or ±Inf. The
-    finding names the first bad step and every affected tag.
+    A loss, a gradient norm or a scalar of unknown meaning holding NaN or ±Inf (metrics and
+    statistics are left to `non-finite-metric`). The finding names the first tag to go bad,
+    its first bad step, and every affected tag.
 
     ## Why it matters
     Once a NaN appears it propagates to every weight: everything the run does afterwards is
@@ -483,7 +496,9 @@ class NonFiniteLoss(Detector):
         if params.loss_roles_only:
             tags = [t for role in ("train_loss", "val_loss") for t in run.roles.get(role, ())]
         else:
-            tags = run.scalar_tags
+            # Metrics that are not losses (explained_variance, an accuracy on an empty batch)
+            # are `non-finite-metric`'s: a NaN there does not poison the weights.
+            tags = [t for t in run.scalar_tags if not is_metric_tag(run, t)]
         if not tags:
             raise SkipDetector("no scalar tags to check")
         # One vectorised pass first: most runs have no non-finite value at all.
@@ -505,14 +520,17 @@ class NonFiniteLoss(Detector):
                 }
         if not bad_tags:
             return
-        # Losses first, then by first bad step.
+        # The first tag to go bad leads (the cause is there), losses first among ties. One-point
+        # tags (the final metrics add_hparams logs at step 0) say nothing about when the run
+        # broke; they still count as affected tags.
         loss_tags = {t for role in ("train_loss", "val_loss") for t in run.roles.get(role, ())}
-        ordered = sorted(bad_tags, key=lambda t: (t not in loss_tags, bad_tags[t]["first_step"]))
-        # One-point tags (e.g. the final metrics add_hparams logs at step 0) say nothing about
-        # when the run broke; they still count as affected tags.
-        curves = [t for t in bad_tags if len(run.tag_curve(t)) > 1] or list(bad_tags)
-        first_step = min(bad_tags[t]["first_step"] for t in curves)
+        curves = {t for t in bad_tags if len(run.tag_curve(t)) > 1} or set(bad_tags)
+        ordered = sorted(
+            bad_tags,
+            key=lambda t: (t not in curves, bad_tags[t]["first_step"], t not in loss_tags, t),
+        )
         head = ordered[0]
+        first_step = bad_tags[head]["first_step"]
         yield self.finding(
             run,
             message=(
@@ -562,6 +580,8 @@ class GeneralisationGap(Detector):
     name = "generalisation-gap"
     severity = Severity.INFO
     problem = "overfitting"
+    # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
+    run_kinds = ("supervised",)
     requires = ("val_loss", "train_loss")
     # After a blow-up or with an erratic loss the end values say nothing about generalisation.
     explained_by = ("overfitting", "non-finite-loss", "exploding-gradients", "erratic-loss")

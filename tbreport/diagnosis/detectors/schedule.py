@@ -38,6 +38,7 @@ class LrScheduleNoEffect(Detector):
     code = "R501"
     name = "lr-schedule-no-effect"
     severity = Severity.INFO
+    run_kinds = ("supervised",)
     requires = ("learning_rate", "train_loss")
 
     @dataclass(frozen=True)

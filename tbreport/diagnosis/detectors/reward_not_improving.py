@@ -1,0 +1,106 @@
+"""E601 reward-not-improving: an RL agent whose episode reward never got better."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from tbreport.diagnosis.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    head_level,
+    param,
+    pct,
+    tail_level,
+)
+from tbreport.model import Finding, Severity
+
+
+class RewardNotImproving(Detector):
+    """The episode reward ends no better than it started: the agent is not learning.
+
+    ## What it detects
+    On a reinforcement-learning run, the episode reward (the `reward` role: SB3's
+    "rollout/ep_rew_mean", CleanRL's "charts/episodic_return", RLlib's "episode_reward_mean",
+    "reward" or "reward_100"...) at the end
+    (median of its last `edge_fraction` of points) improved by less than `min_improvement` over
+    its start (median of its first `edge_fraction`), relative to the larger of the two
+    magnitudes. A reward that fell counts too. Rewards are compared, never losses: an RL loss
+    is a moving target and says little about learning.
+
+    ## Why it matters
+    An agent whose return does not rise learns nothing from its experience: the learning rate,
+    the exploration, the reward scale or the value function is wrong, and every further
+    environment step is wasted compute. This is underfitting in the seed guides' vocabulary.
+
+    ## What to do
+    - Check the reward signal and its scale (normalise rewards and observations)
+    - Tune the learning rate and exploration (entropy coefficient, epsilon schedule)
+    - Check that the value function fits (explained variance well above 0)
+    - Train for more environment steps, or try another algorithm
+
+    ## Example
+    "rollout/ep_rew_mean" -118 → -98 over 1M steps (17% better, threshold 30%): flagged.
+    """
+
+    code = "E601"
+    name = "reward-not-improving"
+    severity = Severity.WARNING
+    problem = "underfitting"
+    run_kinds = ("reinforcement-learning",)
+    requires = ("reward",)
+
+    @dataclass(frozen=True)
+    class Params:
+        min_points: int = param(10, "Fewest finite reward points needed to judge.")
+        min_improvement: float = param(
+            0.3,
+            "Smallest rise of the reward from start to end, relative to the larger of the "
+            "start and end magnitudes. On the labelled real runs, agents that learn reach "
+            "0.71 or more and agents that do not reach 0.17 at most.",
+        )
+        edge_fraction: float = param(
+            0.1, "Share of the points whose median gives the start and end levels."
+        )
+
+    def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        curve = run.curve("reward")
+        if curve is None:  # pragma: no cover - guarded by `requires`
+            raise SkipDetector("no tag matched role reward")
+        finite = curve.finite()
+        if len(finite) < params.min_points:
+            raise SkipDetector(
+                f"reward has {len(finite)} finite points, fewer than {params.min_points}"
+            )
+        values = finite.values
+        start = head_level(values, fraction=params.edge_fraction, maximum=len(values))
+        end = tail_level(values, fraction=params.edge_fraction, maximum=len(values))
+        scale = max(abs(start), abs(end))
+        improvement = (end - start) / scale if scale > 0 else 0.0
+        if improvement >= params.min_improvement:
+            return
+        best = int(np.argmax(values))
+        yield self.finding(
+            run,
+            message=(
+                f"{finite.tag} went from {fmt(start)} to {fmt(end)} "
+                f"({'+' if improvement >= 0 else ''}{pct(improvement)}, threshold "
+                f"+{pct(params.min_improvement)}) over steps {finite.steps[0]}–{finite.steps[-1]}"
+            ),
+            step=int(finite.steps[-1]),
+            evidence={
+                "reward_start": start,
+                "reward_end": end,
+                "reward_best": float(values[best]),
+                "best_step": int(finite.steps[best]),
+                "improvement": improvement,
+                "min_improvement": params.min_improvement,
+                "step_range": [int(finite.steps[0]), int(finite.steps[-1])],
+            },
+            tags=(finite.tag,),
+            strength=(params.min_improvement - improvement) / params.min_improvement + 1.0,
+        )
