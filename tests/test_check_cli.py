@@ -69,13 +69,18 @@ def test_json_matches_the_schema(logdir):
     assert doc["logdir"] == str(logdir)
     assert [r["run"] for r in doc["runs"]] == ["exp/healthy", "exp/nan", "exp/overfit"]
     for r in doc["runs"]:
-        assert set(r) == {"run", "status", "skipped"}
-        assert r["status"] in {"healthy", "info", "warning", "error"}
+        assert set(r) == {"run", "status", "kind", "assessed", "reason", "skipped"}
+        assert r["status"] in {"healthy", "not-assessed", "info", "warning", "error"}
+        assert r["kind"] == "supervised" and r["assessed"] is True and r["reason"] == ""
         for s in r["skipped"]:
             assert set(s) == {"code", "name", "reason"} and s["reason"]
     statuses = {r["run"]: r["status"] for r in doc["runs"]}
     assert statuses == {"exp/healthy": "healthy", "exp/nan": "error", "exp/overfit": "warning"}
     required = {"run", "code", "name", "severity", "message", "step", "evidence", "advice"}
+    required |= {"problem", "strength"}
+    problems = {f["name"]: f["problem"] for f in doc["findings"]}
+    assert problems["non-finite-loss"] == "non-finite-loss"
+    assert problems["overfitting"] == "overfitting"
     for f in doc["findings"]:
         assert required <= set(f)
         assert f["run"] in statuses and isinstance(f["evidence"], dict) and f["advice"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import sys
 
 import click
@@ -76,10 +77,13 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
         return click.style(text, **kwargs) if color else text
 
     out = io.StringIO()
-    healthy = []
+    healthy, unassessed = [], []
     for run in diagnosis.runs:
         if not run.findings and not verbose:
-            healthy.append(run.run)
+            if run.assessed:
+                healthy.append(run.run)
+            else:
+                unassessed.append(f"{run.run}: {run.reason}")
             continue
         status_colour = SEVERITY_COLOURS.get(run.status, "white")
         out.write(style(run.run, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
@@ -103,6 +107,11 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
     if healthy:
         out.write(style(f"healthy ({_plural(len(healthy), 'run')}):", fg="green") + "\n")
         out.writelines(f"  {name}\n" for name in healthy)
+        out.write("\n")
+    if unassessed:
+        header = f"not assessed ({_plural(len(unassessed), 'run')}):"
+        out.write(style(header, fg="yellow") + "\n")
+        out.writelines(f"  {line}\n" for line in unassessed)
         out.write("\n")
     counts = diagnosis.counts()
     problem_runs = sum(1 for r in diagnosis.runs if r.findings)
@@ -183,6 +192,11 @@ def selection_options(func):
     "--verbose", "-v", is_flag=True, help="Also list healthy runs, skipped detectors and roles."
 )
 @click.option(
+    "--fail-on-unassessed",
+    is_flag=True,
+    help="Exit 1 also when a run could not be assessed (no data, no loss or reward recognised).",
+)
+@click.option(
     "--color/--no-color",
     default=None,
     help="Colour the text output [default: when writing to a terminal].",
@@ -199,6 +213,7 @@ def check(
     config_path: str | None,
     verbose: bool,
     color: bool | None,
+    fail_on_unassessed: bool,
     tags: str | None,
     jobs: int | None,
     engine: str,
@@ -230,21 +245,53 @@ def check(
         fail_on=fail_on,
         role_options=role_options,
     )
-    # Read warnings go to stderr; damaged files also become D902 findings.
-    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
+    # Read warnings go to stderr; damaged files also become D902 findings. Every tag is read:
+    # a detector never judges a run on part of it, so --tags only selects what is shown.
+    result = read_logdir(logdir, tags=None, jobs=jobs, engine=engine)
     diagnosis = diagnose(result, config=config)
+    shown, hidden = filter_findings(diagnosis, tags=tags)
     if output_format == "json":
-        click.echo(json.dumps(diagnosis.to_json_dict(logdir=logdir), indent=2, allow_nan=False))
+        document = shown.to_json_dict(logdir=logdir)
+        document["hidden_findings"] = hidden
+        click.echo(json.dumps(document, indent=2, allow_nan=False))
     elif output_format == "csv":
-        click.echo(diagnosis.to_frame().to_csv(index=False), nl=False)
+        click.echo(shown.to_frame().to_csv(index=False), nl=False)
     else:
         use_colour = sys.stdout.isatty() if color is None else color
-        click.echo(
-            render_text(diagnosis, verbose=verbose, color=use_colour), nl=False, color=use_colour
-        )
+        text = render_text(shown, verbose=verbose, color=use_colour)
+        if hidden:
+            text += f"{_plural(hidden, 'finding')} on other tags hidden by --tags\n"
+        click.echo(text, nl=False, color=use_colour)
+    # The exit status and the runs' status count every finding, shown or not.
     code = exit_code_for(diagnosis, fail_on=config.fail_on)
+    if not code and fail_on_unassessed and any(not r.assessed for r in diagnosis.runs):
+        code = EXIT_FINDINGS
     if code:
         sys.exit(code)
+
+
+def filter_findings(diagnosis: Diagnosis, *, tags: str | None) -> tuple[Diagnosis, int]:
+    """The findings whose evidence comes from a tag matching ``tags`` (all when None), and how
+    many were hidden. Runs keep their status: a hidden finding still makes a run unhealthy."""
+    if not tags:
+        return diagnosis, 0
+    try:
+        pattern = re.compile(tags, re.IGNORECASE)
+    except re.error as exc:
+        raise click.BadParameter(
+            f"invalid regular expression: {exc}", param_hint="--tags"
+        ) from None
+
+    def keep(finding) -> bool:
+        return any(pattern.search(t) for t in finding.tags)
+
+    runs = [
+        dataclasses.replace(r, findings=tuple(f for f in r.findings if keep(f)))
+        for r in diagnosis.runs
+    ]
+    kept = [f for f in diagnosis if keep(f)]
+    shown = Diagnosis(kept, runs=runs, read=diagnosis.read, detectors=diagnosis.detectors)
+    return shown, len(diagnosis) - len(kept)
 
 
 # -- rules --------------------------------------------------------------------------------------

@@ -70,10 +70,17 @@ class RunDiagnosis:
 
     Attributes:
         run: Logical run path relative to the logdir.
-        status: ``"healthy"`` (no findings) or the worst finding's severity.
+        status: The worst finding's severity (``"error"``, ``"warning"``, ``"info"``);
+            otherwise ``"healthy"`` when the detectors that matter for the run's kind ran,
+            and ``"not-assessed"`` when none of them could (no data, no loss or reward).
         findings: The run's findings, worst first.
         skipped: Detectors that could not judge the run.
         roles: Role -> the tags it resolved to in this run.
+        kind: ``"supervised"``, ``"reinforcement-learning"``, ``"adversarial"`` or
+            ``"unknown"``.
+        kind_evidence: The tags that decided the kind.
+        assessed: Whether a detector that matters for the run's kind ran.
+        reason: Why the run is not assessed (empty when it is).
     """
 
     run: str
@@ -81,12 +88,19 @@ class RunDiagnosis:
     findings: tuple[Finding, ...]
     skipped: tuple[SkippedDetector, ...]
     roles: Mapping[str, tuple[str, ...]]
+    kind: str = "unknown"
+    kind_evidence: str = ""
+    assessed: bool = True
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The run as an item of the JSON document's ``runs`` list."""
         return {
             "run": self.run,
             "status": self.status,
+            "kind": self.kind,
+            "assessed": self.assessed,
+            "reason": self.reason,
             "skipped": [s.to_dict() for s in self.skipped],
         }
 
@@ -315,13 +329,57 @@ def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
     skipped.extend(explained)
     findings.sort(key=_finding_order)
     worst = max((Severity(f.severity) for f in findings), key=lambda s: s.rank, default=None)
+    reason = _unassessed_reason(run, plans, skipped)
+    if worst is not None and worst.rank >= Severity.WARNING.rank:
+        status = worst.value
+    elif reason:
+        status = NOT_ASSESSED
+    else:
+        status = "healthy" if worst is None else worst.value
     return RunDiagnosis(
         run=run.run,
-        status="healthy" if worst is None else worst.value,
+        status=status,
         findings=tuple(findings),
         skipped=tuple(skipped),
         roles=dict(run.roles),
+        kind=run.kind,
+        kind_evidence=run.semantics.kind_evidence if run.semantics is not None else "",
+        assessed=not reason,
+        reason=reason,
     )
+
+
+NOT_ASSESSED = "not-assessed"
+#: The detectors that must run before a run of each kind can be called healthy: the ones that
+#: judge whether it learned at all.
+KEY_DETECTORS: Mapping[str, tuple[str, ...]] = {
+    "supervised": ("overfitting", "underfitting", "erratic-loss"),
+    "reinforcement-learning": ("reward-not-improving",),
+    "adversarial": (),
+    "unknown": (),
+}
+
+
+def _unassessed_reason(run: RunData, plans: list[_Plan], skipped: list[SkippedDetector]) -> str:
+    """Why no detector that matters for the run's kind ran ("" when one did)."""
+    if run.scalars.empty and len(run.histograms) == 0:
+        return "the run has no scalar or histogram points"
+    keys = KEY_DETECTORS.get(run.kind, ())
+    if not keys:
+        return (
+            f"no detector judges {run.kind} runs"
+            if run.kind != "unknown"
+            else "no loss, metric or reward tag was recognised (teach one with --role)"
+        )
+    selected = {p.detector.name for p in plans}
+    wanted = [k for k in keys if k in selected]
+    if not wanted:
+        return f"the detectors that judge {run.kind} runs ({', '.join(keys)}) were not selected"
+    not_run = {s.name: s.reason for s in skipped if not s.reason.startswith("explained by")}
+    if all(k in not_run for k in wanted):
+        first = wanted[0]
+        return f"{first} and the other key detectors were skipped: {not_run[first]}"
+    return ""
 
 
 def _drop_explained(

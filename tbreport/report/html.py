@@ -49,7 +49,7 @@ MAX_TEXTS = 20
 MAX_TEXT_CHARS = 4000
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-_STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "healthy": 3}
+_STATUS_ORDER = {"error": 0, "warning": 1, "not-assessed": 2, "info": 3, "healthy": 4}
 
 
 def template_dirs() -> list[Path]:
@@ -416,7 +416,7 @@ def build_context(
     counts = {"error": 0, "warning": 0, "info": 0}
     for finding in data.findings:
         counts[Severity(finding.severity).value] += 1
-    statuses = {"healthy": 0, "info": 0, "warning": 0, "error": 0}
+    statuses = {"healthy": 0, "not-assessed": 0, "info": 0, "warning": 0, "error": 0}
     for run in data.runs:
         statuses[run.status] = statuses.get(run.status, 0) + 1
 
