@@ -159,15 +159,33 @@ def test_weights_that_stop_changing_while_others_learn_are_dead():
     assert finding.evidence["frozen_layers"] == ["fc1.weight"]
 
 
-def test_all_layers_frozen_is_not_a_dead_layer():
-    # e.g. a learning rate decayed to zero at the end: nothing is learning, no single layer died.
-    steps = list(range(0, N, 10))
-    values = np.random.default_rng(1).normal(size=300)
-    hist = {
-        "weights/a.weight": [(s, values) for s in steps],
-        "weights/b.weight": [(s, values * 2) for s in steps],
-    }
-    assert check("dead-neurons", run_data(histograms=hist))[0] == []
+def _frozen_after(frozen_from: int) -> dict:
+    """Two weight layers, 60 logs, that learn until log ``frozen_from``, then never change."""
+    steps = list(range(0, 600, 10))
+    rng = np.random.default_rng(1)
+    drift = [rng.normal(size=300) for _ in steps]
+    hist = {}
+    for name, factor in (("weights/a.weight", 1.0), ("weights/b.weight", 2.0)):
+        series, current = [], drift[0] * factor
+        for i, s in enumerate(steps):
+            if i < frozen_from:
+                current = current + 0.01 * drift[i]
+            series.append((s, current.copy()))
+        hist[name] = series
+    return hist
+
+
+def test_the_whole_network_frozen_is_found():
+    # Every weight histogram identical for the last 70% of the logs (a learning rate of 0).
+    hist = _frozen_after(18)
+    findings = check("dead-neurons", run_data(histograms=hist))[0]
+    assert [f.name for f in findings] == ["dead-neurons"]
+    assert "the whole network" in findings[0].message
+
+
+def test_a_network_that_stops_only_at_the_very_end_is_not_frozen():
+    # A learning rate decayed to zero over the last few logs: nothing died.
+    assert check("dead-neurons", run_data(histograms=_frozen_after(55)))[0] == []
 
 
 def test_dead_neurons_need_enough_histogram_logs():

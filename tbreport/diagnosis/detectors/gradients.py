@@ -387,7 +387,9 @@ class DeadNeurons(Detector):
     the histogram's zero bucket (±1e-12, PyTorch's and TensorFlow's default bins), so tiny
     vanishing gradients are not mistaken for dead ones. For layers whose gradients are not
     logged, from weight histograms: a weight layer whose histogram stays identical (relative
-    tolerance `rtol`) over its last `min_points` logs while other layers keep changing. Not
+    tolerance `rtol`) over its last `min_points` logs while other layers keep changing, or
+    every layer identical for at least `min_frozen_fraction` of the logs (the whole network
+    stopped learning). Not
     reported next to exploding gradients or a non-finite loss, which saturate units as a
     side effect.
 
@@ -421,6 +423,11 @@ class DeadNeurons(Detector):
         min_points: int = param(3, "Fewest histogram logs of a layer needed to judge.")
         max_zero_fraction: float = param(
             0.8, "Share of exactly-zero gradient values above which a layer is dead."
+        )
+        min_frozen_fraction: float = param(
+            0.3,
+            "With every layer frozen, the smallest share of the logs they must have stayed "
+            "identical for (the whole network stopped learning).",
         )
         rtol: float = param(
             1e-6, "Relative tolerance under which two weight histograms are identical."
@@ -470,11 +477,16 @@ class DeadNeurons(Detector):
         weights = {t: f for t, f in weights.items() if layer_label(t) not in with_gradients}
         frozen = self._frozen_layers(weights, params)
         if frozen:
-            tags, step = frozen
+            tags, step, whole = frozen
+            what = (
+                "the whole network stopped changing"
+                if whole
+                else f"{len(tags)} layer(s) stopped changing while others learn"
+            )
             yield self.finding(
                 run,
                 message=(
-                    f"{len(tags)} layer(s) stopped changing while others learn: "
+                    f"{what}: "
                     f"{', '.join(layer_label(t) for t in tags[:3])} identical over the last "
                     f"{params.min_points} logs (rtol {fmt(params.rtol)})"
                 ),
@@ -491,21 +503,38 @@ class DeadNeurons(Detector):
 
     @staticmethod
     def _frozen_layers(weights: dict[str, pd.DataFrame], params: Params):
-        stats_cols = ["min", "max", "mean", "std"]
-        changing, frozen = [], []
+        # Exact sums only: TF2 tensor histograms carry bucket counts, whose statistics can stay
+        # the same while the weights move by less than a bucket.
+        stats_cols = ["min", "max", "sum", "sum_squares"]
+        changing, frozen, whole = [], [], []
         since = None
         for tag, frame in weights.items():
             if len(frame) < params.min_points or is_bias(tag):
                 continue
-            tail = frame.iloc[-params.min_points :][stats_cols].to_numpy(np.float64)
+            stats = frame[stats_cols].to_numpy(np.float64)
+            if not np.isfinite(stats).all():
+                continue
+            tail = stats[-params.min_points :]
             scale = np.maximum(np.abs(tail[0]), 1e-12)
             same = np.all(np.abs(tail - tail[0]) <= params.rtol * scale)
             if same:
                 frozen.append(tag)
                 s = int(frame["step"].iloc[-params.min_points])
                 since = s if since is None else min(since, s)
+                # How long the layer has been frozen, for the whole-network case.
+                differs = np.any(np.abs(stats - stats[-1]) > params.rtol * scale, axis=1)
+                first_same = int(np.nonzero(differs)[0][-1]) + 1 if differs.any() else 0
+                whole.append((len(stats) - first_same) / len(stats))
             else:
                 changing.append(tag)
         if frozen and changing:
-            return frozen, since
+            return frozen, since, False
+        # The whole network frozen (a learning rate of 0, a detached loss) for a large part of
+        # the run: no layer is left to compare with, but the training did stop.
+        if frozen and not changing and min(whole) >= params.min_frozen_fraction:
+            first = min(
+                int(weights[t]["step"].iloc[-round(f * len(weights[t]))])
+                for t, f in zip(frozen, whole, strict=True)
+            )
+            return frozen, first, True
         return None

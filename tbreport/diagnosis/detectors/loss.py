@@ -304,6 +304,13 @@ class Underfitting(Detector):
         )
 
 
+def _epoch_level(run: RunData, curve: Curve) -> bool:
+    """Whether a training curve holds one value per epoch (Keras epoch_loss, Lightning
+    *_epoch), so its wobble is the optimiser's and not the minibatches'."""
+    meaning = run.meanings.get(curve.tag)
+    return meaning is None or meaning.granularity == "epoch"
+
+
 class ErraticLoss(Detector):
     """Loss oscillates or spikes far beyond its trend.
 
@@ -370,6 +377,14 @@ class ErraticLoss(Detector):
             3.0, "A spike is a point this many times above its local median."
         )
         min_spikes: int = param(2, "Fewest spikes that make a run erratic.")
+        corroborating_spike_factor: float = param(
+            2.0,
+            "A validation point this many times above its local median (or a typical deviation "
+            "above half of `max_noise`) lets an oscillating per-step training loss count.",
+        )
+        huge_spike_factor: float = param(
+            10.0, "One point this many times above its local median is erratic on its own."
+        )
         skip_fraction: float = param(
             0.05, "Share of the run at its start ignored for spikes (the first steps are volatile)."
         )
@@ -392,6 +407,9 @@ class ErraticLoss(Detector):
         start_skip = int(np.ceil(params.skip_fraction * y.size))
         threshold = np.log(params.spike_factor) if logged else params.spike_factor - 1.0
         spike_idx = np.nonzero(resid[start_skip:] > threshold)[0] + start_skip
+        tail = resid[start_skip:]
+        top = float(np.max(tail)) if tail.size else 0.0
+        max_spike = float(np.exp(top)) if logged else top + 1.0
         return {
             "tag": curve.tag,
             "noise": noise,
@@ -400,7 +418,23 @@ class ErraticLoss(Detector):
             "spike_steps": [int(steps[i]) for i in spike_idx[:20]],
             "first_step": int(steps[spike_idx[0]]) if spike_idx.size else int(steps[0]),
             "points": int(y.size),
+            "max_spike": max_spike,
         }
+
+    @staticmethod
+    def _oscillating(a: dict, params: Params) -> bool:
+        return (
+            a["points"] >= params.min_points_noise
+            and a["noise"] > params.max_noise
+            and a["sign_change_ratio"] >= params.min_sign_changes
+        )
+
+    @staticmethod
+    def _spiky(a: dict, params: Params) -> bool:
+        return a["spikes"] >= params.min_spikes or a["max_spike"] >= params.huge_spike_factor
+
+    def _erratic(self, a: dict, params: Params) -> bool:
+        return self._oscillating(a, params) or self._spiky(a, params)
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         # The validation loss is computed on a fixed set: its wobble is the optimiser's. A
@@ -408,20 +442,43 @@ class ErraticLoss(Detector):
         # zero loss, bad batches), so it is judged only when validation is too sparse.
         val = run.curve("val_loss")
         assessment = None
-        if val is not None and len(val.finite()) >= params.min_points_noise:
+        val_wobbles = False
+        if val is not None and len(val.finite()) >= params.min_points:
             assessment = self._assess(val, params)
+            # Too short for the oscillation test on its own, the validation loss can still
+            # corroborate a training loss that oscillates ("both erratic" in the seed guide).
+            if assessment is not None and not self._erratic(assessment, params):
+                val_wobbles = (
+                    assessment["noise"] > params.max_noise / 2
+                    or assessment["max_spike"] >= params.corroborating_spike_factor
+                )
+                if val_wobbles and assessment["points"] < params.min_points_noise:
+                    assessment = None
         if assessment is None:
-            assessment = self._assess(run.curve("train_loss"), params)
+            train = run.curve("train_loss")
+            # A per-step training loss carries minibatch noise that says nothing about the
+            # learning rate: judge it on the evaluation grid (one median per interval), as
+            # the validation curve it would be compared with.
+            grid = val if val is not None and len(val.finite()) >= 2 else run.curve("val_metric")
+            if (
+                not val_wobbles
+                and train is not None
+                and grid is not None
+                and len(grid.finite()) >= params.min_points
+                and len(train) >= 2 * len(grid)
+            ):
+                steps = grid.finite().steps
+                train = Curve(train.tag, steps, train_at(train, steps), grid.finite().wall_times)
+            assessment = self._assess(train, params)
+            if assessment is not None and not _epoch_level(run, train) and not val_wobbles:
+                # Minibatch noise of a per-step loss is no oscillation: only spikes count.
+                assessment["points"] = min(assessment["points"], params.min_points_noise - 1)
         if assessment is None:
             raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
         assessments = [assessment]
         for a in assessments:
-            oscillating = (
-                a["points"] >= params.min_points_noise
-                and a["noise"] > params.max_noise
-                and a["sign_change_ratio"] >= params.min_sign_changes
-            )
-            spiky = a["spikes"] >= params.min_spikes
+            oscillating = self._oscillating(a, params)
+            spiky = self._spiky(a, params)
             if not (oscillating or spiky):
                 continue
             parts = []
