@@ -212,3 +212,13 @@ def test_usage_errors_exit_2_with_a_message(tmp_path):
     watch = start_watch(str(tmp_path / "runs"), "--html", str(not_events), "--until-idle", "0")
     _, err = watch.communicate(timeout=60)
     assert watch.returncode == 2 and "--force" in err
+
+
+def test_json_lines_stay_strict_json_and_terminal_text_is_escaped():
+    from tbreport.commands.watch import _json_line, terminal_safe
+
+    finding = Finding("r", "L104", "n", Severity.ERROR, "m", evidence={"last": float("nan")})
+    item = json.loads(_json_line(finding, 12.5))
+    assert item["evidence"] == {"last": "nan"} and item["wall_time"] == 12.5
+    assert terminal_safe("a\x1b[31mb\x07\u202ec\x9b") == "a\\x1b[31mb\\x07\\u202ec\\x9b"
+    assert terminal_safe("ünïcode/ok") == "ünïcode/ok"

@@ -42,7 +42,20 @@ def _finding_line(finding: Finding) -> str:
 def _json_line(finding: Finding, wall_time: float) -> str:
     item = finding.to_dict()
     item["wall_time"] = wall_time
-    return json.dumps(item, allow_nan=False)
+    try:
+        return json.dumps(item, allow_nan=False)
+    except ValueError:  # a NaN in the evidence: strict JSON has no NaN, so say it as text
+        return json.dumps(_finite(item), allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _format_value(value: float) -> str:
