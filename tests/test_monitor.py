@@ -179,7 +179,9 @@ def _install(monkeypatch, modules: dict[str, dict]) -> None:
 
 
 def _fresh(monkeypatch, name: str):
-    monkeypatch.delitem(sys.modules, name, raising=False)
+    """Import ``name`` anew; after the test, sys.modules holds what it held before."""
+    monkeypatch.setitem(sys.modules, name, None)  # remembers what to restore
+    del sys.modules[name]
     return importlib.import_module(name)
 
 
@@ -257,3 +259,43 @@ def test_integrations_without_their_framework_say_how_to_install_it(
     monkeypatch.delitem(sys.modules, f"tbreport.integrations.{module}", raising=False)
     with pytest.raises(ImportError, match=install):
         importlib.import_module(f"tbreport.integrations.{module}")
+
+
+def test_real_lightning_training_stops_after_the_epoch_that_went_nan(tmp_path, monkeypatch):
+    lightning = pytest.importorskip("lightning")
+    torch = pytest.importorskip("torch")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    TbreportCallback = _fresh(monkeypatch, "tbreport.integrations.lightning").TbreportCallback
+
+    class Model(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, index):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            if self.current_epoch >= 3:
+                loss = loss * float("nan")
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=16
+    )
+    callback = TbreportCallback(stop_on="error")
+    trainer = lightning.Trainer(
+        max_epochs=20,
+        logger=TensorBoardLogger(str(tmp_path)),
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(Model(), data)
+    assert callback.stopped_by is not None and callback.stopped_by.code == "L104"
+    assert trainer.global_step == 4 * 4  # epochs 0-3 ran; epoch 4 did not start training

@@ -7,7 +7,8 @@ Example::
     trainer = lightning.Trainer(max_epochs=50, callbacks=[TbreportCallback(stop_on="error")])
 
 Without ``logdir`` it watches the trainer's log directory (``trainer.log_dir``). At every epoch
-end it flushes the loggers that can be flushed (TensorBoardLogger's SummaryWriter), then polls.
+end (and start, when Lightning has written the epoch's metrics) it flushes the loggers that can be
+flushed (TensorBoardLogger's SummaryWriter), then polls.
 """
 
 from __future__ import annotations
@@ -58,13 +59,21 @@ class TbreportCallback(Callback):
         return self.stopper.stopped_by
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        # Validation of the epoch has run by now; make sure its points are on disk.
+        self._check(trainer, where=f"epoch {trainer.current_epoch}")
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning writes epoch-level metrics after the callbacks' epoch-end hooks, so they are
+        # on disk only now: checking here stops before a whole epoch is spent on a NaN.
+        if trainer.current_epoch > 0:
+            self._check(trainer, where=f"the end of epoch {trainer.current_epoch - 1}")
+
+    def _check(self, trainer: Any, *, where: str) -> None:
         for each in getattr(trainer, "loggers", None) or []:
             flush = getattr(getattr(each, "experiment", None), "flush", None)
             if callable(flush):
                 flush()
         self.stopper.bind(getattr(trainer, "log_dir", None))
-        should_stop = self.stopper.check(where=f"epoch {trainer.current_epoch}") is not None
+        should_stop = self.stopper.check(where=where) is not None
         strategy = getattr(trainer, "strategy", None)
         if strategy is not None and hasattr(strategy, "reduce_boolean_decision"):
             # Every process must agree, or distributed training hangs (as in EarlyStopping).
