@@ -3,6 +3,7 @@
 Public API:
     read(logdir, *, jobs=None, tags=None, engine="fast") -> ReadResult
     diagnose(logdir_or_read_result, *, config=None) -> Diagnosis
+    Monitor(logdir, *, fail_on=None, config=None).poll() -> list[Finding]  (runs still training)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
+from tbreport.monitor import Monitor
 from tbreport.reader import ReadResult, read
 
 try:
@@ -21,6 +23,7 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = [
     "Diagnosis",
     "Finding",
+    "Monitor",
     "ReadResult",
     "ReadWarning",
     "Severity",

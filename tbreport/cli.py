@@ -55,6 +55,7 @@ def cli() -> None:
       tbreport export runs/ -o exported/
       tbreport check runs/ --fail-on error
       tbreport report runs/ -o report.html
+      tbreport watch runs/ --fail-on error
     """
 
 
@@ -76,6 +77,10 @@ def _register() -> None:
     from tbreport.commands import report as report_commands
 
     cli.add_command(report_commands.report)
+
+    from tbreport.commands import watch as watch_commands
+
+    cli.add_command(watch_commands.watch)
 
 
 _register()

@@ -1,0 +1,68 @@
+"""A Hugging Face ``Trainer`` callback that stops training on a tbreport finding.
+
+Example::
+
+    from tbreport.integrations.transformers import TbreportCallback
+
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+                      callbacks=[TbreportCallback(stop_on="error")])
+
+Without ``logdir`` it watches ``args.logging_dir``, where the Trainer's TensorBoard callback writes
+(and flushes after every log).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tbreport.integrations._common import Stopper, missing_framework
+
+try:
+    from transformers import TrainerCallback
+except ImportError:
+    raise missing_framework(
+        "tbreport.integrations.transformers",
+        "Hugging Face transformers",
+        "`pip install transformers`",
+    ) from None
+
+
+class TbreportCallback(TrainerCallback):
+    """Poll the logging directory at every epoch end; stop on a finding at or above ``stop_on``.
+
+    Args:
+        logdir: The directory to watch; None for ``TrainingArguments.logging_dir``.
+        stop_on: ``"error"`` (default), ``"warning"``, ``"info"``, or ``"never"`` to only log.
+        config: As for ``tbreport.diagnose`` (a Config, a mapping, or a toml path).
+        stall_seconds: As for :class:`tbreport.Monitor`.
+
+    Attributes:
+        stopped_by: The finding that stopped training, or None.
+    """
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str] | None = None,
+        *,
+        stop_on: str = "error",
+        config: Any = None,
+        stall_seconds: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
+
+    @property
+    def stopped_by(self):
+        return self.stopper.stopped_by
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        self.stopper.bind(getattr(args, "logging_dir", None))
+        epoch = getattr(state, "epoch", None)
+        where = f"epoch {epoch:g}" if isinstance(epoch, (int, float)) else "an epoch"
+        if self.stopper.check(where=where) is not None:
+            control.should_training_stop = True
+        return control
+
+
+__all__ = ["TbreportCallback"]
