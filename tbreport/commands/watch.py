@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from tbreport.commands.check import SEVERITY_COLOURS, build_config, selection_options
-from tbreport.config import FAIL_LEVELS
+from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK
 from tbreport.incremental import DEFAULT_STALL_SECONDS
 from tbreport.model import Finding, ReadWarning, Severity
