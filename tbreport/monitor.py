@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tbreport.diagnosis.config import FAIL_LEVELS, Config, as_config
 from tbreport.diagnosis import Diagnosis, RunDiagnosis, diagnose
+from tbreport.diagnosis.config import FAIL_LEVELS, Config, as_config
 from tbreport.errors import ConfigError
 from tbreport.incremental import DEFAULT_STALL_SECONDS, IncrementalReader, PollResult
 from tbreport.model import Finding, ReadWarning, Severity
