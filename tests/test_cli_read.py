@@ -70,12 +70,17 @@ def test_export_realworld_point_counts_equal_tensorboard(tmp_path):
         "runs.csv",
         "text.csv",
         "warnings.csv",
+        "meanings.csv",
     ):
         assert (out / name).is_file(), name
+    assert not (out / "scalars_wide.csv").exists()  # --wide was not asked for
+    meanings = pd.read_csv(out / "meanings.csv")
+    hf = meanings[meanings["run"] == "AguLeon__LoRA_RoBERTa_AGNews/runs/run0"].set_index("tag")
+    assert hf.loc["eval/loss", "roles"] == "val_loss" and hf.loc["train/loss", "split"] == "train"
+    assert (meanings["kind"][meanings["run"].str.startswith("janosh")] == "unknown").all()
     warnings = pd.read_csv(out / "warnings.csv")
     truncated = warnings[warnings["kind"] == "truncated-record"]
     assert len(truncated) == 2 and truncated["offset"].notna().all()  # the two cut-off files
-    assert "wrote 7" not in proc.stdout  # --wide was not asked for
 
 
 @pytest.fixture
@@ -190,3 +195,33 @@ def test_nothing_readable_exits_2_subprocess(tmp_path):
     proc = tbreport_cli("export", tmp_path, "-o", tmp_path / "out")
     assert proc.returncode == 2
     assert "nothing readable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _write_scalars(directory: Path, series: dict[str, list[float]]) -> None:
+    events = [writing.file_version_event()]
+    for tag, values in series.items():
+        events += [
+            writing.scalar_event(tag, v, step=i, wall_time=1.0 + i) for i, v in enumerate(values)
+        ]
+    directory.mkdir(parents=True)
+    writing.write_events(directory / "events.out.tfevents.1.host", events)
+
+
+def test_ls_meaning_shows_kinds_roles_and_escapes_names(tmp_path):
+    # A TF2 custom loop (train/ + test/ siblings, v_loss), an SB3 run and a hostile tag.
+    falling = [1.0 / (i + 1) for i in range(10)]
+    _write_scalars(tmp_path / "tf2" / "train", {"loss": falling, "accuracy": falling})
+    _write_scalars(tmp_path / "tf2" / "test", {"v_loss": falling, "v_acc": falling})
+    _write_scalars(
+        tmp_path / "PPO_1",
+        {"rollout/ep_rew_mean": falling, "train/value_loss": falling, "x\x1b[2Jy": falling},
+    )
+    proc = tbreport_cli("ls", "--meaning", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "tf2  [supervised]" in out and "PPO_1  [reinforcement-learning]" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("    ")}
+    assert "-> train_loss" in lines["train/loss"]
+    assert "-> val_loss" in lines["test/v_loss"]  # the test split stands in for validation
+    assert "-> reward" in lines["rollout/ep_rew_mean"]
+    assert "\x1b" not in out and "x\\x1b[2Jy" in out

@@ -11,6 +11,7 @@ from tbreport import __version__
 from tbreport.reader import ReadResult, read
 
 EXPORT_FILES = (
+    "meanings.csv",
     "scalars.csv",
     "scalars_wide.csv",
     "histograms.csv",
@@ -90,14 +91,58 @@ def report_warnings(result: ReadResult, *, limit: int = 10) -> None:
 
 @click.command("ls")
 @click.argument("logdir", type=click.Path())
+@click.option(
+    "--meaning",
+    is_flag=True,
+    help=(
+        "Show what each scalar tag was taken to mean (split, quantity, granularity, the roles "
+        "the detectors use it for) and each logical run's kind, with the evidence."
+    ),
+)
 @read_options
-def ls(logdir: str, tags: str | None, jobs: int | None, engine: str) -> None:
+def ls(logdir: str, meaning: bool, tags: str | None, jobs: int | None, engine: str) -> None:
     """List runs and their tags with point counts and step ranges.
 
     LOGDIR is a directory of runs (as given to `tensorboard --logdir`) or one event file.
+    With --meaning, list logical runs (Keras train/ + validation/ folded together) and how
+    each tag is understood; a wrong meaning is corrected with `check --role NAME=REGEX`.
     """
     result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
-    click.echo(format_listing(result))
+    if meaning:
+        from tbreport.diagnosis import describe_meanings
+
+        click.echo(format_meanings(describe_meanings(result)))
+    else:
+        click.echo(format_listing(result))
+
+
+def printable(text: str) -> str:
+    """Text from an event file made safe for a terminal: control characters escaped."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+def format_meanings(table: pd.DataFrame) -> str:
+    """The text `tbreport ls --meaning` prints: one block per logical run, one line per tag."""
+    lines = []
+    for run, rows in table.groupby("run", sort=False):
+        kind = rows["kind"].iloc[0]
+        lines.append(f"{printable(str(run))}  [{kind}]")
+        width = max(len(printable(str(t))) for t in rows["tag"])
+        for row in rows.itertuples(index=False):
+            goal = row.goal if isinstance(row.goal, str) else ""
+            what = row.quantity + (f" ({goal})" if goal else "")
+            split = row.split if isinstance(row.split, str) else "-"
+            roles = f"  -> {row.roles}" if isinstance(row.roles, str) and row.roles else ""
+            lines.append(
+                f"    {printable(str(row.tag)):<{width}}  {split:<10}  {what:<29}  "
+                f"{row.granularity:<7}{roles}".rstrip()
+            )
+        lines.append("")
+    if not lines:
+        return "no scalar tags"
+    return "\n".join(lines).rstrip("\n")
 
 
 def _tag_table(result: ReadResult) -> pd.DataFrame:
@@ -189,6 +234,7 @@ def warnings_frame(result: ReadResult) -> pd.DataFrame:
 
 def write_export(result: ReadResult, out_dir: Path, *, wide: bool) -> list[Path]:
     """Write every export table into ``out_dir``; return the files written."""
+    from tbreport.diagnosis import describe_meanings
     from tbreport.report.csvsafe import write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +245,7 @@ def write_export(result: ReadResult, out_dir: Path, *, wide: bool) -> list[Path]
         write_csv(result.runs, out_dir / "runs.csv"),
         write_csv(result.text, out_dir / "text.csv"),
         write_csv(warnings_frame(result), out_dir / "warnings.csv"),
+        write_csv(describe_meanings(result), out_dir / "meanings.csv"),
     ]
     if wide:
         written.append(write_csv(wide_scalars(result.scalars), out_dir / "scalars_wide.csv"))
@@ -232,6 +279,7 @@ def export(
       runs.csv          inventory: files, counts, step and time ranges, logical-run grouping
       text.csv          text summaries
       warnings.csv      everything the reader skipped or repaired, with file and byte offset
+      meanings.csv      per logical run and scalar tag: kind, split, quantity, roles, evidence
       scalars_wide.csv  with --wide: one row per run and step, one column per tag
 
     Text cells that a spreadsheet would run as a formula are prefixed with a quote.

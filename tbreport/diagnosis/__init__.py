@@ -6,10 +6,12 @@ never formats anything beyond a finding's one-line message.
 
 from tbreport.diagnosis.engine import (
     FINDING_COLUMNS,
+    MEANING_COLUMNS,
     SCHEMA_VERSION,
     Diagnosis,
     RunDiagnosis,
     SkippedDetector,
+    describe_meanings,
     diagnose,
     diagnose_run,
     iter_run_data,
@@ -17,10 +19,12 @@ from tbreport.diagnosis.engine import (
 
 __all__ = [
     "FINDING_COLUMNS",
+    "MEANING_COLUMNS",
     "SCHEMA_VERSION",
     "Diagnosis",
     "RunDiagnosis",
     "SkippedDetector",
+    "describe_meanings",
     "diagnose",
     "diagnose_run",
     "iter_run_data",

@@ -298,6 +298,64 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         )
 
 
+MEANING_COLUMNS = [
+    "run",
+    "kind",
+    "tag",
+    "roles",
+    "split",
+    "quantity",
+    "goal",
+    "granularity",
+    "component",
+    "points",
+    "evidence",
+]
+
+
+def describe_meanings(
+    read: ReadResult,
+    *,
+    config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """What every scalar tag of every logical run was taken to mean, one row per tag.
+
+    Columns: ``run, kind, tag, roles, split, quantity, goal, granularity, component, points,
+    evidence``; ``roles`` names the roles the tag plays (``train_loss``, ...), comma-separated,
+    so a user can see what the detectors judge and correct it with ``--role``.
+
+    Args:
+        read: What ``tbreport.read`` returned.
+        config: As for :func:`diagnose` (its ``roles`` overrides apply).
+    """
+    patterns = RolePatterns.build(as_config(config).roles)
+    rows = []
+    for run in iter_run_data(read, patterns=patterns):
+        played: dict[str, list[str]] = {}
+        for role, tags in run.roles.items():
+            for tag in tags:
+                for part in run.semantics.loss_sum.get(role, (tag,)) if run.semantics else (tag,):
+                    played.setdefault(part, []).append(role)
+        counts = run.scalars["tag"].value_counts(sort=False)
+        for tag, meaning in run.meanings.items():
+            rows.append(
+                {
+                    "run": run.run,
+                    "kind": run.kind,
+                    "tag": tag,
+                    "roles": ",".join(played.get(tag, ())),
+                    "split": meaning.split,
+                    "quantity": meaning.quantity,
+                    "goal": meaning.goal,
+                    "granularity": meaning.granularity,
+                    "component": meaning.component,
+                    "points": int(counts.get(tag, 0)),
+                    "evidence": meaning.evidence,
+                }
+            )
+    return pd.DataFrame(rows, columns=MEANING_COLUMNS)
+
+
 def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
     """Run the planned detectors on one logical run."""
     findings: list[Finding] = []
