@@ -152,7 +152,12 @@ def test_zero_biases_alone_are_not_dead_neurons():
 def test_weights_that_stop_changing_while_others_learn_are_dead():
     steps = list(range(0, N, 10))
     frozen_values = np.random.default_rng(1).normal(size=300)
-    hist = {"weights/fc1.weight": [(s, frozen_values) for s in steps]}
+    # fc1 learns for two logs, then never changes again.
+    hist = {
+        "weights/fc1.weight": [
+            (s, frozen_values * (1.1 if i < 2 else 1.0)) for i, s in enumerate(steps)
+        ]
+    }
     hist.update(_layers({"weights/fc2.weight": 0.1}, steps, grow=lambda i: 1 + 0.1 * i))
     (finding,), _ = check("dead-neurons", run_data(histograms=hist))
     assert finding.evidence["kind"] == "frozen-weights"
@@ -192,3 +197,19 @@ def test_dead_neurons_need_enough_histogram_logs():
     hist = _layers({"gradients/fc1.weight": 1e-2}, [0, 10], zero_share=0.9)
     findings, reason = check("dead-neurons", run_data(histograms=hist))
     assert findings == [] and "3 or more" in reason
+
+
+def test_a_layer_that_never_changed_is_frozen_on_purpose_not_dead():
+    # A pretrained backbone kept frozen (or a parameter the model never uses) beside a layer
+    # that learns: nothing stopped, so nothing is reported.
+    hist = _frozen_after(40)
+    hist["weights/backbone.weight"] = [
+        (s, hist["weights/a.weight"][0][1]) for s, _ in hist["weights/a.weight"]
+    ]
+    hist["weights/a.weight"] = _frozen_after(60)["weights/a.weight"]
+    hist["weights/b.weight"] = _frozen_after(60)["weights/b.weight"]
+    assert check("dead-neurons", run_data(histograms=hist))[0] == []
+    # The same layer stopping half-way through while the others learn is reported.
+    hist["weights/backbone.weight"] = _frozen_after(30)["weights/a.weight"]
+    findings = check("dead-neurons", run_data(histograms=hist))[0]
+    assert [f.name for f in findings] == ["dead-neurons"] and "backbone" in findings[0].message

@@ -386,10 +386,10 @@ class DeadNeurons(Detector):
     logged steps) — dead ReLU units pass no gradient to their weights. Exact zeros are read from
     the histogram's zero bucket (±1e-12, PyTorch's and TensorFlow's default bins), so tiny
     vanishing gradients are not mistaken for dead ones. For layers whose gradients are not
-    logged, from weight histograms: a weight layer whose histogram stays identical (relative
-    tolerance `rtol`) over its last `min_points` logs while other layers keep changing, or
-    every layer identical for at least `min_frozen_fraction` of the logs (the whole network
-    stopped learning). Not
+    logged, from weight histograms: a weight layer whose histogram statistics stay identical
+    (relative tolerance `rtol`) over the last `min_frozen_fraction` of its logs (and at least
+    `min_points` of them) while other layers keep changing, or every layer frozen that way
+    (the whole network stopped learning). Not
     reported next to exploding gradients or a non-finite loss, which saturate units as a
     side effect.
 
@@ -426,11 +426,13 @@ class DeadNeurons(Detector):
         )
         min_frozen_fraction: float = param(
             0.3,
-            "With every layer frozen, the smallest share of the logs they must have stayed "
-            "identical for (the whole network stopped learning).",
+            "The smallest share of a layer's weight logs, at the end of the run, that must be "
+            "identical for the layer to count as frozen (and at least `min_points`).",
         )
         rtol: float = param(
-            1e-6, "Relative tolerance under which two weight histograms are identical."
+            0.0,
+            "Relative tolerance under which two weight histograms are identical (0: exactly the "
+            "same statistics, as a layer the optimiser never updates keeps them).",
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
@@ -487,8 +489,9 @@ class DeadNeurons(Detector):
                 run,
                 message=(
                     f"{what}: "
-                    f"{', '.join(layer_label(t) for t in tags[:3])} identical over the last "
-                    f"{params.min_points} logs (rtol {fmt(params.rtol)})"
+                    f"{', '.join(layer_label(t) for t in tags[:3])} identical from step {step} "
+                    f"to the end (threshold: {pct(params.min_frozen_fraction)} of the logs, "
+                    f"rtol {fmt(params.rtol)})"
                 ),
                 step=step,
                 evidence={
@@ -503,10 +506,10 @@ class DeadNeurons(Detector):
 
     @staticmethod
     def _frozen_layers(weights: dict[str, pd.DataFrame], params: Params):
-        # Exact sums only: TF2 tensor histograms carry bucket counts, whose statistics can stay
-        # the same while the weights move by less than a bucket.
+        # Exact sums only: TF2 tensor histograms carry bucket counts (their sums are NaN), whose
+        # statistics can stay the same while the weights move within a bucket.
         stats_cols = ["min", "max", "sum", "sum_squares"]
-        changing, frozen, whole = [], [], []
+        changing, frozen = [], []
         since = None
         for tag, frame in weights.items():
             if len(frame) < params.min_points or is_bias(tag):
@@ -514,27 +517,24 @@ class DeadNeurons(Detector):
             stats = frame[stats_cols].to_numpy(np.float64)
             if not np.isfinite(stats).all():
                 continue
-            tail = stats[-params.min_points :]
-            scale = np.maximum(np.abs(tail[0]), 1e-12)
-            same = np.all(np.abs(tail - tail[0]) <= params.rtol * scale)
-            if same:
+            scale = np.maximum(np.abs(stats[-1]), 1e-12)
+            differs = np.any(np.abs(stats - stats[-1]) > params.rtol * scale, axis=1)
+            first_same = int(np.nonzero(differs)[0][-1]) + 1 if differs.any() else 0
+            span = len(stats) - first_same  # logs identical to the last one, at the end
+            # A layer frozen for the last few logs only may just have converged below float
+            # precision; one frozen for a good share of the run is not being trained. A layer
+            # that never changed at all is most often frozen on purpose (a pretrained backbone)
+            # or unused (a recurrent kernel over sequences of one step): it did not *stop*.
+            if first_same > 0 and span >= max(
+                params.min_points, params.min_frozen_fraction * len(stats)
+            ):
                 frozen.append(tag)
-                s = int(frame["step"].iloc[-params.min_points])
+                s = int(frame["step"].iloc[first_same])
                 since = s if since is None else min(since, s)
-                # How long the layer has been frozen, for the whole-network case.
-                differs = np.any(np.abs(stats - stats[-1]) > params.rtol * scale, axis=1)
-                first_same = int(np.nonzero(differs)[0][-1]) + 1 if differs.any() else 0
-                whole.append((len(stats) - first_same) / len(stats))
             else:
                 changing.append(tag)
-        if frozen and changing:
-            return frozen, since, False
-        # The whole network frozen (a learning rate of 0, a detached loss) for a large part of
-        # the run: no layer is left to compare with, but the training did stop.
-        if frozen and not changing and min(whole) >= params.min_frozen_fraction:
-            first = min(
-                int(weights[t]["step"].iloc[-round(f * len(weights[t]))])
-                for t, f in zip(frozen, whole, strict=True)
-            )
-            return frozen, first, True
+        if frozen:
+            # Some layers frozen while others learn, or the whole network (a learning rate of
+            # 0, a detached loss): either way those weights stopped being trained.
+            return frozen, since, not changing
         return None

@@ -71,18 +71,27 @@ def assess_overfitting(val: Curve, train: Curve, params) -> tuple | None:
         noise = noise / scale
     if size < params.min_rise_noise * noise:
         return None
-    trend = mann_kendall(val.values[best:])
-    if not trend.increasing(alpha=params.alpha):
-        return None
     aligned = train_at(train, val.steps)  # the training loss at each evaluation
     train_best = float(aligned[best])
     train_tail = float(tail_level(aligned[best:], fraction=0.34, maximum=10))
     train_drop = (train_best - train_tail) / (abs(train_best) or 1.0)
     if not train_drop >= params.min_train_drop:
         return None
-    # "Keeps falling" must stand out from the training loss's own noise, too.
-    train_logged, train_is_log = positive_log(train.values)
-    train_noise = _robust_sigma(train_logged)
+    trend = mann_kendall(val.values[best:])
+    if not trend.increasing(alpha=params.alpha):
+        # The seed's other sign: a validation loss that rose and then stays up (noisily, so no
+        # monotonic trend) while the training loss collapsed: a large, growing gap.
+        gap = final_value / train_tail if train_tail > 0 else np.inf
+        if not (
+            rise >= params.min_rise_plateau
+            and train_drop >= params.min_train_drop_plateau
+            and gap >= params.min_gap_plateau
+        ):
+            return None
+    # "Keeps falling" must stand out from the training loss's own noise, measured on the
+    # evaluation grid (per-step minibatch noise is not the curve's).
+    train_logged, train_is_log = positive_log(aligned)
+    train_noise = _robust_sigma(train_logged[np.isfinite(train_logged)])
     if (
         train_is_log
         and train_tail > 0
@@ -154,6 +163,17 @@ class Overfitting(Detector):
             "The rise (in log space) must also exceed this many robust standard deviations of the "
             "validation loss around its trend.",
         )
+        min_rise_plateau: float = param(
+            0.15,
+            "Without a significant upward trend (the validation loss rose, then plateaus), the "
+            "smallest rise over the minimum that still counts, with the two conditions below.",
+        )
+        min_train_drop_plateau: float = param(
+            0.5, "For a plateau: the smallest fall of the training loss after the best step."
+        )
+        min_gap_plateau: float = param(
+            3.0, "For a plateau: the smallest final validation / training loss ratio."
+        )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         val = _finite_curve(run, "val_loss", minimum=params.min_points, what="validation loss")
@@ -164,7 +184,12 @@ class Overfitting(Detector):
         best, best_value, final_value, rise, trend, train_best, train_tail, train_drop, noise = (
             found
         )
-        best_step = int(val.steps[best])
+        # The checkpoint to keep is the raw minimum up to the end of the smoothing window, not
+        # the smoothed curve's argmin (a rolling median can shift it by a few evaluations).
+        window = max(3, int(round(params.smoothing_fraction * len(val))))
+        raw_best = int(np.argmin(val.values[: best + window // 2 + 1]))
+        best_step = int(val.steps[raw_best])
+        best_raw_value = float(val.values[raw_best])
         first_step, last_step = (
             int(min(val.steps[0], train.steps[0])),
             int(max(val.steps[-1], train.steps[-1])),
@@ -173,7 +198,8 @@ class Overfitting(Detector):
         past = (last_step - best_step) / span
         evidence = {
             "best_step": best_step,
-            "best_value": best_value,
+            "best_value": best_raw_value,
+            "smoothed_best_value": best_value,
             "final_value": final_value,
             "rise": rise,
             "min_rise": params.min_rise,
@@ -197,7 +223,7 @@ class Overfitting(Detector):
             run,
             message=(
                 f"validation loss rose {pct(rise)} (threshold {pct(params.min_rise)}) "
-                f"from its best {fmt(best_value)} at step {best_step} to {fmt(final_value)} "
+                f"from its best {fmt(best_raw_value)} at step {best_step} to {fmt(final_value)} "
                 f"while training loss fell {pct(train_drop)}; {pct(past)} of the run came after "
                 "the best step"
             ),
@@ -213,9 +239,13 @@ class Underfitting(Detector):
     ## What it detects
     The training loss (median of its last 10% of points) improved by less than
     `min_improvement` of its starting level (median of its first 10%), and the validation loss,
-    when logged, did too. A loss that ends more than `max_worsening` above its start diverged
-    instead and is left to the instability detectors. Not reported when the run is unstable
-    (erratic or non-finite loss, exploding gradients): a learning rate that is too high also
+    when logged, did too; with only a validation loss, that one alone. Without a validation
+    loss the training loss must have improved by less than `min_improvement_train_only` (a slow
+    fall is also what a converged or resumed model shows). A loss that ends more than
+    `max_worsening` above its start diverged instead and is left to the instability
+    detectors. When the peak learning rate is at least `high_learning_rate`, the advice is to
+    lower it, not to raise it. Not reported when the run is unstable (erratic or non-finite
+    loss, exploding gradients): a learning rate that is too high also
     stalls the loss, and the advice to raise it would make things worse.
 
     ## Why it matters
@@ -241,7 +271,7 @@ class Underfitting(Detector):
     problem = "underfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
-    requires = ("train_loss",)
+    requires_any = ("train_loss", "val_loss")
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
     explained_by = ("non-finite-loss", "exploding-gradients", "erratic-loss")
@@ -257,9 +287,19 @@ class Underfitting(Detector):
             0.1, "Share of the points whose median gives the start and end levels."
         )
         max_worsening: float = param(
-            0.5,
+            0.1,
             "A loss ending more than this share above its start diverged (erratic-loss, "
-            "exploding-gradients) rather than failed to learn.",
+            "exploding-gradients) rather than failed to learn; within it, the loss is flat.",
+        )
+        min_improvement_train_only: float = param(
+            0.02,
+            "With no validation loss, the smallest fall of the training loss that counts as "
+            "learning (a slow fall may be a converged or resumed model).",
+        )
+        high_learning_rate: float = param(
+            0.05,
+            "A peak learning rate at or above this changes the advice: lower it rather than "
+            "raise it.",
         )
 
     def _improvement(self, values: np.ndarray, params: Params) -> tuple[float, float, float]:
@@ -271,36 +311,69 @@ class Underfitting(Detector):
         return start, end, (start - end) / (abs(start) or 1.0)
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        train = _finite_curve(run, "train_loss", minimum=params.min_points, what="training loss")
-        start, end, improvement = self._improvement(train.values, params)
-        if not -params.max_worsening <= improvement < params.min_improvement:
-            return
-        evidence = {
-            "train_start": start,
-            "train_end": end,
-            "train_improvement": improvement,
-            "min_improvement": params.min_improvement,
-            "step_range": [int(train.steps[0]), int(train.steps[-1])],
-        }
-        tags = [train.tag]
-        verb = "fell" if improvement >= 0 else "rose"
-        message = (
-            f"training loss {verb} {pct(abs(improvement))} from start to end "
-            f"(threshold: falls {pct(params.min_improvement)}): "
-            f"{fmt(start)} → {fmt(end)} over steps {train.steps[0]}–{train.steps[-1]}"
-        )
-        val_curve = run.curve("val_loss")
-        if val_curve is not None:
-            val = val_curve.finite()
-            if len(val) >= 2:
-                v_start, v_end, v_improvement = self._improvement(val.values, params)
-                if v_improvement >= params.min_improvement:
-                    return  # validation got clearly better: the model learns something
-                evidence.update(val_start=v_start, val_end=v_end, val_improvement=v_improvement)
-                tags.append(val.tag)
-                message += f"; validation loss {fmt(v_start)} → {fmt(v_end)} ({pct(v_improvement)})"
+        train_curve, val_curve = run.curve("train_loss"), run.curve("val_loss")
+        train = train_curve.finite() if train_curve is not None else None
+        val = val_curve.finite() if val_curve is not None else None
+        train_ok = train is not None and len(train) >= params.min_points
+        val_ok = val is not None and len(val) >= params.min_points
+        if not train_ok and not val_ok:
+            raise SkipDetector(
+                f"neither the training nor the validation loss has {params.min_points} finite "
+                "points"
+            )
+        evidence: dict = {}
+        tags: list[str] = []
+        parts: list[str] = []
+        if train_ok:
+            start, end, improvement = self._improvement(train.values, params)
+            # A loss that rose clearly diverged: the instability detectors judge it, and
+            # "increase the learning rate" would be the wrong advice.
+            if not -params.max_worsening <= improvement < params.min_improvement:
+                return
+            # Without a held-out curve, a loss that improves slowly is indistinguishable from a
+            # converged or resumed model: only a loss that did not move at all is reported.
+            if not val_ok and improvement >= params.min_improvement_train_only:
+                return
+            evidence.update(train_start=start, train_end=end, train_improvement=improvement)
+            tags.append(train.tag)
+            verb = "fell" if improvement >= 0 else "rose"
+            parts.append(
+                f"training loss {verb} {pct(abs(improvement))} from start to end: {fmt(start)} → "
+                f"{fmt(end)} over steps {train.steps[0]}–{train.steps[-1]}"
+            )
+        if val_ok:
+            v_start, v_end, v_improvement = self._improvement(val.values, params)
+            if v_improvement >= params.min_improvement or v_improvement < -params.max_worsening:
+                return  # validation got clearly better: the model learns something
+            evidence.update(val_start=v_start, val_end=v_end, val_improvement=v_improvement)
+            tags.append(val.tag)
+            parts.append(f"validation loss {fmt(v_start)} → {fmt(v_end)} ({pct(v_improvement)})")
+        evidence["min_improvement"] = params.min_improvement
+        last = train if train_ok else val
+        evidence["step_range"] = [int(last.steps[0]), int(last.steps[-1])]
+        message = "; ".join(parts) + f" (threshold: falls {pct(params.min_improvement)})"
+        lr = run.curve("learning_rate")
+        advice = None
+        peak_lr = float(np.nanmax(lr.values)) if lr is not None and len(lr) else float("nan")
+        if np.isfinite(peak_lr):
+            evidence["peak_learning_rate"] = peak_lr
+            if peak_lr >= params.high_learning_rate:
+                # A loss that does not move under a large learning rate is more often stuck
+                # (dead units, saturation, a bad minimum) than too slow.
+                advice = (
+                    f"The learning rate ({fmt(peak_lr)}) is already high: try lowering it and "
+                    "check for saturated or dead units; " + self.advice().split("; ", 1)[1]
+                )
+        improvements = [evidence.get("train_improvement"), evidence.get("val_improvement")]
+        worst = max(i for i in improvements if i is not None)
         yield self.finding(
-            run, message=message, step=int(train.steps[-1]), evidence=evidence, tags=tags
+            run,
+            message=message,
+            step=int(last.steps[-1]),
+            evidence=evidence,
+            tags=tags,
+            advice=advice,
+            strength=params.min_improvement / max(worst, params.min_improvement / 10),
         )
 
 

@@ -16,6 +16,7 @@ from tbreport.diagnosis.detectors.base import (
     param,
     pct,
     tail_level,
+    trend_level,
 )
 from tbreport.model import Finding, Severity
 
@@ -29,8 +30,9 @@ class RewardNotImproving(Detector):
     "reward" or "reward_100"...) at the end
     (median of its last `edge_fraction` of points) improved by less than `min_improvement` over
     its start (median of its first `edge_fraction`), relative to the larger of the two
-    magnitudes. A reward that fell counts too. Rewards are compared, never losses: an RL loss
-    is a moving target and says little about learning.
+    magnitudes, and the smoothed reward never stayed that far above its start for
+    `min_learning_share` of the run. A reward that fell counts too. Rewards are compared,
+    never losses: an RL loss is a moving target and says little about learning.
 
     ## Why it matters
     An agent whose return does not rise learns nothing from its experience: the learning rate,
@@ -66,6 +68,11 @@ class RewardNotImproving(Detector):
         edge_fraction: float = param(
             0.1, "Share of the points whose median gives the start and end levels."
         )
+        min_learning_share: float = param(
+            0.1,
+            "A run whose smoothed reward spent at least this share of its points "
+            "`min_improvement` above the start learned, even if the reward fell back later.",
+        )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         curve = run.curve("reward")
@@ -83,6 +90,13 @@ class RewardNotImproving(Detector):
         improvement = (end - start) / scale if scale > 0 else 0.0
         if improvement >= params.min_improvement:
             return
+        # An agent that spent a good part of the run clearly above its start did learn: a
+        # reward that fell back later collapsed, which is another problem than never learning.
+        level = trend_level(values, fraction=params.edge_fraction)
+        margin = params.min_improvement * max(abs(start), float(np.max(np.abs(level))))
+        learning_share = float(np.mean(level > start + margin))
+        if learning_share >= params.min_learning_share:
+            return
         best = int(np.argmax(values))
         yield self.finding(
             run,
@@ -98,6 +112,7 @@ class RewardNotImproving(Detector):
                 "reward_best": float(values[best]),
                 "best_step": int(finite.steps[best]),
                 "improvement": improvement,
+                "learning_share": learning_share,
                 "min_improvement": params.min_improvement,
                 "step_range": [int(finite.steps[0]), int(finite.steps[-1])],
             },
