@@ -9,9 +9,13 @@ import struct
 import time
 
 import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, record_spans, scalar_series
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 
-from tbreport import writing
+from tbreport import parsing, writing
 from tbreport.parsing import parse_event_bytes
 from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
@@ -70,3 +74,79 @@ def test_resync_is_linear_on_adversarial_length_fields():
     intact = [start + len(data) - len(tail) for start, _ in record_spans(tail)]
     assert framing.offsets.tolist()[-len(intact) :] == intact  # the intact records at the end
     assert seconds < 2.0, seconds
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The fast path agrees with the protobuf semantics on every dtype / value field combination
+
+
+def _tensor_records(tensor, count: int = 6) -> bytes:
+    events = []
+    for step in range(count):
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="t", tensor=tensor)])
+        events.append(event_pb2.Event(wall_time=BASE_WALL + step, step=step, summary=summary))
+    return b"".join(writing.frame(e.SerializeToString()) for e in events)
+
+
+def _scalars(data) -> list[tuple]:
+    return list(
+        zip(
+            data.scalar_seq.tolist(),
+            data.scalar_step.tolist(),
+            data.scalar_value.view(np.int64).tolist(),  # bit patterns: NaN payloads too
+            data.scalar_is_tensor.tolist(),
+            strict=True,
+        )
+    )
+
+
+def _slow_only(buf: bytes, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(parsing, "_template", lambda record: None)
+        return parsing.parse_event_bytes(buf, path="slow")
+
+
+def test_double_tensor_with_its_value_in_float_val_is_not_invented(monkeypatch):
+    tensor = tensor_pb2.TensorProto(dtype=2, float_val=[2.0, 2.0])  # 8 bytes, wrong field
+    buf = _tensor_records(tensor, count=20)
+    fast = parse_event_bytes(buf, path="fast")
+    assert _scalars(fast) == _scalars(_slow_only(buf, monkeypatch)) == []
+
+
+_DTYPES = [0, 1, 2, 3, 9, 19, 7, 4]
+
+
+@st.composite
+def rank0_tensors(draw):
+    tensor = tensor_pb2.TensorProto(dtype=draw(st.sampled_from(_DTYPES)))
+    fields = draw(
+        st.sets(st.sampled_from(["content", "float", "double", "int", "half"]), max_size=2)
+    )
+    count = st.integers(1, 2)
+    if "content" in fields:
+        tensor.tensor_content = draw(st.binary(min_size=1, max_size=16))
+    if "float" in fields:
+        tensor.float_val.extend(draw(st.lists(st.floats(width=32), min_size=1, max_size=2)))
+    if "double" in fields:
+        tensor.double_val.extend(draw(st.lists(st.floats(), min_size=1, max_size=2)))
+    if "int" in fields:
+        tensor.int_val.extend([draw(st.integers(-(2**31), 2**31 - 1))] * draw(count))
+    if "half" in fields:
+        tensor.half_val.extend([draw(st.integers(0, 0xFFFF))] * draw(count))
+    if draw(st.integers(0, 4)) == 0:
+        tensor.tensor_shape.dim.add(size=draw(st.integers(0, 2)))
+    return tensor
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(tensor=rank0_tensors())
+@example(tensor=tensor_pb2.TensorProto(dtype=2, float_val=[2.0, 2.0]))
+@example(tensor=tensor_pb2.TensorProto(dtype=1, double_val=[2.0]))
+@example(tensor=tensor_pb2.TensorProto(dtype=1, int_val=[7]))
+def test_fast_path_agrees_with_protobuf_on_every_dtype_and_field(tensor):
+    buf = _tensor_records(tensor)
+    fast = parse_event_bytes(buf, path="fast")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parsing, "_template", lambda record: None)
+        slow = parsing.parse_event_bytes(buf, path="slow")
+    assert _scalars(fast) == _scalars(slow)
