@@ -5,7 +5,9 @@ One test (or a few) per point; each reproduces the problem it guards against.
 
 from __future__ import annotations
 
+import io
 import struct
+import tarfile
 import time
 
 import numpy as np
@@ -150,3 +152,36 @@ def test_fast_path_agrees_with_protobuf_on_every_dtype_and_field(tensor):
         patch.setattr(parsing, "_template", lambda record: None)
         slow = parsing.parse_event_bytes(buf, path="slow")
     assert _scalars(fast) == _scalars(slow)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A truncated .tar.gz keeps the readable start of the member it cuts
+
+
+def _tar_bytes(members: dict[str, bytes], *, mode: str = "w") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as handle:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = int(BASE_WALL)
+            handle.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_truncated_tar_gz_keeps_the_start_of_the_cut_member(tmp_path):
+    from tbreport.audit.sources import SourceReader, list_source, resolve_source
+
+    data = _file(scalar_series("loss", range(20_000)))
+    assert len(data) < 1 << 20  # inside the first read chunk
+    packed = _tar_bytes({"run/events.out.tfevents.1.h": data}, mode="w:gz")
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(packed[: len(packed) // 2])
+    spec = resolve_source(str(archive))
+    listing = list_source(spec)
+    (member,) = listing.runs[0].files
+    got, warnings = SourceReader(spec).read(member)
+    assert [w.kind for w in warnings] == ["archive-truncated"]
+    assert len(got) > len(data) // 3 and data.startswith(got)
+    parsed = parse_event_bytes(got, path="cut")
+    assert len(parsed.scalar_step) > 5_000

@@ -759,9 +759,12 @@ def _read_exactly(handle: IO[bytes], size: int, display: str) -> tuple[bytes, li
     parts: list[bytes] = []
     remaining = size
     problem: str | None = None
+    # read1 returns what one decompression step produced; a buffered read() of a whole chunk
+    # would throw away everything it had gathered when the stream breaks off inside the chunk.
+    read = getattr(handle, "read1", None) or handle.read
     while remaining > 0:
         try:
-            chunk = handle.read(min(_READ_CHUNK, remaining))
+            chunk = read(min(_READ_CHUNK, remaining))
         except (EOFError, OSError, zipfile.BadZipFile) as exc:
             if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
                 raise
