@@ -9,6 +9,7 @@ import io
 import struct
 import tarfile
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -185,3 +186,24 @@ def test_truncated_tar_gz_keeps_the_start_of_the_cut_member(tmp_path):
     assert len(got) > len(data) // 3 and data.startswith(got)
     parsed = parse_event_bytes(got, path="cut")
     assert len(parsed.scalar_step) > 5_000
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Backslash member names (Windows zips) are split into runs
+
+
+def test_backslash_zip_member_names_are_split_into_runs(tmp_path, monkeypatch):
+    from tbreport.audit import audit
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    archive = tmp_path / "windows.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for run in ("run1", "run2"):
+            handle.writestr(
+                f"C:\\Users\\me\\logs\\{run}\\events.out.tfevents.1.h",
+                _file(scalar_series("loss", range(5))),
+            )
+        handle.writestr("logs\\run3\\events.out.tfevents.1.h", _file(scalar_series("x", [1])))
+    result = audit([archive], jobs=1, use_cache=False)
+    runs = sorted(summary.run for _, summary in result.runs)
+    assert runs == ["Users/me/logs/run1", "Users/me/logs/run2", "logs/run3"]

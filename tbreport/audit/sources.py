@@ -263,7 +263,7 @@ def _sniff_archive(path: str) -> SourceKind | None:
 # Member names
 
 
-def normalise_member_name(raw: str) -> tuple[str | None, str | None]:
+def normalise_member_name(raw: str, *, backslashes: bool = False) -> tuple[str | None, str | None]:
     """A member name safe to show and to use as a run name.
 
     Leading ``/`` (absolute paths), empty and ``.`` components are dropped; ``..`` components
@@ -272,12 +272,20 @@ def normalise_member_name(raw: str) -> tuple[str | None, str | None]:
 
     Args:
         raw: The name as stored in the archive.
+        backslashes: ``\\`` separates components too, and a leading drive (``C:``) is dropped:
+            zips made on Windows (PowerShell's Compress-Archive) store names that way, though
+            the zip format wants ``/``.
 
     Returns:
         ``(name, problem)``: the normalised name (None when nothing is left) and a description of
         what was unsafe about it (None when nothing was).
     """
     problems = []
+    if backslashes and "\\" in raw:
+        raw = raw.replace("\\", "/")
+        if len(raw) >= 2 and raw[1] == ":" and raw[0].isalpha():
+            problems.append("starts with a drive letter")
+            raw = "/" + raw[2:].lstrip("/")
     if raw.startswith("/"):
         problems.append("is absolute")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
@@ -320,10 +328,12 @@ class _Collector:
 
     def wanted(self, raw_name: str) -> str | None:
         """The normalised name when the member is an event file or a hparams.yaml, else None."""
-        base = posixpath.basename(raw_name.rstrip("/"))
+        backslashes = self.spec.kind == "zip"
+        separated = raw_name.replace("\\", "/") if backslashes else raw_name
+        base = posixpath.basename(separated.rstrip("/"))
         if base != HPARAMS_YAML and "tfevents" not in base:
             return None
-        name, problem = normalise_member_name(raw_name)
+        name, problem = normalise_member_name(raw_name, backslashes=backslashes)
         if name is None:
             self.warnings.append(
                 ReadWarning(
