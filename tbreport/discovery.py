@@ -126,7 +126,17 @@ def _visit(
             subdirs.append(path)
             continue
         if entry.name == "hparams.yaml":
-            run.hparams_yaml = str(path)
+            # A FIFO or device with this name would block (or never end) when read.
+            if _is_regular(entry):
+                run.hparams_yaml = str(path)
+            else:
+                warnings.append(
+                    ReadWarning(
+                        kind="not-a-file",
+                        path=_display(path, root),
+                        message="hparams.yaml is not a regular file; skipped",
+                    )
+                )
             continue
         if "tfevents" not in entry.name:
             continue
@@ -165,6 +175,13 @@ def _visit(
     if run.files:
         runs.append(run)
     return subdirs
+
+
+def _is_regular(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
+    except OSError:
+        return False
 
 
 def _is_lfs_pointer(path: Path, size: int) -> bool:

@@ -6,10 +6,16 @@ One test (or a few) per point; each reproduces the problem it guards against.
 from __future__ import annotations
 
 import io
+import os
+import signal
+import stat
 import struct
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +213,129 @@ def test_backslash_zip_member_names_are_split_into_runs(tmp_path, monkeypatch):
     result = audit([archive], jobs=1, use_cache=False)
     runs = sorted(summary.run for _, summary in result.runs)
     assert runs == ["Users/me/logs/run1", "Users/me/logs/run2", "logs/run3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line helpers: the worktree's code in a fresh process, with a timeout (hangs are bugs)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": kwargs.pop("cache", "/tmp")}
+    return subprocess.run(
+        [sys.executable, "-m", "tbreport", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        **kwargs,
+    )
+
+
+def _logdir(tmp_path: Path) -> Path:
+    logdir = tmp_path / "logs"
+    run = logdir / "run1"
+    run.mkdir(parents=True)
+    (run / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("loss", range(20))))
+    return logdir
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. A FIFO named hparams.yaml does not hang export or audit
+
+
+def test_fifo_named_hparams_yaml_is_skipped_not_read(tmp_path):
+    logdir = _logdir(tmp_path)
+    os.mkfifo(logdir / "run1" / "hparams.yaml")
+    exported = _cli("export", str(logdir), "-o", str(tmp_path / "out"), timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    assert "not a regular file" in exported.stderr
+    audited = _cli(
+        "audit", str(logdir), "-o", str(tmp_path / "audit"), "--no-cache", "-j", "1", timeout=60
+    )
+    assert audited.returncode in (0, 1), audited.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# 13 and 17. -o naming a pipe or a device: refused at once, never opened, never replaced
+
+
+def test_output_naming_a_fifo_is_refused_without_hanging(tmp_path):
+    logdir = _logdir(tmp_path)
+    fifo = tmp_path / "out.html"
+    os.mkfifo(fifo)
+    for force in ([], ["--force"]):
+        result = _cli("report", str(logdir), "-o", str(fifo), *force, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "pipe" in result.stderr
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # not replaced by a regular file
+
+
+def test_output_through_a_pipe_is_refused_without_hanging(tmp_path):
+    logdir = _logdir(tmp_path)
+    # /dev/stdout into a pipe, as in `tbreport report ... -o /dev/stdout | cat`.
+    result = _cli("report", str(logdir), "-o", "/dev/stdout", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "pipe" in result.stderr
+
+
+def test_check_output_refuses_special_files_even_with_force(tmp_path):
+    from tbreport.errors import InputError
+    from tbreport.outputs import check_output_dir, check_output_file
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for check in (
+        check_output_file,
+        lambda p, force: check_output_dir(p, known_names=(), force=force),
+    ):
+        with pytest.raises(InputError, match="pipe"):
+            check(fifo, force=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 18. SIGTERM during export leaves no temporary file; stale temporary files are ignored
+
+
+def test_sigterm_during_export_removes_the_temporary_file(tmp_path):
+    logdir = _logdir(tmp_path)
+    out = tmp_path / "out"
+    writing_now = tmp_path / "writing-now"
+    code = (
+        "import os, sys, time\n"
+        "def slow(fd):\n"
+        f"    open({str(writing_now)!r}, 'w').close()\n"
+        "    time.sleep(60)\n"
+        "os.fsync = slow\n"
+        "from tbreport.cli import main\n"
+        f"sys.argv = ['tbreport', 'export', {str(logdir)!r}, '-o', {str(out)!r}]\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not writing_now.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_stale_temporary_files_of_ours_do_not_block_the_next_export(tmp_path):
+    logdir = _logdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".scalars.csv.k2j4h5g6.tmp").write_text("run,tag\nrun1,lo")
+    result = _cli("export", str(logdir), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "scalars.csv").exists()
