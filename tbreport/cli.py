@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
@@ -11,12 +15,41 @@ from tbreport import __version__
 from tbreport.errors import EXIT_USAGE, TbreportError
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that temporary files are cleaned up."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the duration of a command (when nobody else handles
+    it), so `finally` blocks run as they do for Ctrl-C and no half-written file is left."""
+    installed = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
+    if installed:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class _Group(click.Group):
     """Turns every expected failure into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _sigterm_unwinds():
+                return super().invoke(ctx)
+        except _Terminated:
+            click.echo("tbreport: terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         except TbreportError as exc:
             click.secho(f"tbreport: error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
