@@ -5,8 +5,10 @@ One test (or a few) per point; each reproduces the problem it guards against.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
+import re
 import signal
 import stat
 import struct
@@ -18,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -339,3 +342,43 @@ def test_stale_temporary_files_of_ours_do_not_block_the_next_export(tmp_path):
     result = _cli("export", str(logdir), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert (out / "scalars.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 15 and 16. No CSV cell, and no physical line of a CSV, starts with a formula
+
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def _physical_lines(text: str) -> list[str]:
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def test_bare_cr_in_a_cell_is_quoted_and_every_line_neutralised(tmp_path):
+    from tbreport.report.csvsafe import write_csv
+
+    hostile = "loss\r=cmd|' /C calc'!A0"
+    frame = pd.DataFrame({"tag": [hostile, "a\n@SUM(1)", "ok"], "value": [1.0, 2.0, 3.0]})
+    path = write_csv(frame, tmp_path / "x.csv")
+    raw = path.read_bytes().decode("utf-8")
+    assert '"loss\r' in raw  # the field with a bare CR is quoted
+    for line in _physical_lines(raw):
+        for cell in line.split(","):
+            assert not cell.lstrip('"').startswith(FORMULA_START), line
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert back["tag"].tolist() == ["loss\r'=cmd|' /C calc'!A0", "a\n'@SUM(1)", "ok"]
+    assert back["value"].tolist() == ["1.0", "2.0", "3.0"]
+
+
+def test_check_csv_neutralises_run_names_and_tags(tmp_path):
+    run = tmp_path / "logs" / "=run"
+    run.mkdir(parents=True)
+    nan_late = scalar_series("=loss", range(50), value=lambda s: np.nan if s > 30 else 1 / (s + 1))
+    (run / "events.out.tfevents.1.h").write_bytes(_file(nan_late))
+    result = _cli("check", str(tmp_path / "logs"), "--format", "csv")
+    assert result.returncode == 1, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert len(rows) > 1
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(FORMULA_START), cell

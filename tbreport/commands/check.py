@@ -236,7 +236,10 @@ def check(
     if output_format == "json":
         click.echo(json.dumps(diagnosis.to_json_dict(logdir=logdir), indent=2, allow_nan=False))
     elif output_format == "csv":
-        click.echo(diagnosis.to_frame().to_csv(index=False), nl=False)
+        from tbreport.report.csvsafe import csv_text
+
+        # Run names and tags come from the files: as formula-safe as every CSV we write.
+        click.echo(csv_text(diagnosis.to_frame()), nl=False)
     else:
         use_colour = sys.stdout.isatty() if color is None else color
         click.echo(
