@@ -13,6 +13,7 @@ import click
 
 from tbreport import __version__
 from tbreport.errors import EXIT_USAGE, TbreportError
+from tbreport.textsafe import term_safe
 
 
 class _Terminated(BaseException):
@@ -51,7 +52,8 @@ class _Group(click.Group):
             click.echo("tbreport: terminated", err=True)
             sys.exit(128 + signal.SIGTERM)
         except TbreportError as exc:
-            click.secho(f"tbreport: error: {exc}", fg="red", err=True)
+            # Messages quote paths and names from the input: no control characters get through.
+            click.secho(f"tbreport: error: {term_safe(exc)}", fg="red", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("tbreport: interrupted", err=True)

@@ -382,3 +382,24 @@ def test_check_csv_neutralises_run_names_and_tags(tmp_path):
     for row in rows:
         for cell in row:
             assert not cell.startswith(FORMULA_START), cell
+
+
+# ---------------------------------------------------------------------------------------------
+# 19. Names never reach the terminal raw
+
+OSC52 = "\x1b]52;c;ZXZpbA==\x07"
+
+
+def test_control_characters_in_names_are_escaped_in_ls_and_check(tmp_path):
+    run = tmp_path / "logs" / "run\x1b[2J"
+    run.mkdir(parents=True)
+    tag = f"loss{OSC52}\nFAKE 0 findings"
+    values = scalar_series(tag, range(50), value=lambda s: np.nan if s > 30 else 1 / (s + 1))
+    (run / "events.out.tfevents.1.h").write_bytes(_file(values))
+    for args in (["ls"], ["check", "--no-color"], ["check", "-v", "--no-color"]):
+        result = _cli(*args, str(tmp_path / "logs"))
+        assert result.returncode in (0, 1), result.stderr
+        for text in (result.stdout, result.stderr):
+            assert "\x1b" not in text and "\x07" not in text, args
+            assert not any(line.startswith("FAKE") for line in text.splitlines()), args
+        assert "\\x1b]52" in result.stdout

@@ -16,6 +16,7 @@ from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Severity
 from tbreport.roles import ALL_ROLES, parse_role_option
+from tbreport.textsafe import term_safe
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
 
@@ -82,27 +83,31 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
             healthy.append(run.run)
             continue
         status_colour = SEVERITY_COLOURS.get(run.status, "white")
-        out.write(style(run.run, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
+        name = term_safe(run.run)
+        out.write(style(name, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
         for f in run.findings:
             severity = Severity(f.severity).value
             where = f"step {f.step}" if f.step is not None else "whole run"
             out.write(
                 "  "
                 + style(f"{f.code} {severity:<7}", fg=SEVERITY_COLOURS[severity], bold=True)
-                + f" {f.name} ({where}): {f.message}\n"
+                + f" {f.name} ({where}): {term_safe(f.message)}\n"
             )
             if f.advice:
-                out.write(style(f"      fix: {f.advice}", dim=True) + "\n")
+                out.write(style(f"      fix: {term_safe(f.advice)}", dim=True) + "\n")
         if verbose:
             for s in run.skipped:
-                out.write(style(f"  skipped {s.code} {s.name}: {s.reason}", dim=True) + "\n")
+                reason = term_safe(s.reason)
+                out.write(style(f"  skipped {s.code} {s.name}: {reason}", dim=True) + "\n")
             if run.roles:
-                roles = "; ".join(f"{k}={', '.join(v[:3])}" for k, v in run.roles.items())
+                roles = term_safe(
+                    "; ".join(f"{k}={', '.join(v[:3])}" for k, v in run.roles.items())
+                )
                 out.write(style(f"  roles: {roles}", dim=True) + "\n")
         out.write("\n")
     if healthy:
         out.write(style(f"healthy ({_plural(len(healthy), 'run')}):", fg="green") + "\n")
-        out.writelines(f"  {name}\n" for name in healthy)
+        out.writelines(f"  {term_safe(name)}\n" for name in healthy)
         out.write("\n")
     counts = diagnosis.counts()
     problem_runs = sum(1 for r in diagnosis.runs if r.findings)

@@ -113,9 +113,7 @@ def _has_line_break(frame: pd.DataFrame) -> bool:
         series = frame[column]
         if not _is_text_column(series):
             continue
-        values = (
-            series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) else series
-        )
+        values = series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) else series
         if any(isinstance(v, str) and ("\r" in v or "\n" in v) for v in values):
             return True
     return False
