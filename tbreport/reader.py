@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tbreport.discovery import EventFileRef, RunRef, discover_runs
+from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
@@ -156,7 +156,7 @@ def read(
         run_data = read_runs(runs, jobs=jobs, tag_filter=tag_filter)
     else:
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
-    result = combine(str(logdir), run_data, discovery_warnings=warnings)
+    result = combine(printable_name(str(logdir)), run_data, discovery_warnings=warnings)
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
     damaged = all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data)

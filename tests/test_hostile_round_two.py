@@ -403,3 +403,37 @@ def test_control_characters_in_names_are_escaped_in_ls_and_check(tmp_path):
             assert "\x1b" not in text and "\x07" not in text, args
             assert not any(line.startswith("FAKE") for line in text.splitlines()), args
         assert "\\x1b]52" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Names that are not UTF-8 are kept (escaped for display); no command fails on them
+
+
+def test_latin1_names_do_not_break_any_command(tmp_path):
+    root = os.fsencode(tmp_path) + b"/logs-\xe0"
+    os.makedirs(root + b"/caf\xe9")
+    os.makedirs(root + b"/ok")
+    data = _file(scalar_series("loss", range(10)))
+    for name in (b"/caf\xe9/events.out.tfevents.1.h", b"/ok/events.out.tfevents.1.h\xff"):
+        with open(root + name, "wb") as handle:
+            handle.write(data)
+    with tarfile.open(tmp_path / "runs.tar", "w") as archive:
+        info = tarfile.TarInfo(os.fsdecode(b"r\xe9sultat/events.out.tfevents.1.h"))
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    logdir = os.fsdecode(root)
+    listing = _cli("ls", logdir)
+    assert listing.returncode == 0, listing.stderr
+    assert "caf\\xe9" in listing.stdout and "ok" in listing.stdout
+    for args in (
+        ["export", logdir, "-o", str(tmp_path / "export")],
+        ["check", logdir],
+        ["report", logdir, "-o", str(tmp_path / "report.html")],
+        ["report", logdir, "--format", "csv", "-o", str(tmp_path / "bundle")],
+        ["audit", logdir, str(tmp_path / "runs.tar"), "-o", str(tmp_path / "audit"), "--no-cache"],
+    ):
+        result = _cli(*args)
+        assert result.returncode in (0, 1), (args, result.stderr)
+    scalars = pd.read_csv(tmp_path / "export" / "scalars.csv")
+    assert sorted(set(scalars["run"])) == ["caf\\xe9", "ok"]
+    assert "r\\xe9sultat" in (tmp_path / "audit" / "audit.csv").read_text()

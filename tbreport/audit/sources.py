@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from tbreport.discovery import discover_runs, is_event_file_name
+from tbreport.discovery import discover_runs, is_event_file_name, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 
@@ -245,8 +245,10 @@ def resolve_source(path: str) -> SourceSpec:
         kind = _sniff_archive(absolute)
     if kind is not None:
         st = local.stat()
-        return SourceSpec(kind, absolute, path, fingerprint=f"{st.st_size}:{st.st_mtime_ns}")
-    return SourceSpec("dir", absolute, path)
+        return SourceSpec(
+            kind, absolute, printable_name(path), fingerprint=f"{st.st_size}:{st.st_mtime_ns}"
+        )
+    return SourceSpec("dir", absolute, printable_name(path))
 
 
 def _sniff_archive(path: str) -> SourceKind | None:
@@ -333,7 +335,7 @@ class _Collector:
         base = posixpath.basename(separated.rstrip("/"))
         if base != HPARAMS_YAML and "tfevents" not in base:
             return None
-        name, problem = normalise_member_name(raw_name, backslashes=backslashes)
+        name, problem = normalise_member_name(printable_name(raw_name), backslashes=backslashes)
         if name is None:
             self.warnings.append(
                 ReadWarning(
@@ -444,7 +446,10 @@ def _list_directory(spec: SourceSpec) -> SourceListing:
             except OSError:
                 size = -1
             entry.hparams_yaml = MemberRef(
-                run.hparams_yaml, size, _file_stamp(run.hparams_yaml), run.hparams_yaml
+                printable_name(run.hparams_yaml),
+                size,
+                _file_stamp(run.hparams_yaml),
+                run.hparams_yaml,
             )
         entries.append(entry)
     return SourceListing(spec, entries, list(warnings))

@@ -13,6 +13,7 @@ from tbreport.commands.read import read_logdir, read_options
 from tbreport.config import FAIL_LEVELS, Config, load_config
 from tbreport.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis import Diagnosis, diagnose
+from tbreport.discovery import printable_name
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Severity
 from tbreport.roles import ALL_ROLES, parse_role_option
@@ -239,7 +240,11 @@ def check(
     result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
     diagnosis = diagnose(result, config=config)
     if output_format == "json":
-        click.echo(json.dumps(diagnosis.to_json_dict(logdir=logdir), indent=2, allow_nan=False))
+        click.echo(
+            json.dumps(
+                diagnosis.to_json_dict(logdir=printable_name(logdir)), indent=2, allow_nan=False
+            )
+        )
     elif output_format == "csv":
         from tbreport.report.csvsafe import csv_text
 
