@@ -437,3 +437,34 @@ def test_latin1_names_do_not_break_any_command(tmp_path):
     scalars = pd.read_csv(tmp_path / "export" / "scalars.csv")
     assert sorted(set(scalars["run"])) == ["caf\\xe9", "ok"]
     assert "r\\xe9sultat" in (tmp_path / "audit" / "audit.csv").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. The accumulator engine refuses tensors that claim far more values than they hold
+
+
+def test_accumulator_engine_refuses_absurd_tensors(tmp_path):
+    tensor = tensor_pb2.TensorProto(dtype=1, float_val=[1.0])
+    tensor.tensor_shape.dim.add(size=10**6)
+    tensor.tensor_shape.dim.add(size=10**6)
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    value = summary_pb2.Summary.Value(tag="bomb", tensor=tensor, metadata=metadata)
+    bomb = event_pb2.Event(step=1, wall_time=BASE_WALL, summary=summary_pb2.Summary(value=[value]))
+    run = tmp_path / "logs" / "run"
+    run.mkdir(parents=True)
+    (run / "events.out.tfevents.1.h").write_bytes(_file([bomb, *scalar_series("loss", range(5))]))
+    # In a child with 3 GB of address space: the old code tried to build a 4 TB array.
+    code = (
+        "import resource, sys, tbreport\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        f"result = tbreport.read({str(tmp_path / 'logs')!r}, engine='accumulator')\n"
+        "print(len(result.scalars), sorted(w.kind for w in result.warnings))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "5"
+    assert "undecodable-record" in proc.stdout
