@@ -41,6 +41,17 @@ HISTOGRAM_COLUMNS = [
     "bucket",
 ]
 TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
+#: Event files larger than this are skipped with a warning: each file is read whole into memory,
+#: and no training run writes one this large (a sparse file or a disk image linked into LOGDIR).
+#: ``TBREPORT_MAX_FILE_BYTES`` overrides it.
+def _max_file_bytes() -> int:
+    try:
+        return int(os.environ.get("TBREPORT_MAX_FILE_BYTES", 4 << 30))
+    except ValueError:
+        return 4 << 30
+
+
+MAX_FILE_BYTES = _max_file_bytes()
 # Spawning workers costs more than parsing a few megabytes in-process.
 _PARALLEL_MIN_BYTES = 8 << 20
 _ZERO_EDGE = 1e-10
@@ -177,9 +188,28 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
 
 
 def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+    if ref.size > MAX_FILE_BYTES:
+        data = FileData(path=ref.display)
+        data.warnings.append(too_large_warning(ref.display, ref.size))
+        return data
     try:
         with open(ref.path, "rb") as handle:
             buf = handle.read()
+        if len(buf) > MAX_FILE_BYTES:  # grew since it was listed
+            data = FileData(path=ref.display)
+            data.warnings.append(too_large_warning(ref.display, len(buf)))
+            return data
+        return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+    except MemoryError:
+        data = FileData(path=ref.display)
+        data.warnings.append(
+            ReadWarning(
+                kind="unreadable",
+                path=ref.display,
+                message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
+            )
+        )
+        return data
     except OSError as exc:
         data = FileData(path=ref.display)
         reason = exc.strerror or type(exc).__name__
@@ -187,7 +217,18 @@ def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileDa
             ReadWarning(kind="unreadable", path=ref.display, message=f"cannot read: {reason}")
         )
         return data
-    return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+
+
+def too_large_warning(path: str, size: int) -> ReadWarning:
+    """The warning for an event file over :data:`MAX_FILE_BYTES`."""
+    return ReadWarning(
+        kind="file-too-large",
+        path=path,
+        message=(
+            f"{size:,} bytes, more than the {MAX_FILE_BYTES:,} read whole into memory "
+            "(TBREPORT_MAX_FILE_BYTES); skipped"
+        ),
+    )
 
 
 def _worker_count(jobs: int | None, total_bytes: int, n_files: int) -> int:

@@ -468,3 +468,44 @@ def test_accumulator_engine_refuses_absurd_tensors(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[0] == "5"
     assert "undecodable-record" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. One oversized file is skipped with a warning, not a MemoryError
+
+
+def test_huge_sparse_file_is_skipped_with_a_warning(tmp_path):
+    logdir = _logdir(tmp_path)
+    huge = logdir / "run1" / "events.out.tfevents.2.h"
+    with open(huge, "wb") as handle:
+        handle.truncate(12 << 30)  # sparse: 12 GiB that take no disk space
+    env = {"TBREPORT_MAX_FILE_BYTES": str(1 << 30)}
+    # In a child with 3 GB of address space, as on a small machine.
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from tbreport.cli import main\n"
+        "main()\n"
+    )
+    audit = [
+        "audit",
+        str(logdir),
+        "-o",
+        str(tmp_path / "a"),
+        "--no-cache",
+        "--max-member-bytes",
+        "1GiB",
+    ]
+    for args in (["ls", str(logdir)], audit):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        )
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+        shown = proc.stderr if args[0] == "ls" else (tmp_path / "a" / "audit.html").read_text()
+        assert "too-large" in shown
+    result = _cli("ls", str(logdir))
+    assert "20 points" in result.stdout

@@ -413,7 +413,7 @@ def list_source(spec: SourceSpec, *, limits: Limits | None = None) -> SourceList
     """
     limits = limits or Limits()
     if spec.kind == "dir":
-        return _list_directory(spec)
+        return _list_directory(spec, limits)
     if spec.kind == "fsdir":
         return _list_fsspec_tree(spec)
     collector = _Collector(spec, limits)
@@ -433,12 +433,25 @@ def list_source(spec: SourceSpec, *, limits: Limits | None = None) -> SourceList
     return SourceListing(spec, collector.runs(), collector.warnings, expanded_bytes=expanded)
 
 
-def _list_directory(spec: SourceSpec) -> SourceListing:
+def _list_directory(spec: SourceSpec, limits: Limits) -> SourceListing:
     runs, warnings = discover_runs(spec.location)
+    warnings = list(warnings)
     entries = []
     for run in runs:
         entry = RunEntry(name=run.name)
         for ref in run.files:
+            # Files are read whole: one huge (or sparse) file is skipped, not a MemoryError.
+            if ref.size > limits.max_member_bytes:
+                warnings.append(
+                    ReadWarning(
+                        kind="member-too-large",
+                        path=ref.display,
+                        run=run.name,
+                        message=f"{ref.size:,} bytes, more than --max-member-bytes "
+                        f"({limits.max_member_bytes:,}); skipped",
+                    )
+                )
+                continue
             entry.files.append(MemberRef(ref.display, ref.size, _file_stamp(ref.path), ref.path))
         if run.hparams_yaml:
             try:
@@ -452,7 +465,7 @@ def _list_directory(spec: SourceSpec) -> SourceListing:
                 run.hparams_yaml,
             )
         entries.append(entry)
-    return SourceListing(spec, entries, list(warnings))
+    return SourceListing(spec, entries, warnings)
 
 
 def _file_stamp(path: str) -> str:

@@ -91,7 +91,7 @@ class SizeType(click.ParamType):
     type=SizeType(),
     default=DEFAULT_MAX_MEMBER_BYTES,
     show_default="2GiB",
-    help="Skip (with a warning) archive members that expand beyond this.",
+    help="Skip (with a warning) event files and archive members larger than this.",
 )
 @click.option(
     "--max-total-bytes",
