@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -41,6 +42,8 @@ HISTOGRAM_COLUMNS = [
     "bucket",
 ]
 TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
+
+
 #: Event files larger than this are skipped with a warning: each file is read whole into memory,
 #: and no training run writes one this large (a sparse file or a disk image linked into LOGDIR).
 #: ``TBREPORT_MAX_FILE_BYTES`` overrides it.
@@ -255,22 +258,65 @@ def read_runs(
         # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
         return [assemble_run(run, [parse(ref, tag_filter) for ref in run.files]) for run in runs]
     else:
-        import multiprocessing
-
-        # fork keeps start-up cheap; the parent holds no threads at this point.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
-        # Big files first so that one large file does not end up last on a single worker.
-        order = sorted(range(len(refs)), key=lambda i: -refs[i].size)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {i: pool.submit(parse, refs[i], tag_filter) for i in order}
-            out: list[RunData] = []
-            position = 0
-            for run in runs:
-                indices = range(position, position + len(run.files))
-                position += len(run.files)
-                out.append(assemble_run(run, [futures.pop(i).result() for i in indices]))
+        results = _parse_in_pool(refs, workers=workers, tag_filter=tag_filter, parse=parse)
+        out = []
+        position = 0
+        for run in runs:
+            indices = range(position, position + len(run.files))
+            position += len(run.files)
+            out.append(assemble_run(run, [results.pop(i) for i in indices]))
     return out
+
+
+def _parse_in_pool(
+    refs: list[EventFileRef],
+    *,
+    workers: int,
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData],
+) -> dict[int, FileData]:
+    """Parse ``refs`` in worker processes; a worker killed by the OS costs a retry, not the read.
+
+    Files whose worker died are parsed again once in fresh workers; those lost a second time are
+    reported as unreadable.
+    """
+    import multiprocessing
+
+    # fork keeps start-up cheap; the parent holds no threads at this point.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    results: dict[int, FileData] = {}
+
+    def run_pass(indices: list[int], size: int) -> list[int]:
+        lost: list[int] = []
+        with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
+            futures = {i: pool.submit(parse, refs[i], tag_filter) for i in indices}
+            for i, future in futures.items():
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+        return lost
+
+    # Big files first so that one large file does not end up last on a single worker.
+    todo = sorted(range(len(refs)), key=lambda i: -refs[i].size)
+    todo = run_pass(todo, min(workers, len(todo)))
+    if todo:  # the whole pool went down with one worker: once more, in fresh workers
+        todo = run_pass(todo, min(workers, len(todo)))
+    if todo:  # lost again: one file per process, to tell the file that kills from the others
+        todo = [lost for i in todo for lost in run_pass([i], 1)]
+    for i in todo:
+        data = FileData(path=refs[i].display)
+        data.warnings.append(
+            ReadWarning(
+                kind="unreadable",
+                path=refs[i].display,
+                message="the worker process reading this file died each time (killed by the "
+                "OS, out of memory?); skipped",
+            )
+        )
+        results[i] = data
+    return results
 
 
 # ---------------------------------------------------------------------------------------------

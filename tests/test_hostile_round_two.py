@@ -509,3 +509,72 @@ def test_huge_sparse_file_is_skipped_with_a_warning(tmp_path):
         assert "too-large" in shown
     result = _cli("ls", str(logdir))
     assert "20 points" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. A worker killed by the OS costs a retry, not the read or the audit
+
+KILL_ONCE = "kill-once-marker"
+
+
+def _killing_parse(ref, tag_filter):
+    """Parse, but die like an out-of-memory kill on files named *doomed*, or once on *flaky*."""
+    from tbreport.reader import _parse_file
+
+    path = Path(ref.path)
+    marker = path.parent / KILL_ONCE
+    if "doomed" in path.name or ("flaky" in path.name and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _parse_file(ref, tag_filter)
+
+
+def _runs_with(tmp_path: Path, names: list[str]):
+    from tbreport.discovery import discover_runs
+
+    logdir = tmp_path / "logs"
+    for i, name in enumerate(names):
+        run = logdir / f"run{i}"
+        run.mkdir(parents=True)
+        (run / f"events.out.tfevents.{name}").write_bytes(_file(scalar_series("loss", range(9))))
+    return discover_runs(logdir)[0]
+
+
+def test_worker_killed_once_is_retried(tmp_path):
+    from tbreport.reader import read_runs
+
+    runs = _runs_with(tmp_path, ["a", "flaky", "b", "c"])
+    data = read_runs(runs, jobs=2, parse=_killing_parse)
+    assert [len(rd.scalar_step) for rd in data] == [9, 9, 9, 9]
+    assert not [w for rd in data for w in rd.warnings]
+
+
+def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
+    from tbreport.reader import read_runs
+
+    runs = _runs_with(tmp_path, ["a", "doomed", "b", "c"])
+    data = read_runs(runs, jobs=2, parse=_killing_parse)
+    assert [len(rd.scalar_step) for rd in data] == [9, 0, 9, 9]
+    assert [w.kind for w in data[1].warnings] == ["unreadable"]
+
+
+def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
+    from tbreport.audit import audit, summary
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logdir = tmp_path / "logs"
+    for name in ("good1", "doomed", "good2", "good3", "good4"):
+        (logdir / name).mkdir(parents=True)
+        (logdir / name / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("x", [1])))
+    real = summary.audit_unit
+
+    def killing(spec, runs, **kwargs):
+        if any(run.name == "doomed" for run in runs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(spec, runs, **kwargs)
+
+    monkeypatch.setattr(summary, "audit_unit", killing)  # forked workers inherit it
+    result = audit([logdir], jobs=2, use_cache=False)
+    status = {s.run: s.values.get("status") for _, s in result.runs}
+    assert status["doomed"] == "unaudited"
+    assert all(status[f"good{i}"] != "unaudited" for i in range(1, 5)), status
