@@ -63,6 +63,13 @@ class _Group(click.Group):
         except BrokenPipeError:  # e.g. `tbreport ls runs | head`
             sys.stderr.close()
             sys.exit(0)
+        except OSError as exc:  # disk full, read-only file system...: the machine, not a bug
+            where = f": {exc.filename}" if exc.filename else ""
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            click.secho(
+                f"tbreport: error: {term_safe(reason)}{term_safe(where)}", fg="red", err=True
+            )
+            sys.exit(EXIT_USAGE)
         except Exception as exc:  # a bug: still no traceback unless asked for
             if os.environ.get("TBREPORT_DEBUG"):
                 raise

@@ -198,10 +198,13 @@ def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> It
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent
+        )
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
@@ -210,10 +213,18 @@ def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> It
         # mkstemp creates 0600; give the file the permissions a plain open() would have.
         os.chmod(temp_name, 0o666 & ~_umask())
         os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise _write_error(target, exc) from None
         raise
+
+
+def _write_error(target: Path, exc: OSError) -> InputError:
+    """Disk full, read-only file system, no permission: one clear sentence, exit status 2."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return InputError(f"cannot write {str(target)!r}: {reason}")
 
 
 def atomic_write_text(path: str | PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:

@@ -578,3 +578,76 @@ def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
     status = {s.run: s.values.get("status") for _, s in result.runs}
     assert status["doomed"] == "unaudited"
     assert all(status[f"good{i}"] != "unaudited" for i in range(1, 5)), status
+
+
+# ---------------------------------------------------------------------------------------------
+# 20. The machine's problems and bad config files are clear errors (exit 2), not internal errors
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'[tool.tbreport]\nselect = ["L\xe9"]\n', ("a = " + "[" * 5000 + "]" * 5000).encode()],
+    ids=["latin1", "nested"],
+)
+def test_bad_config_file_is_a_clear_error(tmp_path, content):
+    logdir = _logdir(tmp_path)
+    config = tmp_path / "tbreport.toml"
+    config.write_bytes(content)
+    result = _cli("check", str(logdir), "--config", str(config))
+    assert result.returncode == 2
+    assert "internal error" not in result.stderr and str(config) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        ("os.fsync = fail(errno.ENOSPC)", "No space left on device"),
+        ("tempfile.mkstemp = fail(errno.EROFS)", "Read-only file system"),
+    ],
+    ids=["disk-full", "read-only"],
+)
+def test_disk_full_and_read_only_are_clear_errors(tmp_path, patch, reason):
+    logdir = _logdir(tmp_path)
+    code = (
+        "import errno, os, sys, tempfile\n"
+        "def fail(number):\n"
+        "    def raiser(*args, **kwargs):\n"
+        "        raise OSError(number, os.strerror(number))\n"
+        "    return raiser\n"
+        f"{patch}\n"
+        "from tbreport.cli import main\n"
+        "main()\n"
+    )
+    for args in (["export", str(logdir), "-o", str(tmp_path / "out")], ["report", str(logdir)]):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "internal error" not in proc.stderr and reason in proc.stderr
+
+
+def test_detector_parameter_minimum_is_checked():
+    import dataclasses
+
+    from tbreport.detectors.base import Detector
+    from tbreport.errors import ConfigError
+
+    class Windowed(Detector):
+        """A detector with a window."""
+
+        code = "T999"
+        name = "windowed"
+
+        @dataclasses.dataclass(frozen=True)
+        class Params:
+            window: int = dataclasses.field(default=5, metadata={"minimum": 1})
+
+    assert Windowed.make_params({"window": 3}).window == 3
+    for bad in (0, -4):
+        with pytest.raises(ConfigError, match="at least 1"):
+            Windowed.make_params({"window": bad})
