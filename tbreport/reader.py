@@ -23,6 +23,7 @@ from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_na
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
+from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 HISTOGRAM_COLUMNS = [
@@ -185,7 +186,8 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
         return None
     pattern = tags if isinstance(tags, str) else "|".join(f"(?:{t})" for t in tags)
     try:
-        return re.compile(pattern)
+        # Tags are untrusted: RE2 (linear time) where it can, else a time limit per match.
+        return compile_pattern(pattern)
     except re.error as exc:
         raise InputError(f"invalid tag pattern {pattern!r} (--tags / tags=): {exc}") from exc
 

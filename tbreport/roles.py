@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tbreport.errors import ConfigError
+from tbreport.safe_regex import compile_pattern
 
 # Separators frameworks put between words: "/", "_", "-", ".", " ".
 _SEP = r"[/_\-. ]"
@@ -78,7 +79,7 @@ HISTOGRAM_ROLES: Mapping[str, tuple[str, ...]] = {
         # AutoStock Weights/{layer}, puffin weights/{name}, parameters/...
         r"(?:.*/)?(?:weight|weights|param|params|parameter|parameters)/.+",
         # Keras (train/ split): dense/kernel/histogram, dense_1/bias_0; TF1: layer1/weights/...
-        r"(?:.*/)?.*(?:kernel|bias|weights?)(?:_\d+)?(?:/histogram)?",
+        r".*(?:kernel|bias|weights?)(?:_\d+)?(?:/histogram)?",
         r".+/(?:weights|biases)/.+",
     ),
 }
@@ -109,7 +110,7 @@ def _compile(patterns: Iterable[str], *, role: str) -> tuple[re.Pattern[str], ..
     compiled = []
     for pattern in patterns:
         try:
-            compiled.append(re.compile(pattern, re.IGNORECASE))
+            compiled.append(compile_pattern(pattern, ignore_case=True))  # bounded time
         except re.error as exc:
             raise ConfigError(
                 f"role {role!r}: invalid regular expression {pattern!r}: {exc}"

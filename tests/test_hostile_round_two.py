@@ -651,3 +651,47 @@ def test_detector_parameter_minimum_is_checked():
     for bad in (0, -4):
         with pytest.raises(ConfigError, match="at least 1"):
             Windowed.make_params({"window": bad})
+
+
+# ---------------------------------------------------------------------------------------------
+# 14. Tag patterns run in bounded time: the default roles, and the user's --tags / --role
+
+
+@pytest.mark.parametrize("n", [30_000, 100_000])
+def test_default_role_patterns_are_linear_on_slash_heavy_tags(n):
+    from tbreport.roles import RolePatterns
+
+    patterns = RolePatterns.build()
+    started = time.perf_counter()
+    resolved = patterns.resolve(scalar_tags=["/" * n], histogram_tags=["/" * n])
+    assert time.perf_counter() - started < 1.0
+    assert resolved == {}
+
+
+def test_user_patterns_cannot_backtrack_catastrophically(tmp_path):
+    from tbreport.roles import RolePatterns
+    from tbreport.safe_regex import compile_pattern
+
+    evil = "(x+x+)+y"
+    started = time.perf_counter()
+    assert compile_pattern(evil).search("x" * 5000) is None
+    patterns = RolePatterns.build({"train_loss": evil})
+    assert patterns.resolve(scalar_tags=["x" * 5000], histogram_tags=[]) == {}
+    assert time.perf_counter() - started < 1.0
+    # Through the command line, with a tag that makes Python's re take minutes.
+    run = tmp_path / "logs" / "run"
+    run.mkdir(parents=True)
+    (run / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("x" * 40, range(3))))
+    result = _cli("ls", str(tmp_path / "logs"), "--tags", evil, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "x" * 40 not in result.stdout
+
+
+def test_patterns_re2_cannot_run_still_work_with_a_time_limit():
+    from tbreport.safe_regex import compile_pattern
+
+    backreference = compile_pattern(r"(loss)/\1", ignore_case=True)
+    assert backreference.fullmatch("LOSS/loss")
+    assert compile_pattern(r"(?<=train/)loss").search("train/loss")
+    with pytest.raises(re.error):
+        compile_pattern("(unclosed")
