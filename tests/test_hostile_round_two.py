@@ -695,3 +695,28 @@ def test_patterns_re2_cannot_run_still_work_with_a_time_limit():
     assert compile_pattern(r"(?<=train/)loss").search("train/loss")
     with pytest.raises(re.error):
         compile_pattern("(unclosed")
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. The audit cache is keyed on the content of tar members
+
+
+def test_audit_cache_notices_a_same_size_damaged_tar(tmp_path, monkeypatch):
+    from tbreport.audit import audit
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = _file(scalar_series("loss", range(200)))
+    packed = _tar_bytes({"run/events.out.tfevents.1.h": data})
+    archive = tmp_path / "runs.tar"
+    archive.write_bytes(packed)
+    first = audit([archive], jobs=1)
+    assert [s.problems for _, s in first.runs] == [[]]
+    # Re-downloaded with damage in the middle of the member's data: same size, same headers.
+    damaged = bytearray(packed)
+    middle = packed.index(data) + len(data) // 2
+    damaged[middle : middle + 64] = bytes(64)
+    archive.write_bytes(bytes(damaged))
+    os.utime(archive, ns=(10**18, 10**18))
+    second = audit([archive], jobs=1)
+    assert second.stats.cached_units == 0
+    assert [p["kind"] for _, s in second.runs for p in s.problems]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -593,11 +594,36 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
                 continue
             if not info.isreg():
                 continue
-            stamp = f"{info.offset_data}:{int(info.mtime)}"
+            # The stamp covers the content: a same-size damaged re-download must not be taken
+            # for the archive the cache saw (offset, size and header mtime would all agree).
+            digest = _member_digest(archive, info, limits)
+            stamp = f"{info.offset_data}:{int(info.mtime)}:{digest}"
             collector.add(name, MemberRef(name, int(info.size), stamp, int(info.offset_data)))
     finally:
         archive.close()
     return bounded.high_water if compressed else 0
+
+
+def _member_digest(archive: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits) -> str:
+    """A hash of a member's bytes, read from the listing stream (no extra pass for compressed
+    tars, whose listing decompresses everything anyway)."""
+    if info.size > limits.max_member_bytes:
+        return "too-large"  # skipped by the collector; never read
+    digest = hashlib.blake2b(digest_size=16)
+    handle = archive.extractfile(info)
+    if handle is None:
+        return "none"
+    remaining = info.size
+    try:
+        while remaining > 0:
+            chunk = handle.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    except (EOFError, OSError, tarfile.TarError):
+        pass  # the listing notices the damage at the next header
+    return digest.hexdigest() + (f"-short{remaining}" if remaining else "")
 
 
 # ---------------------------------------------------------------------------------------------
