@@ -720,3 +720,23 @@ def test_audit_cache_notices_a_same_size_damaged_tar(tmp_path, monkeypatch):
     second = audit([archive], jobs=1)
     assert second.stats.cached_units == 0
     assert [p["kind"] for _, s in second.runs for p in s.problems]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A flipped bit in a tar header is reported, and the members after it are still listed
+
+
+def test_bit_flip_in_a_tar_header_resyncs_to_the_next_member(tmp_path):
+    from tbreport.audit.sources import list_source, resolve_source
+
+    data = _file(scalar_series("loss", range(30)))
+    names = [f"run{i}/events.out.tfevents.1.h" for i in range(4)]
+    packed = bytearray(_tar_bytes(dict.fromkeys(names, data)))
+    second = packed.index(names[1].encode())
+    packed[second + 3] ^= 0x04  # the header checksum no longer matches
+    archive = tmp_path / "flipped.tar"
+    archive.write_bytes(bytes(packed))
+    listing = list_source(resolve_source(str(archive)))
+    assert [run.name for run in listing.runs] == ["run0", "run2", "run3"]
+    assert [w.kind for w in listing.warnings] == ["archive-damaged"]
+    assert listing.warnings[0].offset == second

@@ -553,6 +553,11 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
         raise InputError(f"{collector.spec.display} is not a readable tar archive: {exc}") from None
     except (EOFError, OSError) as exc:
         raise InputError(f"{collector.spec.display} is not a readable tar archive: {exc}") from None
+    # tarfile takes a header that fails its checksum for the end of the archive and stops
+    # without a word; skipping blocks until the next valid header (what ignore_zeros does) finds
+    # the members behind it, and a gap between members tells us to warn.
+    archive.ignore_zeros = True
+    expected = 0  # where the next header should be: right after the previous member
     try:
         while True:
             if cap is not None and archive.offset > cap:
@@ -574,6 +579,18 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
                 break
             if info is None:
                 break
+            if info.offset != expected:
+                collector.warnings.append(
+                    ReadWarning(
+                        kind="archive-damaged",
+                        path=collector.spec.display,
+                        offset=expected,
+                        message=f"invalid tar header at byte {expected:,} of the tar stream; "
+                        f"skipped {info.offset - expected:,} bytes to the next valid header "
+                        "(the member it described is lost)",
+                    )
+                )
+            expected = archive.offset
             # TarFile remembers every member; an index of millions would grow without bound.
             archive.members.clear()
             if cap is not None and info.isreg() and info.offset_data + info.size > cap:
