@@ -292,7 +292,12 @@ def _parse_in_pool(
     def run_pass(indices: list[int], size: int) -> list[int]:
         lost: list[int] = []
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
-            futures = {i: pool.submit(parse, refs[i], tag_filter) for i in indices}
+            futures = {}
+            for i in indices:
+                try:
+                    futures[i] = pool.submit(parse, refs[i], tag_filter)
+                except BrokenProcessPool:  # a worker died while we were still submitting
+                    lost.append(i)
             for i, future in futures.items():
                 try:
                     results[i] = future.result()

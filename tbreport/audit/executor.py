@@ -177,9 +177,16 @@ def _pool_pass(batches: list[Batch], *, jobs: int):
     queue = iter(batches)
     lost: list[Batch] = []
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+    def submit(batch: Batch) -> None:
+        try:
+            pending[pool.submit(audit_batch, batch)] = batch
+        except BrokenProcessPool:  # a worker died while we were still submitting
+            lost.append(batch)
+
     try:
         for batch in _take(queue, window):
-            pending[pool.submit(audit_batch, batch)] = batch
+            submit(batch)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -191,7 +198,7 @@ def _pool_pass(batches: list[Batch], *, jobs: int):
                     continue
                 if not lost:
                     for nxt in _take(queue, 1):
-                        pending[pool.submit(audit_batch, nxt)] = nxt
+                        submit(nxt)
                 yield batch, result
         lost.extend(queue)
         return lost
