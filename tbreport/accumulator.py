@@ -13,13 +13,18 @@ It exists so tests can prove that the fast engine returns the same points as Ten
 from __future__ import annotations
 
 import logging
+import math
 import re
 
 import numpy as np
 
 from tbreport.discovery import RunRef
-from tbreport.parsing import HistogramRow
+from tbreport.model import ReadWarning
+from tbreport.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
 from tbreport.reader import RunData
+
+# Largest tensor handed to TensorBoard's make_ndarray whose values are not all in the record.
+_MAX_TENSOR_VALUES = _MAX_BROADCAST_VALUES
 
 _STORE_EVERYTHING = {
     "compressedHistograms": 0,
@@ -41,14 +46,35 @@ def _load(directory: str):
     return acc
 
 
+def _ndarray(tensor_proto) -> np.ndarray | None:
+    """``tensor_util.make_ndarray``, refusing what would allocate far more than the record holds.
+
+    A few bytes can claim 10^12 elements (one value broadcast to the shape); TensorBoard would
+    try to build that array. Such tensors, and any the conversion rejects, are skipped (None).
+    """
+    from tensorboard.util import tensor_util
+
+    dims = [int(d.size) for d in tensor_proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        return None
+    size = math.prod(dims)
+    if size > _MAX_TENSOR_VALUES:
+        itemsize = np.dtype(_NUMERIC_DTYPES.get(tensor_proto.dtype, "<f8")).itemsize
+        if len(tensor_proto.tensor_content) != size * itemsize:
+            return None
+    try:
+        return tensor_util.make_ndarray(tensor_proto)
+    except (ValueError, TypeError, MemoryError, OverflowError):
+        return None
+
+
 def read_runs_with_accumulator(
     runs: list[RunRef], *, tag_filter: re.Pattern[str] | None = None
 ) -> list[RunData]:
     """Read each run directory with ``EventAccumulator`` into the fast engine's `RunData`."""
-    from tensorboard.util import tensor_util
-
     out = []
     for run in runs:
+        refused = 0
         acc = _load(run.directory)
         available = acc.Tags()
         tags: list[str] = []
@@ -99,13 +125,21 @@ def read_runs_with_accumulator(
                 continue
             plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
             for e in acc.Tensors(tag):
+                if plugin not in ("scalars", "histograms", "text"):
+                    continue
+                arr = _ndarray(e.tensor_proto)
+                if arr is None:
+                    refused += 1
+                    continue
                 if plugin == "scalars":
-                    value = float(tensor_util.make_ndarray(e.tensor_proto))
-                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, value))
-                elif plugin == "histograms":
-                    arr = tensor_util.make_ndarray(e.tensor_proto).astype(np.float64)
-                    if arr.ndim != 2 or arr.shape[1] != 3:
+                    if arr.size != 1 or arr.dtype.kind not in "biuf":
+                        refused += 1
                         continue
+                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, float(arr.ravel()[0])))
+                elif plugin == "histograms":
+                    if arr.ndim != 2 or arr.shape[1] != 3 or arr.dtype.kind not in "biuf":
+                        continue
+                    arr = arr.astype(np.float64)
                     counts = arr[:, 2]
                     nonzero = np.flatnonzero(counts)
                     lo = float(arr[nonzero[0], 0]) if len(nonzero) else 0.0
@@ -130,7 +164,7 @@ def read_runs_with_accumulator(
                         )
                     )
                 elif plugin == "text":
-                    strings = tensor_util.make_ndarray(e.tensor_proto).ravel()
+                    strings = arr.ravel()
                     text = "\n".join(
                         s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s)
                         for s in strings
@@ -141,6 +175,16 @@ def read_runs_with_accumulator(
             if "hparams" in acc._plugin_to_tag_to_content
             else []
         )
+        warnings = []
+        if refused:
+            warnings.append(
+                ReadWarning(
+                    kind="undecodable-record",
+                    path=run.directory,
+                    run=run.name,
+                    message=f"{refused} tensor values skipped: absurd shapes or not convertible",
+                )
+            )
         scalar_rows.sort(key=lambda r: tags[r[0]])  # tag-name order; stable keeps written order
         arr_tag = np.array([r[0] for r in scalar_rows], dtype=np.int32)
         out.append(
@@ -156,6 +200,7 @@ def read_runs_with_accumulator(
                 hparam_contents=hparam_contents,
                 files=len(run.files),
                 bytes=sum(f.size for f in run.files),
+                warnings=warnings,
             )
         )
     return out

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
 from tbreport import __version__
 from tbreport.errors import EXIT_USAGE, TbreportError
+from tbreport.textsafe import term_safe
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that temporary files are cleaned up."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the duration of a command (when nobody else handles
+    it), so `finally` blocks run as they do for Ctrl-C and no half-written file is left."""
+    installed = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
+    if installed:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class _Group(click.Group):
@@ -16,9 +46,14 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _sigterm_unwinds():
+                return super().invoke(ctx)
+        except _Terminated:
+            click.echo("tbreport: terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         except TbreportError as exc:
-            click.secho(f"tbreport: error: {exc}", fg="red", err=True)
+            # Messages quote paths and names from the input: no control characters get through.
+            click.secho(f"tbreport: error: {term_safe(exc)}", fg="red", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("tbreport: interrupted", err=True)
@@ -28,6 +63,13 @@ class _Group(click.Group):
         except BrokenPipeError:  # e.g. `tbreport ls runs | head`
             sys.stderr.close()
             sys.exit(0)
+        except OSError as exc:  # disk full, read-only file system...: the machine, not a bug
+            where = f": {exc.filename}" if exc.filename else ""
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            click.secho(
+                f"tbreport: error: {term_safe(reason)}{term_safe(where)}", fg="red", err=True
+            )
+            sys.exit(EXIT_USAGE)
         except Exception as exc:  # a bug: still no traceback unless asked for
             if os.environ.get("TBREPORT_DEBUG"):
                 raise

@@ -36,6 +36,25 @@ class RunRef:
     hparams_yaml: str | None = None  # Lightning's hparams.yaml next to the event file
 
 
+def printable_name(text: str) -> str:
+    """A file or member name as valid Unicode, for run names, displays and outputs.
+
+    Names that are not UTF-8 (a Latin-1 directory on a UTF-8 system) reach Python as lone
+    surrogates, which no CSV, DataFrame or terminal accepts; their undecodable bytes are shown
+    as ``\\xNN`` instead. Files are still opened by their real name.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def is_event_file_name(name: str) -> bool:
     """TensorBoard's ``IsSummaryEventsFile``: "tfevents" in the name, not a profiler placeholder."""
     return "tfevents" in name and not name.endswith(".profile-empty")
@@ -63,7 +82,7 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
                 "(or an event file whose name contains 'tfevents')"
             )
         size = root.stat().st_size
-        ref = EventFileRef(path=str(root), display=str(root), size=size)
+        ref = EventFileRef(path=str(root), display=printable_name(str(root)), size=size)
         return [RunRef(name=".", directory=str(root.parent), files=[ref])], warnings
     if not os.access(root, os.R_OK | os.X_OK):
         raise InputError(f"cannot read directory {logdir}: permission denied")
@@ -126,7 +145,17 @@ def _visit(
             subdirs.append(path)
             continue
         if entry.name == "hparams.yaml":
-            run.hparams_yaml = str(path)
+            # A FIFO or device with this name would block (or never end) when read.
+            if _is_regular(entry):
+                run.hparams_yaml = str(path)
+            else:
+                warnings.append(
+                    ReadWarning(
+                        kind="not-a-file",
+                        path=_display(path, root),
+                        message="hparams.yaml is not a regular file; skipped",
+                    )
+                )
             continue
         if "tfevents" not in entry.name:
             continue
@@ -167,6 +196,13 @@ def _visit(
     return subdirs
 
 
+def _is_regular(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
+    except OSError:
+        return False
+
+
 def _is_lfs_pointer(path: Path, size: int) -> bool:
     if size > 1024:
         return False
@@ -179,12 +215,12 @@ def _is_lfs_pointer(path: Path, size: int) -> bool:
 
 def _relative_name(directory: Path, root: Path) -> str:
     rel = os.path.relpath(directory, root)
-    return "." if rel == "." else rel.replace(os.sep, "/")
+    return "." if rel == "." else printable_name(rel.replace(os.sep, "/"))
 
 
 def _display(path: Path, root: Path) -> str:
     rel = os.path.relpath(path, root)
-    return str(root / rel) if rel != "." else str(root)
+    return printable_name(str(root / rel) if rel != "." else str(root))
 
 
 def _unreadable(path: Path, root: Path, exc: OSError) -> ReadWarning:

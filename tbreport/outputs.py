@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
@@ -33,6 +35,16 @@ DIR_MARKER = ".tbreport-output"
 
 # How far into a file to look for the generator mark (it sits in the first lines of <head>).
 _SNIFF_BYTES = 4096
+
+
+# atomic_open's temporary files: ".<final name>.<random>.tmp".
+_TEMP_SUFFIX = ".tmp"
+_TEMP_PATTERN = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def is_stale_temp(name: str) -> bool:
+    """Whether ``name`` is a temporary file :func:`atomic_open` creates (left by a killed run)."""
+    return _TEMP_PATTERN.fullmatch(name) is not None
 
 
 def _umask() -> int:
@@ -52,11 +64,37 @@ def is_tbreport_file(path: str | PathLike[str]) -> bool:
         True when the first few kilobytes hold ``<meta name="generator" content="tbreport``.
     """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
+        # Non-blocking, and only a regular file is read: opening a FIFO for reading would wait
+        # for a writer forever.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, _SNIFF_BYTES)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return GENERATOR_META_PREFIX.encode("ascii") in head
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def check_output_file(
@@ -80,6 +118,13 @@ def check_output_file(
             is not set.
     """
     target = Path(path)
+    special = _special_kind(target)
+    if special is not None:
+        # Replacing it would swap a device node or a pipe for a regular file, even with --force.
+        raise InputError(
+            f"output {str(target)!r} is {special}; tbreport writes only regular files, "
+            "give a file name with -o"
+        )
     if target.is_dir():
         raise InputError(f"output {str(target)!r} is a directory; give a file name with -o")
     if (target.exists() or target.is_symlink()) and not force and not is_ours(target):
@@ -112,11 +157,15 @@ def check_output_dir(
             not set.
     """
     target = Path(path)
+    special = _special_kind(target)
+    if special is not None:
+        raise InputError(f"output {str(target)!r} is {special}; give a directory with -o")
     if target.exists() and not target.is_dir():
         raise InputError(f"output {str(target)!r} is a file; give a directory with -o")
     if not target.is_dir() or force:
         return target
-    entries = {entry.name for entry in target.iterdir()}
+    # Temporary files of ours left by a killed run are not foreign content.
+    entries = {entry.name for entry in target.iterdir() if not is_stale_temp(entry.name)}
     if not entries or DIR_MARKER in entries:
         return target
     allowed = set(known_names)
@@ -149,8 +198,13 @@ def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> It
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent
+        )
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
@@ -159,10 +213,18 @@ def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> It
         # mkstemp creates 0600; give the file the permissions a plain open() would have.
         os.chmod(temp_name, 0o666 & ~_umask())
         os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise _write_error(target, exc) from None
         raise
+
+
+def _write_error(target: Path, exc: OSError) -> InputError:
+    """Disk full, read-only file system, no permission: one clear sentence, exit status 2."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return InputError(f"cannot write {str(target)!r}: {reason}")
 
 
 def atomic_write_text(path: str | PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:

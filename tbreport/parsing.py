@@ -195,9 +195,14 @@ def _template_unchecked(rec: bytes) -> _Template | None:
 
 
 def _tensor_scalar(rec: bytes, p: int, end: int) -> tuple[int, str] | None:
-    """Position and dtype of the value of a rank-0 float/double TensorProto, else None."""
+    """Position and dtype of the value of a rank-0 float/double TensorProto, else None.
+
+    Only where protobuf (and TensorBoard) would find the value: ``tensor_content`` for either
+    dtype, ``float_val`` for DT_FLOAT only, ``double_val`` for DT_DOUBLE only. A value in the
+    field of the other dtype is no value at all, not bytes to reinterpret.
+    """
     dtype = None
-    value: tuple[int, int] | None = None  # (position, size)
+    value: tuple[int, int, str] | None = None  # (position, size, field)
     while p < end:
         key, p = _varint(rec, p)
         if key == 0x08:
@@ -208,22 +213,23 @@ def _tensor_scalar(rec: bytes, p: int, end: int) -> tuple[int, str] | None:
                 return None
         elif key in (0x22, 0x2A, 0x32) and value is None:  # tensor_content / float_val / double_val
             length, p = _varint(rec, p)
-            value = (p, length)
+            value = (p, length, {0x22: "content", 0x2A: "float", 0x32: "double"}[key])
             p += length
         elif key == 0x2D and value is None:  # unpacked float_val
-            value = (p, 4)
+            value = (p, 4, "float")
             p += 4
         elif key == 0x31 and value is None:  # unpacked double_val
-            value = (p, 8)
+            value = (p, 8, "double")
             p += 8
         else:
             return None
     if value is None or p != end:
         return None
-    if dtype == _DTYPE_FLOAT and value[1] == 4:
-        return value[0], "<f4"
-    if dtype == _DTYPE_DOUBLE and value[1] == 8:
-        return value[0], "<f8"
+    position, size, where = value
+    if dtype == _DTYPE_FLOAT and size == 4 and where in ("content", "float"):
+        return position, "<f4"
+    if dtype == _DTYPE_DOUBLE and size == 8 and where in ("content", "double"):
+        return position, "<f8"
     return None
 
 

@@ -12,16 +12,18 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from tbreport.discovery import EventFileRef, RunRef, discover_runs
+from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
+from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 HISTOGRAM_COLUMNS = [
@@ -41,6 +43,19 @@ HISTOGRAM_COLUMNS = [
     "bucket",
 ]
 TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
+
+
+#: Event files larger than this are skipped with a warning: each file is read whole into memory,
+#: and no training run writes one this large (a sparse file or a disk image linked into LOGDIR).
+#: ``TBREPORT_MAX_FILE_BYTES`` overrides it.
+def _max_file_bytes() -> int:
+    try:
+        return int(os.environ.get("TBREPORT_MAX_FILE_BYTES", 4 << 30))
+    except ValueError:
+        return 4 << 30
+
+
+MAX_FILE_BYTES = _max_file_bytes()
 # Spawning workers costs more than parsing a few megabytes in-process.
 _PARALLEL_MIN_BYTES = 8 << 20
 _ZERO_EDGE = 1e-10
@@ -156,7 +171,7 @@ def read(
         run_data = read_runs(runs, jobs=jobs, tag_filter=tag_filter)
     else:
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
-    result = combine(str(logdir), run_data, discovery_warnings=warnings)
+    result = combine(printable_name(str(logdir)), run_data, discovery_warnings=warnings)
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
     damaged = all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data)
@@ -171,15 +186,35 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
         return None
     pattern = tags if isinstance(tags, str) else "|".join(f"(?:{t})" for t in tags)
     try:
-        return re.compile(pattern)
+        # Tags are untrusted: RE2 (linear time) where it can, else a time limit per match.
+        return compile_pattern(pattern)
     except re.error as exc:
         raise InputError(f"invalid tag pattern {pattern!r} (--tags / tags=): {exc}") from exc
 
 
 def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+    if ref.size > MAX_FILE_BYTES:
+        data = FileData(path=ref.display)
+        data.warnings.append(too_large_warning(ref.display, ref.size))
+        return data
     try:
         with open(ref.path, "rb") as handle:
             buf = handle.read()
+        if len(buf) > MAX_FILE_BYTES:  # grew since it was listed
+            data = FileData(path=ref.display)
+            data.warnings.append(too_large_warning(ref.display, len(buf)))
+            return data
+        return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+    except MemoryError:
+        data = FileData(path=ref.display)
+        data.warnings.append(
+            ReadWarning(
+                kind="unreadable",
+                path=ref.display,
+                message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
+            )
+        )
+        return data
     except OSError as exc:
         data = FileData(path=ref.display)
         reason = exc.strerror or type(exc).__name__
@@ -187,7 +222,18 @@ def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileDa
             ReadWarning(kind="unreadable", path=ref.display, message=f"cannot read: {reason}")
         )
         return data
-    return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+
+
+def too_large_warning(path: str, size: int) -> ReadWarning:
+    """The warning for an event file over :data:`MAX_FILE_BYTES`."""
+    return ReadWarning(
+        kind="file-too-large",
+        path=path,
+        message=(
+            f"{size:,} bytes, more than the {MAX_FILE_BYTES:,} read whole into memory "
+            "(TBREPORT_MAX_FILE_BYTES); skipped"
+        ),
+    )
 
 
 def _worker_count(jobs: int | None, total_bytes: int, n_files: int) -> int:
@@ -214,22 +260,70 @@ def read_runs(
         # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
         return [assemble_run(run, [parse(ref, tag_filter) for ref in run.files]) for run in runs]
     else:
-        import multiprocessing
-
-        # fork keeps start-up cheap; the parent holds no threads at this point.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
-        # Big files first so that one large file does not end up last on a single worker.
-        order = sorted(range(len(refs)), key=lambda i: -refs[i].size)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {i: pool.submit(parse, refs[i], tag_filter) for i in order}
-            out: list[RunData] = []
-            position = 0
-            for run in runs:
-                indices = range(position, position + len(run.files))
-                position += len(run.files)
-                out.append(assemble_run(run, [futures.pop(i).result() for i in indices]))
+        results = _parse_in_pool(refs, workers=workers, tag_filter=tag_filter, parse=parse)
+        out = []
+        position = 0
+        for run in runs:
+            indices = range(position, position + len(run.files))
+            position += len(run.files)
+            out.append(assemble_run(run, [results.pop(i) for i in indices]))
     return out
+
+
+def _parse_in_pool(
+    refs: list[EventFileRef],
+    *,
+    workers: int,
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData],
+) -> dict[int, FileData]:
+    """Parse ``refs`` in worker processes; a worker killed by the OS costs a retry, not the read.
+
+    Files whose worker died are parsed again once in fresh workers; those lost a second time are
+    reported as unreadable.
+    """
+    import multiprocessing
+
+    # fork keeps start-up cheap; the parent holds no threads at this point.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    results: dict[int, FileData] = {}
+
+    def run_pass(indices: list[int], size: int) -> list[int]:
+        lost: list[int] = []
+        with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
+            futures = {}
+            for i in indices:
+                try:
+                    futures[i] = pool.submit(parse, refs[i], tag_filter)
+                except BrokenProcessPool:  # a worker died while we were still submitting
+                    lost.append(i)
+            for i, future in futures.items():
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+        return lost
+
+    # Big files first so that one large file does not end up last on a single worker.
+    todo = sorted(range(len(refs)), key=lambda i: -refs[i].size)
+    todo = run_pass(todo, min(workers, len(todo)))
+    if todo:  # the whole pool went down with one worker: once more, in fresh workers
+        todo = run_pass(todo, min(workers, len(todo)))
+    if todo:  # lost again: one file per process, to tell the file that kills from the others
+        todo = [lost for i in todo for lost in run_pass([i], 1)]
+    for i in todo:
+        data = FileData(path=refs[i].display)
+        data.warnings.append(
+            ReadWarning(
+                kind="unreadable",
+                path=refs[i].display,
+                message="the worker process reading this file died each time (killed by the "
+                "OS, out of memory?); skipped",
+            )
+        )
+        results[i] = data
+    return results
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,8 +104,9 @@ class Framing:
     bytes_skipped: int = 0
 
 
-def _walk(buf: bytes, start: int) -> tuple[array, array, int]:
-    """Follow length fields from ``start`` until the data ends or a length does not fit.
+def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
+    """Follow length fields from ``start`` until the data ends, a length does not fit, or
+    ``limit`` records are found.
 
     Event files are regular: the same few record sizes repeat in a cycle (one per tag). After a
     few records are walked one by one, the next thousands are predicted by repeating the last
@@ -120,9 +121,9 @@ def _walk(buf: bytes, start: int) -> tuple[array, array, int]:
     lengths = array("q")
     pos = start
     since_speculation = 0
-    while pos + HEADER_BYTES <= n:
+    while pos + HEADER_BYTES <= n and len(offsets) < limit:
         if since_speculation >= _LEARN_RECORDS:
-            advanced = _speculate(arr, pos, lengths, offsets)
+            advanced = _speculate(arr, pos, lengths, offsets, limit - len(offsets))
             since_speculation = 0
             if advanced:
                 pos = advanced
@@ -142,9 +143,12 @@ def _walk(buf: bytes, start: int) -> tuple[array, array, int]:
 _LEARN_RECORDS = 16
 _PREDICT_RECORDS = 8192
 _MAX_PERIOD = 8
+# Records per framing batch: the first after a damaged spot, and the most once the file is intact.
+_FIRST_BATCH = 64
+_MAX_BATCH = 1 << 18
 
 
-def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array) -> int:
+def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array, most: int) -> int:
     """Try to confirm many records at once by repeating the recent cycle of lengths.
 
     Returns the new position after the confirmed records (appended to ``offsets``/``lengths``),
@@ -158,7 +162,8 @@ def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array) -> int
         ):
             continue
         cycle = recent[-period:]
-        predicted = np.tile(cycle, _PREDICT_RECORDS // period + 1)[:_PREDICT_RECORDS]
+        ahead = min(_PREDICT_RECORDS, most)
+        predicted = np.tile(cycle, ahead // period + 1)[:ahead]
         sizes = predicted + (HEADER_BYTES + FOOTER_BYTES)
         starts = pos + np.concatenate(([0], np.cumsum(sizes[:-1])))
         fits = starts + sizes <= n
@@ -169,7 +174,7 @@ def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array) -> int
         found = arr[starts[:, None] + np.arange(8)[None, :]].copy().view("<u8").ravel()
         matches = found == predicted.astype(np.uint64)
         confirmed = int(np.argmin(matches)) if not matches.all() else len(matches)
-        if confirmed < period:
+        if confirmed < min(period, ahead):
             continue
         offsets.frombytes(starts[:confirmed].astype(np.int64).tobytes())
         lengths.frombytes(predicted[:confirmed].astype(np.int64).tobytes())
@@ -211,10 +216,152 @@ def _data_ok(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.nd
     return ok
 
 
-def _resync(buf: bytes, arr: np.ndarray, start: int) -> int | None:
-    """First offset >= ``start`` where a complete record with valid checksums begins, or None."""
+# ---------------------------------------------------------------------------------------------
+# Resync in linear time
+#
+# A candidate record at ``o`` with length ``L`` verifies when the CRC32C of ``buf[o+12 : o+12+L]``
+# equals its stored footer. Checking every candidate directly costs O(L) each, so a run of fake
+# headers that all claim a length to the end of the file would make a resync quadratic. Instead the
+# CRC of any span is derived from CRCs of prefixes: ``crc(buf[a:b]) == S(b) ^ shift(S(a), b - a)``
+# with ``S(i) = crc(buf[:i])`` and ``shift(x, k)`` multiplying by ``x^(8k)`` modulo the CRC
+# polynomial (zlib's crc32_combine). Prefix CRCs come from checkpoints every few kilobytes, so each
+# candidate costs a few kilobytes of CRC plus a few vectorised table lookups, whatever it claims.
+
+_POLY = 0x82F63B78
+_CHECKPOINT = 1 << 12
+# Candidates whose data checksum is checked at once; grows geometrically so that a resync landing
+# on a good record at once pays for little.
+_FIRST_CANDIDATES = 64
+
+
+def _multmodp(a: int, b: int) -> int:
+    """Product of two polynomials modulo the (reflected) CRC32C polynomial."""
+    m = 1 << 31
+    p = 0
+    while m:
+        if a & m:
+            p ^= b
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return p
+
+
+def _multmodp_rows(a: int, b: np.ndarray) -> np.ndarray:
+    """``_multmodp(a, x)`` for every ``x`` of ``b`` (uint32)."""
+    p = np.zeros_like(b)
+    b = b.copy()
+    poly = np.uint32(_POLY)
+    one = np.uint32(1)
+    m = 1 << 31
+    while m:
+        if a & m:
+            p ^= b
+        m >>= 1
+        b = np.where(b & one, (b >> one) ^ poly, b >> one)
+    return p
+
+
+_SHIFT_TABLES: dict[int, np.ndarray] = {}
+
+
+def _shift_table(j: int) -> np.ndarray:
+    """Byte-wise tables of multiplication by ``x^(8 * 2^j)``: shape (4, 256), uint32."""
+    table = _SHIFT_TABLES.get(j)
+    if table is None:
+        power = 1 << 30  # x^1 in the reflected representation
+        for _ in range(j + 3):  # x^(2^(j+3)) = x^(8 * 2^j)
+            power = _multmodp(power, power)
+        values = np.arange(256, dtype=np.uint32)
+        table = np.stack([_multmodp_rows(power, values << np.uint32(8 * k)) for k in range(4)])
+        _SHIFT_TABLES[j] = table
+    return table
+
+
+def _shift(crcs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Multiply each CRC by ``x^(8 * count)``: the CRC of a prefix moved past ``count`` bytes."""
+    result = crcs.astype(np.uint32)
+    counts = counts.astype(np.uint64)
+    j = 0
+    while counts.any():
+        sel = (counts & np.uint64(1)).astype(bool)
+        if sel.any():
+            table = _shift_table(j)
+            r = result[sel]
+            result[sel] = (
+                table[0][r & 0xFF]
+                ^ table[1][(r >> 8) & 0xFF]
+                ^ table[2][(r >> 16) & 0xFF]
+                ^ table[3][r >> 24]
+            )
+        counts = counts >> np.uint64(1)
+        j += 1
+    return result
+
+
+class _PrefixCrcs:
+    """CRC32C of ``buf[:i]`` for arbitrary ``i``, from checkpoints built lazily."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.checkpoints = [0]  # CRC of buf[: k * _CHECKPOINT]
+
+    def at(self, positions: np.ndarray) -> np.ndarray:
+        import google_crc32c
+
+        extend = google_crc32c.extend
+        buf = self.buf
+        out = np.zeros(len(positions), dtype=np.uint32)
+        order = np.argsort(positions, kind="stable")
+        prev_pos = -1
+        prev_crc = 0
+        for idx in order.tolist():
+            pos = int(positions[idx])
+            block = pos // _CHECKPOINT
+            while len(self.checkpoints) <= block:
+                k = len(self.checkpoints)
+                self.checkpoints.append(
+                    extend(self.checkpoints[-1], buf[(k - 1) * _CHECKPOINT : k * _CHECKPOINT])
+                )
+            base = block * _CHECKPOINT
+            if base <= prev_pos <= pos:  # nearer than the checkpoint
+                base, crc = prev_pos, prev_crc
+            else:
+                crc = self.checkpoints[block]
+            if pos > base:
+                crc = extend(crc, buf[base:pos])
+            out[idx] = crc
+            prev_pos, prev_crc = pos, crc
+        return out
+
+
+def _mask(crc: np.ndarray) -> np.ndarray:
+    crc = crc.astype(np.uint32)
+    return (((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(_MASK_DELTA)).astype(
+        np.uint32
+    )
+
+
+def _data_verifies(
+    buf: bytes, arr: np.ndarray, prefix: _PrefixCrcs, offsets: np.ndarray
+) -> np.ndarray:
+    """Whether the records at ``offsets`` (header checksums already verified) verify their data."""
+    lengths = gather_columns(arr, offsets, 8).T.copy().view("<u8").ravel()
+    starts = offsets + HEADER_BYTES
+    ends = starts + lengths.astype(np.int64)
+    stored = gather_columns(arr, ends, 4).T.copy().view("<u4").ravel()
+    crcs = prefix.at(np.concatenate([starts, ends]))
+    at_start, at_end = crcs[: len(offsets)], crcs[len(offsets) :]
+    return _mask(at_end ^ _shift(at_start, lengths)) == stored
+
+
+def _resync(
+    buf: bytes, arr: np.ndarray, start: int, prefix: _PrefixCrcs, end: int | None = None
+) -> int | None:
+    """First offset in ``[start, end]`` where a complete record with valid checksums begins."""
     n = len(buf)
-    last_candidate = n - HEADER_BYTES - FOOTER_BYTES
+    last_candidate = max_length_at = n - HEADER_BYTES - FOOTER_BYTES
+    if end is not None:
+        last_candidate = min(last_candidate, end)
     pos = start
     while pos <= last_candidate:
         stop = min(pos + _RESYNC_CHUNK, last_candidate + 1)
@@ -224,20 +371,20 @@ def _resync(buf: bytes, arr: np.ndarray, start: int) -> int | None:
         # (zero-filled regions).
         length_at = np.ndarray((count,), dtype="<u8", buffer=arr, offset=pos, strides=(1,))
         crc_at = np.ndarray((count,), dtype="<u4", buffer=arr, offset=pos + 8, strides=(1,))
-        room = np.arange(last_candidate - pos, last_candidate - stop, -1, dtype=np.int64)
+        room = np.arange(max_length_at - pos, max_length_at - stop, -1, dtype=np.int64)
         plausible = (length_at <= room.astype(np.uint64)) & ((length_at != 0) | (crc_at != 0))
         candidates = pos + np.flatnonzero(plausible).astype(np.int64)
         del length_at, crc_at, room, plausible
-        good = np.flatnonzero(_header_ok(arr, candidates))
-        for idx in good:
-            off = int(candidates[idx])
-            (length,) = struct.unpack_from("<Q", buf, off)
-            end = off + HEADER_BYTES + length + FOOTER_BYTES
-            if end > n:
-                continue
-            data_crc = struct.unpack_from("<I", buf, end - FOOTER_BYTES)[0]
-            if masked_crc32c(buf[off + HEADER_BYTES : end - FOOTER_BYTES]) == data_crc:
-                return off
+        good = candidates[_header_ok(arr, candidates)]
+        done = 0
+        batch = _FIRST_CANDIDATES
+        while done < len(good):
+            part = good[done : done + batch]
+            ok = np.flatnonzero(_data_verifies(buf, arr, prefix, part))
+            if len(ok):
+                return int(part[ok[0]])
+            done += len(part)
+            batch *= 4
         pos = stop
     return None
 
@@ -255,39 +402,65 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
     """
     arr = np.frombuffer(buf, dtype=np.uint8)
     n = len(buf)
+    prefix = _PrefixCrcs(buf)
     all_offsets: list[np.ndarray] = []
     all_lengths: list[np.ndarray] = []
     warnings: list[ReadWarning] = []
     bad_records = 0
     skipped = 0
     pos = 0
+    # Records are walked in batches that double while the file is intact and start small again
+    # after damage: what a damaged record's length said about the records behind it is thrown
+    # away, and re-walking costs at most the size of the batch, so damage never makes it quadratic.
+    batch = _FIRST_BATCH
     while pos < n:
-        offs_list, lens_list, stop = _walk(buf, pos)
+        offs_list, lens_list, stop = _walk(buf, pos, batch)
         offsets = np.frombuffer(offs_list, dtype=np.int64) if offs_list else np.zeros(0, np.int64)
         lengths = np.frombuffer(lens_list, dtype=np.int64) if lens_list else np.zeros(0, np.int64)
         header_ok = _header_ok(arr, offsets)
         first_bad = int(np.argmin(header_ok)) if not header_ok.all() else len(offsets)
-        offsets, lengths = offsets[:first_bad], lengths[:first_bad]
-        data_ok = _data_ok(arr, offsets, lengths)
-        for bad in np.flatnonzero(~data_ok):
+        data_ok = _data_ok(arr, offsets[:first_bad], lengths[:first_bad])
+        first_data_bad = int(np.argmin(data_ok)) if not data_ok.all() else first_bad
+        all_offsets.append(offsets[:first_data_bad])
+        all_lengths.append(lengths[:first_data_bad])
+        if first_data_bad == len(offsets) and len(offsets) >= batch:
+            pos = stop  # a full, intact batch: go on with a larger one
+            batch = min(batch * 2, _MAX_BATCH)
+            continue
+        batch = _FIRST_BATCH
+        if first_data_bad < first_bad:
+            # The header verified but the data did not: the length may be wrong too (bytes
+            # deleted inside the record), so look for an intact record anywhere up to where the
+            # length says the next one is, rather than trusting it. Past that point the usual
+            # walk and resync take over, so each byte is searched once.
+            bad_at = int(offsets[first_data_bad])
+            length = int(lengths[first_data_bad])
+            expected = bad_at + HEADER_BYTES + length + FOOTER_BYTES
+            resume = _resync(buf, arr, bad_at + 1, prefix, end=expected)
             bad_records += 1
-            skipped += int(lengths[bad]) + HEADER_BYTES + FOOTER_BYTES
             if bad_records <= _MAX_RECORD_WARNINGS:
+                where = (
+                    "skipped it and went on"
+                    if resume is None or resume == expected
+                    else f"its length is wrong too; resumed at byte {resume}"
+                )
                 warnings.append(
                     ReadWarning(
                         kind="checksum-mismatch",
                         path=path,
-                        offset=int(offsets[bad]),
-                        message=(
-                            f"record of {int(lengths[bad])} bytes failed its data checksum; "
-                            "skipped it and went on"
-                        ),
+                        offset=bad_at,
+                        message=f"record of {length} bytes failed its data checksum; {where}",
                     )
                 )
-        all_offsets.append(offsets[data_ok])
-        all_lengths.append(lengths[data_ok])
-        if first_bad < len(offs_list):
-            damage_at = offs_list[first_bad]
+            if resume is None:
+                skipped += expected - bad_at
+                pos = expected
+            else:
+                skipped += resume - bad_at
+                pos = resume
+            continue
+        if first_bad < len(offsets):
+            damage_at = int(offsets[first_bad])
         elif stop < n:
             damage_at = stop
         else:
@@ -295,7 +468,7 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
         # Either a header checksum failed or the last length does not fit in the file. Look for
         # a later intact record first: a bad length may hide good records behind it.
         remaining = n - damage_at
-        resume = _resync(buf, arr, damage_at + 1)
+        resume = _resync(buf, arr, damage_at + 1, prefix)
         if resume is None:
             header_valid = remaining >= HEADER_BYTES and bool(
                 _header_ok(arr, np.asarray([damage_at], dtype=np.int64))[0]
@@ -331,7 +504,8 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
                 path=path,
                 offset=damage_at,
                 message=(
-                    f"{resume - damage_at} bytes of damaged framing (length checksum failed); "
+                    f"{resume - damage_at} bytes of damaged framing (a length that fails its "
+                    "checksum or runs past the data); "
                     f"skipped them and resumed at byte {resume}"
                 ),
             )

@@ -129,9 +129,14 @@ def test_thin_indices_keeps_first_and_last():
 # -- CSV safety --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1"])
 def test_formula_like_text_is_prefixed(text):
     assert neutralise_cell(text) == "'" + text
+
+
+def test_every_line_of_a_cell_is_prefixed():
+    # After a CR the rest is a new physical line, whose cell must not start with a formula.
+    assert neutralise_cell("\r=1") == "'\r'=1"
 
 
 @pytest.mark.parametrize("text", ["loss", "1e-3", "", "'=already", " =x"])

@@ -52,7 +52,7 @@ class BatchResult:
 
 def audit_batch(batch: Batch) -> BatchResult:
     """Audit every unit of ``batch`` (runs in workers; importable by Dask)."""
-    from tbreport.audit.summary import RunSummary, audit_unit
+    from tbreport.audit.summary import audit_unit
 
     out = BatchResult()
     for key, runs in batch.units:
@@ -63,25 +63,43 @@ def audit_batch(batch: Batch) -> BatchResult:
         except Exception as exc:  # one bad run must not sink an audit of thousands
             if os.environ.get("TBREPORT_DEBUG"):
                 raise
-            message = f"audit failed: {type(exc).__name__}: {exc}"
-            summaries = [
-                RunSummary(
-                    run=run.name,
-                    run_dirs=[run.name],
-                    values={"status": "unaudited"},
-                    problems=[
-                        {
-                            "kind": "audit-failed",
-                            "path": batch.spec.run_display(run.name),
-                            "message": message,
-                            "offset": None,
-                        }
-                    ],
-                )
-                for run in runs
-            ]
+            summaries = _unaudited(batch, runs, f"audit failed: {type(exc).__name__}: {exc}")
             out.failed.add(key)
         out.summaries[key] = [s.to_dict() for s in summaries]
+    return out
+
+
+def _unaudited(batch: Batch, runs: list[RunEntry], message: str) -> list:
+    from tbreport.audit.summary import RunSummary
+
+    return [
+        RunSummary(
+            run=run.name,
+            run_dirs=[run.name],
+            values={"status": "unaudited"},
+            problems=[
+                {
+                    "kind": "audit-failed",
+                    "path": batch.spec.run_display(run.name),
+                    "message": message,
+                    "offset": None,
+                }
+            ],
+        )
+        for run in runs
+    ]
+
+
+def _lost_result(batch: Batch) -> BatchResult:
+    """What a batch yields when its worker died twice: its runs, marked unaudited."""
+    out = BatchResult()
+    message = (
+        "the worker process auditing this run died each time (killed by the OS, out of memory?); "
+        "try fewer --jobs or a lower --max-member-bytes"
+    )
+    for key, runs in batch.units:
+        out.summaries[key] = [s.to_dict() for s in _unaudited(batch, runs, message)]
+        out.failed.add(key)
     return out
 
 
@@ -123,7 +141,7 @@ def run_batches(
         scheduler: Address of an existing Dask scheduler (``tcp://host:8786``).
 
     Raises:
-        InputError: Dask is not installed or the scheduler cannot be reached, or a worker died.
+        InputError: Dask is not installed or the scheduler cannot be reached.
     """
     if backend == "dask" or scheduler:
         yield from _run_dask(batches, jobs=jobs, scheduler=scheduler)
@@ -135,6 +153,19 @@ def run_batches(
 
 
 def _run_pool(batches: list[Batch], *, jobs: int) -> Iterator[tuple[Batch, BatchResult]]:
+    # A worker killed by the OS (out of memory) breaks the whole pool: the batches it took down
+    # are run once more in fresh workers, and those lost again are reported as unaudited.
+    lost = yield from _pool_pass(batches, jobs=jobs)
+    if lost:
+        lost = yield from _pool_pass(lost, jobs=jobs)
+    # Lost again: one batch per process, to tell the batch that kills from the others.
+    for batch in lost:
+        if (yield from _pool_pass([batch], jobs=1)):
+            yield batch, _lost_result(batch)
+
+
+def _pool_pass(batches: list[Batch], *, jobs: int):
+    """Run ``batches`` in a process pool, yielding results; return those a dead worker lost."""
     import multiprocessing
 
     # fork keeps start-up cheap (workers inherit the imported modules); nothing in this process
@@ -144,23 +175,33 @@ def _run_pool(batches: list[Batch], *, jobs: int) -> Iterator[tuple[Batch, Batch
     window = jobs * 2  # bounded: batches wait here, not as pickled copies in the pool's queue
     pending: dict[Any, Batch] = {}
     queue = iter(batches)
+    lost: list[Batch] = []
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+    def submit(batch: Batch) -> None:
+        try:
+            pending[pool.submit(audit_batch, batch)] = batch
+        except BrokenProcessPool:  # a worker died while we were still submitting
+            lost.append(batch)
+
     try:
         for batch in _take(queue, window):
-            pending[pool.submit(audit_batch, batch)] = batch
+            submit(batch)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 batch = pending.pop(future)
-                result = future.result()
-                for nxt in _take(queue, 1):
-                    pending[pool.submit(audit_batch, nxt)] = nxt
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    lost.append(batch)
+                    continue
+                if not lost:
+                    for nxt in _take(queue, 1):
+                        submit(nxt)
                 yield batch, result
-    except BrokenProcessPool:
-        raise InputError(
-            "a worker process died while auditing (out of memory?); try fewer --jobs or a "
-            "lower --max-member-bytes"
-        ) from None
+        lost.extend(queue)
+        return lost
     finally:
         # On an error or Ctrl-C, do not wait for batches nobody will look at.
         pool.shutdown(wait=not pending, cancel_futures=True)

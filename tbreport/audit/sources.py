@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from tbreport.discovery import discover_runs, is_event_file_name
+from tbreport.discovery import discover_runs, is_event_file_name, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 
@@ -245,8 +246,10 @@ def resolve_source(path: str) -> SourceSpec:
         kind = _sniff_archive(absolute)
     if kind is not None:
         st = local.stat()
-        return SourceSpec(kind, absolute, path, fingerprint=f"{st.st_size}:{st.st_mtime_ns}")
-    return SourceSpec("dir", absolute, path)
+        return SourceSpec(
+            kind, absolute, printable_name(path), fingerprint=f"{st.st_size}:{st.st_mtime_ns}"
+        )
+    return SourceSpec("dir", absolute, printable_name(path))
 
 
 def _sniff_archive(path: str) -> SourceKind | None:
@@ -263,7 +266,7 @@ def _sniff_archive(path: str) -> SourceKind | None:
 # Member names
 
 
-def normalise_member_name(raw: str) -> tuple[str | None, str | None]:
+def normalise_member_name(raw: str, *, backslashes: bool = False) -> tuple[str | None, str | None]:
     """A member name safe to show and to use as a run name.
 
     Leading ``/`` (absolute paths), empty and ``.`` components are dropped; ``..`` components
@@ -272,12 +275,20 @@ def normalise_member_name(raw: str) -> tuple[str | None, str | None]:
 
     Args:
         raw: The name as stored in the archive.
+        backslashes: ``\\`` separates components too, and a leading drive (``C:``) is dropped:
+            zips made on Windows (PowerShell's Compress-Archive) store names that way, though
+            the zip format wants ``/``.
 
     Returns:
         ``(name, problem)``: the normalised name (None when nothing is left) and a description of
         what was unsafe about it (None when nothing was).
     """
     problems = []
+    if backslashes and "\\" in raw:
+        raw = raw.replace("\\", "/")
+        if len(raw) >= 2 and raw[1] == ":" and raw[0].isalpha():
+            problems.append("starts with a drive letter")
+            raw = "/" + raw[2:].lstrip("/")
     if raw.startswith("/"):
         problems.append("is absolute")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
@@ -320,10 +331,12 @@ class _Collector:
 
     def wanted(self, raw_name: str) -> str | None:
         """The normalised name when the member is an event file or a hparams.yaml, else None."""
-        base = posixpath.basename(raw_name.rstrip("/"))
+        backslashes = self.spec.kind == "zip"
+        separated = raw_name.replace("\\", "/") if backslashes else raw_name
+        base = posixpath.basename(separated.rstrip("/"))
         if base != HPARAMS_YAML and "tfevents" not in base:
             return None
-        name, problem = normalise_member_name(raw_name)
+        name, problem = normalise_member_name(printable_name(raw_name), backslashes=backslashes)
         if name is None:
             self.warnings.append(
                 ReadWarning(
@@ -401,7 +414,7 @@ def list_source(spec: SourceSpec, *, limits: Limits | None = None) -> SourceList
     """
     limits = limits or Limits()
     if spec.kind == "dir":
-        return _list_directory(spec)
+        return _list_directory(spec, limits)
     if spec.kind == "fsdir":
         return _list_fsspec_tree(spec)
     collector = _Collector(spec, limits)
@@ -421,12 +434,25 @@ def list_source(spec: SourceSpec, *, limits: Limits | None = None) -> SourceList
     return SourceListing(spec, collector.runs(), collector.warnings, expanded_bytes=expanded)
 
 
-def _list_directory(spec: SourceSpec) -> SourceListing:
+def _list_directory(spec: SourceSpec, limits: Limits) -> SourceListing:
     runs, warnings = discover_runs(spec.location)
+    warnings = list(warnings)
     entries = []
     for run in runs:
         entry = RunEntry(name=run.name)
         for ref in run.files:
+            # Files are read whole: one huge (or sparse) file is skipped, not a MemoryError.
+            if ref.size > limits.max_member_bytes:
+                warnings.append(
+                    ReadWarning(
+                        kind="member-too-large",
+                        path=ref.display,
+                        run=run.name,
+                        message=f"{ref.size:,} bytes, more than --max-member-bytes "
+                        f"({limits.max_member_bytes:,}); skipped",
+                    )
+                )
+                continue
             entry.files.append(MemberRef(ref.display, ref.size, _file_stamp(ref.path), ref.path))
         if run.hparams_yaml:
             try:
@@ -434,10 +460,13 @@ def _list_directory(spec: SourceSpec) -> SourceListing:
             except OSError:
                 size = -1
             entry.hparams_yaml = MemberRef(
-                run.hparams_yaml, size, _file_stamp(run.hparams_yaml), run.hparams_yaml
+                printable_name(run.hparams_yaml),
+                size,
+                _file_stamp(run.hparams_yaml),
+                run.hparams_yaml,
             )
         entries.append(entry)
-    return SourceListing(spec, entries, list(warnings))
+    return SourceListing(spec, entries, warnings)
 
 
 def _file_stamp(path: str) -> str:
@@ -524,6 +553,11 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
         raise InputError(f"{collector.spec.display} is not a readable tar archive: {exc}") from None
     except (EOFError, OSError) as exc:
         raise InputError(f"{collector.spec.display} is not a readable tar archive: {exc}") from None
+    # tarfile takes a header that fails its checksum for the end of the archive and stops
+    # without a word; skipping blocks until the next valid header (what ignore_zeros does) finds
+    # the members behind it, and a gap between members tells us to warn.
+    archive.ignore_zeros = True
+    expected = 0  # where the next header should be: right after the previous member
     try:
         while True:
             if cap is not None and archive.offset > cap:
@@ -545,6 +579,18 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
                 break
             if info is None:
                 break
+            if info.offset != expected:
+                collector.warnings.append(
+                    ReadWarning(
+                        kind="archive-damaged",
+                        path=collector.spec.display,
+                        offset=expected,
+                        message=f"invalid tar header at byte {expected:,} of the tar stream; "
+                        f"skipped {info.offset - expected:,} bytes to the next valid header "
+                        "(the member it described is lost)",
+                    )
+                )
+            expected = archive.offset
             # TarFile remembers every member; an index of millions would grow without bound.
             archive.members.clear()
             if cap is not None and info.isreg() and info.offset_data + info.size > cap:
@@ -565,11 +611,36 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
                 continue
             if not info.isreg():
                 continue
-            stamp = f"{info.offset_data}:{int(info.mtime)}"
+            # The stamp covers the content: a same-size damaged re-download must not be taken
+            # for the archive the cache saw (offset, size and header mtime would all agree).
+            digest = _member_digest(archive, info, limits)
+            stamp = f"{info.offset_data}:{int(info.mtime)}:{digest}"
             collector.add(name, MemberRef(name, int(info.size), stamp, int(info.offset_data)))
     finally:
         archive.close()
     return bounded.high_water if compressed else 0
+
+
+def _member_digest(archive: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits) -> str:
+    """A hash of a member's bytes, read from the listing stream (no extra pass for compressed
+    tars, whose listing decompresses everything anyway)."""
+    if info.size > limits.max_member_bytes:
+        return "too-large"  # skipped by the collector; never read
+    digest = hashlib.blake2b(digest_size=16)
+    handle = archive.extractfile(info)
+    if handle is None:
+        return "none"
+    remaining = info.size
+    try:
+        while remaining > 0:
+            chunk = handle.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    except (EOFError, OSError, tarfile.TarError):
+        pass  # the listing notices the damage at the next header
+    return digest.hexdigest() + (f"-short{remaining}" if remaining else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -759,9 +830,12 @@ def _read_exactly(handle: IO[bytes], size: int, display: str) -> tuple[bytes, li
     parts: list[bytes] = []
     remaining = size
     problem: str | None = None
+    # read1 returns what one decompression step produced; a buffered read() of a whole chunk
+    # would throw away everything it had gathered when the stream breaks off inside the chunk.
+    read = getattr(handle, "read1", None) or handle.read
     while remaining > 0:
         try:
-            chunk = handle.read(min(_READ_CHUNK, remaining))
+            chunk = read(min(_READ_CHUNK, remaining))
         except (EOFError, OSError, zipfile.BadZipFile) as exc:
             if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
                 raise

@@ -8,6 +8,7 @@ import click
 
 from tbreport.audit.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.commands.check import build_config, selection_options
+from tbreport.textsafe import term_safe
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -90,7 +91,7 @@ class SizeType(click.ParamType):
     type=SizeType(),
     default=DEFAULT_MAX_MEMBER_BYTES,
     show_default="2GiB",
-    help="Skip (with a warning) archive members that expand beyond this.",
+    help="Skip (with a warning) event files and archive members larger than this.",
 )
 @click.option(
     "--max-total-bytes",
@@ -165,7 +166,7 @@ def audit(
     check_output_dir(output, known_names=AUDIT_FILES, force=force)
 
     def warn(message: str) -> None:
-        click.secho(f"tbreport: {message}", fg="yellow", err=True)
+        click.secho(f"tbreport: {term_safe(message)}", fg="yellow", err=True)
 
     result = run_audit(
         list(paths),
@@ -184,7 +185,7 @@ def audit(
     if result.warnings:
         warn(f"{len(result.warnings)} warning(s) about the sources:")
         for warning in result.warnings[:10]:
-            click.echo(f"  - [{warning.kind}] {warning}", err=True)
+            click.echo(f"  - [{term_safe(warning.kind)}] {term_safe(warning)}", err=True)
         if len(result.warnings) > 10:
             click.echo(f"  ... and {len(result.warnings) - 10} more (see audit.html)", err=True)
     stats = result.stats

@@ -15,8 +15,10 @@ from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
 from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
+from tbreport.discovery import printable_name
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Severity
+from tbreport.textsafe import term_safe
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
 
@@ -83,30 +85,34 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
             if run.assessed:
                 healthy.append(run.run)
             else:
-                unassessed.append(f"{run.run}: {run.reason}")
+                unassessed.append(f"{term_safe(run.run)}: {run.reason}")
             continue
         status_colour = SEVERITY_COLOURS.get(run.status, "white")
-        out.write(style(run.run, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
+        name = term_safe(run.run)
+        out.write(style(name, bold=True) + "  " + style(run.status, fg=status_colour) + "\n")
         for f in run.findings:
             severity = Severity(f.severity).value
             where = f"step {f.step}" if f.step is not None else "whole run"
             out.write(
                 "  "
                 + style(f"{f.code} {severity:<7}", fg=SEVERITY_COLOURS[severity], bold=True)
-                + f" {f.name} ({where}): {f.message}\n"
+                + f" {f.name} ({where}): {term_safe(f.message)}\n"
             )
             if f.advice:
-                out.write(style(f"      fix: {f.advice}", dim=True) + "\n")
+                out.write(style(f"      fix: {term_safe(f.advice)}", dim=True) + "\n")
         if verbose:
             for s in run.skipped:
-                out.write(style(f"  skipped {s.code} {s.name}: {s.reason}", dim=True) + "\n")
+                reason = term_safe(s.reason)
+                out.write(style(f"  skipped {s.code} {s.name}: {reason}", dim=True) + "\n")
             if run.roles:
-                roles = "; ".join(f"{k}={', '.join(v[:3])}" for k, v in run.roles.items())
+                roles = term_safe(
+                    "; ".join(f"{k}={', '.join(v[:3])}" for k, v in run.roles.items())
+                )
                 out.write(style(f"  roles: {roles}", dim=True) + "\n")
         out.write("\n")
     if healthy:
         out.write(style(f"healthy ({_plural(len(healthy), 'run')}):", fg="green") + "\n")
-        out.writelines(f"  {name}\n" for name in healthy)
+        out.writelines(f"  {term_safe(name)}\n" for name in healthy)
         out.write("\n")
     if unassessed:
         header = f"not assessed ({_plural(len(unassessed), 'run')}):"
@@ -251,11 +257,14 @@ def check(
     diagnosis = diagnose(result, config=config)
     shown, hidden = filter_findings(diagnosis, tags=tags)
     if output_format == "json":
-        document = shown.to_json_dict(logdir=logdir)
+        document = shown.to_json_dict(logdir=printable_name(logdir))
         document["hidden_findings"] = hidden
         click.echo(json.dumps(document, indent=2, allow_nan=False))
     elif output_format == "csv":
-        click.echo(shown.to_frame().to_csv(index=False), nl=False)
+        from tbreport.report.csvsafe import csv_text
+
+        # Run names and tags come from the files: as formula-safe as every CSV we write.
+        click.echo(csv_text(shown.to_frame()), nl=False)
     else:
         use_colour = sys.stdout.isatty() if color is None else color
         text = render_text(shown, verbose=verbose, color=use_colour)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from tbreport import __version__
 from tbreport.reader import ReadResult, read
+from tbreport.textsafe import term_safe
 
 EXPORT_FILES = (
     "meanings.csv",
@@ -81,10 +82,10 @@ def report_warnings(result: ReadResult, *, limit: int = 10) -> None:
         # Routine kinds (a profiler placeholder in every Keras run) get one line, not one each.
         for warning in group[: 1 if len(group) > 2 else 2]:
             if shown < limit:
-                click.echo(f"  - [{kind}] {warning}", err=True)
+                click.echo(f"  - [{term_safe(kind)}] {term_safe(warning)}", err=True)
                 shown += 1
         if len(group) > 2 and shown <= limit:
-            click.echo(f"    ... and {len(group) - 1} more [{kind}]", err=True)
+            click.echo(f"    ... and {len(group) - 1} more [{term_safe(kind)}]", err=True)
     if shown < len(warnings):
         click.echo("  (all of them: `tbreport export` writes warnings.csv)", err=True)
 
@@ -174,22 +175,27 @@ def format_listing(result: ReadResult) -> str:
     table = _tag_table(result)
     lines = []
     by_run = {run: frame for run, frame in table.groupby("run", sort=False)}
+    # Names come from the files: control characters are escaped, never sent to the terminal.
     for row in result.runs.itertuples(index=False):
         extra = ""
         if row.subrun_kind:
-            extra = f"  (part of {row.logical_run}: {row.subrun_kind} {row.subrun_key})"
+            extra = (
+                f"  (part of {term_safe(row.logical_run)}: {row.subrun_kind} "
+                f"{term_safe(row.subrun_key)})"
+            )
         lines.append(
-            f"{row.run}  [{row.files} file(s), {row.scalars} scalars, "
+            f"{term_safe(row.run)}  [{row.files} file(s), {row.scalars} scalars, "
             f"{row.histograms} histograms]{extra}"
         )
         tags = by_run.get(row.run)
         if tags is None:
             lines.append("    (no scalar, histogram or text tags)")
             continue
-        width = max(len(str(t)) for t in tags["tag"])
-        for tag_row in tags.itertuples(index=False):
+        names = [term_safe(t) for t in tags["tag"]]
+        width = max(len(t) for t in names)
+        for name, tag_row in zip(names, tags.itertuples(index=False), strict=True):
             lines.append(
-                f"    {str(tag_row.tag):<{width}}  {tag_row.kind:<9}  {tag_row.size:>8} points  "
+                f"    {name:<{width}}  {tag_row.kind:<9}  {tag_row.size:>8} points  "
                 f"steps {tag_row.min}..{tag_row.max}"
             )
     hp = result.hparams

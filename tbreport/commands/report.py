@@ -113,6 +113,7 @@ def report(
     """
     from tbreport import __version__
     from tbreport.diagnosis import diagnose
+    from tbreport.discovery import printable_name
     from tbreport.outputs import check_output_dir, check_output_file
     from tbreport.report import render_report, write_csv_bundle
     from tbreport.report.bundle import bundle_files
@@ -153,7 +154,7 @@ def report(
         result,
         diagnosis,
         title=title,
-        logdir=logdir,
+        logdir=printable_name(logdir),
         plotly=plotly_mode,
         smoothing=smoothing,
         max_points=max_points,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tbreport.diagnosis.semantics import RunSemantics, describe_run
 from tbreport.errors import ConfigError
+from tbreport.safe_regex import compile_pattern
 
 #: Scalar roles detectors ask for. By default they are resolved from each tag's meaning
 #: (:mod:`tbreport.diagnosis.semantics`); a user pattern replaces that for its role.
@@ -49,7 +50,7 @@ HISTOGRAM_ROLES: Mapping[str, tuple[str, ...]] = {
         # AutoStock Weights/{layer}, puffin weights/{name}, parameters/...
         r"(?:.*/)?(?:weight|weights|param|params|parameter|parameters)/.+",
         # Keras (train/ split): dense/kernel/histogram, dense_1/bias_0; TF1: layer1/weights/...
-        r"(?:.*/)?.*(?:kernel|bias|weights?)(?:_\d+)?(?:/histogram)?",
+        r".*(?:kernel|bias|weights?)(?:_\d+)?(?:/histogram)?",
         r".+/(?:weights|biases)/.+",
     ),
 }
@@ -61,7 +62,7 @@ def _compile(patterns: Iterable[str], *, role: str) -> tuple[re.Pattern[str], ..
     compiled = []
     for pattern in patterns:
         try:
-            compiled.append(re.compile(pattern, re.IGNORECASE))
+            compiled.append(compile_pattern(pattern, ignore_case=True))  # bounded time
         except re.error as exc:
             raise ConfigError(
                 f"role {role!r}: invalid regular expression {pattern!r}: {exc}"

@@ -173,8 +173,17 @@ def _split_of(segments: list[list[str]]) -> tuple[str | None, list[list[str]], s
     return None, segments, ""
 
 
+#: Tags longer than this are not interpreted (no writer names a quantity that way), which also
+#: keeps every pattern below linear-time on hostile tags.
+MAX_TAG_LENGTH = 256
+
+
 def describe_tag(tag: str) -> TagMeaning:
     """The meaning of one scalar tag, from its name alone."""
+    if len(tag) > MAX_TAG_LENGTH:
+        return TagMeaning(
+            tag=tag, split=None, quantity=UNKNOWN, goal=None, name="", evidence="tag too long"
+        )
     raw_segments = [s for s in re.split(r"/", tag) if s]
     segments = [_words(s) for s in raw_segments]
     segments = [s for s in segments if s]

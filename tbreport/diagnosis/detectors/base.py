@@ -351,6 +351,9 @@ def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
             number = None
         if number is None or not math.isfinite(number):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"{where} must be at least {minimum}, got {value!r}")
         if kind == "int":
             if number != int(number):
                 raise ConfigError(f"{where} must be a whole number, got {value!r}")
