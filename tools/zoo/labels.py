@@ -18,7 +18,8 @@ Thresholds (on the logged series; "tail" = median of the last sixth, at least 3 
   prediction's loss;
 - nan_loss: a logged training or validation loss is NaN or infinite;
 - exploding_gradients: gradient norm peak >= 1e3 and >= 100 x the late median, or >= 100 x the
-  early median (growth) (weak: peak >= 100 and >= 30 x late);
+  early median (growth), or >= 1e4 while the first logged training loss is >= 100 x the constant
+  prediction's (blown-up activations) (weak: peak >= 100 and >= 30 x late);
 - vanishing_gradients: first-layer gradient RMS < 1e-3 x the last layer's (median of the second
   half of the histograms), or a gradient norm below 1e-6 (weak: ratio < 1e-2);
 - dead_neurons: a layer with >= 50% exactly-zero gradients (median of the second half; weak
@@ -175,7 +176,9 @@ def _gradients(v: _Verdict, rec: Recorder, h: History) -> None:
                 if pre.size and np.median(pre[: max(1, pre.size // 5)]) > 0
                 else 1.0
             )
-            if (peak >= 1e3 and peak >= 100 * late) or growth >= 100:
+            _, tv = rec.series("train_loss")
+            blown_up = bool(tv.size) and tv[0] >= 100 * h.baseline_train  # activations at init
+            if (peak >= 1e3 and peak >= 100 * late) or growth >= 100 or (peak >= 1e4 and blown_up):
                 v.strong.add("exploding_gradients")
             elif peak >= 100 and peak >= 30 * late:
                 v.weak.add("exploding_gradients")

@@ -117,7 +117,7 @@ def make_data(*, recipe: Recipe) -> Data:
         y = np.asarray(y, dtype=np.float64)
         y = (y - y.mean()) / y.std()
         y = y + recipe.noise * rng.standard_normal(n)
-        y = y[:, None] * recipe.extra.get("target_scale", 1.0)
+        y = y[:, None]
     if recipe.shuffled_targets:  # a broken join: features and targets are unrelated
         y = y[rng.permutation(n)]
 
