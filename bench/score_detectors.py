@@ -3,7 +3,8 @@
 
 Two label formats are understood:
 
-* ``sample_runs/labels.json``: ``{"runs": {run: {"problems": [detector or problem names]}}}``;
+* ``sample_runs/labels.json``: ``{"runs": {run: {"problems": [...], "allowed": [...]}}}`` with
+  detector or problem names;
 * the real-run corpus format (``../shared/diagnosis-corpus/labels.json``, the pathology zoo):
   ``{run: {"required": [...], "allowed": [...], "why": ...}}`` with problem names such as
   ``erratic_loss`` or ``nan_loss``.
@@ -64,8 +65,9 @@ def load_labels(path: Path) -> dict[str, dict[str, Any]]:
     if isinstance(data.get("runs"), Mapping):
         for run, entry in data["runs"].items():
             required = {p for p in map(problem_of, entry.get("problems", ())) if p}
+            allowed = {p for p in map(problem_of, entry.get("allowed", ())) if p} - required
             group = entry.get("family") or entry.get("layout") or run.split("/", 1)[0]
-            out[run] = {"required": required, "allowed": set(), "group": group}
+            out[run] = {"required": required, "allowed": allowed, "group": group}
         return out
     for run, entry in data.items():
         if not isinstance(entry, Mapping) or "required" not in entry:

@@ -1,8 +1,9 @@
 """Every labelled sample run gets exactly the problems its label lists, in every layout.
 
 ``sample_runs/labels.json`` (written by ``scripts/make_sample_runs.py``) names the problems each
-logical run really has, as detector names. Findings of those detectors must match the label
-exactly; runs labelled healthy must get no warning or error from any detector.
+logical run really has, as detector names, and which are debatable (``allowed``). Findings must
+match the label exactly, allowed ones aside; runs labelled healthy must get no warning or error
+from any detector.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def test_findings_match_the_label(diagnosed, run):
     expected = set(LABELS[run]["problems"])
     result = diagnosed[run]
     # Every finding counts, info-level ones included: a run gets exactly what its label lists.
-    found = {f.name for f in result.findings}
+    found = {f.name for f in result.findings} - set(LABELS[run].get("allowed", ()))
     skipped = {s.name: s.reason for s in result.skipped if s.name in expected}
     assert found == expected, (
         f"{run} ({LABELS[run]['layout']}): missing {sorted(expected - found)} "

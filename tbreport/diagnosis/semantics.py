@@ -243,7 +243,8 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(LEARNING_RATE, None, "learning-rate name")
     if re.search(
         r"(?:^| )(?:grad|grads|gradient|gradients)(?: \w+)? (?:norm|l2)(?: |$)|"
-        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )gradnorm",
+        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )g?gradnorm|"
+        r"(?:^| )gnorm(?: |$)",  # fairseq logs gnorm
         core_text,
     ) or core_text in ("gradient norm", "grad norm"):
         return meaning(GRAD_NORM, None, "gradient-norm name")

@@ -56,8 +56,11 @@ class ExplodingGradients(Detector):
     outlier for the run's own spread (robust z of its log against the early part at least
     `min_z`), so heavy-tailed per-step norms that span decades do not count. A norm that turns
     NaN without growing first (a NaN label or a log of zero, not an explosion) is left to
-    `non-finite-loss` when that reports the run. Severity is error when the norm ends non-finite
-    or grows by more than `error_factor`, warning otherwise.
+    `non-finite-loss` when that reports the run. A norm whose median over the first
+    `early_fraction` is already `max_early_norm` or more exploded from the start (a bad
+    initialisation, a learning rate far too high), with no calm baseline to grow from.
+    Severity is error when the norm ends non-finite or grows by more than `error_factor`,
+    warning otherwise.
 
     ## Why it matters
     Huge gradients make updates that throw the weights far from where they were: the loss jumps
@@ -93,6 +96,12 @@ class ExplodingGradients(Detector):
         )
         early_fraction: float = param(
             0.2, "Share of the run at its start whose median is the early level of the norm."
+        )
+        max_early_norm: float = param(
+            1e4,
+            "A median gradient norm over the first `early_fraction` of the run at or above this is "
+            "exploding from the start. On the labelled runs healthy norms stay below 6.2e3 and "
+            "bad initialisations start at 1.4e4 or more.",
         )
         min_z: float = param(
             3.5,
@@ -138,9 +147,36 @@ class ExplodingGradients(Detector):
                 severity=Severity.ERROR,
             )
             return
+        early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
+        early_level = float(np.median(early))
+        if early_level >= params.max_early_norm:
+            # Exploding from the first steps (a bad initialisation, a learning rate far too
+            # high): there is no calm baseline to grow from, but the size alone is the sign.
+            peak_index = int(np.argmax(norm))
+            evidence.update(
+                early_norm=early_level,
+                max_early_norm=params.max_early_norm,
+                peak_norm=float(norm[peak_index]),
+                peak_step=int(steps[peak_index]),
+                final_norm=float(np.median(norm[-max(1, norm.size // 10) :])),
+                step_range=[int(steps[0]), int(steps[early.size - 1])],
+            )
+            yield self.finding(
+                run,
+                message=(
+                    f"gradient norm is {fmt(early_level)} over the first "
+                    f"{pct(params.early_fraction)} of the run "
+                    f"(threshold {fmt(params.max_early_norm)}), peaking at "
+                    f"{fmt(float(norm[peak_index]))} at step {int(steps[peak_index])}"
+                ),
+                step=int(steps[0]),
+                evidence=evidence,
+                tags=tags[:20],
+                strength=early_level / params.max_early_norm,
+            )
+            return
         # Typical level: the lower of the run's median and its early median, so a steady climb
         # (whose median sits half-way up) is measured from where it started.
-        early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
         typical = float(min(np.median(norm), np.median(early)))
         peak_index = int(np.argmax(norm))
         peak = float(norm[peak_index])
@@ -416,7 +452,9 @@ class DeadNeurons(Detector):
     requires_any = ("gradient_histograms", "weight_histograms")
     # A blow-up drives units into saturation, where float32 gradients are exactly zero: the
     # explosion is the cause to fix.
-    explained_by = ("exploding-gradients", "non-finite-loss")
+    # Gradients far below float32's resolution land in the histogram's zero bucket: with
+    # vanishing gradients the "exact zeros" are underflow, not dead units.
+    explained_by = ("exploding-gradients", "non-finite-loss", "vanishing-gradients")
 
     @dataclass(frozen=True)
     class Params:

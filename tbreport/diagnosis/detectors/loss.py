@@ -424,7 +424,7 @@ class ErraticLoss(Detector):
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
     requires = ("train_loss",)
-    explained_by = ("non-finite-loss", "exploding-gradients")
+    explained_by = ("non-finite-loss",)
 
     @dataclass(frozen=True)
     class Params:
