@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
+from tbreport.diagnosis.detectors.frozen_loss import FrozenLoss
 from tbreport.diagnosis.detectors.gradients import (
     DeadNeurons,
     ExplodingGradients,
@@ -42,6 +43,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     VanishingGradients,
     DeadNeurons,
     CollapsedPredictions,
+    FrozenLoss,
     WeightCollapse,
     WeightGrowth,
     LrScheduleNoEffect,
