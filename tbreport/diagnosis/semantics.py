@@ -223,11 +223,12 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(BOOKKEEPING, None, "Keras' evaluation curve repeated on the step axis")
     if core_text in ("hp metric",):
         return meaning(BOOKKEEPING, None, "add_hparams' placeholder metric")
-    if re.fullmatch(r"(?:.* )?(?:learning rate|lr(?: \w+)?|lr\d+)", core_text) or core[0] in (
-        "lr",
-        "lr0",
-        "lr1",
-        "lr2",
+    # Lightning's LearningRateMonitor logs lr-Adam beside lr-Adam-momentum and
+    # lr-Adam-weight_decay: other optimiser settings, not learning rates.
+    lr_setting = "momentum" in core or ("weight" in core and "decay" in core)
+    if not lr_setting and (
+        re.fullmatch(r"(?:.* )?(?:learning rate|lr(?: \w+)?|lr\d+)", core_text)
+        or core[0] in ("lr", "lr0", "lr1", "lr2")
     ):
         return meaning(LEARNING_RATE, None, "learning-rate name")
     if "learning" in core and "rate" in core:
