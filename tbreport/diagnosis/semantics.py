@@ -235,7 +235,7 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(LEARNING_RATE, None, "learning-rate name")
     if re.search(
         r"(?:^| )(?:grad|grads|gradient|gradients)(?: \w+)? (?:norm|l2)(?: |$)|"
-        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )gradnorm",
+        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )g(?:rad)?norm(?: |$)",
         core_text,
     ) or core_text in ("gradient norm", "grad norm"):
         return meaning(GRAD_NORM, None, "gradient-norm name")
@@ -259,6 +259,9 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(EPISODE_LENGTH, None, "episode-length name (RL)")
     if _RL_REWARD.search(core_text) and not (set(core) & _LOSS_WORDS):
         return meaning(REWARD, "maximise", "reward name (RL)")
+    if core_text.endswith("loss scale"):
+        # fairseq's fp16 loss scaler (train/loss_scale): a multiplier, not a loss.
+        return meaning(BOOKKEEPING, None, "mixed-precision loss scale")
     has_loss = bool(set(core) & _LOSS_WORDS)
     if has_loss:
         others = [w for w in core if w not in _LOSS_WORDS and w not in _TOTAL_WORDS]
