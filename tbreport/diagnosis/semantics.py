@@ -73,6 +73,7 @@ _BOOKKEEPING_WORDS = {
     "fps", "speed", "runtime", "throughput", "samples", "flos", "memory", "mem", "gpu", "hp",
     "episodes", "epsilon", "exploration", "beta", "temperature", "clip", "momentum", "num",
     "count", "batch", "scales", "updates", "weight", "timesteps", "sigma", "snr", "seconds",
+    "clipfrac",
 }  # fmt: skip
 _RL_REWARD = re.compile(
     r"(?:^| )(?:ep rew|episode reward|episodic return|mean reward|reward|rewards|return|returns|"
@@ -176,6 +177,20 @@ def _split_of(segments: list[list[str]]) -> tuple[str | None, list[list[str]], s
 def describe_tag(tag: str) -> TagMeaning:
     """The meaning of one scalar tag, from its name alone."""
     raw_segments = [s for s in re.split(r"/", tag) if s]
+    if len(raw_segments) >= 2 and raw_segments[0].lower() == "losses":
+        # CleanRL files its KL, clip fraction and explained variance under losses/ too: the
+        # namespace makes a loss only of what names no other quantity.
+        inner = describe_tag("/".join(raw_segments[1:]))
+        if inner.quantity != LOSS and not inner.evidence.endswith(
+            ("no known quantity", "no words")
+        ):
+            return TagMeaning(
+                **{
+                    **inner.to_dict(),
+                    "tag": tag,
+                    "evidence": "namespace 'losses/'; " + inner.evidence,
+                }
+            )
     segments = [_words(s) for s in raw_segments]
     segments = [s for s in segments if s]
     split, rest, split_why = _split_of(segments)
@@ -249,7 +264,7 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(PRED_MEAN, None, "prediction-mean name")
     if "explained" in core and "variance" in core:
         return meaning(EXPLAINED_VARIANCE, "maximise", "RL value-function fit")
-    if core_text in ("approx kl", "approxkl"):
+    if re.fullmatch(r"(?:old )?approx ?kl", core_text):
         return meaning(KL, None, "approximate policy KL divergence (RL)")
     if re.fullmatch(r"(?:.*/)?err[dg]", lowered):
         return meaning(LOSS, "minimise", "a GAN loss (errD/errG)", component=True)
