@@ -262,7 +262,7 @@ def describe_tag(tag: str) -> TagMeaning:
         r"(?:^| )(?:pred|preds|prediction|predictions|output|outputs) mean(?: |$)", core_text
     ):
         return meaning(PRED_MEAN, None, "prediction-mean name")
-    if "explained" in core and "variance" in core:
+    if "explained" in core and ("variance" in core or "var" in core):  # RLlib vf_explained_var
         return meaning(EXPLAINED_VARIANCE, "maximise", "RL value-function fit")
     if re.fullmatch(r"(?:old )?approx ?kl", core_text):
         return meaning(KL, None, "approximate policy KL divergence (RL)")
