@@ -177,6 +177,15 @@ def test_fairseq_train_inner_stays_a_run_of_its_own(diagnosed):
     assert runs["train_inner"].roles["train_loss"] == ("loss",)
 
 
+@pytest.mark.parametrize("name", ["tf1", "fairseq"])
+def test_logdir_itself_is_the_run_named_dot(written, name):
+    """Pointed at the writer's own logdir (``tbreport check logs/``), its run is ``.``."""
+    (case,) = [c for c in CASES if c.name == name]
+    runs = {r.run: r for r in diagnose(written / name / PROBLEM).runs}
+    assert case.run == "." and "." in runs, sorted(runs)
+    assert {f.name for f in runs["."].findings} == {case.problem}
+
+
 def test_problem_curves_have_the_problem_shape():
     """The overfitting run's validation loss rises at least 30% from its minimum while the
     training loss keeps falling; the flat RL reward ends where it started."""
