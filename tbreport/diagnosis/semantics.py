@@ -73,6 +73,7 @@ _BOOKKEEPING_WORDS = {
     "fps", "speed", "runtime", "throughput", "samples", "flos", "memory", "mem", "gpu", "hp",
     "episodes", "epsilon", "exploration", "beta", "temperature", "clip", "momentum", "num",
     "count", "batch", "scales", "updates", "weight", "timesteps", "sigma", "snr", "seconds",
+    "clipfrac",
 }  # fmt: skip
 _RL_REWARD = re.compile(
     r"(?:^| )(?:ep rew|episode reward|episodic return|mean reward|reward|rewards|return|returns|"
@@ -185,6 +186,20 @@ def describe_tag(tag: str) -> TagMeaning:
             tag=tag, split=None, quantity=UNKNOWN, goal=None, name="", evidence="tag too long"
         )
     raw_segments = [s for s in re.split(r"/", tag) if s]
+    if len(raw_segments) >= 2 and raw_segments[0].lower() == "losses":
+        # CleanRL files its KL, clip fraction and explained variance under losses/ too: the
+        # namespace makes a loss only of what names no other quantity.
+        inner = describe_tag("/".join(raw_segments[1:]))
+        if inner.quantity != LOSS and not inner.evidence.endswith(
+            ("no known quantity", "no words")
+        ):
+            return TagMeaning(
+                **{
+                    **inner.to_dict(),
+                    "tag": tag,
+                    "evidence": "namespace 'losses/'; " + inner.evidence,
+                }
+            )
     segments = [_words(s) for s in raw_segments]
     segments = [s for s in segments if s]
     split, rest, split_why = _split_of(segments)
@@ -232,19 +247,19 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(BOOKKEEPING, None, "Keras' evaluation curve repeated on the step axis")
     if core_text in ("hp metric",):
         return meaning(BOOKKEEPING, None, "add_hparams' placeholder metric")
-    if re.fullmatch(r"(?:.* )?(?:learning rate|lr(?: \w+)?|lr\d+)", core_text) or core[0] in (
-        "lr",
-        "lr0",
-        "lr1",
-        "lr2",
+    # Lightning's LearningRateMonitor logs lr-Adam beside lr-Adam-momentum and
+    # lr-Adam-weight_decay: other optimiser settings, not learning rates.
+    lr_setting = "momentum" in core or ("weight" in core and "decay" in core)
+    if not lr_setting and (
+        re.fullmatch(r"(?:.* )?(?:learning rate|lr(?: \w+)?|lr\d+)", core_text)
+        or core[0] in ("lr", "lr0", "lr1", "lr2")
     ):
         return meaning(LEARNING_RATE, None, "learning-rate name")
     if "learning" in core and "rate" in core:
         return meaning(LEARNING_RATE, None, "learning-rate name")
     if re.search(
         r"(?:^| )(?:grad|grads|gradient|gradients)(?: \w+)? (?:norm|l2)(?: |$)|"
-        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )g?gradnorm|"
-        r"(?:^| )gnorm(?: |$)",  # fairseq logs gnorm
+        r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )g(?:rad)?norm(?: |$)",
         core_text,
     ) or core_text in ("gradient norm", "grad norm"):
         return meaning(GRAD_NORM, None, "gradient-norm name")
@@ -256,9 +271,9 @@ def describe_tag(tag: str) -> TagMeaning:
         r"(?:^| )(?:pred|preds|prediction|predictions|output|outputs) mean(?: |$)", core_text
     ):
         return meaning(PRED_MEAN, None, "prediction-mean name")
-    if "explained" in core and "variance" in core:
+    if "explained" in core and ("variance" in core or "var" in core):  # RLlib vf_explained_var
         return meaning(EXPLAINED_VARIANCE, "maximise", "RL value-function fit")
-    if core_text in ("approx kl", "approxkl"):
+    if re.fullmatch(r"(?:old )?approx ?kl", core_text):
         return meaning(KL, None, "approximate policy KL divergence (RL)")
     if re.fullmatch(r"(?:.*/)?err[dg]", lowered):
         return meaning(LOSS, "minimise", "a GAN loss (errD/errG)", component=True)
@@ -268,6 +283,9 @@ def describe_tag(tag: str) -> TagMeaning:
         return meaning(EPISODE_LENGTH, None, "episode-length name (RL)")
     if _RL_REWARD.search(core_text) and not (set(core) & _LOSS_WORDS):
         return meaning(REWARD, "maximise", "reward name (RL)")
+    if core_text.endswith("loss scale"):
+        # fairseq's fp16 loss scaler (train/loss_scale): a multiplier, not a loss.
+        return meaning(BOOKKEEPING, None, "mixed-precision loss scale")
     has_loss = bool(set(core) & _LOSS_WORDS)
     if has_loss:
         others = [w for w in core if w not in _LOSS_WORDS and w not in _TOTAL_WORDS]
