@@ -243,10 +243,12 @@ class Underfitting(Detector):
     loss the training loss must have improved by less than `min_improvement_train_only` (a slow
     fall is also what a converged or resumed model shows). A loss that ends more than
     `max_worsening` above its start diverged instead and is left to the instability
-    detectors. When the peak learning rate is at least `high_learning_rate`, the advice is to
-    lower it, not to raise it. Not reported when the run is unstable (erratic or non-finite
-    loss, exploding gradients): a learning rate that is too high also
-    stalls the loss, and the advice to raise it would make things worse.
+    detectors. A run whose first logged step is `resumed_fraction` of its last or more resumes
+    an earlier training (its loss converged before) and is not judged. When the peak learning
+    rate is at least `high_learning_rate`, the advice is to lower it, not to raise it. Not
+    reported when the run is unstable (erratic or non-finite loss, exploding gradients): a
+    learning rate that is too high also stalls the loss, and the advice to raise it would make
+    things worse.
 
     ## Why it matters
     A model that does not get better than its initialisation learns nothing from the data: the
@@ -291,6 +293,11 @@ class Underfitting(Detector):
             "A loss ending more than this share above its start diverged (erratic-loss, "
             "exploding-gradients) rather than failed to learn; within it, the loss is flat.",
         )
+        resumed_fraction: float = param(
+            0.25,
+            "A run whose first logged step is at least this share of its last continues an "
+            "earlier training (resumed): not judged.",
+        )
         min_improvement_train_only: float = param(
             0.02,
             "With no validation loss, the smallest fall of the training loss that counts as "
@@ -321,6 +328,12 @@ class Underfitting(Detector):
                 f"neither the training nor the validation loss has {params.min_points} finite "
                 "points"
             )
+        first = min(int(c.steps[0]) for c in (train, val) if c is not None and len(c))
+        last = max(int(c.steps[-1]) for c in (train, val) if c is not None and len(c))
+        if first > 0 and first >= params.resumed_fraction * last:
+            # Logging starts late in the step count: the run continues an earlier training, and
+            # a flat loss there is what convergence looks like.
+            raise SkipDetector(f"the run resumes at step {first} of {last}")
         evidence: dict = {}
         tags: list[str] = []
         parts: list[str] = []
