@@ -263,7 +263,7 @@ class Underfitting(Detector):
     - Check data quality (labels, features, normalisation)
 
     ## Example
-    `train/loss`: 1.3975 → 1.3945 over 1,200 steps (0.2% better, threshold 10%) and `eval/loss`
+    `train/loss`: 1.3975 → 1.3945 over 1,200 steps (0.2% better, threshold 15%) and `eval/loss`
     1.3915 → 1.3913: flagged.
     """
 
@@ -282,8 +282,9 @@ class Underfitting(Detector):
     class Params:
         min_points: int = param(5, "Fewest finite training-loss points needed to judge.")
         min_improvement: float = param(
-            0.10,
-            "Smallest relative fall of the loss from its start to its end that counts as learning.",
+            0.15,
+            "Smallest relative fall of the loss from its start to its end that counts as learning "
+            "(chosen by grouped cross-validation: bench/calibrate.py).",
         )
         edge_fraction: float = param(
             0.1, "Share of the points whose median gives the start and end levels."
@@ -427,7 +428,7 @@ class ErraticLoss(Detector):
 
     ## Example
     `train/loss` zig-zags between 0.15 and 0.9 around a slowly falling trend: it deviates 12%
-    from the trend on a typical point (threshold 7%): flagged.
+    from the trend on a typical point (threshold 4%): flagged.
     """
 
     code = "L103"
@@ -446,7 +447,9 @@ class ErraticLoss(Detector):
             0.1, "Rolling-median window of the trend, as a share of the points (at least 5)."
         )
         max_noise: float = param(
-            0.07, "Largest typical relative deviation of the loss from its trend for a stable run."
+            0.04,
+            "Largest typical relative deviation of the loss from its trend for a stable run "
+            "(chosen by grouped cross-validation: bench/calibrate.py).",
         )
         min_points_noise: int = param(
             20, "Fewest points for the oscillation test (a trend needs enough points to be known)."
