@@ -236,17 +236,17 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
 def test_overview_table_sorts_numerically(browser, demo_report):
     page = Page(browser, demo_report[0])
     try:
-        page.page.click("#runs-table thead th:nth-child(3)")  # best val loss
+        page.page.click("#runs-table thead th:nth-child(4)")  # best val loss
         keys = page.js(
             "Array.from(document.querySelectorAll('#runs-table tbody tr'))"
-            ".map(r => r.cells[2].dataset.sort)"
+            ".map(r => r.cells[3].dataset.sort)"
         )
         numbers = [float(k) for k in keys if k]
         assert numbers == sorted(numbers) and len(numbers) == 4
-        page.page.click("#runs-table thead th:nth-child(3)")
+        page.page.click("#runs-table thead th:nth-child(4)")
         keys = page.js(
             "Array.from(document.querySelectorAll('#runs-table tbody tr'))"
-            ".map(r => r.cells[2].dataset.sort)"
+            ".map(r => r.cells[3].dataset.sort)"
         )
         assert [float(k) for k in keys if k] == sorted(numbers, reverse=True)
     finally:

@@ -33,7 +33,15 @@ from tbreport.report.charts import (
 )
 from tbreport.report.collect import ReportData, RunData
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
-from tbreport.report.summary import HPARAM_PREFIX, BestPoint, best_point, summarize
+from tbreport.report.summary import (
+    HPARAM_PREFIX,
+    BestPoint,
+    best_point,
+    choose_hparams,
+    finding_rank,
+    summarize,
+    worst_finding,
+)
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
 PlotlyMode = Literal["inline", "cdn"]
@@ -132,12 +140,22 @@ def sort_key(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return str(int(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
         number = float(value)
         if math.isnan(number):
             return ""
         return repr(number) if math.isfinite(number) else ("1e999" if number > 0 else "-1e999")
     return str(value)
+
+
+def breakable(name: Any) -> Markup:
+    """A run name (escaped) that may wrap only after ``/``, ``_`` or ``-``, never mid-word."""
+    from markupsafe import escape
+
+    parts = re.split(r"(?<=[/_-])", str(name))
+    return Markup("<wbr>").join(escape(part) for part in parts)
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,6 +177,7 @@ def environment() -> jinja2.Environment:
         fmt_duration=fmt_duration,
         fmt_hparam=fmt_hparam,
         sort_key=sort_key,
+        breakable=breakable,
     )
     env.globals["asset"] = _asset
     return env
@@ -362,13 +381,71 @@ def _present(value: Any) -> bool:
     return not (isinstance(value, float) and math.isnan(value))
 
 
-def _overview_hparams(summary_frame, runs: Sequence[RunData]) -> tuple[list[str], int]:
-    names = [c[len(HPARAM_PREFIX) :] for c in summary_frame.columns if c.startswith(HPARAM_PREFIX)]
-    if len(names) <= MAX_OVERVIEW_HPARAMS:
-        return names, 0
-    varying = [n for n in names if len({repr(r.hparams.get(n)) for r in runs}) > 1]
-    chosen = varying[:MAX_OVERVIEW_HPARAMS]
-    return chosen, len(names) - len(chosen)
+@dataclass
+class AdviceGroup:
+    """What to do about one problem, said once, with every run it applies to.
+
+    Attributes:
+        anchor: HTML id (``advice-<n>``; never derived from untrusted text).
+        problem: The problem (``Finding.problem``, else the detector name).
+        severity: The worst severity among its findings.
+        codes: Detector codes and names that reported it (``L101 overfitting``).
+        runs: ``(run, anchor)`` of each run it applies to, worst first.
+        advice: The distinct advice texts.
+        count: Number of findings.
+    """
+
+    anchor: str
+    problem: str
+    severity: str
+    codes: list[str]
+    runs: list[tuple[str, str | None]]
+    advice: list[str]
+    count: int
+
+
+def advice_groups(findings: Sequence[Finding], anchors: dict[str, str]) -> list[AdviceGroup]:
+    """Findings grouped by problem, worst problem first (severity, then number of runs).
+
+    Args:
+        findings: Every finding, worst first.
+        anchors: Run name -> anchor of its section.
+    """
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.problem or finding.name, []).append(finding)
+    groups = []
+    for problem, members in grouped.items():
+        worst = min(members, key=finding_rank)
+        runs = list(dict.fromkeys(f.run for f in members))
+        groups.append(
+            AdviceGroup(
+                anchor="",
+                problem=problem,
+                severity=Severity(worst.severity).value,
+                codes=list(dict.fromkeys(f"{f.code} {f.name}" for f in members)),
+                runs=[(run, anchors.get(run)) for run in runs],
+                advice=list(dict.fromkeys(f.advice for f in members if f.advice)),
+                count=len(members),
+            )
+        )
+    groups.sort(key=lambda g: (_SEVERITY_ORDER.get(g.severity, 3), -len(g.runs), g.problem))
+    for i, group in enumerate(groups):
+        group.anchor = f"advice-{i}"
+    return groups
+
+
+def overview_order(runs: Sequence[RunData]) -> list[int]:
+    """Positions of ``runs`` in overview order: worst status first, then the strongest worst
+    finding, then the diagnosis order."""
+
+    def key(i: int) -> tuple:
+        run = runs[i]
+        worst = worst_finding(run.findings)
+        rank = finding_rank(worst) if worst is not None else (1, math.inf)
+        return (_STATUS_ORDER.get(run.status, 5), rank, i)
+
+    return sorted(range(len(runs)), key=key)
 
 
 def build_context(
@@ -397,8 +474,13 @@ def build_context(
     builder = ChartBuilder(max_points=max_points)
     summary_frame = summarize(data.runs)
     summary_rows = [_template_row(row) for row in summary_frame.to_dict("records")]
+    # The overview and the run sections lead with what is wrong.
+    order = overview_order(data.runs)
+    summary_rows = [summary_rows[i] for i in order]
+    ordered_runs = [data.runs[i] for i in order]
     views = [
-        _build_run_view(builder, run, row) for run, row in zip(data.runs, summary_rows, strict=True)
+        _build_run_view(builder, run, row)
+        for run, row in zip(ordered_runs, summary_rows, strict=True)
     ]
     comparison = []
     for role, label in (("val_loss", "Validation loss"), ("train_loss", "Training loss")):
@@ -406,13 +488,17 @@ def build_context(
         if chart:
             comparison.append(chart)
     hparam_charts, hparams_hidden = builder.hparam_charts(data.runs)
-    overview_hparams, overview_hidden = _overview_hparams(summary_frame, data.runs)
+    overview_hparams, overview_hidden = choose_hparams(data.runs, limit=MAX_OVERVIEW_HPARAMS)
     anchors = {run.run: run.anchor for run in data.runs}
 
+    position = {name: i for i, name in enumerate(r.run for r in ordered_runs)}
     findings = sorted(
-        data.findings,
-        key=lambda f: (_SEVERITY_ORDER.get(Severity(f.severity).value, 3),),
+        data.findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position)))
     )
+    advice = advice_groups(findings, anchors)
+    advice_anchor = {}
+    for group in advice:
+        advice_anchor[group.problem] = group.anchor
     counts = {"error": 0, "warning": 0, "info": 0}
     for finding in data.findings:
         counts[Severity(finding.severity).value] += 1
@@ -442,6 +528,8 @@ def build_context(
         "overview_hparams_hidden": overview_hidden,
         "hparam_prefix": HPARAM_PREFIX,
         "findings": findings,
+        "advice_groups": advice,
+        "advice_anchor": advice_anchor,
         "finding_counts": counts,
         "status_counts": statuses,
         "anchors": anchors,

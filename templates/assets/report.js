@@ -190,7 +190,7 @@
 
   /* --- sortable tables ------------------------------------------------------------------ */
   var RANKS = {
-    status: {error: 0, warning: 1, info: 2, healthy: 3},
+    status: {error: 0, warning: 1, "not-assessed": 2, info: 3, healthy: 4},
     severity: {error: 0, warning: 1, info: 2}
   };
 
@@ -239,9 +239,20 @@
     var text = filterInput ? filterInput.value : "";
     var regex = null;
     filterInput.classList.remove("invalid");
+    filterInput.removeAttribute("aria-invalid");
+    filterInput.title = "";
     if (text) {
-      try { regex = new RegExp(text, "i"); } catch (err) { filterInput.classList.add("invalid"); return; }
+      try { regex = new RegExp(text, "i"); } catch (err) {
+        // Say so instead of silently keeping the previous filter.
+        filterInput.classList.add("invalid");
+        filterInput.setAttribute("aria-invalid", "true");
+        var message = "invalid regular expression: " + (err && err.message ? err.message : err);
+        filterInput.title = message;
+        if (filterCount) { filterCount.textContent = message; filterCount.classList.add("invalid"); }
+        return;
+      }
     }
+    if (filterCount) filterCount.classList.remove("invalid");
     hiddenAnchors = {};
     var total = 0, shown = 0;
     Array.prototype.forEach.call(document.querySelectorAll("section.run[data-run]"), function (section) {
