@@ -30,13 +30,15 @@ from tbreport.report.charts import (
     SEVERITY_COLORS,
     Chart,
     ChartBuilder,
+    comparison_colors,
+    stagger_labels,
 )
 from tbreport.report.collect import ReportData, RunData
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.summary import (
     HPARAM_PREFIX,
     BestPoint,
-    best_point,
+    best_marker,
     choose_hparams,
     finding_rank,
     summarize,
@@ -255,7 +257,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
     loss_tags = list(dict.fromkeys(train_tags + val_tags))
     used.update(loss_tags)
     val_curve = run.first_curve("val_loss")
-    best: BestPoint | None = best_point(val_curve)
+    best: BestPoint | None = best_marker(val_curve, run.findings)
 
     loss_chart = None
     if loss_tags:
@@ -344,6 +346,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
     leftover = [f for i, f in enumerate(findings) if i not in placed]
     if leftover and loss_chart is not None:
         builder.add_marks(loss_chart.figure["layout"], findings=leftover)
+        stagger_labels(loss_chart.figure["layout"], loss_chart.x_span)
 
     view.groups = groups
 
@@ -448,6 +451,57 @@ def overview_order(runs: Sequence[RunData]) -> list[int]:
     return sorted(range(len(runs)), key=key)
 
 
+#: Roles compared across runs, in this order: (role, title, smoothed, runs needed).
+COMPARED_ROLES = (
+    ("val_loss", "Validation loss", True, 1),
+    ("train_loss", "Training loss", True, 1),
+    ("val_metric", "Validation metric", True, 2),
+    ("reward", "Reward", True, 2),
+    ("learning_rate", "Learning rate", False, 2),
+)
+#: Comparison charts of shared tags no role claims (the CSV has all of them).
+MAX_SHARED_TAG_CHARTS = 16
+
+
+def comparison_charts(builder: ChartBuilder, runs: Sequence[RunData]) -> tuple[list[Chart], int]:
+    """One chart per metric several runs share: the roles first (losses, the main validation
+    metric, reward, learning rate), then every other tag at least two runs have.
+
+    Returns:
+        The charts and how many shared tags were left out.
+    """
+    colors = comparison_colors(runs)
+    charts: list[Chart] = []
+    covered: set[tuple[str, str]] = set()
+    for role, label, smooth, needed in COMPARED_ROLES:
+        curves = [(run, run.first_curve(role)) for run in runs]
+        curves = [(run, c) for run, c in curves if c is not None]
+        tags = {c.tag for _, c in curves}
+        title = (
+            f"{label}: {next(iter(tags))}"
+            if role not in ("val_loss", "train_loss") and len(tags) == 1
+            else label
+        )
+        chart = builder.comparison_chart(
+            runs, role, title=title, colors=colors, smooth=smooth, min_runs=needed
+        )
+        if chart:
+            charts.append(chart)
+            covered.update((run.anchor, c.tag) for run, c in curves)
+    shared: dict[str, int] = {}
+    for run in runs:
+        for tag in run.scalars:
+            if (run.anchor, tag) not in covered:
+                shared[tag] = shared.get(tag, 0) + 1
+    tags = [tag for tag, count in shared.items() if count >= 2]
+    tags.sort(key=lambda t: -shared[t])  # stable: first-seen order among equals
+    for tag in tags[:MAX_SHARED_TAG_CHARTS]:
+        chart = builder.comparison_chart(runs, tag=tag, title=tag, colors=colors, min_runs=2)
+        if chart:
+            charts.append(chart)
+    return charts, max(0, len(tags) - MAX_SHARED_TAG_CHARTS)
+
+
 def build_context(
     data: ReportData,
     *,
@@ -482,11 +536,8 @@ def build_context(
         _build_run_view(builder, run, row)
         for run, row in zip(ordered_runs, summary_rows, strict=True)
     ]
-    comparison = []
-    for role, label in (("val_loss", "Validation loss"), ("train_loss", "Training loss")):
-        chart = builder.comparison_chart(data.runs, role, title=label)
-        if chart:
-            comparison.append(chart)
+    comparison, comparison_hidden = comparison_charts(builder, data.runs)
+    hparam_parallel = builder.hparam_parallel_chart(data.runs)
     hparam_charts, hparams_hidden = builder.hparam_charts(data.runs)
     overview_hparams, overview_hidden = choose_hparams(data.runs, limit=MAX_OVERVIEW_HPARAMS)
     anchors = {run.run: run.anchor for run in data.runs}
@@ -508,6 +559,8 @@ def build_context(
 
     js, version, integrity = _plotly_js()
     all_charts = [c for v in views for c in v.charts] + comparison + hparam_charts
+    if hparam_parallel is not None:
+        all_charts.append(hparam_parallel)
     return {
         "title": title,
         "logdir": logdir,
@@ -534,6 +587,8 @@ def build_context(
         "status_counts": statuses,
         "anchors": anchors,
         "comparison": comparison,
+        "comparison_hidden": comparison_hidden,
+        "hparam_parallel": hparam_parallel,
         "hparam_charts": hparam_charts,
         "hparam_charts_hidden": hparams_hidden,
         "global_warnings": data.global_warnings,

@@ -64,6 +64,23 @@ def best_point(curve: Curve | None) -> BestPoint | None:
     return BestPoint(value=float(curve.values[i]), step=int(curve.steps[i]))
 
 
+def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPoint | None:
+    """The best point a chart marks: the one a finding measured from (e.g. overfitting's
+    ``best_step`` of the smoothed curve), else the curve's lowest value, so the best-step
+    marker and the finding's marker never disagree."""
+    if curve is not None:
+        for finding in findings:
+            evidence = finding.evidence or {}
+            step, value = evidence.get("best_step"), evidence.get("best_value")
+            if curve.tag in finding.tags and _number(step) and _number(value):
+                return BestPoint(value=float(value), step=int(step))
+    return best_point(curve)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
+
+
 def final_value(curve: Curve | None) -> float:
     """The value at the last step (NaN stays NaN: a run that ends in NaN should say so)."""
     if curve is None or len(curve) == 0:
