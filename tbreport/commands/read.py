@@ -9,6 +9,7 @@ import pandas as pd
 
 from tbreport import __version__
 from tbreport.reader import ReadResult, read
+from tbreport.selection import wide_scalars
 
 EXPORT_FILES = (
     "meanings.csv",
@@ -196,28 +197,6 @@ def format_listing(result: ReadResult) -> str:
     if not hp.empty:
         lines.append(f"hparams: {len(hp.columns) - 1} columns for {len(hp)} run(s)")
     return "\n".join(lines)
-
-
-def wide_scalars(scalars: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and step, one column per tag; nothing averaged.
-
-    When a tag has several points at one step (restarts without purge, several writers), the
-    extra points go to further rows numbered by an ``occurrence`` column instead of being merged.
-    """
-    if scalars.empty:
-        return pd.DataFrame(columns=["run", "step"])
-    frame = scalars[["run", "tag", "step", "value"]]
-    occurrence = frame.groupby(["run", "tag", "step"], observed=True, sort=False).cumcount()
-    keys = ["run", "step"]
-    if int(occurrence.max()) > 0:
-        frame = frame.assign(occurrence=occurrence.to_numpy())
-        keys.append("occurrence")
-    wide = frame.pivot_table(
-        index=keys, columns="tag", values="value", aggfunc="first", observed=True, dropna=False
-    )
-    wide = wide.dropna(how="all")
-    wide.columns = [str(c) for c in wide.columns]
-    return wide.reset_index()
 
 
 def histogram_export(histograms: pd.DataFrame) -> pd.DataFrame:
