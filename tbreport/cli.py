@@ -15,6 +15,8 @@ class _Group(click.Group):
     """Turns every expected failure into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context):
+        if os.environ.get("NO_COLOR"):  # https://no-color.org: no ANSI colour anywhere
+            ctx.color = False
         try:
             return super().invoke(ctx)
         except TbreportError as exc:

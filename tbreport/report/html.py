@@ -238,6 +238,11 @@ class RunView:
         return [c for g in self.groups for c in g.charts]
 
 
+def _more(n: int, word: str) -> str:
+    """``1 more tag is``, ``3 more tags are``."""
+    return f"1 more {word} is" if n == 1 else f"{n} more {word}s are"
+
+
 def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]) -> RunView:
     view = RunView(data=run, summary=summary)
     findings = run.findings
@@ -328,7 +333,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
                 charts.append(chart)
         if charts:
             hidden = len(tags) - len(charts)
-            remark = f"{hidden} more tags are in the CSV bundle." if hidden > 0 else None
+            remark = f"{_more(hidden, 'tag')} in the CSV bundle." if hidden > 0 else None
             groups.append(ChartGroup(title, charts, grid=True, remark=remark))
 
     others = [t for t in run.scalars if t not in used]
@@ -339,7 +344,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
             other_charts.append(chart)
     if other_charts:
         hidden = len(others) - len(other_charts)
-        remark = f"{hidden} more scalar tags are in the CSV bundle." if hidden > 0 else None
+        remark = f"{_more(hidden, 'scalar tag')} in the CSV bundle." if hidden > 0 else None
         groups.append(ChartGroup("Other scalars", other_charts, grid=True, remark=remark))
 
     # Findings about tags no chart shows (or about the run as a whole) go on the loss chart.
