@@ -167,5 +167,8 @@ def test_report_states_each_advice_once_and_findings_are_not_in_a_scroll_box(tmp
 
 
 def test_run_names_wrap_only_between_words():
-    assert str(breakable("sweep/lr_0.1-x")) == "sweep/<wbr>lr_<wbr>0.1-<wbr>x"
-    assert str(breakable("<b>/x")) == "&lt;b&gt;/<wbr>x"
+    seg = '<span class="seg">{}</span>'.format
+    assert str(breakable("sweep/lr_0.1-x/seed-1")) == "<wbr>".join(
+        [seg("sweep/"), seg("lr_0.1-x/"), seg("seed-1")]
+    )
+    assert str(breakable("<b>/x")) == seg("&lt;b&gt;/") + "<wbr>" + seg("x")

@@ -153,11 +153,14 @@ def sort_key(value: Any) -> str:
 
 
 def breakable(name: Any) -> Markup:
-    """A run name (escaped) that may wrap only after ``/``, ``_`` or ``-``, never mid-word."""
+    """A run name (escaped) that may wrap only after a ``/``, never inside a path component."""
     from markupsafe import escape
 
-    parts = re.split(r"(?<=[/_-])", str(name))
-    return Markup("<wbr>").join(escape(part) for part in parts)
+    parts = re.split(r"(?<=/)", str(name))
+    # Hyphens are break opportunities too: each component is kept on one line.
+    return Markup("<wbr>").join(
+        Markup('<span class="seg">%s</span>') % escape(part) for part in parts
+    )
 
 
 @functools.lru_cache(maxsize=1)
