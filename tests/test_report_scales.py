@@ -114,3 +114,27 @@ def test_colours_stay_distinct_beyond_ten_runs():
     dashes = run_dashes(25)
     assert dashes[0] == "solid" and dashes[15] != dashes[5]
     assert set(run_dashes(8)) == {"solid"}
+
+
+def test_loss_chart_stays_linear_when_its_finding_is_a_rise():
+    from tbreport.report.charts import ChartBuilder
+    from tbreport.report.collect import RunData
+
+    steps = np.arange(200)
+    train = np.logspace(0, -8, 200)  # spans eight decades
+    val = np.where(steps < 100, 1 - steps / 200, 0.5 * (1 + 0.23 * (steps - 100) / 100))
+    walls = 1_700_000_000.0 + steps
+    run = RunData(run="r", anchor="run-0")
+    run.scalars = {
+        "train": Curve("train", steps, train, walls),
+        "val": Curve("val", steps, val, walls),
+    }
+    builder = ChartBuilder()
+    plain = builder.scalar_chart(run, ["train", "val"], title="Loss", axis_toggle=True)
+    assert plain.figure["layout"]["yaxis"]["type"] == "log"
+    rise = _finding("L101", "overfitting", best_step=100, best_value=0.5)
+    chart = builder.scalar_chart(
+        run, ["train", "val"], title="Loss", axis_toggle=True, findings=[rise]
+    )
+    assert chart.figure["layout"]["yaxis"]["type"] == "linear"
+    assert chart.time is not None and chart.payload()["time"]["base"] == 1_700_000_000.0
