@@ -66,12 +66,18 @@ def test_no_clipping_when_runs_agree_or_most_diverge():
     assert bulk_range([1 / (1 + steps * k) for k in (0.1, 0.2, 0.3)]).range is None
     assert bulk_range([np.ones(5), np.full(5, 1e30), np.full(5, 2e30)]).range is None
     assert bulk_range([np.ones(5), np.full(5, 1e30)]).range is None  # two runs: who is wrong?
+    spread = [np.full(5, 10.0**k) for k in range(-5, 3)]  # learning rates over decades
+    assert bulk_range(spread).range is None and choose_log_axis(spread)
 
 
 def test_log_axis_when_data_span_decades_unless_the_finding_is_a_rise():
     spanning = [np.logspace(2, -3, 100)]
     assert choose_log_axis(spanning)
     assert not choose_log_axis([np.linspace(1, 0.5, 100)])
+    warmup = [np.concatenate([[0.0], np.logspace(-6, -2, 99)])]
+    assert choose_log_axis(warmup), "one zero at the start of a warm-up does not forbid log"
+    assert not choose_log_axis([np.concatenate([np.zeros(50), np.logspace(-6, -2, 50)])])
+    assert not choose_log_axis([np.array([-1.0, 1e-5, 1e3])])
     rise = _finding("L101", "overfitting", best_step=10, best_value=0.001)
     assert not choose_log_axis(spanning, [rise])
     explode = _finding("G201", "exploding-gradients")

@@ -91,8 +91,8 @@ def bulk_range(curves: Sequence[np.ndarray]) -> BulkRange:
 
     Each run is summarised by its finite minimum and maximum. A run whose maximum lies more
     than :data:`OUTLIER_SPANS` times the bulk's span above the median maximum (or whose minimum
-    as far below the median minimum) is an outlier; only a minority of runs can be. The range
-    then covers the other runs with a 5% margin.
+    as far below the median minimum) is an outlier; at most a quarter of the runs (at least one)
+    can be. The range then covers the other runs with a 5% margin.
     """
     lows, highs, index = [], [], []
     for i, values in enumerate(curves):
@@ -110,7 +110,9 @@ def bulk_range(curves: Sequence[np.ndarray]) -> BulkRange:
         for i, lo, hi in zip(index, lows, highs, strict=True)
         if hi > hi_med + OUTLIER_SPANS * span or lo < lo_med - OUTLIER_SPANS * span
     ]
-    if not out or len(out) * 2 >= len(index):
+    # A few runs off scale is divergence; many is a spread (learning rates over decades),
+    # which a log axis shows better than a clipped one.
+    if not out or len(out) > max(1, len(index) // 4):
         return BulkRange(None, ())
     keep = [k for k, i in enumerate(index) if i not in out]
     low = min(lows[k] for k in keep)
@@ -127,8 +129,13 @@ def spans_decades(values: Iterable[np.ndarray]) -> bool:
     if not parts:
         return False
     joined = np.concatenate(parts)
-    low = float(joined.min())
-    return low > 0 and float(joined.max()) / low > LOG_AXIS_RATIO
+    if float(joined.min()) < 0:
+        return False
+    positive = joined[joined > 0]
+    # A few zeros (a warm-up starting at 0) may fall off a log axis; many may not.
+    if positive.size == 0 or positive.size < 0.9 * joined.size:
+        return False
+    return float(positive.max()) / float(positive.min()) > LOG_AXIS_RATIO
 
 
 def finding_wants_linear(findings: Iterable[Finding]) -> bool:
