@@ -726,7 +726,9 @@ class ChartBuilder:
                 f"(up to {clipped_max_text(bulk.clipped_max)})"
             )
         note = "; ".join(notes) or None
-        _add_note_annotation(layout, note)
+        # Inside the figure only the short thinning note: the clipping note (run names) would run
+        # into the axis switch; it is shown under the chart.
+        _add_note_annotation(layout, thinning)
         return Chart(
             id=self._new_id(),
             title=title,
