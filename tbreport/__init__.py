@@ -3,12 +3,11 @@
 Public API:
     read(logdir, *, jobs=None, tags=None, engine="fast") -> ReadResult
     diagnose(logdir_or_read_result, *, config=None) -> Diagnosis
+    write_html(read, diagnosis, path, *, force=False, **options) -> Path   (the HTML report)
     Monitor(logdir, *, fail_on=None, config=None).poll() -> list[Finding]  (runs still training)
 """
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
@@ -16,8 +15,8 @@ from tbreport.monitor import Monitor
 from tbreport.reader import ReadResult, read
 
 try:
-    __version__ = version("tbreport")
-except PackageNotFoundError:  # running from a source tree
+    __version__ = _metadata.version("tbreport")
+except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.1.0"
 
 __all__ = [
@@ -30,4 +29,28 @@ __all__ = [
     "__version__",
     "diagnose",
     "read",
+    "write_html",
 ]
+
+
+def __getattr__(name: str):
+    # The report writer pulls in jinja2 and plotly: imported on first use only.
+    if name == "write_html":
+        from tbreport.report import write_html
+
+        return write_html
+    raise AttributeError(f"module 'tbreport' has no attribute {name!r}")
+
+
+def _notebook_display() -> None:
+    # Inside IPython only: a Diagnosis then shows as a table with status badges.
+    import sys
+
+    if "IPython" in sys.modules:
+        from tbreport.report.notebook import register_notebook_display
+
+        register_notebook_display()
+
+
+_notebook_display()
+del _notebook_display

@@ -45,6 +45,8 @@ class _Group(click.Group):
     """Turns every expected failure into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context):
+        if os.environ.get("NO_COLOR"):  # https://no-color.org: no ANSI colour anywhere
+            ctx.color = False
         try:
             with _sigterm_unwinds():
                 return super().invoke(ctx)

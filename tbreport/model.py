@@ -105,6 +105,16 @@ class Finding:
         if not isinstance(self.severity, Severity):
             object.__setattr__(self, "severity", Severity(str(self.severity)))
 
+    def __repr__(self) -> str:
+        from tbreport.report.notebook import finding_repr
+
+        return finding_repr(self)
+
+    def _repr_html_(self) -> str:
+        from tbreport.report.notebook import finding_html
+
+        return finding_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON schema's ``findings[]`` item."""
         return {

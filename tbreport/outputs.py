@@ -80,7 +80,7 @@ def is_tbreport_file(path: str | PathLike[str]) -> bool:
     return GENERATOR_META_PREFIX.encode("ascii") in head
 
 
-def _special_kind(path: Path) -> str | None:
+def special_kind(path: Path) -> str | None:
     """What ``path`` is when it exists and is neither a regular file nor a directory."""
     try:
         mode = os.stat(path).st_mode
@@ -118,7 +118,7 @@ def check_output_file(
             is not set.
     """
     target = Path(path)
-    special = _special_kind(target)
+    special = special_kind(target)
     if special is not None:
         # Replacing it would swap a device node or a pipe for a regular file, even with --force.
         raise InputError(
@@ -157,7 +157,7 @@ def check_output_dir(
             not set.
     """
     target = Path(path)
-    special = _special_kind(target)
+    special = special_kind(target)
     if special is not None:
         raise InputError(f"output {str(target)!r} is {special}; give a directory with -o")
     if target.exists() and not target.is_dir():

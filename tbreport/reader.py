@@ -126,6 +126,27 @@ class ReadResult:
             cache[name] = fold_into_logical_runs(getattr(self, name), self.runs)
         return cache[name]
 
+    def select(self, *, runs=None, tags=None) -> ReadResult:
+        """Only some runs and tags: regular expressions (case-insensitive) or lists of names.
+
+        See :func:`tbreport.selection.select`.
+        """
+        from tbreport.selection import select
+
+        return select(self, runs=runs, tags=tags)
+
+    def scalars_wide(self) -> pd.DataFrame:
+        """Scalars with one row per run and step and one column per tag (nothing averaged:
+        several points at one step go to further rows numbered by ``occurrence``)."""
+        from tbreport.selection import wide_scalars
+
+        return wide_scalars(self.scalars)
+
+    def _repr_html_(self) -> str:
+        from tbreport.report.notebook import read_result_html
+
+        return read_result_html(self)
+
     def __repr__(self) -> str:
         return (
             f"ReadResult(logdir={self.logdir!r}, runs={len(self.runs)}, "

@@ -463,12 +463,12 @@ def test_cli_audit(logdir, archives, tmp_path):
     assert len(frame) == 2 * len(EXPECTED_RUNS)
     assert set(frame["source"]) == {str(logdir), str(archives["zip"])}
     assert "auditing runs" not in result.output  # no progress bar without a terminal
-    assert "audited 16 run(s) from 2 source(s)" in result.output
-    assert "(0 of 16 unit(s) from the cache)" in result.output
+    assert "audited 16 runs from 2 sources" in result.output
+    assert "(0 of 16 units from the cache)" in result.output
     # Again: everything comes from the cache.
     result = runner.invoke(cli, [*args, "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
-    assert "(16 of 16 unit(s) from the cache)" in result.output
+    assert "(16 of 16 units from the cache)" in result.output
 
 
 def test_cli_errors_exit_2(tmp_path, logdir):

@@ -179,8 +179,28 @@ def test_config_file_in_the_working_directory_is_used_and_cli_wins(logdir, tmp_p
     assert bad.exit_code == 2 and "no parameter 'min_ris'" in bad.output
 
 
-def test_rules_document_every_detector(logdir):
+def test_rules_without_argument_is_a_short_table():
     result = run("rules")
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    for detector in ALL_DETECTORS:
+        row = next(line for line in lines if line.startswith(detector.code + " "))
+        assert detector.name in row and detector.severity.value in row
+    assert "What it detects:" not in result.output
+    assert len(lines) == len(ALL_DETECTORS) + 1
+
+
+def test_rules_accept_a_code_prefix_like_select():
+    result = run("rules", "L1")
+    codes = [d.code for d in ALL_DETECTORS if d.code.startswith("L1")]
+    assert result.exit_code == 0 and len(codes) > 1
+    for code in codes:
+        assert f"\n{code} " in "\n" + result.output
+    assert "G201" not in result.output
+
+
+def test_rules_document_every_detector(logdir):
+    result = run("rules", "all")
     assert result.exit_code == 0
     for detector in ALL_DETECTORS:
         assert f"{detector.code} {detector.name}" in result.output

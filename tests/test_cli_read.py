@@ -98,14 +98,14 @@ def test_ls_lists_runs_tags_and_counts(logdir):
     proc = tbreport_cli("ls", logdir)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("exp1  [1 file(s), 33 scalars, 0 histograms]")
+    assert lines[0].startswith("exp1  [1 file, 33 scalars, 0 histograms]")
     loss_line = next(
         line for line in lines if line.strip().startswith("loss") and "steps 0..29" in line
     )
     assert "30 points" in loss_line
     assert any("part of exp1: keras-split validation" in line for line in lines)
     assert any(line.startswith("exp2") for line in lines)
-    assert "hparams: 1 columns for 1 run(s)" in proc.stdout
+    assert "hparams: 1 column for 1 run" in proc.stdout
     assert proc.stderr == ""
 
 
@@ -139,7 +139,7 @@ def test_export_of_damaged_logdir_reports_warnings_with_offsets(logdir, tmp_path
     proc = tbreport_cli("export", logdir, "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "warning(s) while reading" in proc.stderr
+    assert "warnings while reading" in proc.stderr
     warnings = pd.read_csv(out / "warnings.csv")
     assert set(warnings["kind"]) == {"checksum-mismatch", "truncated-record"}
     assert bad in warnings["offset"].tolist()

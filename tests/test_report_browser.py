@@ -19,6 +19,7 @@ from test_report_support import (
     HOSTILE_TAGS,
     make_demo_logdir,
     make_hostile_logdir,
+    make_sweep_logdir,
 )
 
 import tbreport
@@ -236,17 +237,17 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
 def test_overview_table_sorts_numerically(browser, demo_report):
     page = Page(browser, demo_report[0])
     try:
-        page.page.click("#runs-table thead th:nth-child(3)")  # best val loss
+        page.page.click("#runs-table thead th:nth-child(4)")  # best val loss
         keys = page.js(
             "Array.from(document.querySelectorAll('#runs-table tbody tr'))"
-            ".map(r => r.cells[2].dataset.sort)"
+            ".map(r => r.cells[3].dataset.sort)"
         )
         numbers = [float(k) for k in keys if k]
         assert numbers == sorted(numbers) and len(numbers) == 4
-        page.page.click("#runs-table thead th:nth-child(3)")
+        page.page.click("#runs-table thead th:nth-child(4)")
         keys = page.js(
             "Array.from(document.querySelectorAll('#runs-table tbody tr'))"
-            ".map(r => r.cells[2].dataset.sort)"
+            ".map(r => r.cells[3].dataset.sort)"
         )
         assert [float(k) for k in keys if k] == sorted(numbers, reverse=True)
     finally:
@@ -299,5 +300,175 @@ def test_cdn_report_offline_says_charts_are_unavailable(browser, tmp_path):
         assert page.js("document.getElementById('plotly-missing').hidden") is False
         assert page.js("document.querySelectorAll('#runs-table tbody tr').length") == 4
         assert not [e for e in page.errors if e.startswith("pageerror")], page.errors
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep-browser")
+    logdir = make_sweep_logdir(root / "runs")
+    out = root / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(logdir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, diagnose(tbreport.read(logdir))
+
+
+def _comparison_charts(page: Page) -> dict[str, dict]:
+    """Title -> {y range, visible y values per trace name} of every drawn comparison chart."""
+    return page.js(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll(
+             '#comparison figure.chart')).map(f => {
+           const div = f.querySelector('div.plot');
+           const layout = div._fullLayout;
+           const traces = (div.data || []).filter(t => t.type === 'scatter');
+           return [f.querySelector('figcaption').textContent.trim(), {
+             range: layout && layout.yaxis ? layout.yaxis.range.slice() : null,
+             type: layout && layout.yaxis ? layout.yaxis.type : null,
+             names: traces.filter(t => t.showlegend !== false).map(t => t.name),
+             types: (div.data || []).map(t => t.type),
+             traces: traces.map(t => [t.name, Array.from(t.y).filter(v => isFinite(v))]),
+           }];
+         }))"""
+    )
+
+
+def test_overview_leads_with_findings_in_severity_order(browser, sweep_report):
+    path, diagnosis = sweep_report
+    page = Page(browser, path)
+    try:
+        header = page.js(
+            "Array.from(document.querySelectorAll('#runs-table thead th')).map(h => h.innerText)"
+        )
+        assert header[:3] == ["run", "status", "what is wrong"], header
+        rows = page.js(
+            "Array.from(document.querySelectorAll('#runs-table tbody tr')).map(r => "
+            "[r.dataset.run, r.cells[1].innerText.trim(), r.cells[2].innerText.trim()])"
+        )
+        order = {"error": 0, "warning": 1, "not-assessed": 2, "info": 3, "healthy": 4}
+        statuses = [order[status] for _, status, _ in rows]
+        assert statuses == sorted(statuses), rows
+        worst = {f.run: f for f in diagnosis}
+        for run, _, cell in rows:
+            if run in worst:
+                assert cell.startswith(f"{worst[run].code} {worst[run].name}"), (run, cell)
+                assert worst[run].message in cell
+        assert rows[0][0] == "sweep/nan" and rows[1][0] == "sweep/overfit"
+        # The findings list is not a scroll box of its own.
+        assert (
+            page.js("getComputedStyle(document.querySelector('#findings .table-wrap')).maxHeight")
+            == "none"
+        )
+        page.page.fill("#run-filter", "([")
+        page.page.wait_for_timeout(200)
+        assert "invalid regular expression" in page.js(
+            "document.getElementById('filter-count').textContent"
+        )
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
+def test_constant_series_axis_contains_its_value(browser, sweep_report):
+    page = Page(browser, sweep_report[0])
+    try:
+        page.render_all()
+        ranges = page.js(
+            """() => Array.from(document.querySelectorAll('figure.chart')).filter(f =>
+                 f.querySelector('figcaption').textContent.trim().startsWith('Learning rate'))
+               .map(f => f.querySelector('div.plot')._fullLayout.yaxis.range.slice())"""
+        )
+        assert len(ranges) == 5, ranges  # four runs and the comparison
+        for low, high in ranges:
+            assert low < 3e-4 < high, (low, high)
+            assert low > 0 and high < 1e-3, "the axis must not read as 0 ± 1"
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
+def test_diverging_run_leaves_the_other_runs_visible(browser, sweep_report):
+    page = Page(browser, sweep_report[0])
+    try:
+        page.render_all()
+        charts = _comparison_charts(page)
+        chart = charts["Validation loss"]
+        low, high = chart["range"]
+        assert chart["type"] == "linear" and high < 10, chart["range"]
+        for name, values in chart["traces"]:
+            if "diverged" in name:
+                continue
+            assert values and min(values) >= low and max(values) <= high, name
+            assert max(values) - min(values) > 0.2 * (high - low), "curve must not be flat"
+        assert "diverged (off scale ↑)" in chart["names"]
+        notes = page.js(
+            "Array.from(document.querySelectorAll('#comparison p.note')).map(p => p.textContent)"
+        )
+        assert any("diverged goes off scale" in n for n in notes), notes
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
+def test_one_comparison_chart_per_shared_metric_and_parallel_coordinates(browser, sweep_report):
+    page = Page(browser, sweep_report[0])
+    try:
+        page.render_all()
+        charts = _comparison_charts(page)
+        titles = list(charts)
+        for expected in (
+            "Validation loss",
+            "Training loss",
+            "Validation metric: Accuracy/validation",
+            "Learning rate: Learning_Rate",
+        ):
+            assert expected in titles, titles
+        assert len([t for t in titles if "Accuracy" in t]) == 1
+        parallel = [t for t in titles if "parallel coordinates" in t]
+        assert len(parallel) == 1, titles
+        assert charts[parallel[0]]["types"] == ["parcoords"]
+        drawn = page.js(
+            "document.querySelectorAll('#comparison .parcoords, #comparison g.parcoords').length"
+        )
+        assert drawn > 0, "the parallel-coordinates chart must be drawn"
+        labels = page.js(
+            "Array.from(document.querySelectorAll('#comparison text.axis-title'))"
+            ".map(t => t.textContent)"
+        )
+        assert {"lr (log10)", "batch_size", "model", "best val loss"} <= set(labels), labels
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
+def _choose_axis(page: Page, select: str, axis: str) -> None:
+    page.js(
+        "([sel, axis]) => { const s = document.querySelector(sel); s.value = axis;"
+        " s.dispatchEvent(new Event('change')); }",
+        [select, axis],
+    )
+
+
+def test_run_charts_switch_between_step_and_wall_time(browser, sweep_report):
+    page = Page(browser, sweep_report[0])
+    try:
+        first = page.js("document.querySelector('section.run').id")
+        select = f"#{first} select.x-axis"
+        assert page.js(f"document.querySelectorAll('{select}').length") >= 1
+        _choose_axis(page, select, "relative")
+        page.page.wait_for_timeout(300)
+        plot = f"document.querySelector('#{first} div.plot')"
+        title = page.js(f"{plot}._fullLayout.xaxis.title.text")
+        assert title == "relative time (hours)"
+        xs = page.js(f"Array.from({plot}.data[0].x)")
+        # The demo runs log one step every 2 seconds.
+        assert xs[1] - xs[0] == pytest.approx(2 / 3600, rel=1e-3)
+        _choose_axis(page, select, "wall")
+        page.page.wait_for_timeout(300)
+        assert page.js(f"{plot}._fullLayout.xaxis.type") == "date"
+        _choose_axis(page, select, "step")
+        page.page.wait_for_timeout(300)
+        assert page.js(f"Array.from({plot}.data[0].x).slice(0, 3)") == [0, 1, 2]
+        assert page.errors == [], page.errors
     finally:
         page.close()

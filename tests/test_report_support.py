@@ -201,3 +201,88 @@ def test_hostile_logdir_keeps_its_markup(tmp_path):
     assert HOSTILE_RUN in runs and HOSTILE_NESTED_RUN in runs, runs
     assert set(HOSTILE_TAGS) <= set(result.scalars["tag"].astype(str))
     assert HOSTILE_TEXT in set(result.text["text"].astype(str))
+
+
+def _sweep_run(
+    path: Path,
+    *,
+    seed: int,
+    hparams: dict,
+    steps: int = 100,
+    overfit_at: int | None = None,
+    diverge_at: int | None = None,
+    nan_at: int | None = None,
+    accuracy: bool = True,
+) -> None:
+    rng = np.random.default_rng(seed)
+    events = [file_version_event(wall_time=_wall(0))]
+    for step in range(steps):
+        wall = _wall(step)
+        train = 1.0 / (1 + 0.05 * step) + rng.normal(0, 0.005)
+        val = 1.1 / (1 + 0.04 * step) + rng.normal(0, 0.005)
+        if overfit_at is not None and step > overfit_at:
+            val += 0.012 * (step - overfit_at)
+        if diverge_at is not None and step >= diverge_at:
+            train = val = 1e30
+        if nan_at is not None and step >= nan_at:
+            train = float("nan")
+        events.append(scalar_event("Loss/train", train, step=step, wall_time=wall))
+        events.append(scalar_event("Loss/validation", val, step=step, wall_time=wall))
+        events.append(scalar_event("Learning_Rate", 3e-4, step=step, wall_time=wall))
+        if accuracy:
+            acc = 0.5 + 0.4 * (1 - 1 / (1 + 0.05 * step)) + rng.normal(0, 0.005)
+            events.append(scalar_event("Accuracy/validation", acc, step=step, wall_time=wall))
+    events.extend(hparams_events(hparams, wall_time=_wall(0)))
+    write_events(path / "events.out.tfevents.1700000000.host.5.0", events)
+
+
+def make_sweep_logdir(root: Path) -> Path:
+    """A hyperparameter sweep of four runs: healthy, overfitting, diverging to 1e30, NaN.
+
+    Every run logs a constant learning rate of 3e-4 and a validation accuracy; the hparams hold
+    constants (``optimizer``), paths (``output_dir``) and a batch size one run lacks.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    common = {"optimizer": "adam", "epochs": 10}
+    _sweep_run(
+        root / "sweep" / "healthy",
+        seed=11,
+        hparams={
+            **common,
+            "output_dir": "/scratch/a",
+            "lr": 0.001,
+            "batch_size": 8,
+            "model": "resnet18",
+        },
+    )
+    _sweep_run(
+        root / "sweep" / "overfit",
+        seed=12,
+        overfit_at=30,
+        hparams={
+            **common,
+            "output_dir": "/scratch/b",
+            "lr": 0.01,
+            "batch_size": 16,
+            "model": "resnet34",
+        },
+    )
+    _sweep_run(
+        root / "sweep" / "diverged",
+        seed=13,
+        diverge_at=60,
+        hparams={**common, "output_dir": "/scratch/c", "lr": 1.0, "model": "resnet18"},
+    )
+    _sweep_run(
+        root / "sweep" / "nan",
+        seed=14,
+        nan_at=50,
+        hparams={
+            **common,
+            "output_dir": "/scratch/d",
+            "lr": 0.1,
+            "batch_size": 8,
+            "model": "resnet34",
+        },
+    )
+    return root

@@ -8,6 +8,14 @@ import click
 
 from tbreport.audit.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.commands.check import build_config, selection_options
+from tbreport.commands.common import (
+    plural,
+    probe_output,
+    quiet_option,
+    report_warnings,
+    verbose_option,
+)
+from tbreport.inputs import compile_pattern
 from tbreport.textsafe import term_safe
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
@@ -114,6 +122,15 @@ class SizeType(click.ParamType):
     default=None,
     help="Show a progress bar on stderr [default: when stderr is a terminal].",
 )
+@click.option(
+    "--runs",
+    "runs",
+    metavar="REGEX",
+    default=None,
+    help="Only logical runs whose name matches this regular expression (case-insensitive).",
+)
+@quiet_option
+@verbose_option
 def audit(
     paths: tuple[str, ...],
     output: str,
@@ -131,6 +148,9 @@ def audit(
     config_path: str | None,
     force: bool,
     progress: bool | None,
+    runs: str | None,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Audit archives of runs: which finished, diverged, overfit; hparams and best losses.
 
@@ -163,7 +183,9 @@ def audit(
     # Refuse a foreign output directory before spending minutes on the audit.
     from tbreport.audit import AUDIT_FILES
 
+    probe_output(output, directory=True)
     check_output_dir(output, known_names=AUDIT_FILES, force=force)
+    run_pattern = compile_pattern(runs, option="--runs")
 
     def warn(message: str) -> None:
         click.secho(f"tbreport: {term_safe(message)}", fg="yellow", err=True)
@@ -177,17 +199,16 @@ def audit(
         use_cache=not no_cache,
         limits=Limits(max_member_bytes=max_member_bytes, max_total_bytes=max_total_bytes),
         config=config,
-        progress=progress,
-        warn=warn,
+        progress=False if quiet else progress,
+        warn=(lambda message: None) if quiet else warn,
     )
+    if run_pattern is not None:
+        result.runs = [(src, s) for src, s in result.runs if run_pattern.search(s.run)]
     written = write_audit(result, output, force=force)
 
-    if result.warnings:
-        warn(f"{len(result.warnings)} warning(s) about the sources:")
-        for warning in result.warnings[:10]:
-            click.echo(f"  - [{term_safe(warning.kind)}] {term_safe(warning)}", err=True)
-        if len(result.warnings) > 10:
-            click.echo(f"  ... and {len(result.warnings) - 10} more (see audit.html)", err=True)
+    report_warnings(result.warnings, verbose=verbose, quiet=quiet, what="about the sources")
+    if quiet:
+        return
     stats = result.stats
     statuses: dict[str, int] = {}
     problems = 0
@@ -197,13 +218,13 @@ def audit(
         problems += bool(summary.problems)
     shown = ", ".join(
         f"{statuses[s]} {s}"
-        for s in ("error", "warning", "info", "healthy", "unaudited")
+        for s in ("error", "warning", "info", "healthy", "not-assessed", "unaudited")
         if statuses.get(s)
     )
     click.echo(
-        f"audited {len(result.runs)} run(s) from {stats.sources} source(s) in "
-        f"{stats.seconds:.1f} s ({stats.cached_units} of {stats.units} unit(s) from the cache): "
-        f"{shown or 'no runs'}; {problems} with data-integrity problems",
+        f"audited {plural(len(result.runs), 'run')} from {plural(stats.sources, 'source')} in "
+        f"{stats.seconds:.1f} s ({stats.cached_units} of {plural(stats.units, 'unit')} from the "
+        f"cache): {shown or 'no runs'}; {problems} with data-integrity problems",
         err=True,
     )
     for path in written:

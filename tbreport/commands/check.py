@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from tbreport.commands.common import quiet_option, use_colour
 from tbreport.commands.read import read_logdir, read_options
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
@@ -72,8 +73,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = False) -> str:
-    """Findings grouped by run, worst first, then a one-line summary."""
+def render_text(
+    diagnosis: Diagnosis, *, verbose: bool = False, color: bool = False, quiet: bool = False
+) -> str:
+    """Findings grouped by run, worst first, then a one-line summary (with ``quiet``: the
+    findings only)."""
 
     def style(text: str, **kwargs) -> str:
         return click.style(text, **kwargs) if color else text
@@ -110,6 +114,8 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
                 )
                 out.write(style(f"  roles: {roles}", dim=True) + "\n")
         out.write("\n")
+    if quiet:
+        return out.getvalue()
     if healthy:
         out.write(style(f"healthy ({_plural(len(healthy), 'run')}):", fg="green") + "\n")
         out.writelines(f"  {term_safe(name)}\n" for name in healthy)
@@ -122,13 +128,15 @@ def render_text(diagnosis: Diagnosis, *, verbose: bool = False, color: bool = Fa
     counts = diagnosis.counts()
     problem_runs = sum(1 for r in diagnosis.runs if r.findings)
     summary = (
-        f"{_plural(len(diagnosis), 'finding')} ({counts['error']} error, {counts['warning']} "
-        f"warning, {counts['info']} info) in {problem_runs} of "
+        f"{_plural(len(diagnosis), 'finding')} ({_plural(counts['error'], 'error')}, "
+        f"{_plural(counts['warning'], 'warning')}, {counts['info']} info) in {problem_runs} of "
         f"{_plural(len(diagnosis.runs), 'run')}"
     )
     skipped = sum(len(r.skipped) for r in diagnosis.runs)
     if skipped and not verbose:
-        summary += f"; {skipped} detector checks skipped for missing data (-v lists them)"
+        summary += (
+            f"; {_plural(skipped, 'detector check')} skipped for missing data (-v lists them)"
+        )
     worst = diagnosis.worst()
     colour = SEVERITY_COLOURS[worst.value] if worst else "green"
     out.write(style(summary, fg=colour, bold=True) + "\n")
@@ -195,7 +203,10 @@ def selection_options(func):
     help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
 )
 @click.option(
-    "--verbose", "-v", is_flag=True, help="Also list healthy runs, skipped detectors and roles."
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also list healthy runs, skipped detectors, roles and every reading warning.",
 )
 @click.option(
     "--fail-on-unassessed",
@@ -205,9 +216,10 @@ def selection_options(func):
 @click.option(
     "--color/--no-color",
     default=None,
-    help="Colour the text output [default: when writing to a terminal].",
+    help="Colour the text output [default: on a terminal, unless NO_COLOR is set].",
 )
 @read_options
+@quiet_option
 def check(
     logdir: str,
     output_format: str,
@@ -221,8 +233,10 @@ def check(
     color: bool | None,
     fail_on_unassessed: bool,
     tags: str | None,
+    runs: str | None,
     jobs: int | None,
     engine: str,
+    quiet: bool,
 ) -> None:
     """Diagnose the training runs in LOGDIR and report what went wrong.
 
@@ -253,7 +267,9 @@ def check(
     )
     # Read warnings go to stderr; damaged files also become D902 findings. Every tag is read:
     # a detector never judges a run on part of it, so --tags only selects what is shown.
-    result = read_logdir(logdir, tags=None, jobs=jobs, engine=engine)
+    result = read_logdir(
+        logdir, tags=None, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
+    )
     diagnosis = diagnose(result, config=config)
     shown, hidden = filter_findings(diagnosis, tags=tags)
     if output_format == "json":
@@ -266,11 +282,11 @@ def check(
         # Run names and tags come from the files: as formula-safe as every CSV we write.
         click.echo(csv_text(shown.to_frame()), nl=False)
     else:
-        use_colour = sys.stdout.isatty() if color is None else color
-        text = render_text(shown, verbose=verbose, color=use_colour)
-        if hidden:
+        colour = use_colour(color)
+        text = render_text(shown, verbose=verbose, color=colour, quiet=quiet)
+        if hidden and not quiet:
             text += f"{_plural(hidden, 'finding')} on other tags hidden by --tags\n"
-        click.echo(text, nl=False, color=use_colour)
+        click.echo(text, nl=False, color=colour)
     # The exit status and the runs' status count every finding, shown or not.
     code = exit_code_for(diagnosis, fail_on=config.fail_on)
     if not code and fail_on_unassessed and any(not r.assessed for r in diagnosis.runs):
@@ -366,6 +382,39 @@ def render_rule_text(detector: type[Detector]) -> str:
     return "\n".join(lines)
 
 
+def rules_table(detectors: list[type[Detector]]) -> str:
+    """One line per detector: code, name, severity and what it detects."""
+    code_w = max(len(d.code) for d in detectors)
+    name_w = max(len(d.name) for d in detectors)
+    lines = []
+    for d in detectors:
+        summary = d.summary.strip().splitlines()[0] if d.summary else ""
+        lines.append(f"{d.code:<{code_w}}  {d.name:<{name_w}}  {d.severity.value:<7}  {summary}")
+    return "\n".join(lines)
+
+
+def matching_detectors(key: str) -> list[type[Detector]]:
+    """Detectors a RULE names: a code, a name, or a code prefix (as --select takes them).
+
+    Raises:
+        click.UsageError: Nothing matches.
+    """
+    try:
+        return [find_detector(key)]
+    except ConfigError:
+        pass
+    wanted = key.strip().lower()
+    if wanted == "all":
+        return list(ALL_DETECTORS)
+    hits = [d for d in ALL_DETECTORS if d.code.lower().startswith(wanted)]
+    if not hits:
+        raise click.UsageError(
+            f"unknown detector {key!r}: no code, name or code prefix matches; "
+            "`tbreport rules` lists them"
+        )
+    return hits
+
+
 @click.command()
 @click.argument("rule", required=False)
 @click.option(
@@ -381,19 +430,23 @@ def rules(rule: str | None, output_format: str) -> None:
     """Document the detectors: what each detects, why it matters, what to do, its defaults.
 
     \b
-    RULE is a code (L101) or a name (overfitting); without it, every detector.
+    Without RULE, a table of every detector (code, name, severity, one line).
+    RULE is a code (L101), a name (overfitting), a code prefix (L1, G) or
+    "all": the full documentation of each detector it matches.
 
     \b
     Examples:
       tbreport rules
       tbreport rules overfitting
+      tbreport rules L1
       tbreport rules G201 --format json
     """
-    try:
-        chosen = [find_detector(rule)] if rule else list(ALL_DETECTORS)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    chosen = matching_detectors(rule) if rule else list(ALL_DETECTORS)
     if output_format == "json":
         click.echo(json.dumps([detector_reference(d) for d in chosen], indent=2))
+        return
+    if not rule:
+        click.echo(rules_table(chosen))
+        click.echo("\n`tbreport rules CODE` (or a name, or a code prefix such as L1) explains one.")
         return
     click.echo("\n".join(render_rule_text(d) for d in chosen).rstrip() + "\n", nl=False)

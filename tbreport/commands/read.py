@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 import pandas as pd
 
 from tbreport import __version__
-from tbreport.reader import ReadResult, read
+from tbreport.commands.common import (
+    plural,
+    probe_output,
+    quiet_option,
+    remove_stale,
+    report_warnings,
+    verbose_option,
+)
+from tbreport.reader import ReadResult
+from tbreport.selection import wide_scalars
 from tbreport.textsafe import term_safe
 
-EXPORT_FILES = (
-    "meanings.csv",
-    "scalars.csv",
-    "scalars_wide.csv",
-    "histograms.csv",
-    "hparams.csv",
-    "runs.csv",
-    "text.csv",
-    "warnings.csv",
+EXPORT_TABLES = (
+    "meanings",
+    "scalars",
+    "scalars_wide",
+    "histograms",
+    "hparams",
+    "runs",
+    "text",
+    "warnings",
 )
+#: Every file `tbreport export` may write (CSV or Parquet).
+EXPORT_FILES = tuple(f"{name}.{ext}" for ext in ("csv", "parquet") for name in EXPORT_TABLES)
 HISTOGRAM_EXPORT_COLUMNS = [
     "run",
     "tag",
@@ -52,42 +64,40 @@ def read_options(func):
         help="Worker processes for parsing files [default: all cores when worthwhile].",
     )(func)
     func = click.option(
+        "--runs",
+        "runs",
+        metavar="REGEX",
+        default=None,
+        help="Only runs whose name matches this regular expression (case-insensitive).",
+    )(func)
+    func = click.option(
         "--tags",
         "tags",
         metavar="REGEX",
         default=None,
-        help="Only scalar/histogram/text tags matching this regular expression.",
+        help="Only scalar/histogram/text tags matching this regular expression "
+        "(case-insensitive, as TensorBoard's filter).",
     )(func)
     return func
 
 
-def read_logdir(logdir: str, *, tags: str | None, jobs: int | None, engine: str) -> ReadResult:
-    """Read with the shared options and print the warnings summary to stderr."""
-    result = read(logdir, jobs=jobs, tags=tags, engine=engine)
-    report_warnings(result)
+def read_logdir(
+    logdir: str,
+    *,
+    tags: str | None,
+    jobs: int | None,
+    engine: str,
+    runs: str | None = None,
+    verbose: bool = False,
+    quiet: bool = False,
+) -> ReadResult:
+    """Read a directory, archive or URL with the shared options; warnings go to stderr,
+    grouped by kind."""
+    from tbreport.inputs import read_source
+
+    result = read_source(logdir, tags=tags, runs=runs, jobs=jobs, engine=engine)
+    report_warnings(result.warnings, verbose=verbose, quiet=quiet)
     return result
-
-
-def report_warnings(result: ReadResult, *, limit: int = 10) -> None:
-    """A short, readable account of what could not be taken at face value."""
-    warnings = result.warnings
-    if not warnings:
-        return
-    click.secho(f"tbreport: {len(warnings)} warning(s) while reading:", fg="yellow", err=True)
-    by_kind: dict[str, list] = {}
-    for warning in warnings:
-        by_kind.setdefault(warning.kind, []).append(warning)
-    shown = 0
-    for kind, group in by_kind.items():
-        # Routine kinds (a profiler placeholder in every Keras run) get one line, not one each.
-        for warning in group[: 1 if len(group) > 2 else 2]:
-            if shown < limit:
-                click.echo(f"  - [{term_safe(kind)}] {term_safe(warning)}", err=True)
-                shown += 1
-        if len(group) > 2 and shown <= limit:
-            click.echo(f"    ... and {len(group) - 1} more [{term_safe(kind)}]", err=True)
-    if shown < len(warnings):
-        click.echo("  (all of them: `tbreport export` writes warnings.csv)", err=True)
 
 
 @click.command("ls")
@@ -100,28 +110,114 @@ def report_warnings(result: ReadResult, *, limit: int = 10) -> None:
         "the detectors use it for) and each logical run's kind, with the evidence."
     ),
 )
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="Text for people, JSON or CSV for programs.",
+)
 @read_options
-def ls(logdir: str, meaning: bool, tags: str | None, jobs: int | None, engine: str) -> None:
+@quiet_option
+@verbose_option
+def ls(
+    logdir: str,
+    meaning: bool,
+    output_format: str,
+    tags: str | None,
+    runs: str | None,
+    jobs: int | None,
+    engine: str,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """List runs and their tags with point counts and step ranges.
 
-    LOGDIR is a directory of runs (as given to `tensorboard --logdir`) or one event file.
+    LOGDIR is a directory of runs (as given to `tensorboard --logdir`), one event file, a
+    .tar/.tar.gz/.zip archive (read in place) or an fsspec URL (s3://, gs://, file://...).
     With --meaning, list logical runs (Keras train/ + validation/ folded together) and how
     each tag is understood; a wrong meaning is corrected with `check --role NAME=REGEX`.
     """
-    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
+    result = read_logdir(
+        logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
+    )
     if meaning:
         from tbreport.diagnosis import describe_meanings
 
-        click.echo(format_meanings(describe_meanings(result)))
-    else:
+        table = describe_meanings(result)
+        if output_format == "text":
+            click.echo(format_meanings(table))
+        else:
+            click.echo(_machine_table(table, output_format), nl=False)
+        return
+    if output_format == "text":
         click.echo(format_listing(result))
+    elif output_format == "csv":
+        click.echo(_machine_table(listing_table(result), "csv"), nl=False)
+    else:
+        click.echo(json.dumps(listing_document(result), indent=2, allow_nan=False))
 
 
-def printable(text: str) -> str:
-    """Text from an event file made safe for a terminal: control characters escaped."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+def _machine_table(table: pd.DataFrame, output_format: str) -> str:
+    if output_format == "csv":
+        from tbreport.report.csvsafe import neutralise_frame
+
+        return neutralise_frame(table).to_csv(index=False)
+    records = json.loads(table.to_json(orient="records"))
+    return json.dumps(records, indent=2, allow_nan=False) + "\n"
+
+
+def listing_table(result: ReadResult) -> pd.DataFrame:
+    """One row per run and tag: ``run, logical_run, tag, kind, points, first_step, last_step``
+    (what `tbreport ls --format csv` writes)."""
+    table = _tag_table(result).rename(
+        columns={"size": "points", "min": "first_step", "max": "last_step"}
     )
+    inventory = result.runs
+    logical = dict(
+        zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
+    )
+    table.insert(1, "logical_run", [logical.get(str(r), str(r)) for r in table["run"]])
+    columns = ["run", "logical_run", "tag", "kind", "points", "first_step", "last_step"]
+    return table[columns].reset_index(drop=True)
+
+
+def listing_document(result: ReadResult) -> dict:
+    """What `tbreport ls --format json` writes: the runs with their counts and tags."""
+    table = listing_table(result)
+    by_run = {run: frame for run, frame in table.groupby("run", sort=False)}
+    runs = []
+    for row in result.runs.itertuples(index=False):
+        tags = by_run.get(str(row.run))
+        runs.append(
+            {
+                "run": str(row.run),
+                "logical_run": str(row.logical_run),
+                "files": int(row.files),
+                "scalars": int(row.scalars),
+                "histograms": int(row.histograms),
+                "tags": []
+                if tags is None
+                else [
+                    {
+                        "tag": str(t.tag),
+                        "kind": t.kind,
+                        "points": int(t.points),
+                        "first_step": int(t.first_step),
+                        "last_step": int(t.last_step),
+                    }
+                    for t in tags.itertuples(index=False)
+                ],
+            }
+        )
+    return {
+        "logdir": str(result.logdir),
+        "runs": runs,
+        "hparams": int(max(len(result.hparams.columns) - 1, 0)),
+        "warnings": len(result.warnings),
+    }
 
 
 def format_meanings(table: pd.DataFrame) -> str:
@@ -129,15 +225,15 @@ def format_meanings(table: pd.DataFrame) -> str:
     lines = []
     for run, rows in table.groupby("run", sort=False):
         kind = rows["kind"].iloc[0]
-        lines.append(f"{printable(str(run))}  [{kind}]")
-        width = max(len(printable(str(t))) for t in rows["tag"])
+        lines.append(f"{term_safe(str(run))}  [{kind}]")
+        width = max(len(term_safe(str(t))) for t in rows["tag"])
         for row in rows.itertuples(index=False):
             goal = row.goal if isinstance(row.goal, str) else ""
             what = row.quantity + (f" ({goal})" if goal else "")
             split = row.split if isinstance(row.split, str) else "-"
             roles = f"  -> {row.roles}" if isinstance(row.roles, str) and row.roles else ""
             lines.append(
-                f"    {printable(str(row.tag)):<{width}}  {split:<10}  {what:<29}  "
+                f"    {term_safe(str(row.tag)):<{width}}  {split:<10}  {what:<29}  "
                 f"{row.granularity:<7}{roles}".rstrip()
             )
         lines.append("")
@@ -184,8 +280,8 @@ def format_listing(result: ReadResult) -> str:
                 f"{term_safe(row.subrun_key)})"
             )
         lines.append(
-            f"{term_safe(row.run)}  [{row.files} file(s), {row.scalars} scalars, "
-            f"{row.histograms} histograms]{extra}"
+            f"{term_safe(row.run)}  [{plural(row.files, 'file')}, {plural(row.scalars, 'scalar')}, "
+            f"{plural(row.histograms, 'histogram')}]{extra}"
         )
         tags = by_run.get(row.run)
         if tags is None:
@@ -200,30 +296,10 @@ def format_listing(result: ReadResult) -> str:
             )
     hp = result.hparams
     if not hp.empty:
-        lines.append(f"hparams: {len(hp.columns) - 1} columns for {len(hp)} run(s)")
+        lines.append(
+            f"hparams: {plural(len(hp.columns) - 1, 'column')} for {plural(len(hp), 'run')}"
+        )
     return "\n".join(lines)
-
-
-def wide_scalars(scalars: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and step, one column per tag; nothing averaged.
-
-    When a tag has several points at one step (restarts without purge, several writers), the
-    extra points go to further rows numbered by an ``occurrence`` column instead of being merged.
-    """
-    if scalars.empty:
-        return pd.DataFrame(columns=["run", "step"])
-    frame = scalars[["run", "tag", "step", "value"]]
-    occurrence = frame.groupby(["run", "tag", "step"], observed=True, sort=False).cumcount()
-    keys = ["run", "step"]
-    if int(occurrence.max()) > 0:
-        frame = frame.assign(occurrence=occurrence.to_numpy())
-        keys.append("occurrence")
-    wide = frame.pivot_table(
-        index=keys, columns="tag", values="value", aggfunc="first", observed=True, dropna=False
-    )
-    wide = wide.dropna(how="all")
-    wide.columns = [str(c) for c in wide.columns]
-    return wide.reset_index()
 
 
 def histogram_export(histograms: pd.DataFrame) -> pd.DataFrame:
@@ -238,24 +314,59 @@ def warnings_frame(result: ReadResult) -> pd.DataFrame:
     ).astype({"offset": "Int64"})
 
 
-def write_export(result: ReadResult, out_dir: Path, *, wide: bool) -> list[Path]:
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as Parquet atomically (typed columns: no formula neutralising needed).
+
+    Raises:
+        InputError: pyarrow (or fastparquet) is not installed.
+    """
+    from tbreport.errors import InputError
+    from tbreport.outputs import atomic_open
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            # Arrow needs one type per column: hparams mix numbers and text.
+            frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+    try:
+        with atomic_open(path, "wb") as handle:
+            frame.to_parquet(handle, index=False)
+    except ImportError:
+        raise InputError(
+            "--format parquet needs pyarrow: pip install pyarrow (or use --format csv)"
+        ) from None
+    return path
+
+
+def write_export(
+    result: ReadResult, out_dir: Path, *, wide: bool, output_format: str = "csv"
+) -> list[Path]:
     """Write every export table into ``out_dir``; return the files written."""
     from tbreport.diagnosis import describe_meanings
     from tbreport.report.csvsafe import write_csv
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [
-        write_csv(result.scalars, out_dir / "scalars.csv"),
-        write_csv(histogram_export(result.histograms), out_dir / "histograms.csv"),
-        write_csv(result.hparams, out_dir / "hparams.csv"),
-        write_csv(result.runs, out_dir / "runs.csv"),
-        write_csv(result.text, out_dir / "text.csv"),
-        write_csv(warnings_frame(result), out_dir / "warnings.csv"),
-        write_csv(describe_meanings(result), out_dir / "meanings.csv"),
+    histograms = histogram_export(result.histograms)
+    if output_format == "parquet":
+        # Parquet keeps the buckets as lists; CSV would need one cell per array.
+        histograms = result.histograms.assign(
+            bucket_limit=[list(map(float, b)) for b in result.histograms["bucket_limit"]],
+            bucket=[list(map(float, b)) for b in result.histograms["bucket"]],
+        )
+    tables = [
+        ("scalars", result.scalars),
+        ("histograms", histograms),
+        ("hparams", result.hparams),
+        ("runs", result.runs),
+        ("text", result.text),
+        ("warnings", warnings_frame(result)),
+        ("meanings", describe_meanings(result)),
     ]
     if wide:
-        written.append(write_csv(wide_scalars(result.scalars), out_dir / "scalars_wide.csv"))
-    return written
+        tables.append(("scalars_wide", wide_scalars(result.scalars)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if output_format == "parquet":
+        return [write_parquet(frame, out_dir / f"{name}.parquet") for name, frame in tables]
+    return [write_csv(frame, out_dir / f"{name}.csv") for name, frame in tables]
 
 
 @click.command("export")
@@ -263,41 +374,71 @@ def write_export(result: ReadResult, out_dir: Path, *, wide: bool) -> list[Path]
 @click.option(
     "-o", "--output", "output", required=True, type=click.Path(), help="Directory to write into."
 )
-@click.option("--wide", is_flag=True, help="Also write scalars_wide.csv: one column per tag.")
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="CSV (formula-safe, opens anywhere) or Parquet (typed, compact; needs pyarrow).",
+)
+@click.option("--wide", is_flag=True, help="Also write scalars_wide: one column per tag.")
 @click.option("--force", is_flag=True, help="Write into a directory that holds other files.")
 @read_options
+@quiet_option
+@verbose_option
 def export(
     logdir: str,
     output: str,
+    output_format: str,
     wide: bool,
     force: bool,
     tags: str | None,
+    runs: str | None,
     jobs: int | None,
     engine: str,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Write every scalar, histogram and hyperparameter of LOGDIR as CSV files.
+    """Write every scalar, histogram and hyperparameter of LOGDIR as CSV (or Parquet) files.
 
     \b
-    Files written into the output directory:
-      scalars.csv       run, tag, step, wall_time, value: one row per point, nothing dropped
-      histograms.csv    run, tag, step, wall_time, min, max, mean, std, num, zero_fraction
-      hparams.csv       one row per run, one column per hyperparameter
-      runs.csv          inventory: files, counts, step and time ranges, logical-run grouping
-      text.csv          text summaries
-      warnings.csv      everything the reader skipped or repaired, with file and byte offset
-      meanings.csv      per logical run and scalar tag: kind, split, quantity, roles, evidence
-      scalars_wide.csv  with --wide: one row per run and step, one column per tag
+    LOGDIR is a directory of runs, an event file, a .tar/.tar.gz/.zip archive or an fsspec URL.
+    Files written into the output directory (.csv, or .parquet with --format parquet):
+      scalars       run, tag, step, wall_time, value: one row per point, nothing dropped
+      histograms    run, tag, step, wall_time, min, max, mean, std, num, zero_fraction
+                    (Parquet also keeps bucket_limit and bucket)
+      hparams       one row per run, one column per hyperparameter
+      runs          inventory: files, counts, step and time ranges, logical-run grouping
+      text          text summaries
+      warnings      everything the reader skipped or repaired, with file and byte offset
+      meanings      per logical run and scalar tag: kind, split, quantity, roles, evidence
+      scalars_wide  with --wide: one row per run and step, one column per tag
 
-    Text cells that a spreadsheet would run as a formula are prefixed with a quote.
+    \b
+    Exporting again into a directory tbreport wrote replaces its old files (a
+    scalars_wide file from an earlier --wide export is removed). CSV text cells
+    that a spreadsheet would run as a formula are prefixed with a quote.
     """
-    from tbreport.outputs import check_output_dir, mark_output_dir
+    from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir
 
+    # Refuse an output that cannot be written before reading anything.
+    probe_output(output, directory=True)
     out_dir = check_output_dir(output, known_names=EXPORT_FILES, force=force)
-    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
-    written = write_export(result, out_dir, wide=wide)
-    mark_output_dir(out_dir, generator=f"tbreport {__version__} export")
-    points = len(result.scalars)
-    click.echo(
-        f"wrote {len(written)} files to {out_dir}: {points} scalar points, "
-        f"{len(result.histograms)} histograms, {len(result.runs)} runs"
+    ours = (out_dir / DIR_MARKER).is_file() or (
+        out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= set(EXPORT_FILES)
     )
+    result = read_logdir(
+        logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
+    )
+    written = write_export(result, out_dir, wide=wide, output_format=output_format)
+    if ours:
+        remove_stale(out_dir, known=EXPORT_FILES, written=written)
+    mark_output_dir(out_dir, generator=f"tbreport {__version__} export")
+    if not quiet:
+        click.echo(
+            f"wrote {plural(len(written), 'file')} to {out_dir}: "
+            f"{plural(len(result.scalars), 'scalar point')}, "
+            f"{plural(len(result.histograms), 'histogram')}, {plural(len(result.runs), 'run')}"
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from tbreport.commands.check import build_config, selection_options
+from tbreport.commands.common import STDOUT, plural, probe_output, quiet_option, verbose_option
 from tbreport.commands.read import read_logdir, read_options
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
@@ -33,7 +34,8 @@ def _size(path: Path) -> str:
     "output",
     type=click.Path(path_type=str),
     default=None,
-    help=f"HTML file, or directory for --format csv [default: {DEFAULT_HTML}, {DEFAULT_CSV_DIR}/].",
+    help=f"HTML file ('-': standard output), or directory for --format csv "
+    f"[default: {DEFAULT_HTML}, {DEFAULT_CSV_DIR}/].",
 )
 @click.option(
     "--format",
@@ -77,6 +79,8 @@ def _size(path: Path) -> str:
     help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
 )
 @read_options
+@quiet_option
+@verbose_option
 def report(
     logdir: str,
     output: str | None,
@@ -92,8 +96,11 @@ def report(
     role_options: tuple[str, ...],
     config_path: str | None,
     tags: str | None,
+    runs: str | None,
     jobs: int | None,
     engine: str,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Write a report about every run in LOGDIR: one HTML file, or CSV files.
 
@@ -103,13 +110,16 @@ def report(
     findings, hyperparameters; sortable, filterable by regex), every
     finding with advice, per-run charts (smoothed losses with marks where
     findings happen, learning rate, gradient norm, predictions, weight and
-    gradient distributions) and all runs compared on one chart.
+    gradient distributions) and every metric the runs share compared on
+    one chart each. LOGDIR may also be a .tar/.tar.gz/.zip archive or an
+    fsspec URL.
 
     \b
     Examples:
       tbreport report runs/ -o report.html
       tbreport report runs/ -o report.html --plotly cdn
       tbreport report runs/ --format csv -o report-csv/
+      tbreport report runs.tar.gz --runs 'lr_1e-3' -o - > report.html
     """
     from tbreport import __version__
     from tbreport.diagnosis import diagnose
@@ -128,24 +138,33 @@ def report(
         role_options=role_options,
     )
     # Refuse a bad output before spending time on reading.
+    to_stdout = output == STDOUT
     if output_format == "csv":
+        probe_output(output or DEFAULT_CSV_DIR, directory=True)
         target = check_output_dir(
             output or DEFAULT_CSV_DIR, known_names=bundle_files(), force=force
         )
     else:
-        target = check_output_file(output or DEFAULT_HTML, force=force)
+        probe_output(output or DEFAULT_HTML, directory=False, stdout_ok=True)
+        target = None if to_stdout else check_output_file(output or DEFAULT_HTML, force=force)
 
-    result = read_logdir(logdir, tags=tags, jobs=jobs, engine=engine)
+    result = read_logdir(
+        logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
+    )
     diagnosis = diagnose(result, config=config)
     counts = diagnosis.counts()
     summary = (
-        f"{len(diagnosis.runs)} runs, {counts['error']} errors, {counts['warning']} warnings, "
-        f"{counts['info']} info"
+        f"{plural(len(diagnosis.runs), 'run')}, {plural(counts['error'], 'error')}, "
+        f"{plural(counts['warning'], 'warning')}, {counts['info']} info"
     )
     if output_format == "csv":
         written = write_csv_bundle(result, diagnosis, target, force=force)
         elapsed = time.perf_counter() - started
-        click.echo(f"wrote {len(written)} CSV files to {target} ({summary}) in {elapsed:.1f} s")
+        if not quiet:
+            click.echo(
+                f"wrote {plural(len(written), 'CSV file')} to {target} ({summary}) "
+                f"in {elapsed:.1f} s"
+            )
         return
 
     from tbreport.outputs import atomic_write_text
@@ -159,8 +178,15 @@ def report(
         smoothing=smoothing,
         max_points=max_points,
     )
+    if target is None:
+        click.echo(html, nl=False)
+        if not quiet:  # the summary goes to stderr: stdout is the report
+            click.echo(f"wrote the report to standard output ({summary})", err=True)
+        return
     atomic_write_text(target, html)
     elapsed = time.perf_counter() - started
-    click.echo(
-        f"wrote {target} ({_size(target)}; {summary}) in {elapsed:.1f} s [tbreport {__version__}]"
-    )
+    if not quiet:
+        click.echo(
+            f"wrote {target} ({_size(target)}; {summary}) in {elapsed:.1f} s "
+            f"[tbreport {__version__}]"
+        )

@@ -93,9 +93,11 @@ def write_bundle(
         InputError: ``directory`` is a file, or holds foreign files and ``force`` is not set.
     """
     # The export tables are exactly those of `tbreport export`, written by the same code.
+    from tbreport.commands.common import remove_stale
     from tbreport.commands.read import write_export
 
     target = check_output_dir(directory, known_names=bundle_files(), force=force)
+    ours = (target / DIR_MARKER).is_file()
     target.mkdir(parents=True, exist_ok=True)
     written = [
         write_csv(summarize(data.runs), target / "summary.csv"),
@@ -105,5 +107,8 @@ def write_bundle(
         ),
     ]
     written.extend(write_export(read, target, wide=False))
+    if ours:  # files of an earlier bundle that this one does not write are stale
+        known = tuple(name for name in bundle_files() if name != DIR_MARKER)
+        remove_stale(target, known=known, written=written)
     mark_output_dir(target, generator=generator)
     return written

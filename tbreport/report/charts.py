@@ -25,6 +25,14 @@ import pandas as pd
 
 from tbreport.model import Finding, Severity
 from tbreport.report.collect import Curve, RunData
+from tbreport.report.scales import (
+    bulk_range,
+    choose_log_axis,
+    constant_range,
+    run_colors,
+    run_dashes,
+    spans_decades,
+)
 from tbreport.report.summary import BestPoint, best_point
 from tbreport.report.thinning import (
     DEFAULT_MAX_POINTS,
@@ -144,6 +152,9 @@ class Chart:
         note: Visible remark under the chart, e.g. that points were thinned for display.
         run_anchor: Anchor of the run the chart belongs to (None for comparison charts).
         small: Drawn in a grid of small charts.
+        x_span: The step range the chart covers (for spacing marker labels).
+        time: Step -> wall time pairs (see :func:`time_mapping`): the chart offers a step /
+            wall-time / relative-time switch.
     """
 
     id: str
@@ -153,10 +164,15 @@ class Chart:
     note: str | None = None
     run_anchor: str | None = None
     small: bool = False
+    x_span: float | None = None
+    time: dict[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
         """What the browser needs to draw the chart."""
-        return {"figure": self.figure, "smooth": self.smoothing}
+        payload = {"figure": self.figure, "smooth": self.smoothing}
+        if self.time is not None:
+            payload["time"] = self.time
+        return payload
 
     def json(self) -> str:
         """The payload as script-safe JSON."""
@@ -460,7 +476,8 @@ class ChartBuilder:
         """Raw and smoothed lines of ``tags`` of one run, with marks at finding steps.
 
         With ``axis_toggle``, the chart gets a linear/log switch and starts on a log axis when
-        the values span more than :data:`LOG_AXIS_RATIO` (a diverging run next to sane ones).
+        the values span decades (:func:`tbreport.report.scales.choose_log_axis`), unless a
+        finding on the chart is a rise or plateau a log axis would hide.
         """
         curves = [run.scalars[t] for t in tags if t in run.scalars]
         if not curves:
@@ -484,10 +501,12 @@ class ChartBuilder:
                 if bad.size:
                     nonfinite.append((curve.tag, int(curve.steps[bad[0]])))
         self.add_marks(layout, findings=findings, best=best, nonfinite=nonfinite)
-        if axis_toggle:
-            if not ylog and prefers_log_axis(curves):
-                layout["yaxis"]["type"] = "log"
-            add_axis_toggle(layout)
+        values = [c.values for c in curves]
+        if axis_toggle and not ylog and choose_log_axis(values, findings):
+            layout["yaxis"]["type"] = "log"
+        set_value_ranges(layout, values, toggle=axis_toggle)
+        span = _step_span(curves)
+        stagger_labels(layout, span)
         note = _thinning_note(shown, total)
         _add_note_annotation(layout, note)
         return Chart(
@@ -498,6 +517,8 @@ class ChartBuilder:
             note=note,
             run_anchor=run.anchor,
             small=small,
+            x_span=span,
+            time=time_mapping(curves),
         )
 
     def prediction_chart(self, run: RunData, *, findings: Sequence[Finding] = ()) -> Chart | None:
@@ -616,47 +637,154 @@ class ChartBuilder:
 
     # -- comparison charts ---------------------------------------------------------------
 
-    def comparison_chart(self, runs: Sequence[RunData], role: str, *, title: str) -> Chart | None:
-        """One role (e.g. validation loss) of every run on one chart."""
+    def comparison_chart(
+        self,
+        runs: Sequence[RunData],
+        role: str | None = None,
+        *,
+        title: str,
+        tag: str | None = None,
+        colors: dict[str, tuple[str, str]] | None = None,
+        ytitle: str | None = None,
+        smooth: bool = True,
+        min_runs: int = 1,
+    ) -> Chart | None:
+        """One role (e.g. validation loss) or one tag of every run on one chart.
+
+        A run far off the others' scale (a loss of 1e30) does not flatten them: the y range is
+        clipped to the bulk of the runs, and the clipped runs say so in the legend and a note.
+
+        Args:
+            runs: The report's runs.
+            role: The role whose first tag is drawn per run; or None with ``tag``.
+            title: Chart title.
+            tag: A tag drawn for every run that has it (when ``role`` is None).
+            colors: Run anchor -> (colour, dash), the same in every comparison chart.
+            ytitle: Y axis title [default: ``title``].
+            smooth: Draw smoothed lines (not for schedules such as the learning rate).
+            min_runs: Fewer runs with the curve give no chart.
+        """
+        picked: list[tuple[RunData, Curve]] = []
+        for run in runs:
+            curve = run.first_curve(role) if role else run.scalars.get(tag or "")
+            if curve is not None and len(curve):
+                picked.append((run, curve))
+        if len(picked) < max(min_runs, 1):
+            return None
+        if colors is None:
+            colors = comparison_colors(runs)
         data: list[dict[str, Any]] = []
         smoothing: list[dict[str, Any]] = []
         shown = total = 0
         budget = max(200, self.max_points // 4)
-        shown_runs = [run for run in runs if run.first_curve(role) is not None]
-        prefix = common_run_prefix([run.run for run in shown_runs])
-        curves = []
-        for i, run in enumerate(runs):
-            curve = run.first_curve(role)
-            if curve is None:
-                continue
-            curves.append(curve)
+        prefix = common_run_prefix([run.run for run, _ in picked])
+        bulk = bulk_range([curve.values for _, curve in picked])
+        clipped_names = []
+        for i, (run, curve) in enumerate(picked):
+            name = run.run[len(prefix) :]
+            if i in bulk.clipped:
+                clipped_names.append(name)
+                name = f"{name} (off scale ↑)"
+            color, dash = colors.get(run.anchor, (PALETTE[i % len(PALETTE)], "solid"))
+            first = len(data)
             s, t = self._curve_traces(
                 data,
                 smoothing,
                 curve,
-                name=run.run[len(prefix) :],
-                color=PALETTE[i % len(PALETTE)],
+                name=name,
+                color=color,
+                smooth=smooth,
                 max_points=budget,
                 legendgroup=run.anchor,
                 meta=run.anchor,
             )
+            for trace in data[first:]:
+                trace["line"]["dash"] = dash
             shown, total = shown + s, total + t
-        if not data:
-            return None
-        layout = _base_layout(height=420, ytitle=title, ylog=prefers_log_axis(curves))
+        kept = [c.values for i, (_, c) in enumerate(picked) if i not in bulk.clipped]
+        ylog = choose_log_axis(kept)
+        layout = _base_layout(height=420, ytitle=ytitle or title, ylog=ylog)
         layout["legend"] = {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 10}}
         if prefix:
             layout["legend"]["title"] = {"text": plotly_text(prefix), "font": {"size": 10}}
         layout["margin"]["r"] = 10
-        add_axis_toggle(layout)
-        note = _thinning_note(shown, total)
-        _add_note_annotation(layout, note)
+        if bulk.range is not None:
+            set_value_ranges(layout, kept, toggle=True, bulk=bulk.range)
+        else:
+            set_value_ranges(layout, kept, toggle=True)
+        notes = []
+        thinning = _thinning_note(shown, total)
+        if thinning:
+            notes.append(thinning)
+        if clipped_names:
+            runs_text = ", ".join(clipped_names[:3]) + (
+                f" and {len(clipped_names) - 3} more" if len(clipped_names) > 3 else ""
+            )
+            notes.append(
+                f"y axis clipped to the bulk of the runs: {runs_text} "
+                f"{'goes' if len(clipped_names) == 1 else 'go'} off scale "
+                f"(up to {clipped_max_text(bulk.clipped_max)})"
+            )
+        note = "; ".join(notes) or None
+        # Inside the figure only the short thinning note: the clipping note (run names) would run
+        # into the axis switch; it is shown under the chart.
+        _add_note_annotation(layout, thinning)
         return Chart(
             id=self._new_id(),
             title=title,
             figure={"data": data, "layout": layout},
             smoothing=smoothing,
             note=note,
+        )
+
+    def hparam_parallel_chart(
+        self, runs: Sequence[RunData], *, max_dimensions: int = 10
+    ) -> Chart | None:
+        """Every run as a line across its varying hyperparameters, ending at its score and
+        coloured by it (plotly's parallel coordinates; drag along an axis to filter)."""
+        from tbreport.report.summary import choose_hparams
+
+        score = run_scores(runs)
+        if score is None:
+            return None
+        label, lower_is_better, values = score
+        scored = [run for run in runs if run.anchor in values]
+        names, _ = choose_hparams(scored, limit=max_dimensions)
+        dimensions: list[dict[str, Any]] = []
+        for name in names:
+            column = [run.hparams.get(name) for run in scored]
+            dimension = parallel_dimension(name, column)
+            if dimension is not None:
+                dimensions.append(dimension)
+        if not dimensions:
+            return None
+        scores = [values[run.anchor] for run in scored]
+        dimensions.append({"label": plotly_text(label), "values": scores})
+        trace = {
+            "type": "parcoords",
+            "line": {
+                "color": scores,
+                "colorscale": "Viridis",
+                "reversescale": lower_is_better,  # the best runs in the brightest colour
+                "showscale": True,
+                "colorbar": {"title": {"text": plotly_text(label)}, "thickness": 12},
+            },
+            "dimensions": dimensions,
+            "labelangle": -20,
+            "labelside": "bottom",
+        }
+        layout = {
+            "height": 380,
+            "margin": {"l": 70, "r": 70, "t": 40, "b": 60},
+            "font": {"size": 11},
+            "paper_bgcolor": "#ffffff",
+            "annotations": [],
+            "shapes": [],
+        }
+        return Chart(
+            id=self._new_id(),
+            title=f"Hyperparameters against {label} (parallel coordinates)",
+            figure={"data": [trace], "layout": layout},
         )
 
     def hparam_charts(
@@ -724,24 +852,160 @@ class ChartBuilder:
         return charts, max(0, len(varying) - max_charts)
 
 
-#: Charts with a linear/log toggle start on a log axis when max/min of the values exceeds this.
-LOG_AXIS_RATIO = 1e3
-
-
 def prefers_log_axis(curves: Sequence[Curve]) -> bool:
     """Whether positive curves span so many decades that a linear axis would flatten most."""
-    values = [c.values[np.isfinite(c.values)] for c in curves]
-    values = [v for v in values if v.size]
-    if not values:
-        return False
-    joined = np.concatenate(values)
-    low = float(joined.min())
-    return low > 0 and float(joined.max()) / low > LOG_AXIS_RATIO
+    return spans_decades([c.values for c in curves])
 
 
-def add_axis_toggle(layout: dict[str, Any]) -> None:
+def run_scores(runs: Sequence[RunData]) -> tuple[str, bool, dict[str, float]] | None:
+    """What ranks the runs, with each run's value: the best validation loss when at least two
+    runs have one, else the best of the run kind's main metric (accuracy, mAP), else the best
+    reward. Returns (label, lower is better, run anchor -> value), or None."""
+    for role, label, lower in (
+        ("val_loss", "best val loss", True),
+        ("val_metric", "best val metric", False),
+        ("reward", "best reward", False),
+    ):
+        values = {}
+        tags = set()
+        for run in runs:
+            curve = run.first_curve(role)
+            if curve is None:
+                continue
+            finite = curve.values[np.isfinite(curve.values)]
+            if finite.size:
+                values[run.anchor] = float(finite.min() if lower else finite.max())
+                tags.add(curve.tag)
+        if len(values) >= 2:
+            if role != "val_loss" and len(tags) == 1:
+                label = f"best {next(iter(tags))}"
+            return label, lower, values
+    return None
+
+
+def parallel_dimension(name: str, column: Sequence[Any]) -> dict[str, Any] | None:
+    """One parallel-coordinates axis: numbers as numbers (log10 when they span decades),
+    anything else (or a column with gaps) as categories; None when nothing varies."""
+    numeric = all(
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+        for v in column
+    )
+    if numeric:
+        numbers = [float(v) for v in column]
+        if len(set(numbers)) < 2:
+            return None
+        if min(numbers) > 0 and max(numbers) / min(numbers) >= 100:
+            return {
+                "label": plotly_text(f"{name} (log10)"),
+                "values": [math.log10(v) for v in numbers],
+            }
+        return {"label": plotly_text(name), "values": numbers}
+    texts = ["–" if v is None else str(v) for v in column]
+    categories = sorted(set(texts), key=_category_key)
+    if len(categories) < 2:
+        return None
+    code = {c: i for i, c in enumerate(categories)}
+    return {
+        "label": plotly_text(name),
+        "values": [code[t] for t in texts],
+        "tickvals": list(range(len(categories))),
+        "ticktext": [plotly_text(c) for c in categories],
+    }
+
+
+def _category_key(text: str) -> tuple[int, float, str]:
+    # Numbers in numeric order, then text, the missing mark last.
+    if text == "–":
+        return (2, 0.0, text)
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def time_mapping(curves: Sequence[Curve], *, max_points: int = 500) -> dict[str, Any] | None:
+    """Step -> wall time pairs of a run's curves, for the chart's step / wall-time switch.
+
+    None when the wall times are missing or all equal (nothing to switch to).
+    """
+    if not curves:
+        return None
+    steps = np.concatenate([c.steps for c in curves])
+    walls = np.concatenate([c.wall_times for c in curves])
+    ok = np.isfinite(walls)
+    steps, walls = steps[ok], walls[ok]
+    if steps.size < 2 or float(walls.max()) == float(walls.min()):
+        return None
+    order = np.argsort(steps, kind="stable")
+    steps, walls = steps[order], walls[order]
+    unique, first = np.unique(steps, return_index=True)
+    walls = np.maximum.accumulate(walls[first])  # a time axis never runs backwards
+    keep = thin_indices(unique.size, max_points=max_points)
+    base = float(walls[0])
+    # Seconds after the first point: epoch seconds would lose minutes in float32.
+    return {
+        "steps": encode_array(unique[keep].astype(np.float64)),
+        "base": base,
+        "walls": encode_array(walls[keep] - base),
+    }
+
+
+def clipped_max_text(value: float) -> str:
+    """The largest value of an off-scale run, for the chart's note."""
+    if not math.isfinite(value):
+        return "non-finite"
+    return f"{value:.3g}"
+
+
+def set_value_ranges(
+    layout: dict[str, Any],
+    values: Sequence[np.ndarray],
+    *,
+    toggle: bool,
+    bulk: list[float] | None = None,
+) -> None:
+    """Fix the y range where plotly's automatic one would mislead, for both axis types.
+
+    A constant series gets a range around its value; a clipped comparison gets the bulk's
+    range. With ``toggle``, a linear/log switch is added that keeps the right range per type.
+    """
+    is_log = layout["yaxis"].get("type") == "log"
+    ranges: dict[str, list[float] | None] = {"linear": None, "log": None}
+    if bulk is not None:
+        ranges["linear"] = bulk
+        low, high = bulk
+        positive = [v[np.isfinite(v) & (v > 0)] for v in values]
+        positive = [p for p in positive if p.size]
+        if positive:
+            floor = min(float(p.min()) for p in positive)
+            ceiling = max(float(p.max()) for p in positive)
+            ranges["log"] = [math.log10(floor) - 0.1, math.log10(ceiling) + 0.1]
+    else:
+        ranges["linear"] = constant_range(values)
+        ranges["log"] = constant_range(values, log=True)
+    current = ranges["log" if is_log else "linear"]
+    if current is not None:
+        layout["yaxis"]["range"] = current
+        layout["yaxis"]["autorange"] = False
+    if toggle:
+        add_axis_toggle(layout, ranges=ranges)
+
+
+def add_axis_toggle(
+    layout: dict[str, Any], *, ranges: dict[str, list[float] | None] | None = None
+) -> None:
     """A linear/log switch for the y axis (plotly's own update menu; no custom code)."""
     active = 1 if layout["yaxis"].get("type") == "log" else 0
+    ranges = ranges or {}
+
+    def args(kind: str) -> list[dict[str, Any]]:
+        chosen = ranges.get(kind)
+        if chosen is None:
+            return [{"yaxis.type": kind, "yaxis.autorange": True}]
+        return [{"yaxis.type": kind, "yaxis.range": chosen, "yaxis.autorange": False}]
+
     layout.setdefault("updatemenus", []).append(
         {
             "type": "dropdown",
@@ -757,11 +1021,49 @@ def add_axis_toggle(layout: dict[str, Any]) -> None:
             "bgcolor": "#f7f8fa",
             "bordercolor": "#d0d5dd",
             "buttons": [
-                {"label": "linear axis", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
-                {"label": "log axis", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+                {"label": "linear axis", "method": "relayout", "args": args("linear")},
+                {"label": "log axis", "method": "relayout", "args": args("log")},
             ],
         }
     )
+
+
+def comparison_colors(runs: Sequence[RunData]) -> dict[str, tuple[str, str]]:
+    """Run anchor -> (colour, dash), fixed per run so every comparison chart agrees."""
+    colors = run_colors(len(runs))
+    dashes = run_dashes(len(runs))
+    return {run.anchor: (colors[i], dashes[i]) for i, run in enumerate(runs)}
+
+
+def _step_span(curves: Sequence[Curve]) -> float | None:
+    lows = [int(c.steps[0]) for c in curves if len(c)]
+    highs = [int(c.steps[-1]) for c in curves if len(c)]
+    if not lows:
+        return None
+    return float(max(highs) - min(lows))
+
+
+#: Marker labels closer than this share of the x span are stacked, not drawn over each other.
+LABEL_GAP = 0.06
+
+
+def stagger_labels(layout: dict[str, Any], span: float | None) -> None:
+    """Lift marker labels that would overlap their neighbour to a higher row (up to 3)."""
+    labels = [a for a in layout["annotations"] if a.get("xref") == "x"]
+    if len(labels) < 2 or not span:
+        return
+    labels.sort(key=lambda a: a["x"])
+    rows_end: list[float] = []  # per row: the x where its last label ends
+    for label in labels:
+        width = span * LABEL_GAP * max(1.0, len(str(label.get("text", ""))) / 6)
+        row = next((i for i, end in enumerate(rows_end) if label["x"] >= end), None)
+        if row is None:
+            row = len(rows_end) if len(rows_end) < 3 else len(rows_end) - 1
+            if row == len(rows_end):
+                rows_end.append(0.0)
+        rows_end[row] = label["x"] + width
+        label["yshift"] = 13 * row
+    layout["margin"]["t"] = max(layout["margin"]["t"], 34 + 13 * (len(rows_end) - 1))
 
 
 def common_run_prefix(names: Sequence[str]) -> str:

@@ -56,6 +56,8 @@ class RunData:
         warnings: Reading warnings about this run's files.
         first_wall_time: Earliest wall time in the run, or NaN.
         last_wall_time: Latest wall time in the run, or NaN.
+        kind: The run's kind from the diagnosis (``supervised``, ``reinforcement-learning``...).
+        reason: Why the run could not be assessed (empty when it was).
     """
 
     run: str
@@ -71,6 +73,8 @@ class RunData:
     warnings: list[ReadWarning] = field(default_factory=list)
     first_wall_time: float = math.nan
     last_wall_time: float = math.nan
+    kind: str = ""
+    reason: str = ""
 
     def role_tags(self, role: str) -> tuple[str, ...]:
         """The tags of ``role`` that this run actually holds as scalars or histograms."""
@@ -205,11 +209,33 @@ def _hparams_by_run(hparams: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
         return {}
     out: dict[str, dict[str, Any]] = {}
     columns = [c for c in hparams.columns if c != "run"]
+    hparams = _whole_numbers_as_integers(hparams, columns)
     for record in hparams.to_dict("records"):
         out[str(record["run"])] = {
             str(c): _plain(record[c]) for c in columns if _present(record[c])
         }
     return out
+
+
+def _whole_numbers_as_integers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Float columns holding only whole numbers become integers (batch size 8, not 8.0).
+
+    A run without the hyperparameter makes pandas store the column as float (NaN); the value
+    people set was an integer.
+    """
+    frame = frame.copy()
+    for column in columns:
+        series = frame[column]
+        if series.dtype.kind != "f":
+            continue
+        present = series.dropna()
+        values = present.to_numpy(dtype=np.float64)
+        if present.empty or not np.all(np.isfinite(values)):
+            continue
+        if np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53):
+            integers = [None if math.isnan(v) else int(v) for v in series.to_numpy(np.float64)]
+            frame[column] = pd.Series(integers, index=series.index, dtype=object)
+    return frame
 
 
 def _fallback_roles(
@@ -314,6 +340,8 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
             data.findings = list(rd.findings)
             data.skipped = list(rd.skipped)
             data.roles = {str(k): tuple(v) for k, v in dict(rd.roles).items()}
+            data.kind = str(getattr(rd, "kind", "") or "")
+            data.reason = str(getattr(rd, "reason", "") or "")
         else:
             data.roles = _fallback_roles(list(data.scalars), list(data.histograms))
         data.first_wall_time, data.last_wall_time = walls.get(name, (math.nan, math.nan))

@@ -30,10 +30,20 @@ from tbreport.report.charts import (
     SEVERITY_COLORS,
     Chart,
     ChartBuilder,
+    comparison_colors,
+    stagger_labels,
 )
 from tbreport.report.collect import ReportData, RunData
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
-from tbreport.report.summary import HPARAM_PREFIX, BestPoint, best_point, summarize
+from tbreport.report.summary import (
+    HPARAM_PREFIX,
+    BestPoint,
+    best_marker,
+    choose_hparams,
+    finding_rank,
+    summarize,
+    worst_finding,
+)
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
 PlotlyMode = Literal["inline", "cdn"]
@@ -132,12 +142,25 @@ def sort_key(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return str(int(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
         number = float(value)
         if math.isnan(number):
             return ""
         return repr(number) if math.isfinite(number) else ("1e999" if number > 0 else "-1e999")
     return str(value)
+
+
+def breakable(name: Any) -> Markup:
+    """A run name (escaped) that may wrap only after a ``/``, never inside a path component."""
+    from markupsafe import escape
+
+    parts = re.split(r"(?<=/)", str(name))
+    # Hyphens are break opportunities too: each component is kept on one line.
+    return Markup("<wbr>").join(
+        Markup('<span class="seg">%s</span>') % escape(part) for part in parts
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,6 +182,7 @@ def environment() -> jinja2.Environment:
         fmt_duration=fmt_duration,
         fmt_hparam=fmt_hparam,
         sort_key=sort_key,
+        breakable=breakable,
     )
     env.globals["asset"] = _asset
     return env
@@ -217,6 +241,11 @@ class RunView:
         return [c for g in self.groups for c in g.charts]
 
 
+def _more(n: int, word: str) -> str:
+    """``1 more tag is``, ``3 more tags are``."""
+    return f"1 more {word} is" if n == 1 else f"{n} more {word}s are"
+
+
 def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]) -> RunView:
     view = RunView(data=run, summary=summary)
     findings = run.findings
@@ -236,7 +265,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
     loss_tags = list(dict.fromkeys(train_tags + val_tags))
     used.update(loss_tags)
     val_curve = run.first_curve("val_loss")
-    best: BestPoint | None = best_point(val_curve)
+    best: BestPoint | None = best_marker(val_curve, run.findings)
 
     loss_chart = None
     if loss_tags:
@@ -307,7 +336,7 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
                 charts.append(chart)
         if charts:
             hidden = len(tags) - len(charts)
-            remark = f"{hidden} more tags are in the CSV bundle." if hidden > 0 else None
+            remark = f"{_more(hidden, 'tag')} in the CSV bundle." if hidden > 0 else None
             groups.append(ChartGroup(title, charts, grid=True, remark=remark))
 
     others = [t for t in run.scalars if t not in used]
@@ -318,13 +347,14 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
             other_charts.append(chart)
     if other_charts:
         hidden = len(others) - len(other_charts)
-        remark = f"{hidden} more scalar tags are in the CSV bundle." if hidden > 0 else None
+        remark = f"{_more(hidden, 'scalar tag')} in the CSV bundle." if hidden > 0 else None
         groups.append(ChartGroup("Other scalars", other_charts, grid=True, remark=remark))
 
     # Findings about tags no chart shows (or about the run as a whole) go on the loss chart.
     leftover = [f for i, f in enumerate(findings) if i not in placed]
     if leftover and loss_chart is not None:
         builder.add_marks(loss_chart.figure["layout"], findings=leftover)
+        stagger_labels(loss_chart.figure["layout"], loss_chart.x_span)
 
     view.groups = groups
 
@@ -362,13 +392,122 @@ def _present(value: Any) -> bool:
     return not (isinstance(value, float) and math.isnan(value))
 
 
-def _overview_hparams(summary_frame, runs: Sequence[RunData]) -> tuple[list[str], int]:
-    names = [c[len(HPARAM_PREFIX) :] for c in summary_frame.columns if c.startswith(HPARAM_PREFIX)]
-    if len(names) <= MAX_OVERVIEW_HPARAMS:
-        return names, 0
-    varying = [n for n in names if len({repr(r.hparams.get(n)) for r in runs}) > 1]
-    chosen = varying[:MAX_OVERVIEW_HPARAMS]
-    return chosen, len(names) - len(chosen)
+@dataclass
+class AdviceGroup:
+    """What to do about one problem, said once, with every run it applies to.
+
+    Attributes:
+        anchor: HTML id (``advice-<n>``; never derived from untrusted text).
+        problem: The problem (``Finding.problem``, else the detector name).
+        severity: The worst severity among its findings.
+        codes: Detector codes and names that reported it (``L101 overfitting``).
+        runs: ``(run, anchor)`` of each run it applies to, worst first.
+        advice: The distinct advice texts.
+        count: Number of findings.
+    """
+
+    anchor: str
+    problem: str
+    severity: str
+    codes: list[str]
+    runs: list[tuple[str, str | None]]
+    advice: list[str]
+    count: int
+
+
+def advice_groups(findings: Sequence[Finding], anchors: dict[str, str]) -> list[AdviceGroup]:
+    """Findings grouped by problem, worst problem first (severity, then number of runs).
+
+    Args:
+        findings: Every finding, worst first.
+        anchors: Run name -> anchor of its section.
+    """
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.problem or finding.name, []).append(finding)
+    groups = []
+    for problem, members in grouped.items():
+        worst = min(members, key=finding_rank)
+        runs = list(dict.fromkeys(f.run for f in members))
+        groups.append(
+            AdviceGroup(
+                anchor="",
+                problem=problem,
+                severity=Severity(worst.severity).value,
+                codes=list(dict.fromkeys(f"{f.code} {f.name}" for f in members)),
+                runs=[(run, anchors.get(run)) for run in runs],
+                advice=list(dict.fromkeys(f.advice for f in members if f.advice)),
+                count=len(members),
+            )
+        )
+    groups.sort(key=lambda g: (_SEVERITY_ORDER.get(g.severity, 3), -len(g.runs), g.problem))
+    for i, group in enumerate(groups):
+        group.anchor = f"advice-{i}"
+    return groups
+
+
+def overview_order(runs: Sequence[RunData]) -> list[int]:
+    """Positions of ``runs`` in overview order: worst status first, then the strongest worst
+    finding, then the diagnosis order."""
+
+    def key(i: int) -> tuple:
+        run = runs[i]
+        worst = worst_finding(run.findings)
+        rank = finding_rank(worst) if worst is not None else (1, math.inf)
+        return (_STATUS_ORDER.get(run.status, 5), rank, i)
+
+    return sorted(range(len(runs)), key=key)
+
+
+#: Roles compared across runs, in this order: (role, title, smoothed, runs needed).
+COMPARED_ROLES = (
+    ("val_loss", "Validation loss", True, 1),
+    ("train_loss", "Training loss", True, 1),
+    ("val_metric", "Validation metric", True, 2),
+    ("reward", "Reward", True, 2),
+    ("learning_rate", "Learning rate", False, 2),
+)
+#: Comparison charts of shared tags no role claims (the CSV has all of them).
+MAX_SHARED_TAG_CHARTS = 16
+
+
+def comparison_charts(builder: ChartBuilder, runs: Sequence[RunData]) -> tuple[list[Chart], int]:
+    """One chart per metric several runs share: the roles first (losses, the main validation
+    metric, reward, learning rate), then every other tag at least two runs have.
+
+    Returns:
+        The charts and how many shared tags were left out.
+    """
+    colors = comparison_colors(runs)
+    charts: list[Chart] = []
+    covered: set[tuple[str, str]] = set()
+    for role, label, smooth, needed in COMPARED_ROLES:
+        curves = [(run, run.first_curve(role)) for run in runs]
+        curves = [(run, c) for run, c in curves if c is not None]
+        tags = {c.tag for _, c in curves}
+        title = (
+            f"{label}: {next(iter(tags))}"
+            if role not in ("val_loss", "train_loss") and len(tags) == 1
+            else label
+        )
+        chart = builder.comparison_chart(
+            runs, role, title=title, colors=colors, smooth=smooth, min_runs=needed
+        )
+        if chart:
+            charts.append(chart)
+            covered.update((run.anchor, c.tag) for run, c in curves)
+    shared: dict[str, int] = {}
+    for run in runs:
+        for tag in run.scalars:
+            if (run.anchor, tag) not in covered:
+                shared[tag] = shared.get(tag, 0) + 1
+    tags = [tag for tag, count in shared.items() if count >= 2]
+    tags.sort(key=lambda t: -shared[t])  # stable: first-seen order among equals
+    for tag in tags[:MAX_SHARED_TAG_CHARTS]:
+        chart = builder.comparison_chart(runs, tag=tag, title=tag, colors=colors, min_runs=2)
+        if chart:
+            charts.append(chart)
+    return charts, max(0, len(tags) - MAX_SHARED_TAG_CHARTS)
 
 
 def build_context(
@@ -397,22 +536,28 @@ def build_context(
     builder = ChartBuilder(max_points=max_points)
     summary_frame = summarize(data.runs)
     summary_rows = [_template_row(row) for row in summary_frame.to_dict("records")]
+    # The overview and the run sections lead with what is wrong.
+    order = overview_order(data.runs)
+    summary_rows = [summary_rows[i] for i in order]
+    ordered_runs = [data.runs[i] for i in order]
     views = [
-        _build_run_view(builder, run, row) for run, row in zip(data.runs, summary_rows, strict=True)
+        _build_run_view(builder, run, row)
+        for run, row in zip(ordered_runs, summary_rows, strict=True)
     ]
-    comparison = []
-    for role, label in (("val_loss", "Validation loss"), ("train_loss", "Training loss")):
-        chart = builder.comparison_chart(data.runs, role, title=label)
-        if chart:
-            comparison.append(chart)
+    comparison, comparison_hidden = comparison_charts(builder, data.runs)
+    hparam_parallel = builder.hparam_parallel_chart(data.runs)
     hparam_charts, hparams_hidden = builder.hparam_charts(data.runs)
-    overview_hparams, overview_hidden = _overview_hparams(summary_frame, data.runs)
+    overview_hparams, overview_hidden = choose_hparams(data.runs, limit=MAX_OVERVIEW_HPARAMS)
     anchors = {run.run: run.anchor for run in data.runs}
 
+    position = {name: i for i, name in enumerate(r.run for r in ordered_runs)}
     findings = sorted(
-        data.findings,
-        key=lambda f: (_SEVERITY_ORDER.get(Severity(f.severity).value, 3),),
+        data.findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position)))
     )
+    advice = advice_groups(findings, anchors)
+    advice_anchor = {}
+    for group in advice:
+        advice_anchor[group.problem] = group.anchor
     counts = {"error": 0, "warning": 0, "info": 0}
     for finding in data.findings:
         counts[Severity(finding.severity).value] += 1
@@ -422,6 +567,8 @@ def build_context(
 
     js, version, integrity = _plotly_js()
     all_charts = [c for v in views for c in v.charts] + comparison + hparam_charts
+    if hparam_parallel is not None:
+        all_charts.append(hparam_parallel)
     return {
         "title": title,
         "logdir": logdir,
@@ -442,10 +589,14 @@ def build_context(
         "overview_hparams_hidden": overview_hidden,
         "hparam_prefix": HPARAM_PREFIX,
         "findings": findings,
+        "advice_groups": advice,
+        "advice_anchor": advice_anchor,
         "finding_counts": counts,
         "status_counts": statuses,
         "anchors": anchors,
         "comparison": comparison,
+        "comparison_hidden": comparison_hidden,
+        "hparam_parallel": hparam_parallel,
         "hparam_charts": hparam_charts,
         "hparam_charts_hidden": hparams_hidden,
         "global_warnings": data.global_warnings,

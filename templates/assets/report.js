@@ -58,7 +58,79 @@
     return Math.min(w, 0.999);
   }
 
-  function smoothedTraces(spec, weight) {
+  /* --- x axis: step, relative time or wall time ------------------------------------------ */
+  /* A chart with spec.time maps any step to the wall time of the run's points at that step
+     (linear between the pairs computed in Python, clamped at the ends). */
+  function stepToSeconds(time, step) {
+    var s = time.steps, w = time.walls, lo = 0, hi = s.length - 1;
+    if (step <= s[0]) return w[0];
+    if (step >= s[hi]) return w[hi];
+    while (hi - lo > 1) {
+      var mid = (lo + hi) >> 1;
+      if (s[mid] <= step) lo = mid; else hi = mid;
+    }
+    var f = (step - s[lo]) / (s[hi] - s[lo]);
+    return w[lo] + f * (w[hi] - w[lo]);
+  }
+
+  function mapX(spec, axis, x) {
+    if (!axis || axis === "step" || !spec.time) return x;
+    var out = new Array(x.length);
+    for (var i = 0; i < x.length; i++) {
+      var seconds = stepToSeconds(spec.time, x[i]);
+      out[i] = axis === "wall" ? (spec.time.base + seconds) * 1000 : seconds / 3600;
+    }
+    return out;
+  }
+
+  function mapLayoutX(spec, axis) {
+    var shapes = spec.layoutX.shapes.map(function (s) {
+      if (s.xref !== "x") return s;
+      var copy = Object.assign({}, s);
+      copy.x0 = mapX(spec, axis, [s.x0])[0]; copy.x1 = mapX(spec, axis, [s.x1])[0];
+      return copy;
+    });
+    var annotations = spec.layoutX.annotations.map(function (a) {
+      if (a.xref !== "x") return a;
+      var copy = Object.assign({}, a);
+      copy.x = mapX(spec, axis, [a.x])[0];
+      return copy;
+    });
+    return {shapes: shapes, annotations: annotations};
+  }
+
+  function setXAxis(item, axis) {
+    var spec = item.spec;
+    if (!spec.time) return;
+    item.axis = axis;
+    var xs = [], indices = [];
+    spec.stepX.forEach(function (x, i) {
+      if (x !== null) { xs.push(mapX(spec, axis, x)); indices.push(i); }
+    });
+    var smoothed = smoothedTraces(spec, currentWeight(), axis);
+    item.weight = currentWeight();
+    xs = xs.concat(smoothed.x);
+    indices = indices.concat(smoothed.targets);
+    var marks = mapLayoutX(spec, axis);
+    var titles = {step: "step", relative: "relative time (hours)", wall: "wall time"};
+    // One update of data and layout: the axis type follows the new x values.
+    var update = {x: xs};
+    if (smoothed.targets.length) {
+      update.y = indices.map(function (i, k) {
+        var j = k - (indices.length - smoothed.targets.length);
+        return j >= 0 ? smoothed.y[j] : item.div.data[i].y;
+      });
+    }
+    window.Plotly.update(item.div, update, {
+      "xaxis.type": axis === "wall" ? "date" : "linear",
+      "xaxis.title.text": titles[axis],
+      "xaxis.autorange": true,
+      shapes: marks.shapes,
+      annotations: marks.annotations
+    }, indices);
+  }
+
+  function smoothedTraces(spec, weight, axis) {
     var xs = [], ys = [], targets = [];
     spec.smooth.forEach(function (entry) {
       var x, y, n = null;
@@ -68,7 +140,8 @@
       } else {
         x = entry.x; y = entry.y; n = entry.n;
       }
-      xs.push(x);
+      if (entry.source !== undefined && spec.stepX) x = spec.stepX[entry.source] || x;
+      xs.push(mapX(spec, axis, x));
       ys.push(smoothSeries(y, n, weight, entry.constant === true ? true : undefined));
       targets.push(entry.target);
     });
@@ -87,6 +160,20 @@
         entry.x = decode(entry.x); entry.y = decode(entry.y); entry.n = decode(entry.n);
       }
     });
+    if (spec.time) {
+      spec.time.steps = decode(spec.time.steps);
+      spec.time.walls = decode(spec.time.walls);
+      // The step x of every raw trace, kept so the axis can switch back and forth.
+      var smoothedTargets = {};
+      spec.smooth.forEach(function (entry) { smoothedTargets[entry.target] = true; });
+      spec.stepX = spec.figure.data.map(function (trace, i) {
+        return smoothedTargets[i] ? null : trace.x;
+      });
+      spec.layoutX = {
+        shapes: spec.figure.layout.shapes || [],
+        annotations: spec.figure.layout.annotations || []
+      };
+    }
     return spec;
   }
 
@@ -106,7 +193,7 @@
     div.setAttribute("data-state", "rendering");
     try {
       var spec = loadSpec(div.getAttribute("data-chart"));
-      var smoothed = smoothedTraces(spec, currentWeight());
+      var smoothed = smoothedTraces(spec, currentWeight(), "step");
       smoothed.targets.forEach(function (t, i) {
         spec.figure.data[t].x = smoothed.x[i];
         spec.figure.data[t].y = smoothed.y[i];
@@ -117,7 +204,7 @@
       window.Plotly.newPlot(div, spec.figure.data, spec.figure.layout, {
         responsive: true, displaylogo: false, modeBarButtonsToRemove: ["sendDataToCloud"]
       });
-      var item = {div: div, spec: spec, visible: true, weight: currentWeight()};
+      var item = {div: div, spec: spec, visible: true, weight: currentWeight(), axis: "step"};
       rendered.push(item);
       div.tbreportItem = item;
       if (visibility) visibility.observe(div);
@@ -131,7 +218,7 @@
 
   function resmoothItem(item, weight) {
     if (!item.spec.smooth.length || item.weight === weight) return;
-    var s = smoothedTraces(item.spec, weight);
+    var s = smoothedTraces(item.spec, weight, item.axis);
     window.Plotly.restyle(item.div, {x: s.x, y: s.y}, s.targets);
     item.weight = weight;
   }
@@ -190,7 +277,7 @@
 
   /* --- sortable tables ------------------------------------------------------------------ */
   var RANKS = {
-    status: {error: 0, warning: 1, info: 2, healthy: 3},
+    status: {error: 0, warning: 1, "not-assessed": 2, info: 3, healthy: 4},
     severity: {error: 0, warning: 1, info: 2}
   };
 
@@ -239,9 +326,20 @@
     var text = filterInput ? filterInput.value : "";
     var regex = null;
     filterInput.classList.remove("invalid");
+    filterInput.removeAttribute("aria-invalid");
+    filterInput.title = "";
     if (text) {
-      try { regex = new RegExp(text, "i"); } catch (err) { filterInput.classList.add("invalid"); return; }
+      try { regex = new RegExp(text, "i"); } catch (err) {
+        // Say so instead of silently keeping the previous filter.
+        filterInput.classList.add("invalid");
+        filterInput.setAttribute("aria-invalid", "true");
+        var message = "invalid regular expression: " + (err && err.message ? err.message : err);
+        filterInput.title = message;
+        if (filterCount) { filterCount.textContent = message; filterCount.classList.add("invalid"); }
+        return;
+      }
     }
+    if (filterCount) filterCount.classList.remove("invalid");
     hiddenAnchors = {};
     var total = 0, shown = 0;
     Array.prototype.forEach.call(document.querySelectorAll("section.run[data-run]"), function (section) {
@@ -267,7 +365,19 @@
     };
   }
 
+  function setUpAxisSwitches() {
+    Array.prototype.forEach.call(document.querySelectorAll("select.x-axis"), function (select) {
+      select.addEventListener("change", function () {
+        var div = document.querySelector('div.plot[data-chart="' + select.dataset.chart + '"]');
+        if (!div || !window.Plotly) return;
+        render(div);
+        if (div.tbreportItem) setXAxis(div.tbreportItem, select.value);
+      });
+    });
+  }
+
   setUpSorting();
+  setUpAxisSwitches();
   if (filterInput) filterInput.addEventListener("input", debounce(applyFilter));
   if (slider) slider.addEventListener("input", debounce(resmooth));
   setUpCharts();
@@ -277,6 +387,7 @@
   window.tbreport = {
     smoothSeries: smoothSeries,
     renderAll: renderAll,
-    renderedCount: function () { return rendered.length; }
+    renderedCount: function () { return rendered.length; },
+    setXAxis: function (div, axis) { render(div); setXAxis(div.tbreportItem, axis); }
   };
 })();

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
+from tbreport.diagnosis.detectors.diverged_loss import DivergedLoss
 from tbreport.diagnosis.detectors.frozen_loss import FrozenLoss
 from tbreport.diagnosis.detectors.gradients import (
     DeadNeurons,
@@ -39,6 +40,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     NonFiniteLoss,
     GeneralisationGap,
     NonFiniteMetric,
+    DivergedLoss,
     ExplodingGradients,
     VanishingGradients,
     DeadNeurons,

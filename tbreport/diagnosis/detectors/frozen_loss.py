@@ -43,7 +43,7 @@ class FrozenLoss(Detector):
     problem = "collapsed-predictions"
     run_kinds = ("supervised",)
     requires_any = ("train_loss", "val_loss")
-    explained_by = ("non-finite-loss", "collapsed-predictions")
+    explained_by = ("non-finite-loss", "collapsed-predictions", "diverged-loss")
 
     @dataclass(frozen=True)
     class Params:

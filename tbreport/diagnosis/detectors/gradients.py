@@ -221,6 +221,7 @@ class ExplodingGradients(Detector):
             evidence=evidence,
             tags=tags[:20],
             severity=severity,
+            strength=growth / params.growth_factor,
         )
 
 

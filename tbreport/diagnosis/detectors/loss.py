@@ -230,6 +230,7 @@ class Overfitting(Detector):
             step=best_step,
             evidence=evidence,
             tags=(val.tag, train.tag),
+            strength=rise / params.min_rise,
         )
 
 
@@ -276,7 +277,7 @@ class Underfitting(Detector):
     requires_any = ("train_loss", "val_loss")
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
-    explained_by = ("non-finite-loss", "exploding-gradients", "erratic-loss")
+    explained_by = ("non-finite-loss", "exploding-gradients", "erratic-loss", "diverged-loss")
 
     @dataclass(frozen=True)
     class Params:
@@ -595,6 +596,11 @@ class ErraticLoss(Detector):
                 step=a["first_step"],
                 evidence=evidence,
                 tags=(a["tag"],),
+                strength=max(
+                    a["noise"] / params.max_noise if oscillating else 0.0,
+                    a["spikes"] / params.min_spikes if spiky else 0.0,
+                    a["max_spike"] / params.huge_spike_factor if spiky else 0.0,
+                ),
             )
             return  # one finding per run: the first curve that shows it
 
