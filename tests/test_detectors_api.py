@@ -15,7 +15,7 @@ from tbreport.diagnosis.detectors import find_detector
 from tbreport.errors import ConfigError, InputError
 from tbreport.model import Finding, Severity
 
-REALWORLD = Path("/work/shared/conformance/realworld")
+REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "realworld"
 
 
 @pytest.fixture(scope="module")
