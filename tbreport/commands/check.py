@@ -338,6 +338,9 @@ def detector_reference(detector: type[Detector]) -> dict:
         "code": detector.code,
         "name": detector.name,
         "severity": detector.severity.value,
+        "severities": [s.value for s in detector.severities],
+        "problem": detector.problem,
+        "run_kinds": list(detector.run_kinds),
         "summary": detector.summary,
         "requires": list(detector.requires),
         "requires_any": list(detector.requires_any),
@@ -350,7 +353,12 @@ def detector_reference(detector: type[Detector]) -> dict:
 
 def render_rule_text(detector: type[Detector]) -> str:
     ref = detector_reference(detector)
-    lines = [f"{ref['code']} {ref['name']} ({ref['severity']})", f"  {ref['summary']}", ""]
+    severities = "/".join(ref["severities"])
+    lines = [f"{ref['code']} {ref['name']} ({severities})", f"  {ref['summary']}", ""]
+    if ref["problem"]:
+        lines.append(f"Problem: {ref['problem']}")
+    if ref["run_kinds"]:
+        lines.append("Judges: " + ", ".join(ref["run_kinds"]) + " runs")
     needs = []
     if ref["requires"]:
         needs.append("roles " + ", ".join(ref["requires"]))
@@ -389,7 +397,23 @@ def rules_table(detectors: list[type[Detector]]) -> str:
     lines = []
     for d in detectors:
         summary = d.summary.strip().splitlines()[0] if d.summary else ""
-        lines.append(f"{d.code:<{code_w}}  {d.name:<{name_w}}  {d.severity.value:<7}  {summary}")
+        severity = "/".join(s.value for s in d.severities)
+        lines.append(f"{d.code:<{code_w}}  {d.name:<{name_w}}  {severity:<13}  {summary}")
+    return "\n".join(lines)
+
+
+def rules_markdown(detectors: list[type[Detector]]) -> str:
+    """The README's table of detectors, rendered from the registry (a test keeps them equal)."""
+    lines = [
+        "| code | name | severity | problem | judges | what it detects |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in detectors:
+        severity = "/".join(s.value for s in d.severities)
+        kinds = ", ".join(d.run_kinds) if d.run_kinds else "every run"
+        lines.append(
+            f"| {d.code} | {d.name} | {severity} | {d.problem or '-'} | {kinds} | {d.summary} |"
+        )
     return "\n".join(lines)
 
 
@@ -421,10 +445,10 @@ def matching_detectors(key: str) -> list[type[Detector]]:
     "--format",
     "-f",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format (markdown: the table of the README).",
 )
 def rules(rule: str | None, output_format: str) -> None:
     """Document the detectors: what each detects, why it matters, what to do, its defaults.
@@ -444,6 +468,9 @@ def rules(rule: str | None, output_format: str) -> None:
     chosen = matching_detectors(rule) if rule else list(ALL_DETECTORS)
     if output_format == "json":
         click.echo(json.dumps([detector_reference(d) for d in chosen], indent=2))
+        return
+    if output_format == "markdown":
+        click.echo(rules_markdown(chosen))
         return
     if not rule:
         click.echo(rules_table(chosen))

@@ -509,6 +509,7 @@ def exact_zero_fraction(frame: pd.DataFrame) -> np.ndarray:
     mins = frame["min"].to_numpy(np.float64)
     maxs = frame["max"].to_numpy(np.float64)
     nums = frame["num"].to_numpy(np.float64)
+    squares = frame["sum_squares"].to_numpy(np.float64) if "sum_squares" in frame else nums * np.nan
     for i, (limits, counts) in enumerate(zip(frame["bucket_limit"], frame["bucket"], strict=True)):
         if limits is None or counts is None or len(counts) == 0 or not nums[i] > 0:
             continue
@@ -520,6 +521,10 @@ def exact_zero_fraction(frame: pd.DataFrame) -> np.ndarray:
         lefts = np.concatenate([[min(mins[i], limits[0])], limits[:-1]])
         at_zero = (lefts >= -EXACT_ZERO_EDGE) & (limits <= EXACT_ZERO_EDGE)
         out[i] = min(float(counts[at_zero].sum() / nums[i]), 1.0)
+        # Everything in the zero bucket but a positive sum of squares: the values are tiny, not
+        # zero (gradients that underflow the bucket edge vanish; they are not dead units).
+        if out[i] >= 0.999 and np.isfinite(squares[i]) and squares[i] > 0:
+            out[i] = 0.0
     return out
 
 

@@ -82,8 +82,13 @@ def assess_overfitting(val: Curve, train: Curve, params) -> tuple | None:
         # The seed's other sign: a validation loss that rose and then stays up (noisily, so no
         # monotonic trend) while the training loss collapsed: a large, growing gap.
         gap = final_value / train_tail if train_tail > 0 else np.inf
+        # Measured from the raw minimum around the best step: a rolling median sits above a
+        # noisy minimum and would shrink a 15% rise to 10%.
+        window = max(3, int(round(params.smoothing_fraction * val.values.size)))
+        raw_best = float(np.min(val.values[: best + window // 2 + 1]))
+        plateau_rise = (final_value - raw_best) / (abs(raw_best) or 1.0)
         if not (
-            rise >= params.min_rise_plateau
+            plateau_rise >= params.min_rise_plateau
             and train_drop >= params.min_train_drop_plateau
             and gap >= params.min_gap_plateau
         ):

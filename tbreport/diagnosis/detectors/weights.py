@@ -61,8 +61,8 @@ class WeightCollapse(Detector):
     code = "W401"
     name = "weight-collapse"
     severity = Severity.WARNING
-    # "Weights not updating" in the seed guide: a layer pulled to zero no longer contributes.
-    problem = "dead-neurons"
+    # A layer pulled to zero makes the network's output constant: the predictions collapse.
+    problem = "collapsed-predictions"
     requires = ("weight_histograms",)
 
     @dataclass(frozen=True)
