@@ -240,20 +240,22 @@ def _hf_run(rng, grad_norm: np.ndarray, steps: np.ndarray) -> dict[str, Series]:
     }
 
 
-def test_exploding_gradients_tamed_by_clipping_fires(tmp_path):
+@pytest.mark.parametrize("high_epochs", [1, 2, 4])
+def test_exploding_gradients_tamed_by_clipping_fires(tmp_path, high_epochs):
     rng = np.random.default_rng(30)
     steps = np.arange(10, 10_001, 10)  # 20 epochs of 500 steps, logged every 10
     epoch = steps / 500
-    # ~1e5 over the first two epochs, brought down to ~1 by epoch 4 and held there.
-    log_norm = np.interp(epoch, [0, 2, 4, 20], [5.0, 5.0, 0.0, 0.0])
+    # ~1e5 over the first epochs, brought down to ~1 over as many more and held there.
+    log_norm = np.interp(epoch, [0, high_epochs, 2 * high_epochs, 20], [5.0, 5.0, 0.0, 0.0])
     norm = 10**log_norm * _lognormal(rng, 0.3, steps.size)
     _write(tmp_path / "checkpoint-runs", _hf_run(rng, norm, steps))
-    diagnosis, _ = _diagnose(tmp_path)
+    diagnosis, run = _diagnose(tmp_path)
     finding = _named(diagnosis, "exploding-gradients")
     assert finding is not None, [f.message for f in diagnosis]
     assert finding.problem == "exploding-gradients"
     assert finding.severity in (Severity.WARNING, Severity.ERROR)
-    assert finding.step <= 2 * 500
+    assert run.status in ("warning", "error")
+    assert finding.step <= high_epochs * 500
 
 
 def test_healthy_gradient_norm_falling_to_a_third_is_silent(tmp_path):
@@ -293,13 +295,13 @@ def test_deviation_just_under_the_threshold_is_silent(tmp_path):
     max_noise = ErraticLoss.Params().max_noise
     rng = np.random.default_rng(41)
     e = np.arange(150, dtype=float)
-    # A normal's median |x| is 0.674 sigma; the residual around a rolling median is a little
-    # smaller than the noise itself.
-    sigma = 0.9 * max_noise / 0.6745
+    # A normal's median |x| is 0.674 sigma: noise whose typical size is the threshold itself,
+    # which the residual around a rolling median measures some 10% smaller.
+    sigma = max_noise / 0.6745
     train = _decay(e, 1.9, 0.35, 25.0) * _lognormal(rng, sigma, e.size)
     val = _decay(e, 1.8, 0.45, 25.0) * _lognormal(rng, sigma, e.size)
     deviation = _typical_deviation(val)
-    assert 0.75 * max_noise < deviation < max_noise, deviation
+    assert 0.85 * max_noise < deviation < max_noise, deviation
     _keras(tmp_path, {"epoch_loss": (e, train)}, {"epoch_loss": (e, val)})
     diagnosis, run = _diagnose(tmp_path)
     assert _named(diagnosis, "erratic-loss") is None, [f.message for f in diagnosis]
