@@ -42,6 +42,23 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tbreport' has no attribute {name!r}")
 
 
+def _read_result_html(self: ReadResult) -> str:
+    # Notebook display is presentation: wired here so the reading layer imports none of it.
+    from tbreport.report.notebook import read_result_html
+
+    return read_result_html(self)
+
+
+def _diagnosis_html(self: Diagnosis) -> str:
+    from tbreport.report.notebook import diagnosis_html
+
+    return diagnosis_html(self)
+
+
+ReadResult._repr_html_ = _read_result_html  # type: ignore[attr-defined]
+Diagnosis._repr_html_ = _diagnosis_html  # type: ignore[attr-defined]
+
+
 def _notebook_display() -> None:
     # Inside IPython only: a Diagnosis then shows as a table with status badges.
     import sys

@@ -142,11 +142,6 @@ class ReadResult:
 
         return wide_scalars(self.scalars)
 
-    def _repr_html_(self) -> str:
-        from tbreport.report.notebook import read_result_html
-
-        return read_result_html(self)
-
     def __repr__(self) -> str:
         return (
             f"ReadResult(logdir={self.logdir!r}, runs={len(self.runs)}, "

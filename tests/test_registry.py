@@ -163,3 +163,27 @@ def test_explained_by_names_real_detectors_without_cycles():
 
     for d in ALL_DETECTORS:
         assert not reaches(d.name, d.name), f"{d.name} can explain itself away"
+
+
+def test_readme_rules_table_is_rendered_from_the_registry():
+    # Adding a detector touches its own file: the README's table must follow, never be edited.
+    from pathlib import Path
+
+    from tbreport.commands.check import rules_markdown
+    from tbreport.diagnosis.detectors import ALL_DETECTORS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- rules-table -->") + len("<!-- rules-table -->")
+    end = readme.index("<!-- /rules-table -->")
+    assert readme[start:end].strip() == rules_markdown(list(ALL_DETECTORS)), (
+        "README rules table is stale: paste `tbreport rules --format markdown` between the markers"
+    )
+
+
+def test_every_problem_is_reported_by_some_detector():
+    from tbreport.diagnosis.detectors import ALL_DETECTORS
+    from tbreport.model import PROBLEMS
+
+    covered = {d.problem for d in ALL_DETECTORS}
+    assert set(PROBLEMS) <= covered, set(PROBLEMS) - covered
+    assert all(d.problem in (*PROBLEMS, None) for d in ALL_DETECTORS)
