@@ -187,3 +187,26 @@ def test_every_problem_is_reported_by_some_detector():
     covered = {d.problem for d in ALL_DETECTORS}
     assert set(PROBLEMS) <= covered, set(PROBLEMS) - covered
     assert all(d.problem in (*PROBLEMS, None) for d in ALL_DETECTORS)
+
+
+def test_every_numeric_parameter_refuses_negative_values_and_empty_windows():
+    import dataclasses
+
+    import pytest
+
+    from tbreport.diagnosis.detectors import ALL_DETECTORS
+    from tbreport.errors import ConfigError
+
+    checked = 0
+    for detector in ALL_DETECTORS:
+        for fld in dataclasses.fields(detector.Params):
+            if isinstance(fld.default, bool) or not isinstance(fld.default, (int, float)):
+                continue
+            with pytest.raises(ConfigError, match="must be at least"):
+                detector.make_params({fld.name: -1})
+            if isinstance(fld.default, int) and fld.name.endswith("points"):
+                with pytest.raises(ConfigError, match="at least 1"):
+                    detector.make_params({fld.name: 0})
+            assert detector.make_params({fld.name: fld.default}) == detector.Params()
+            checked += 1
+    assert checked > 40

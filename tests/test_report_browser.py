@@ -353,7 +353,10 @@ def test_overview_leads_with_findings_in_severity_order(browser, sweep_report):
             if run in worst:
                 assert cell.startswith(f"{worst[run].code} {worst[run].name}"), (run, cell)
                 assert worst[run].message in cell
-        assert rows[0][0] == "sweep/nan" and rows[1][0] == "sweep/overfit"
+        assert rows[0][0] == "sweep/nan" and {rows[1][0], rows[2][0]} == {
+            "sweep/overfit",
+            "sweep/diverged",
+        }
         # The findings list is not a scroll box of its own.
         assert (
             page.js("getComputedStyle(document.querySelector('#findings .table-wrap')).maxHeight")

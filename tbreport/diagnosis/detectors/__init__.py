@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
 from tbreport.diagnosis.detectors.diverged_loss import DivergedLoss
+from tbreport.diagnosis.detectors.entropy_collapse import EntropyCollapse
 from tbreport.diagnosis.detectors.frozen_loss import FrozenLoss
 from tbreport.diagnosis.detectors.gradients import (
     DeadNeurons,
@@ -28,8 +29,10 @@ from tbreport.diagnosis.detectors.loss import (
 )
 from tbreport.diagnosis.detectors.non_finite_metric import NonFiniteMetric
 from tbreport.diagnosis.detectors.predictions import CollapsedPredictions
+from tbreport.diagnosis.detectors.reward_collapse import RewardCollapse
 from tbreport.diagnosis.detectors.reward_not_improving import RewardNotImproving
 from tbreport.diagnosis.detectors.schedule import LrScheduleNoEffect
+from tbreport.diagnosis.detectors.value_loss_blow_up import ValueLossBlowUp
 from tbreport.diagnosis.detectors.weights import WeightCollapse, WeightGrowth
 from tbreport.errors import ConfigError
 
@@ -50,6 +53,9 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     WeightGrowth,
     LrScheduleNoEffect,
     RewardNotImproving,
+    RewardCollapse,
+    EntropyCollapse,
+    ValueLossBlowUp,
     DuplicateSteps,
     DamagedFile,
 )

@@ -27,9 +27,17 @@ from tbreport.model import Finding, ReadWarning, Severity
 DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
 
 
-def param(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse/click naming
-    """A ``Params`` field with its documentation."""
-    return field(default=default, metadata={"help": help})
+def param(default: Any, help: str, *, minimum: float | None = None) -> Any:  # noqa: A002
+    """A ``Params`` field with its documentation.
+
+    Args:
+        minimum: The smallest value a configuration may set. Numbers default to 0 (no
+            threshold, window or share of these detectors is meaningful below it), and counts
+            of points to 1 (a window of no point judges nothing).
+    """
+    if minimum is None and isinstance(default, (int, float)) and not isinstance(default, bool):
+        minimum = 0
+    return field(default=default, metadata={"help": help, "minimum": minimum})
 
 
 class SkipDetector(Exception):
@@ -352,6 +360,8 @@ def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
         if number is None or not math.isfinite(number):
             raise ConfigError(f"{where} must be a number, got {value!r}")
         minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
+        if kind == "int" and (fld.name.endswith("points") or fld.name.startswith("min_points")):
+            minimum = max(minimum or 0, 1)
         if minimum is not None and number < minimum:
             raise ConfigError(f"{where} must be at least {minimum}, got {value!r}")
         if kind == "int":
