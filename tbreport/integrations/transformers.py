@@ -57,12 +57,25 @@ class TbreportCallback(TrainerCallback):
         return self.stopper.stopped_by
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        self.stopper.bind(getattr(args, "logging_dir", None))
+        self.stopper.bind(_logging_dir(args))
         epoch = getattr(state, "epoch", None)
         where = f"epoch {epoch:g}" if isinstance(epoch, (int, float)) else "an epoch"
         if self.stopper.check(where=where) is not None:
             control.should_training_stop = True
         return control
+
+
+def _logging_dir(args: Any) -> str | None:
+    """Where the Trainer's TensorBoardCallback writes: ``args.logging_dir`` (transformers 4),
+    else ``$TENSORBOARD_LOGGING_DIR`` or ``<output_dir>/runs`` (transformers 5, which writes
+    one timestamped run below it)."""
+    logging_dir = getattr(args, "logging_dir", None)
+    if logging_dir:
+        return str(logging_dir)
+    if os.environ.get("TENSORBOARD_LOGGING_DIR"):
+        return os.path.expanduser(os.environ["TENSORBOARD_LOGGING_DIR"])
+    output_dir = getattr(args, "output_dir", None)
+    return os.path.join(str(output_dir), "runs") if output_dir else None
 
 
 __all__ = ["TbreportCallback"]
