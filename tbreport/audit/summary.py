@@ -232,7 +232,7 @@ def _yaml_file(spec: SourceSpec, member, reader) -> Iterator[str | None]:
 def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
     """One :class:`RunSummary` per logical run of a (small) ReadResult.
 
-    Best and final losses follow the report's summary table (``tbreport.report.summary``): the
+    Best and final losses follow the report's summary table (``tbreport.diagnosis.metrics``): the
     first tag of the ``train_loss``/``val_loss`` roles, its lowest finite value and its value
     at the last step.
 
@@ -240,33 +240,20 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         result: What ``tbreport.read`` (or ``reader.combine``) returned for a few runs.
         config: Diagnosis configuration.
     """
-    from tbreport.report.collect import Curve
-    from tbreport.report.summary import best_point, final_value
+    from tbreport.diagnosis import logical_runs
+    from tbreport.diagnosis.detectors.base import Curve
+    from tbreport.diagnosis.metrics import best_point, final_value
 
     diagnosis = _diagnose(result, config)
     diagnosed = {str(r.run): r for r in diagnosis.runs} if diagnosis is not None else {}
+    # The per-run views the diagnosis judged (or, without detectors, the same views built with
+    # the user's roles): curves, tags and steps come from them, not from a regrouping here.
+    views = dict(diagnosis.views) if diagnosis is not None else logical_runs(result, config=config)
     inventory = result.runs
     logical_of = dict(
         zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
     )
     facts = _inventory_facts(inventory)
-    scalars = result.logical_scalars()
-    scalar_groups = _group_positions(scalars)
-    steps = scalars["step"].to_numpy(dtype=np.int64)
-    values = scalars["value"].to_numpy(dtype=np.float64, na_value=np.nan)
-    histograms = result.histograms
-    histogram_groups = _group_positions(histograms)
-    histogram_steps = histograms["step"].to_numpy(dtype=np.int64)
-    tags_of: dict[str, list[str]] = {}
-    steps_of: dict[str, list[np.ndarray]] = {}
-    for (run, tag), idx in scalar_groups.items():
-        tags_of.setdefault(run, []).append(tag)
-        steps_of.setdefault(run, []).append(steps[idx])
-    histogram_tags_of: dict[str, list[str]] = {}
-    for (run_dir, tag), idx in histogram_groups.items():
-        logical = logical_of.get(run_dir, run_dir)
-        histogram_tags_of.setdefault(logical, []).append(tag)
-        steps_of.setdefault(logical, []).append(histogram_steps[idx])
     hparams_of = _hparams_by_run(result.hparams)
     status_of = _session_status(result.hparam_records)
     problems_of: dict[str | None, list[dict[str, Any]]] = {}
@@ -274,27 +261,28 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         owner = logical_of.get(warning.run, warning.run) if warning.run is not None else None
         problems_of.setdefault(owner, []).append(problem_dict(warning))
 
-    def curve(run: str, roles: dict[str, tuple[str, ...]], role: str) -> Curve | None:
-        for tag in roles.get(role, ()):
-            idx = scalar_groups.get((run, tag))
-            if idx is not None:
-                ordered = idx[np.argsort(steps[idx], kind="stable")]
-                return Curve(
-                    tag=tag, steps=steps[ordered], values=values[ordered], wall_times=np.zeros(0)
-                )
-        return None
+    def curve(run: str, role: str) -> Curve | None:
+        view = views.get(run)
+        tags = view.roles.get(role, ()) if view is not None else ()
+        return view.points(tags[0]) if tags else None
+
+    def run_steps(run: str) -> list[np.ndarray]:
+        view = views.get(run)
+        if view is None:
+            return []
+        parts = [view.scalars["step"].to_numpy(np.int64)]
+        if len(view.histograms):
+            parts.append(view.histograms["step"].to_numpy(np.int64))
+        return [p for p in parts if p.size]
 
     summaries = []
     for name in dict.fromkeys(logical_of.values()):
         run_diagnosis = diagnosed.get(name)
-        if run_diagnosis is not None:
-            roles = {str(k): tuple(v) for k, v in dict(run_diagnosis.roles).items()}
-        else:
-            roles = _default_roles(tags_of.get(name, []), histogram_tags_of.get(name, []))
-        train, val = curve(name, roles, "train_loss"), curve(name, roles, "val_loss")
+        view = views.get(name)
+        train, val = curve(name, "train_loss"), curve(name, "val_loss")
         best = best_point(val)
         fact = facts[name]
-        run_steps = steps_of.get(name)
+        steps_here = run_steps(name)
         first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
         values_row = {
             "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
@@ -303,9 +291,9 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
             "duration_s": _finite_or_none(last_wall - first_wall),
             "first_step": fact["first_step"],
             "last_step": fact["last_step"],
-            "steps": int(np.unique(np.concatenate(run_steps)).size) if run_steps else 0,
-            "scalar_tags": len(tags_of.get(name, ())),
-            "histogram_tags": len(histogram_tags_of.get(name, ())),
+            "steps": int(np.unique(np.concatenate(steps_here)).size) if steps_here else 0,
+            "scalar_tags": len(view.scalar_tags) if view is not None else 0,
+            "histogram_tags": len(view.histogram_tags) if view is not None else 0,
             "best_val_loss": best.value if best else None,
             "best_val_step": best.step if best else None,
             # NaN stays NaN (the run ended in NaN); None when the run has no such curve.
@@ -329,13 +317,6 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
             )
         )
     return summaries
-
-
-def _group_positions(frame: Any) -> dict[tuple[str, str], np.ndarray]:
-    if frame is None or frame.empty:
-        return {}
-    grouped = frame.groupby(["run", "tag"], observed=True, sort=False).indices
-    return {(str(r), str(t)): idx for (r, t), idx in grouped.items()}
 
 
 def _inventory_facts(inventory: Any) -> dict[str, dict[str, Any]]:
@@ -392,13 +373,6 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
             if not (v is None or (isinstance(v, float) and math.isnan(v)))
         }
     return out
-
-
-def _default_roles(scalar_tags: list[str], histogram_tags: list[str]) -> dict[str, tuple[str, ...]]:
-    from tbreport.diagnosis.roles import RolePatterns
-
-    resolved = RolePatterns.build().resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
-    return {str(k): tuple(v) for k, v in dict(resolved).items()}
 
 
 def _diagnose(result: Any, config: Any) -> Any:

@@ -15,6 +15,7 @@ from tbreport.diagnosis.engine import (
     diagnose,
     diagnose_run,
     iter_run_data,
+    logical_runs,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "diagnose",
     "diagnose_run",
     "iter_run_data",
+    "logical_runs",
 ]

@@ -113,6 +113,8 @@ class Diagnosis(list[Finding]):
         runs: One :class:`RunDiagnosis` per logical run, in run order.
         read: The ReadResult that was diagnosed.
         detectors: The codes of the detectors that ran.
+        views: Logical run -> the per-run view the detectors judged (curves, histograms, tag
+            meanings, roles, kind), built once: the report and the audit draw from it too.
     """
 
     def __init__(
@@ -122,11 +124,13 @@ class Diagnosis(list[Finding]):
         runs: list[RunDiagnosis] | None = None,
         read: ReadResult | None = None,
         detectors: tuple[str, ...] = (),
+        views: Mapping[str, RunData] | None = None,
     ) -> None:
         super().__init__(findings)
         self.runs: list[RunDiagnosis] = list(runs or [])
         self.read = read
         self.detectors = detectors
+        self.views: dict[str, RunData] = dict(views or {})
 
     def __repr__(self) -> str:
         counts = self.counts()
@@ -502,7 +506,8 @@ def diagnose(
         from tbreport.reader import read as read_logdir
 
         read = read_logdir(logdir_or_read_result)
-    run_results = [diagnose_run(run, plans) for run in iter_run_data(read, patterns=patterns)]
+    views = {run.run: run for run in iter_run_data(read, patterns=patterns)}
+    run_results = [diagnose_run(run, plans) for run in views.values()]
     run_results.sort(key=lambda r: r.run)
     findings = [f for r in run_results for f in r.findings]
     return Diagnosis(
@@ -510,4 +515,21 @@ def diagnose(
         runs=run_results,
         read=read,
         detectors=tuple(p.detector.code for p in plans),
+        views=views,
     )
+
+
+def logical_runs(
+    read: ReadResult,
+    *,
+    config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> dict[str, RunData]:
+    """The per-run views of a ReadResult without diagnosing it: logical run -> its curves,
+    histograms, tag meanings, roles and kind (the user's ``config`` roles applied).
+
+    Args:
+        read: What ``tbreport.read`` returned.
+        config: As for :func:`diagnose`.
+    """
+    patterns = RolePatterns.build(as_config(config).roles)
+    return {run.run: run for run in iter_run_data(read, patterns=patterns)}

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis.detectors.base import Curve
+from tbreport.diagnosis.metrics import BestPoint, best_point
 from tbreport.model import Finding, Severity
-from tbreport.report.collect import Curve, RunData
+from tbreport.report.collect import RunData
 from tbreport.report.scales import (
     bulk_range,
     choose_log_axis,
@@ -33,7 +35,6 @@ from tbreport.report.scales import (
     run_dashes,
     spans_decades,
 )
-from tbreport.report.summary import BestPoint, best_point
 from tbreport.report.thinning import (
     DEFAULT_MAX_POINTS,
     drop_flat_interior,

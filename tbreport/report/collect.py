@@ -15,27 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis.detectors.base import Curve
 from tbreport.model import Finding, ReadWarning, Severity
-
-
-@dataclass(frozen=True)
-class Curve:
-    """One scalar tag of one logical run, sorted by step (stable, so duplicates keep their order).
-
-    Attributes:
-        tag: The logical tag (``validation/epoch_loss``, ``Loss/train``...).
-        steps: int64 steps.
-        values: float64 values (NaN and infinities kept).
-        wall_times: float64 seconds since the epoch.
-    """
-
-    tag: str
-    steps: np.ndarray
-    values: np.ndarray
-    wall_times: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.steps.size)
 
 
 @dataclass
@@ -238,14 +219,6 @@ def _whole_numbers_as_integers(frame: pd.DataFrame, columns: Sequence[str]) -> p
     return frame
 
 
-def _fallback_roles(
-    scalar_tags: Sequence[str], histogram_tags: Sequence[str]
-) -> dict[str, tuple[str, ...]]:
-    from tbreport.diagnosis.roles import RolePatterns
-
-    return RolePatterns.build().resolve(scalar_tags=scalar_tags, histogram_tags=histogram_tags)
-
-
 def _wall_bounds(inventory: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
     if inventory is None or inventory.empty or "first_wall_time" not in inventory:
         return {}
@@ -273,16 +246,16 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
         The per-run records the report renders.
     """
     inventory = getattr(read, "runs", None)
-    scalars = read.logical_scalars()
-    if hasattr(read, "logical_histograms"):
-        histograms = read.logical_histograms()
-    else:
-        histograms = fold_to_logical(read.histograms, inventory)
     text = fold_to_logical(read.text, inventory)
     hparams = _hparams_by_run(getattr(read, "hparams", None))
     walls = _wall_bounds(inventory)
     mapping = _logical_map(inventory)
 
+    views = dict(getattr(diagnosis, "views", None) or {}) if diagnosis is not None else {}
+    if not views:
+        from tbreport.diagnosis import logical_runs
+
+        views = logical_runs(read)
     # Run order: the diagnosis order, then runs the diagnosis does not know about.
     names: list[str] = []
     run_diagnoses: dict[str, Any] = {}
@@ -292,9 +265,9 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
             names.append(str(rd.run))
     seen = set(names)
     extra_sources = [logical for logical, _, _ in mapping.values()]
-    for frame in (scalars, histograms, text):
-        if not frame.empty:
-            extra_sources.extend(str(r) for r in pd.unique(frame["run"].astype(object)))
+    extra_sources.extend(views)
+    if not text.empty:
+        extra_sources.extend(str(r) for r in pd.unique(text["run"].astype(object)))
     extra_sources.extend(hparams)
     for name in extra_sources:
         if name not in seen:
@@ -303,19 +276,15 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
 
     runs = {name: RunData(run=name, anchor=f"run-{i}") for i, name in enumerate(names)}
 
-    positions = _group_positions(scalars)
-    if positions:
-        steps = scalars["step"].to_numpy(dtype=np.int64)
-        values = scalars["value"].to_numpy(dtype=np.float64, na_value=np.nan)
-        walls_col = scalars["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
-        for (run, tag), idx in positions.items():
-            order = idx[np.argsort(steps[idx], kind="stable")]
-            runs[run].scalars[tag] = Curve(
-                tag=tag, steps=steps[order], values=values[order], wall_times=walls_col[order]
-            )
-    for (run, tag), idx in _group_positions(histograms).items():
-        rows = histograms.iloc[idx]
-        runs[run].histograms[tag] = rows.sort_values("step", kind="stable").reset_index(drop=True)
+    # The per-run views the diagnosis judged (built once, with the user's roles): every point
+    # of every tag, and the histograms, come from them rather than from a regrouping here.
+    for name, view in views.items():
+        if name not in runs:
+            continue
+        for tag in view.scalar_tags:
+            runs[name].scalars[tag] = view.points(tag)
+        for tag in view.histogram_tags:
+            runs[name].histograms[tag] = view.histogram_rows(tag)
     if not text.empty:
         for run, rows in text.groupby("run", sort=False):
             runs[str(run)].text = rows.sort_values(["tag", "step"], kind="stable").reset_index(
@@ -342,8 +311,9 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
             data.roles = {str(k): tuple(v) for k, v in dict(rd.roles).items()}
             data.kind = str(getattr(rd, "kind", "") or "")
             data.reason = str(getattr(rd, "reason", "") or "")
-        else:
-            data.roles = _fallback_roles(list(data.scalars), list(data.histograms))
+        elif name in views:
+            data.roles = {str(k): tuple(v) for k, v in views[name].roles.items()}
+            data.kind = views[name].kind
         data.first_wall_time, data.last_wall_time = walls.get(name, (math.nan, math.nan))
         if math.isnan(data.first_wall_time) and data.scalars:
             all_walls = np.concatenate([c.wall_times for c in data.scalars.values()])

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis.detectors.base import Curve
+from tbreport.diagnosis.metrics import BestPoint, best_point, final_value
 from tbreport.model import Finding, Severity
-from tbreport.report.collect import Curve, RunData
+from tbreport.report.collect import RunData
 
 #: Prefix of hyperparameter columns in the summary table.
 HPARAM_PREFIX = "hparam:"
@@ -39,31 +40,6 @@ SUMMARY_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class BestPoint:
-    """Where a curve reaches its lowest finite value.
-
-    Attributes:
-        value: The lowest finite value.
-        step: The first step where it is reached.
-    """
-
-    value: float
-    step: int
-
-
-def best_point(curve: Curve | None) -> BestPoint | None:
-    """The lowest finite value of a curve and its first step; None without finite values."""
-    if curve is None or len(curve) == 0:
-        return None
-    finite = np.isfinite(curve.values)
-    if not finite.any():
-        return None
-    masked = np.where(finite, curve.values, np.inf)
-    i = int(np.argmin(masked))
-    return BestPoint(value=float(curve.values[i]), step=int(curve.steps[i]))
-
-
 def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPoint | None:
     """The best point a chart marks: the one a finding measured from (e.g. overfitting's
     ``best_step`` of the smoothed curve), else the curve's lowest value, so the best-step
@@ -79,13 +55,6 @@ def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPo
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
-
-
-def final_value(curve: Curve | None) -> float:
-    """The value at the last step (NaN stays NaN: a run that ends in NaN should say so)."""
-    if curve is None or len(curve) == 0:
-        return math.nan
-    return float(curve.values[-1])
 
 
 def step_range(run: RunData) -> tuple[int | None, int | None]:

@@ -159,10 +159,31 @@ class RunData:
             self._curves[tag] = curve
         return self._curves[tag]
 
+    def points(self, tag: str) -> Curve:
+        """Every point of one scalar tag in step order, duplicate steps included (what a chart
+        draws; :meth:`tag_curve` keeps the last write of a step, as detectors judge)."""
+        frame = self._by_tag.get(tag)
+        if frame is None:
+            return self.tag_curve(tag)  # a derived curve (a sum of loss terms) or no data
+        order = np.argsort(frame["step"].to_numpy(np.int64), kind="stable")
+        return Curve(
+            tag,
+            frame["step"].to_numpy(np.int64)[order],
+            frame["value"].to_numpy(np.float64)[order],
+            frame["wall_time"].to_numpy(np.float64)[order],
+        )
+
     def curve(self, role: str) -> Curve | None:
         """The curve of the first tag resolved for a scalar role, or None."""
         tags = self.roles.get(role)
         return self.tag_curve(tags[0]) if tags else None
+
+    def histogram_rows(self, tag: str) -> pd.DataFrame:
+        """Every histogram of one tag in step order, duplicate steps included (for charts)."""
+        frame = self._hist_by_tag.get(tag)
+        if frame is None:
+            return self.histograms.iloc[0:0]
+        return frame.sort_values("step", kind="stable").reset_index(drop=True)
 
     def histogram_frames(self, role: str) -> dict[str, pd.DataFrame]:
         """Tag -> its histogram rows sorted by step (duplicates: last wins), for a histogram role,
