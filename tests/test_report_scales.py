@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
+from tbreport.diagnosis.detectors.base import Curve
 from tbreport.model import Finding, Severity
 from tbreport.report.charts import set_value_ranges, stagger_labels
-from tbreport.diagnosis.detectors.base import Curve
 from tbreport.report.scales import (
     bulk_range,
     choose_log_axis,

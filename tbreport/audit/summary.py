@@ -376,10 +376,8 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
 
 
 def _diagnose(result: Any, config: Any) -> Any:
-    try:
-        from tbreport.diagnosis import diagnose
-    except ImportError:  # a build without detectors still audits what it can read
-        return None
+    from tbreport.diagnosis import diagnose
+
     return diagnose(result, config=config)
 
 

@@ -60,15 +60,6 @@ def tensorboard_smooth(values, *, weight: float = 0.6) -> np.ndarray:
     return out
 
 
-def odd_window(n_points: int, *, fraction: float = 0.05, minimum: int = 5) -> int:
-    """A centred-window length: ``max(minimum, fraction·n)``, made odd and at most ``n``."""
-    window = max(minimum, int(round(fraction * n_points)))
-    window = min(window, n_points if n_points % 2 else n_points - 1)
-    if window % 2 == 0:
-        window += 1
-    return max(window, 1)
-
-
 def rolling_median(values, *, window: int) -> np.ndarray:
     """Centred rolling median; the edges use the part of the window that exists.
 
@@ -198,10 +189,6 @@ class TrendTest:
     def increasing(self, *, alpha: float = 0.05) -> bool:
         """Whether the series rises significantly at level ``alpha`` (one-sided)."""
         return self.p_increasing < alpha
-
-    def decreasing(self, *, alpha: float = 0.05) -> bool:
-        """Whether the series falls significantly at level ``alpha`` (one-sided)."""
-        return self.p_decreasing < alpha
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ and template code plain per-run records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,12 +56,6 @@ class RunData:
     last_wall_time: float = math.nan
     kind: str = ""
     reason: str = ""
-
-    def role_tags(self, role: str) -> tuple[str, ...]:
-        """The tags of ``role`` that this run actually holds as scalars or histograms."""
-        return tuple(
-            t for t in self.roles.get(role, ()) if t in self.scalars or t in self.histograms
-        )
 
     def first_curve(self, role: str) -> Curve | None:
         """The curve of the first scalar tag of ``role``, if any."""
@@ -323,11 +317,3 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
 
     findings = list(diagnosis) if diagnosis is not None else []
     return ReportData(runs=list(runs.values()), global_warnings=global_warnings, findings=findings)
-
-
-def findings_by_run(findings: Sequence[Finding]) -> Mapping[str, list[Finding]]:
-    """Findings grouped by run name, keeping their order."""
-    grouped: dict[str, list[Finding]] = {}
-    for finding in findings:
-        grouped.setdefault(finding.run, []).append(finding)
-    return grouped

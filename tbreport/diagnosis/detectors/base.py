@@ -76,9 +76,6 @@ class Curve:
         keep = self.steps >= step
         return Curve(self.tag, self.steps[keep], self.values[keep], self.wall_times[keep])
 
-    def value_at(self, index: int) -> float:
-        return float(self.values[index])
-
 
 class RunData:
     """What a detector sees of one logical run.
