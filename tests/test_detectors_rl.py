@@ -21,6 +21,7 @@ def _sb3_run(root: Path, **series: np.ndarray) -> Path:
         "entropy": "train/entropy_loss",
         "value": "train/value_loss",
         "policy": "train/policy_gradient_loss",
+        "kl": "train/approx_kl",
     }
     events = [writing.file_version_event()]
     for key, values in series.items():
@@ -96,3 +97,16 @@ def test_value_loss_spike_fires_and_a_converging_one_does_not(tmp_path):
     series = _healthy(np.random.default_rng(9))
     series["value"] = 0.5 * np.exp(-12 * np.linspace(0, 1, N)) + 1e-6
     assert "value-loss-blow-up" not in _names(_sb3_run(tmp_path / "converging", **series))
+
+
+def test_approx_kl_spike_fires_and_ordinary_kl_noise_does_not(tmp_path):
+    rng = np.random.default_rng(10)
+    series = _healthy(rng)
+    kl = 0.015 * rng.lognormal(0, 0.5, N)
+    quiet = _sb3_run(tmp_path / "quiet", **series, kl=kl)
+    assert "approx-kl-blow-up" not in _names(quiet)
+    kl = kl.copy()
+    kl[150] = 2.5
+    found = _names(_sb3_run(tmp_path / "spike", **series, kl=kl))
+    assert found["approx-kl-blow-up"].problem == "erratic-loss"
+    assert found["approx-kl-blow-up"].step == 2048 * 151

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tbreport.diagnosis.detectors.approx_kl_blow_up import ApproxKlBlowUp
 from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
 from tbreport.diagnosis.detectors.diverged_loss import DivergedLoss
 from tbreport.diagnosis.detectors.entropy_collapse import EntropyCollapse
@@ -56,6 +57,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     RewardCollapse,
     EntropyCollapse,
     ValueLossBlowUp,
+    ApproxKlBlowUp,
     DuplicateSteps,
     DamagedFile,
 )
