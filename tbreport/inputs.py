@@ -10,11 +10,9 @@ frames whatever the input.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from tbreport.errors import InputError
@@ -94,11 +92,8 @@ def _read_archive_or_url(
     tag_pattern: re.Pattern[str] | None,
     run_pattern: re.Pattern[str] | None,
 ) -> Any:
-    from tbreport.audit.sources import list_source, reader_for, resolve_source
-    from tbreport.audit.summary import _yaml_file
-    from tbreport.discovery import EventFileRef, RunRef
-    from tbreport.parsing import FileData, parse_event_bytes
-    from tbreport.reader import assemble_run, combine
+    from tbreport.audit.sources import list_source, resolve_source
+    from tbreport.audit.summary import read_entries
 
     spec = resolve_source(source)
     listing = list_source(spec)
@@ -110,40 +105,7 @@ def _read_archive_or_url(
     if not listing.runs:
         detail = f" ({listing.warnings[0]})" if listing.warnings else ""
         raise InputError(f"no TensorBoard event files found in {source}{detail}")
-    reader = reader_for(spec)
-    run_data = []
-    yaml_paths: dict[str, str] = {}
-    with contextlib.ExitStack() as stack:
-        for entry in entries:
-            parsed = []
-            refs = []
-            for member in entry.files:
-                display = spec.member_display(member.name)
-                buf, warnings = reader.read(member)
-                if buf or not warnings:
-                    data = parse_event_bytes(buf, path=display, tag_filter=tag_pattern)
-                    data.warnings[:0] = warnings
-                else:
-                    data = FileData(path=display, warnings=list(warnings))
-                del buf
-                parsed.append(data)
-                refs.append(EventFileRef(path=display, display=display, size=member.size))
-            yaml_path = None
-            if entry.hparams_yaml is not None:
-                yaml_path = stack.enter_context(_yaml_file(spec, entry.hparams_yaml, reader))
-                if yaml_path is not None:
-                    yaml_paths[yaml_path] = spec.member_display(entry.hparams_yaml.name)
-            ref = RunRef(
-                name=entry.name,
-                directory=spec.run_display(entry.name),
-                files=refs,
-                hparams_yaml=yaml_path,
-            )
-            run_data.append(assemble_run(ref, parsed))
-        result = combine(spec.display, run_data, discovery_warnings=listing.warnings)
-    if yaml_paths:
-        result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
-    return result
+    return read_entries(spec, entries, tag_filter=tag_pattern, discovery_warnings=listing.warnings)
 
 
 def _run_matches(pattern: re.Pattern[str], name: str) -> bool:

@@ -142,18 +142,21 @@ def problem_dict(warning: ReadWarning) -> dict[str, Any]:
 # Auditing one unit
 
 
-def audit_unit(
-    spec: SourceSpec, runs: Sequence[RunEntry], *, config: Any = None
-) -> list[RunSummary]:
-    """Read, diagnose and summarise the run directories ``runs`` of ``spec``.
+def read_entries(
+    spec: SourceSpec,
+    runs: Sequence[RunEntry],
+    *,
+    tag_filter: Any = None,
+    discovery_warnings: Sequence[ReadWarning] = (),
+) -> Any:
+    """Read the run directories ``runs`` of ``spec`` (a directory, an archive or a URL) into a
+    ``ReadResult``, straight from the source's bytes.
 
     Args:
-        spec: The source the runs live in (the bytes are read from it directly).
-        runs: Run directories holding whole logical runs.
-        config: Diagnosis configuration (see ``tbreport.diagnose``).
-
-    Returns:
-        One summary per logical run, in run order.
+        spec: The source the runs live in.
+        runs: Run directories to read (whole logical runs).
+        tag_filter: A compiled pattern; only matching tags are kept.
+        discovery_warnings: Warnings of the listing, kept with the result.
     """
     from tbreport.reader import assemble_run, combine
 
@@ -168,7 +171,7 @@ def audit_unit(
                 display = spec.member_display(member.name)
                 buf, warnings = reader.read(member)
                 if buf or not warnings:
-                    data = parse_event_bytes(buf, path=display)
+                    data = parse_event_bytes(buf, path=display, tag_filter=tag_filter)
                     data.warnings[:0] = warnings
                 else:
                     data = FileData(path=display, warnings=list(warnings))
@@ -188,12 +191,28 @@ def audit_unit(
             )
             run_data.append(assemble_run(ref, parsed))
             del parsed
-        result = combine(spec.display, run_data)
+        result = combine(spec.display, run_data, discovery_warnings=list(discovery_warnings))
     del run_data
     if yaml_paths:
         # A yaml read from an archive was handed over as a temporary path: name the member.
         result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
-    return summarise(result, config=config)
+    return result
+
+
+def audit_unit(
+    spec: SourceSpec, runs: Sequence[RunEntry], *, config: Any = None
+) -> list[RunSummary]:
+    """Read, diagnose and summarise the run directories ``runs`` of ``spec``.
+
+    Args:
+        spec: The source the runs live in (the bytes are read from it directly).
+        runs: Run directories holding whole logical runs.
+        config: Diagnosis configuration (see ``tbreport.diagnose``).
+
+    Returns:
+        One summary per logical run, in run order.
+    """
+    return summarise(read_entries(spec, runs), config=config)
 
 
 @contextlib.contextmanager
