@@ -30,6 +30,11 @@ _MAX_MATRIX_BYTES = 1 << 25
 # A tensor that broadcasts one value to more elements than this is not read (a [k, 3] histogram
 # has a few hundred; anything this large in a few bytes is damage or an attack).
 _MAX_BROADCAST_VALUES = 1 << 20
+# Files with fewer records are decoded record by record (templating has a fixed cost per file).
+_FAST_MIN_RECORDS = 256
+# Longer records are not single-scalar events worth templating (histograms, text, graphs); a scalar
+# whose tag is this long is decoded record by record.
+_MAX_TEMPLATE_BYTES = 512
 # Give up templating a length group after this many attempts that matched no other record.
 _MAX_FRUITLESS_TEMPLATES = 16
 _SESSION_START = event_pb2.SessionLog.START
@@ -323,7 +328,11 @@ def parse_event_bytes(
                 )
             ]
         return data
-    slow_rows = _decode_fast(buf, framing.offsets, framing.lengths, collector)
+    if data.n_records < _FAST_MIN_RECORDS:
+        # Templating costs a few hundred numpy calls per file: protobuf is faster for a few records.
+        slow_rows = np.arange(data.n_records, dtype=np.int64)
+    else:
+        slow_rows = _decode_fast(buf, framing.offsets, framing.lengths, collector)
     _decode_slow(buf, framing.offsets, framing.lengths, slow_rows, collector)
     _finish(collector)
     return data
@@ -339,7 +348,7 @@ def _decode_fast(
     bounds = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in np.split(order, bounds):
         length = int(lengths[group[0]])
-        if len(group) < 4 or length < 8:
+        if len(group) < 4 or length < 8 or length > _MAX_TEMPLATE_BYTES:
             slow.append(group)
             continue
         rows_per_chunk = max(1, _MAX_MATRIX_BYTES // length)
