@@ -121,14 +121,18 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
     lengths = array("q")
     pos = start
     since_speculation = 0
+    learn = _LEARN_RECORDS
     while pos + HEADER_BYTES <= n and len(offsets) < limit:
-        # Predicting costs a few numpy calls: only worth it with many records still to walk.
-        if since_speculation >= _LEARN_RECORDS and n - pos > _SPECULATE_MIN_BYTES:
+        # Predicting costs a few numpy calls: only worth it with many records still to walk, and
+        # tried less and less often while it fails (no short cycle: many tags, histograms).
+        if since_speculation >= learn and n - pos > _SPECULATE_MIN_BYTES:
             advanced = _speculate(arr, pos, lengths, offsets, limit - len(offsets))
             since_speculation = 0
             if advanced:
                 pos = advanced
+                learn = _LEARN_RECORDS
                 continue
+            learn = min(learn * 2, _MAX_LEARN_RECORDS)
         (length,) = unpack(buf, pos)
         end = pos + HEADER_BYTES + length + FOOTER_BYTES
         if end > n or (length == 0 and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
@@ -142,6 +146,7 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
 
 # Records walked one by one before trying to predict the next ones, and how far to predict.
 _LEARN_RECORDS = 16
+_MAX_LEARN_RECORDS = 1024
 _PREDICT_RECORDS = 8192
 _MAX_PERIOD = 8
 _SPECULATE_MIN_BYTES = 16 << 10
