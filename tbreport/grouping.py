@@ -123,6 +123,7 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     for rd in run_data:
         parent, last = _split(rd.ref.name)
         children.setdefault(parent, set()).add(last)
+    split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
     rows = []
     for rd in run_data:
         scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
@@ -135,7 +136,9 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         all_walls = all_walls[np.isfinite(all_walls) & (all_walls > 0)]
         has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
         parent, last = _split(rd.ref.name)
-        siblings = frozenset(children.get(parent, set()) - {last})
+        # Only split-named siblings matter to `classify_run`: copying every sibling per run made
+        # a logdir of thousands of runs quadratic.
+        siblings = frozenset(split_children.get(parent, set()) - {last})
         logical, kind, key = classify_run(
             rd.ref.name, scalar_tags, len(hist_tags), has_hparams, siblings=siblings
         )
