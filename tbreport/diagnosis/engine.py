@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from tbreport.diagnosis.config import Config, as_config
@@ -256,6 +257,10 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         run_to_logical = {}
         logical_runs = list(dict.fromkeys([*scalars_by_run, *histograms_by_run]))
     warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
+    members_of: dict[str, list[int]] = {}
+    if inventory is not None and len(inventory):
+        for position, logical in enumerate(inventory["logical_run"].astype(str).tolist()):
+            members_of.setdefault(logical, []).append(position)
     empty_scalars = pd.DataFrame(
         {
             "tag": pd.Series([], dtype=object),
@@ -271,19 +276,20 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             run_histograms = (
                 read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
             )
+        # Tags in written order and their counts from codes: iterating the values of a string
+        # column one by one cost more than all the detectors.
+        scalar_tags, counts = _tags_in_order(run_scalars["tag"])
+        histogram_tags = _tags_in_order(run_histograms["tag"])[0] if len(run_histograms) else []
         run_scalars = run_scalars.assign(tag=run_scalars["tag"].astype(str))
         if len(run_histograms):
             run_histograms = run_histograms.assign(tag=run_histograms["tag"].astype(str))
-        counts = run_scalars["tag"].value_counts(sort=False)
-        scalar_tags = list(dict.fromkeys(run_scalars["tag"]))
-        histogram_tags = list(dict.fromkeys(run_histograms["tag"])) if len(run_histograms) else []
         semantics, roles = patterns.describe(
             scalar_tags=scalar_tags,
             histogram_tags=histogram_tags,
-            counts={str(t): int(n) for t, n in counts.items()},
+            counts=counts,
         )
         members = (
-            inventory[inventory["logical_run"].astype(str) == logical]
+            inventory.iloc[members_of.get(logical, [])]
             if inventory is not None and len(inventory)
             else None
         )
@@ -296,6 +302,14 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             inventory=members,
             semantics=semantics,
         )
+
+
+def _tags_in_order(column: pd.Series) -> tuple[list[str], dict[str, int]]:
+    """The distinct tags of a column in order of first appearance, and how often each occurs."""
+    codes, uniques = pd.factorize(column, sort=False)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    tags = [str(t) for t in uniques]
+    return tags, dict(zip(tags, counts.tolist(), strict=True))
 
 
 MEANING_COLUMNS = [
