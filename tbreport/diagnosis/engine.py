@@ -243,9 +243,16 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
     patterns = patterns or RolePatterns.build()
     inventory = read.runs
     scalars = read.logical_scalars()
+    # Each run's rows as a slice of one frame whose tags became strings once, and its tag codes
+    # for listing tags: no pandas group per run, no iteration over string values.
+    tag_column = scalars["tag"]
+    if not isinstance(tag_column.dtype, pd.CategoricalDtype):
+        tag_column = tag_column.astype("category")
+    tag_codes = tag_column.cat.codes.to_numpy()
+    tag_names = [str(t) for t in tag_column.cat.categories]
+    columns = scalars[["tag", "step", "wall_time", "value"]].assign(tag=scalars["tag"].astype(str))
     scalars_by_run = {
-        str(run): frame[["tag", "step", "wall_time", "value"]]
-        for run, frame in scalars.groupby("run", observed=True, sort=False)
+        run: (columns.iloc[rows], tag_codes[rows]) for run, rows in _rows_by_run(scalars["run"])
     }
     histograms_by_run = _histograms_by_logical_run(read)
     if inventory is not None and len(inventory):
@@ -269,18 +276,16 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             "value": pd.Series([], dtype="float64"),
         }
     )
+    no_histograms = read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
     for logical in logical_runs:
-        run_scalars = scalars_by_run.get(logical, empty_scalars)
+        run_scalars, run_codes = scalars_by_run.get(logical, (empty_scalars, tag_codes[:0]))
         run_histograms = histograms_by_run.get(logical)
         if run_histograms is None:
-            run_histograms = (
-                read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
-            )
+            run_histograms = no_histograms
         # Tags in written order and their counts from codes: iterating the values of a string
         # column one by one cost more than all the detectors.
-        scalar_tags, counts = _tags_in_order(run_scalars["tag"])
+        scalar_tags, counts = _codes_in_order(run_codes, tag_names)
         histogram_tags = _tags_in_order(run_histograms["tag"])[0] if len(run_histograms) else []
-        run_scalars = run_scalars.assign(tag=run_scalars["tag"].astype(str))
         if len(run_histograms):
             run_histograms = run_histograms.assign(tag=run_histograms["tag"].astype(str))
         semantics, roles = patterns.describe(
@@ -289,7 +294,7 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             counts=counts,
         )
         members = (
-            inventory.iloc[members_of.get(logical, [])]
+            inventory.iloc[_as_slice(members_of.get(logical, []))]
             if inventory is not None and len(inventory)
             else None
         )
@@ -302,6 +307,36 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             inventory=members,
             semantics=semantics,
         )
+
+
+def _rows_by_run(runs: pd.Series) -> Iterator[tuple[str, slice | np.ndarray]]:
+    """Each run's row positions (a slice when its rows are contiguous, as the reader writes them),
+    runs in order of first appearance."""
+    codes, uniques = pd.factorize(runs, sort=False)
+    if len(codes) and (np.diff(codes) >= 0).all():
+        bounds = np.searchsorted(codes, np.arange(len(uniques) + 1))
+        for i, run in enumerate(uniques):
+            yield str(run), slice(int(bounds[i]), int(bounds[i + 1]))
+        return
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    for i, run in enumerate(uniques):
+        yield str(run), order[bounds[i] : bounds[i + 1]]
+
+
+def _as_slice(positions: list[int]) -> slice | list[int]:
+    """Consecutive positions as a slice (``iloc`` then returns a view, not a copy)."""
+    if positions and positions[-1] - positions[0] == len(positions) - 1:
+        return slice(positions[0], positions[-1] + 1)
+    return positions
+
+
+def _codes_in_order(codes: np.ndarray, names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The distinct tags of category codes in order of first appearance, and their counts."""
+    present, first, counts = np.unique(codes[codes >= 0], return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    tags = [names[i] for i in present[order].tolist()]
+    return tags, dict(zip(tags, counts[order].tolist(), strict=True))
 
 
 def _tags_in_order(column: pd.Series) -> tuple[list[str], dict[str, int]]:
