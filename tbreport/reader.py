@@ -22,7 +22,7 @@ import pandas as pd
 from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
+from tbreport.parsing import FileData, HistogramRow, parse_event_files
 from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
@@ -195,6 +195,49 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
 
 
 def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+    return _parse_files([ref], tag_filter)[0]
+
+
+def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -> list[FileData]:
+    """Read and parse ``refs``; the records of all of them are decoded together."""
+    out: list[FileData | None] = []
+    contents: list[tuple[bytes, str]] = []
+    slots: list[int] = []
+    for ref in refs:
+        read = _read_file(ref)
+        if isinstance(read, FileData):
+            out.append(read)
+        else:
+            slots.append(len(out))
+            out.append(None)
+            contents.append((read, ref.display))
+    try:
+        parsed = parse_event_files(contents, tag_filter=tag_filter)
+    except MemoryError:
+        if len(contents) == 1:
+            parsed = [_memory_warning(refs[slots[0]])]
+        else:  # one at a time, so that only the file too large for memory is lost
+            del contents
+            return [_parse_file(ref, tag_filter) for ref in refs]
+    for slot, data in zip(slots, parsed, strict=True):
+        out[slot] = data
+    return out  # type: ignore[return-value]
+
+
+def _memory_warning(ref: EventFileRef) -> FileData:
+    data = FileData(path=ref.display)
+    data.warnings.append(
+        ReadWarning(
+            kind="unreadable",
+            path=ref.display,
+            message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
+        )
+    )
+    return data
+
+
+def _read_file(ref: EventFileRef) -> bytes | FileData:
+    """The bytes of one file, or a `FileData` holding the warning that says why not."""
     if ref.size > MAX_FILE_BYTES:
         data = FileData(path=ref.display)
         data.warnings.append(too_large_warning(ref.display, ref.size))
@@ -206,17 +249,9 @@ def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileDa
             data = FileData(path=ref.display)
             data.warnings.append(too_large_warning(ref.display, len(buf)))
             return data
-        return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+        return buf
     except MemoryError:
-        data = FileData(path=ref.display)
-        data.warnings.append(
-            ReadWarning(
-                kind="unreadable",
-                path=ref.display,
-                message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
-            )
-        )
-        return data
+        return _memory_warning(ref)
     except OSError as exc:
         data = FileData(path=ref.display)
         reason = exc.strerror or type(exc).__name__
@@ -253,36 +288,87 @@ def read_runs(
     *,
     jobs: int | None = None,
     tag_filter: re.Pattern[str] | None = None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] = _parse_file,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None = None,
 ) -> list[RunData]:
-    """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run."""
+    """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run.
+
+    Files are parsed in batches of consecutive files (many small files decode together, and a
+    worker gets a few large tasks rather than one per file). ``parse`` replaces the parsing of one
+    file (tests); by default a batch is decoded as a whole.
+    """
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
+    batches = _batches(refs, workers)
     if workers <= 1:
         # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
-        return [assemble_run(run, [parse(ref, tag_filter) for ref in run.files]) for run in runs]
-    else:
-        results = _parse_in_pool(refs, workers=workers, tag_filter=tag_filter, parse=parse)
         out = []
-        position = 0
+        parsed: list[FileData] = []
+        pending = iter(batches)
         for run in runs:
-            indices = range(position, position + len(run.files))
-            position += len(run.files)
-            out.append(assemble_run(run, [results.pop(i) for i in indices]))
+            while len(parsed) < len(run.files):
+                parsed.extend(_parse_batch([refs[i] for i in next(pending)], tag_filter, parse))
+            out.append(assemble_run(run, parsed[: len(run.files)]))
+            del parsed[: len(run.files)]
+        return out
+    results = _parse_in_pool(refs, batches, workers=workers, tag_filter=tag_filter, parse=parse)
+    out = []
+    position = 0
+    for run in runs:
+        indices = range(position, position + len(run.files))
+        position += len(run.files)
+        out.append(assemble_run(run, [results.pop(i) for i in indices]))
     return out
+
+
+# A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
+_BATCH_BYTES = 16 << 20
+# ... and at most this many files.
+_BATCH_FILES = 4096
+
+
+def _batches(refs: list[EventFileRef], workers: int) -> list[list[int]]:
+    """Consecutive file indices grouped into batches; with workers, at least a few per worker."""
+    total = sum(r.size for r in refs)
+    limit = (
+        _BATCH_BYTES if workers <= 1 else max(1 << 16, min(_BATCH_BYTES, total // (4 * workers)))
+    )
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, ref in enumerate(refs):
+        if current and (size + ref.size > limit or len(current) >= _BATCH_FILES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += ref.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _parse_batch(
+    refs: list[EventFileRef],
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> list[FileData]:
+    if parse is not None:
+        return [parse(ref, tag_filter) for ref in refs]
+    return _parse_files(refs, tag_filter)
 
 
 def _parse_in_pool(
     refs: list[EventFileRef],
+    batches: list[list[int]],
     *,
     workers: int,
     tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData],
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
 ) -> dict[int, FileData]:
-    """Parse ``refs`` in worker processes; a worker killed by the OS costs a retry, not the read.
+    """Parse ``batches`` of ``refs`` in worker processes; a worker killed by the OS costs a retry,
+    not the read.
 
-    Files whose worker died are parsed again once in fresh workers; those lost a second time are
-    reported as unreadable.
+    Batches whose worker died are parsed again once in fresh workers; then the files of batches
+    lost a second time one per process, and files lost then are reported as unreadable.
     """
     import multiprocessing
 
@@ -291,40 +377,45 @@ def _parse_in_pool(
     context = multiprocessing.get_context(method)
     results: dict[int, FileData] = {}
 
-    def run_pass(indices: list[int], size: int) -> list[int]:
-        lost: list[int] = []
+    def run_pass(tasks: list[list[int]], size: int) -> list[list[int]]:
+        lost: list[list[int]] = []
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
             futures = {}
-            for i in indices:
+            for k, task in enumerate(tasks):
                 try:
-                    futures[i] = pool.submit(parse, refs[i], tag_filter)
+                    futures[k] = pool.submit(
+                        _parse_batch, [refs[i] for i in task], tag_filter, parse
+                    )
                 except BrokenProcessPool:  # a worker died while we were still submitting
-                    lost.append(i)
-            for i, future in futures.items():
+                    lost.append(task)
+            for k, future in futures.items():
                 try:
-                    results[i] = future.result()
+                    parsed = future.result()
                 except BrokenProcessPool:
-                    lost.append(i)
+                    lost.append(tasks[k])
+                    continue
+                results.update(zip(tasks[k], parsed, strict=True))
         return lost
 
-    # Big files first so that one large file does not end up last on a single worker.
-    todo = sorted(range(len(refs)), key=lambda i: -refs[i].size)
+    # Big batches first so that one large file does not end up last on a single worker.
+    todo = sorted(batches, key=lambda task: -sum(refs[i].size for i in task))
     todo = run_pass(todo, min(workers, len(todo)))
     if todo:  # the whole pool went down with one worker: once more, in fresh workers
         todo = run_pass(todo, min(workers, len(todo)))
     if todo:  # lost again: one file per process, to tell the file that kills from the others
-        todo = [lost for i in todo for lost in run_pass([i], 1)]
-    for i in todo:
-        data = FileData(path=refs[i].display)
-        data.warnings.append(
-            ReadWarning(
-                kind="unreadable",
-                path=refs[i].display,
-                message="the worker process reading this file died each time (killed by the "
-                "OS, out of memory?); skipped",
+        todo = [lost for task in todo for i in task for lost in run_pass([[i]], 1)]
+    for task in todo:
+        for i in task:
+            data = FileData(path=refs[i].display)
+            data.warnings.append(
+                ReadWarning(
+                    kind="unreadable",
+                    path=refs[i].display,
+                    message="the worker process reading this file died each time (killed by "
+                    "the OS, out of memory?); skipped",
+                )
             )
-        )
-        results[i] = data
+            results[i] = data
     return results
 
 

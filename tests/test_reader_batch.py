@@ -1,0 +1,106 @@
+"""Files decoded together (``parse_event_files``) give exactly what each gives on its own."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from reader_helpers import scalar_series, tensor_series
+
+from tbreport import parsing, writing
+from tbreport.parsing import parse_event_bytes, parse_event_files
+
+
+def _file(events) -> bytes:
+    return b"".join(
+        e if isinstance(e, bytes) else writing.frame(e.SerializeToString()) for e in events
+    )
+
+
+def _files() -> list[tuple[bytes, str]]:
+    version = writing.file_version_event(wall_time=1.0)
+    rng = np.random.default_rng(3)
+    histograms = [
+        writing.histogram_event("w", rng.normal(size=50), step=s, wall_time=2.0 + s)
+        for s in range(5)
+    ]
+    texts = [writing.text_event("notes", "hello", step=1, wall_time=3.0)]
+    plain = _file([version, *scalar_series("loss", range(40)), *scalar_series("acc", range(40))])
+    damaged = bytearray(_file([version, *scalar_series("loss", range(30))]))
+    damaged[200] ^= 0xFF  # a data checksum fails in the middle
+    return [
+        (plain, "plain"),
+        (_file([version, *tensor_series("epoch_loss", range(30))]), "tensors"),
+        (b"", "empty"),
+        (_file([version, *histograms, *texts, *scalar_series("loss", range(9))]), "mixed"),
+        (bytes(damaged), "damaged"),
+        (_file(scalar_series("legacy/loss", [5, 6, 7, 3, 4])), "legacy"),  # no file_version
+        (_file([version, *scalar_series("épsilon/ü", range(12))]), "unicode"),
+        (b"\x00" * 64, "zeros"),
+        (
+            _file([version, writing.session_start_event(step=3, wall_time=9.0)])
+            + _file(scalar_series("loss", range(3, 20))),
+            "restart",
+        ),
+        (plain[: len(plain) - 7], "truncated"),
+    ]
+
+
+def _facts(data: parsing.FileData) -> dict:
+    """Everything of a FileData, with tags as names (their numbering may differ)."""
+    tags = data.tags
+    return {
+        "n": data.n_records,
+        "scalars": sorted(
+            zip(
+                data.scalar_seq.tolist(),
+                [tags[t] for t in data.scalar_tag.tolist()],
+                data.scalar_step.tolist(),
+                data.scalar_wall.tolist(),
+                data.scalar_value.view(np.int64).tolist(),
+                data.scalar_is_tensor.tolist(),
+                strict=True,
+            )
+        ),
+        "histograms": [
+            (h.seq, tags[h.tag], h.step, h.num, h.bucket.tolist(), h.bucket_limit.tolist())
+            for h in data.histograms
+        ],
+        "texts": [(s, tags[t], st, w, x) for s, t, st, w, x in data.texts],
+        "metadata": data.metadata,
+        "starts": data.starts,
+        "versions": data.versions,
+        "legacy": None
+        if data.legacy_events is None
+        else [(s, st, h, sorted(tags[t] for t in tg)) for s, st, h, tg in data.legacy_events],
+        "warnings": [(w.kind, w.offset, w.message) for w in data.warnings],
+        "tags": sorted(set(tags)),
+    }
+
+
+@pytest.mark.parametrize("fast_min", [0, 256])
+@pytest.mark.parametrize("tag_filter", [None, re.compile("loss")])
+def test_files_decoded_together_equal_each_decoded_alone(monkeypatch, fast_min, tag_filter):
+    monkeypatch.setattr(parsing, "_FAST_MIN_RECORDS", fast_min)
+    files = _files()
+    together = parse_event_files(files, tag_filter=tag_filter)
+    alone = [parse_event_bytes(buf, path=path, tag_filter=tag_filter) for buf, path in files]
+    assert [d.path for d in together] == [path for _, path in files]
+    for joint, single in zip(together, alone, strict=True):
+        assert _facts(joint) == _facts(single), joint.path
+
+
+def test_many_small_files_together_match_protobuf(monkeypatch):
+    files = [
+        (
+            _file([writing.file_version_event(), *scalar_series(f"t{i % 3}", range(i, i + 20))]),
+            str(i),
+        )
+        for i in range(30)
+    ]
+    together = parse_event_files(files)
+    with monkeypatch.context() as patch:
+        patch.setattr(parsing, "_template", lambda record: None)
+        slow = [parse_event_bytes(buf, path=path) for buf, path in files]
+    assert [_facts(d) for d in together] == [_facts(d) for d in slow]
