@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -383,6 +384,84 @@ def parse_event_files(
     return out
 
 
+def parse_event_stream(
+    handle: BinaryIO,
+    *,
+    path: str,
+    tag_filter: re.Pattern[str] | None = None,
+    chunk_bytes: int = 64 << 20,
+) -> FileData | None:
+    """Parse a large event file in chunks, so that its bytes are never all in memory at once.
+
+    The result is what `parse_event_bytes` gives for the whole file. Only intact files written
+    with ``brain.Event:2`` are streamed: on any damage, or an older file that may need
+    TensorBoard's out-of-order purge, None is returned and the caller reads the file whole
+    (damage handling may look far ahead, and the purge needs every event of the file).
+
+    Args:
+        handle: The file, opened for binary reading at its start.
+        path: How to name the file in warnings.
+        tag_filter: As for `parse_event_bytes`.
+        chunk_bytes: Bytes read at a time (a record longer than this is read whole).
+    """
+    collector = _Collector(path, tag_filter)
+    data = collector.data
+    carry = b""
+    seq_base = 0
+    while True:
+        block = handle.read(chunk_bytes)
+        last = not block
+        buf = carry + block if carry else block
+        del block
+        if last and not buf:
+            break
+        framing = frame_records(buf, path=path)
+        n = len(framing.offsets)
+        end = int(framing.offsets[-1] + framing.lengths[-1]) + HEADER_BYTES + 4 if n else 0
+        if framing.warnings:
+            cut = framing.warnings[0]
+            # Only a record cut by the end of this chunk is expected; it is read with the next.
+            if (
+                last
+                or len(framing.warnings) > 1
+                or cut.kind != "truncated-record"
+                or (cut.offset != end)
+            ):
+                return None
+        elif last and end != len(buf):
+            return None
+        if seq_base == 0 and (not n or _is_legacy(buf, framing.offsets, framing.lengths)):
+            return None
+        if n:
+            fast_before = len(collector.fast)
+            if n < _FAST_MIN_RECORDS:
+                slow = np.arange(n, dtype=np.int64)
+            else:
+                slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
+            for k in range(fast_before, len(collector.fast)):
+                rows, *rest = collector.fast[k]
+                collector.fast[k] = (rows + seq_base, *rest)
+            _decode_slow(
+                buf,
+                framing.offsets,
+                framing.lengths,
+                slow,
+                collector,
+                seq_base=seq_base,
+                legacy=False,
+            )
+        seq_base += n
+        carry = buf[end:]
+        del buf, framing
+        if last:
+            break
+    data.n_records = seq_base
+    if not seq_base:
+        return None
+    _finish(collector)
+    return data
+
+
 def _frame(buf: bytes, collector: _Collector) -> Framing | None:
     """Frame one file's records; None (with the reason among the warnings) when it has none."""
     data = collector.data
@@ -619,25 +698,20 @@ def _decode_slow(
     lengths: np.ndarray,
     indices: np.ndarray,
     collector: _Collector,
+    *,
+    seq_base: int = 0,
+    legacy: bool | None = None,
 ) -> None:
     data = collector.data
     parse = event_pb2.Event.FromString
     parse_failures = 0
-    # A file that does not open with "brain.Event:2" may need TensorBoard's out-of-order purge.
-    legacy = True
-    if len(indices) and indices[0] == 0:
-        off = int(offsets[0]) + HEADER_BYTES
+    if legacy is None:
+        legacy = _is_legacy(buf, offsets, lengths) if len(indices) and indices[0] == 0 else True
+    for index in indices.tolist():
+        seq = seq_base + index
+        off = int(offsets[index]) + HEADER_BYTES
         try:
-            first = parse(buf[off : off + int(lengths[0])])
-            legacy = not first.file_version.startswith("brain.Event:") or (
-                _file_version(first.file_version) < 2
-            )
-        except DecodeError:
-            legacy = True
-    for seq in indices.tolist():
-        off = int(offsets[seq]) + HEADER_BYTES
-        try:
-            event = parse(buf[off : off + int(lengths[seq])])
+            event = parse(buf[off : off + int(lengths[index])])
         except DecodeError:
             parse_failures += 1
             if parse_failures <= 5:
@@ -670,6 +744,19 @@ def _decode_slow(
         )
     if legacy:
         data.legacy_events = _legacy_events(buf, offsets, lengths, collector)
+
+
+def _is_legacy(buf: bytes, offsets: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether a file does not open with "brain.Event:2", so that it may need TensorBoard's
+    out-of-order purge."""
+    off = int(offsets[0]) + HEADER_BYTES
+    try:
+        first = event_pb2.Event.FromString(buf[off : off + int(lengths[0])])
+    except DecodeError:
+        return True
+    return not first.file_version.startswith("brain.Event:") or (
+        _file_version(first.file_version) < 2
+    )
 
 
 def _file_version(text: str) -> float:
@@ -856,34 +943,56 @@ def _legacy_events(
 
 
 def _finish(collector: _Collector) -> None:
-    """Merge fast and slow scalar rows into file-ordered arrays."""
+    """Merge fast and slow scalar rows into file-ordered arrays.
+
+    Column by column, releasing the parts as each is merged, so that a file of tens of millions
+    of points needs little more than its columns.
+    """
     data = collector.data
-    parts_seq, parts_tag, parts_step, parts_wall, parts_value, parts_tensor = [], [], [], [], [], []
-    for seqs, tag_ids, steps, walls, values, is_tensor in collector.fast:
-        parts_seq.append(seqs.astype(np.int64))
-        parts_tag.append(tag_ids.astype(np.int32, copy=False))
-        parts_step.append(steps)
-        parts_wall.append(walls)
-        parts_value.append(values)
-        parts_tensor.append(np.full(len(seqs), is_tensor, dtype=bool))
+    parts = collector.fast
+    collector.fast = []
     if collector.slow_scalars:
         seq, tag, step, wall, value, is_tensor = zip(*collector.slow_scalars, strict=True)
-        parts_seq.append(np.asarray(seq, dtype=np.int64))
-        parts_tag.append(np.asarray(tag, dtype=np.int32))
-        parts_step.append(np.asarray(step, dtype=np.int64))
-        parts_wall.append(np.asarray(wall, dtype=np.float64))
-        parts_value.append(np.asarray(value, dtype=np.float64))
-        parts_tensor.append(np.asarray(is_tensor, dtype=bool))
-    if not parts_seq:
+        collector.slow_scalars = []
+        parts.append(
+            (
+                np.asarray(seq, dtype=np.int64),
+                np.asarray(tag, dtype=np.int32),
+                np.asarray(step, dtype=np.int64),
+                np.asarray(wall, dtype=np.float64),
+                np.asarray(value, dtype=np.float64),
+                np.asarray(is_tensor, dtype=bool),
+            )
+        )
+    if not parts:
         return
-    seq = np.concatenate(parts_seq)
-    order = np.argsort(seq, kind="stable")
-    data.scalar_seq = seq[order]
-    data.scalar_tag = np.concatenate(parts_tag)[order]
-    data.scalar_step = np.concatenate(parts_step)[order]
-    data.scalar_wall = np.concatenate(parts_wall)[order]
-    data.scalar_value = np.concatenate(parts_value)[order]
-    data.scalar_is_tensor = np.concatenate(parts_tensor)[order]
+    columns = [list(column) for column in zip(*parts, strict=True)]
+    sizes = [len(p[0]) for p in parts]
+    del parts
+    columns[5] = [
+        np.full(size, flag, dtype=bool) if np.ndim(flag) == 0 else flag
+        for size, flag in zip(sizes, columns[5], strict=True)
+    ]
+    dtypes = (np.int64, np.int32, np.int64, np.float64, np.float64, bool)
+    merged = []
+    order = None
+    for k, dtype in enumerate(dtypes):
+        column = np.concatenate(columns[k]).astype(dtype, copy=False)
+        columns[k] = []
+        # Already in file order when one layout decoded everything: no reordering.
+        if k == 0 and len(column) > 1 and not (column[1:] >= column[:-1]).all():
+            order = np.argsort(column, kind="stable")
+        if order is not None:
+            column = column[order]
+        merged.append(column)
+    (
+        data.scalar_seq,
+        data.scalar_tag,
+        data.scalar_step,
+        data.scalar_wall,
+        data.scalar_value,
+        data.scalar_is_tensor,
+    ) = merged
 
 
 def looks_like_lfs_pointer(head: bytes) -> bool:
@@ -897,4 +1006,5 @@ __all__ = [
     "looks_like_lfs_pointer",
     "parse_event_bytes",
     "parse_event_files",
+    "parse_event_stream",
 ]

@@ -22,7 +22,7 @@ import pandas as pd
 from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, HistogramRow, parse_event_files
+from tbreport.parsing import FileData, HistogramRow, parse_event_files, parse_event_stream
 from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
@@ -204,6 +204,10 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
     contents: list[tuple[bytes, str]] = []
     slots: list[int] = []
     for ref in refs:
+        streamed = _parse_streaming(ref, tag_filter) if ref.size > _STREAM_BYTES else None
+        if streamed is not None:
+            out.append(streamed)
+            continue
         read = _read_file(ref)
         if isinstance(read, FileData):
             out.append(read)
@@ -222,6 +226,25 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
     for slot, data in zip(slots, parsed, strict=True):
         out[slot] = data
     return out  # type: ignore[return-value]
+
+
+# Files larger than this are parsed in chunks of this size (memory stays near the parsed columns,
+# not the file plus its columns).
+_STREAM_BYTES = 64 << 20
+
+
+def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData | None:
+    """A large file parsed chunk by chunk; None when it must be read whole (damage, an old
+    file format, too large, unreadable: the whole-file path reports it)."""
+    if ref.size > MAX_FILE_BYTES:
+        return None
+    try:
+        with open(ref.path, "rb") as handle:
+            return parse_event_stream(
+                handle, path=ref.display, tag_filter=tag_filter, chunk_bytes=_STREAM_BYTES
+            )
+    except (OSError, MemoryError):
+        return None
 
 
 def _memory_warning(ref: EventFileRef) -> FileData:
@@ -307,7 +330,7 @@ def read_runs(
         for run in runs:
             while len(parsed) < len(run.files):
                 parsed.extend(_parse_batch([refs[i] for i in next(pending)], tag_filter, parse))
-            out.append(assemble_run(run, parsed[: len(run.files)]))
+            out.append(assemble_run(run, parsed[: len(run.files)], release=True))
             del parsed[: len(run.files)]
         return out
     results = _parse_in_pool(refs, batches, workers=workers, tag_filter=tag_filter, parse=parse)
@@ -316,7 +339,7 @@ def read_runs(
     for run in runs:
         indices = range(position, position + len(run.files))
         position += len(run.files)
-        out.append(assemble_run(run, [results.pop(i) for i in indices]))
+        out.append(assemble_run(run, [results.pop(i) for i in indices], release=True))
     return out
 
 
@@ -423,7 +446,7 @@ def _parse_in_pool(
 # Assembling one run
 
 
-def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
+def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -> RunData:
     """Combine a run's parsed files in name order, applying TensorBoard's restart semantics.
 
     - The plugin of a tag is the one in its first metadata anywhere in the run (TF2 writers put
@@ -433,6 +456,9 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
     - Files without ``brain.Event:2`` use TensorBoard's older rule: an out-of-order step drops the
       later points of that event's tags.
     - Duplicate steps are kept and counted, never merged.
+
+    With ``release``, the scalar columns of ``files`` are taken over (the files are emptied), so
+    that a large run is not held twice.
     """
     tags: list[str] = []
     tag_ids: dict[str, int] = {}
@@ -467,15 +493,24 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
     for data, file_base in zip(files, bases, strict=True):
         mapping = remap(data)
         if len(data.scalar_seq):
-            keep = ~data.scalar_is_tensor
+            keep: np.ndarray | slice = slice(None)  # no copies when every row is kept
             if data.scalar_is_tensor.any():
                 tensor_ok = np.array([plugin_of.get(t) == "scalars" for t in data.tags], dtype=bool)
-                keep |= data.scalar_is_tensor & tensor_ok[data.scalar_tag]
-            seq_parts.append(data.scalar_seq[keep] + file_base)
-            tag_parts.append(mapping[data.scalar_tag[keep]])
+                mask = ~data.scalar_is_tensor | tensor_ok[data.scalar_tag]
+                if not mask.all():
+                    keep = mask
+            seq_parts.append(
+                data.scalar_seq[keep] + file_base if file_base else data.scalar_seq[keep]
+            )
+            identity = np.array_equal(mapping, np.arange(len(mapping)))
+            tag_parts.append(data.scalar_tag[keep] if identity else mapping[data.scalar_tag[keep]])
             step_parts.append(data.scalar_step[keep])
             wall_parts.append(data.scalar_wall[keep])
             value_parts.append(data.scalar_value[keep])
+            if release:
+                data.scalar_seq = data.scalar_tag = data.scalar_step = _EMPTY_INT
+                data.scalar_wall = data.scalar_value = _EMPTY_FLOAT
+                data.scalar_is_tensor = np.zeros(0, bool)
         for row in data.histograms:
             if row.from_tensor and plugin_of.get(data.tags[row.tag]) != "histograms":
                 continue
@@ -492,11 +527,12 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
                 for seq, step, has_summary, ev_tags in data.legacy_events
             )
 
-    seq = np.concatenate(seq_parts) if seq_parts else np.zeros(0, np.int64)
-    tag = np.concatenate(tag_parts) if tag_parts else np.zeros(0, np.int32)
-    step = np.concatenate(step_parts) if step_parts else np.zeros(0, np.int64)
-    wall = np.concatenate(wall_parts) if wall_parts else np.zeros(0, np.float64)
-    value = np.concatenate(value_parts) if value_parts else np.zeros(0, np.float64)
+    # One column at a time, releasing its parts (a single part is used as it is).
+    seq = _join(seq_parts, np.int64)
+    tag = _join(tag_parts, np.int32)
+    step = _join(step_parts, np.int64)
+    wall = _join(wall_parts, np.float64)
+    value = _join(value_parts, np.float64)
     hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
     hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
     hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
@@ -542,13 +578,27 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
-    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order.
+    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
+    # ``seq`` ascends (files in order, each in record order), so a stable sort by tag suffices.
     name_rank = np.empty(len(tags), dtype=np.int32)
     name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
-    order = np.lexsort((seq, name_rank[tag] if len(tags) else tag))
-    tag, step, wall, value = tag[order], step[order], wall[order], value[order]
+    if len(seq) > 1 and not (seq[1:] >= seq[:-1]).all():
+        order = np.lexsort((seq, name_rank[tag]))
+    elif len(tags) > 1:
+        order = np.argsort(name_rank[tag], kind="stable")
+    else:
+        order = None
+    del seq
+    if order is not None:
+        if not (order[1:] > order[:-1]).all():
+            tag = tag[order]  # one column at a time: never two copies of every column
+            step = step[order]
+            wall = wall[order]
+            value = value[order]
+        del order
     duplicates = 0
-    if len(step) > 1:
+    # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
+    if len(step) > 1 and not ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
         sorted_pairs = np.lexsort((step, tag))
         st, tg = step[sorted_pairs], tag[sorted_pairs]
         dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
@@ -585,6 +635,19 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         duplicate_steps=duplicates,
         warnings=warnings,
     )
+
+
+_EMPTY_INT = np.zeros(0, np.int64)
+_EMPTY_FLOAT = np.zeros(0, np.float64)
+
+
+def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """Concatenate ``parts`` and empty the list (a single part is returned as it is)."""
+    if not parts:
+        return np.zeros(0, dtype)
+    column = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    parts.clear()
+    return column.astype(dtype, copy=False)
 
 
 def _purge_operations(
@@ -638,18 +701,25 @@ def combine(
     run_dtype = pd.CategoricalDtype(run_names)
     tag_dtype = pd.CategoricalDtype(all_tags)
 
+    # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
+    run_code_type, tag_code_type = _code_type(len(run_names)), _code_type(len(all_tags))
     scalar_parts_run, scalar_parts_tag = [], []
     for i, rd in enumerate(run_data):
-        mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int32)
-        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=np.int32))
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_code_type)
+        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=run_code_type))
         scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
+        rd.scalar_tag = np.zeros(0, np.int32)
 
     # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
     # released from the runs as they are built, to keep peak memory near the final frame.
     scalars = pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(_concat(scalar_parts_run, np.int32), dtype=run_dtype),
-            "tag": pd.Categorical.from_codes(_concat(scalar_parts_tag, np.int32), dtype=tag_dtype),
+            "run": pd.Categorical.from_codes(
+                _join(scalar_parts_run, run_code_type), dtype=run_dtype
+            ),
+            "tag": pd.Categorical.from_codes(
+                _join(scalar_parts_tag, tag_code_type), dtype=tag_dtype
+            ),
             "step": _take_column(run_data, "scalar_step", np.int64),
             "wall_time": _take_column(run_data, "scalar_wall", np.float64),
             "value": _take_column(run_data, "scalar_value", np.float64),
@@ -688,10 +758,18 @@ def combine(
 
 def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
     """Concatenate one column over runs and release it from them (they are not used again)."""
-    column = _concat([getattr(rd, name) for rd in run_data], dtype)
+    parts = [getattr(rd, name) for rd in run_data]
     for rd in run_data:
         setattr(rd, name, np.zeros(0, dtype))
-    return column
+    return _join(parts, dtype)
+
+
+def _code_type(categories: int):
+    """The integer type pandas keeps for the codes of that many categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

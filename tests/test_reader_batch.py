@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -104,3 +105,32 @@ def test_many_small_files_together_match_protobuf(monkeypatch):
         patch.setattr(parsing, "_template", lambda record: None)
         slow = [parse_event_bytes(buf, path=path) for buf, path in files]
     assert [_facts(d) for d in together] == [_facts(d) for d in slow]
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, 1 << 20])
+def test_streamed_file_equals_the_file_read_whole(chunk):
+    rng = np.random.default_rng(5)
+    events = [writing.file_version_event(wall_time=1.0)]
+    for s in range(60):
+        events += scalar_series("loss", [s]) + tensor_series("acc", [s], metadata_first=s == 0)
+        if s % 7 == 0:
+            events.append(writing.histogram_event("w", rng.normal(size=300), step=s, wall_time=s))
+        if s == 30:
+            events.append(writing.session_start_event(step=20, wall_time=40.0))
+    events.append(writing.text_event("notes", "x" * 5000, step=3, wall_time=3.0))  # > a chunk
+    buf = _file(events)
+    whole = parse_event_bytes(buf, path="f")
+    streamed = parsing.parse_event_stream(io.BytesIO(buf), path="f", chunk_bytes=chunk)
+    assert streamed is not None
+    assert _facts(streamed) == _facts(whole)
+
+
+def test_damaged_or_old_files_are_not_streamed():
+    version = writing.file_version_event(wall_time=1.0)
+    good = _file([version, *scalar_series("loss", range(200))])
+    damaged = bytearray(good)
+    damaged[len(good) // 2] ^= 0xFF
+    cut = good[:-5]
+    legacy = _file(scalar_series("loss", range(200)))
+    for buf in (bytes(damaged), cut, legacy, b"", b"garbage" * 100):
+        assert parsing.parse_event_stream(io.BytesIO(buf), path="f", chunk_bytes=512) is None
