@@ -390,6 +390,7 @@ def parse_event_stream(
     path: str,
     tag_filter: re.Pattern[str] | None = None,
     chunk_bytes: int = 64 << 20,
+    size_hint: int = 0,
 ) -> FileData | None:
     """Parse a large event file in chunks, so that its bytes are never all in memory at once.
 
@@ -403,9 +404,11 @@ def parse_event_stream(
         path: How to name the file in warnings.
         tag_filter: As for `parse_event_bytes`.
         chunk_bytes: Bytes read at a time (a record longer than this is read whole).
+        size_hint: The file's size, if known (to allocate the columns once).
     """
     collector = _Collector(path, tag_filter)
     data = collector.data
+    store = _ScalarStore(size_hint)
     carry = b""
     seq_base = 0
     while True:
@@ -450,6 +453,10 @@ def parse_event_stream(
                 seq_base=seq_base,
                 legacy=False,
             )
+            # Into the preallocated columns at once: per-chunk parts kept until the end would
+            # interleave with each chunk's temporaries and fragment the heap (RSS twice the data).
+            _finish(collector)
+            store.append(data)
         seq_base += n
         carry = buf[end:]
         del buf, framing
@@ -458,8 +465,49 @@ def parse_event_stream(
     data.n_records = seq_base
     if not seq_base:
         return None
-    _finish(collector)
+    store.finish(data)
     return data
+
+
+class _ScalarStore:
+    """Scalar columns filled chunk by chunk, allocated once for the whole file.
+
+    Large allocations are mapped memory whose untouched pages cost nothing, so the capacity is
+    an upper estimate from the file size (grown by doubling if a file holds more).
+    """
+
+    _COLUMNS = (
+        ("scalar_seq", np.int64),
+        ("scalar_tag", np.int32),
+        ("scalar_step", np.int64),
+        ("scalar_wall", np.float64),
+        ("scalar_value", np.float64),
+        ("scalar_is_tensor", bool),
+    )
+
+    def __init__(self, size_hint: int) -> None:
+        # Every record is at least 16 bytes of framing plus a few of event.
+        capacity = max(size_hint // 24, 1024)
+        self.columns = {name: np.empty(capacity, dtype) for name, dtype in self._COLUMNS}
+        self.filled = 0
+
+    def append(self, data: FileData) -> None:
+        """Move ``data``'s scalar columns (one chunk, in file order) to the end of the store."""
+        count = len(data.scalar_seq)
+        if self.filled + count > len(self.columns["scalar_seq"]):
+            capacity = max(2 * len(self.columns["scalar_seq"]), self.filled + count)
+            for name, dtype in self._COLUMNS:
+                grown = np.empty(capacity, dtype)
+                grown[: self.filled] = self.columns[name][: self.filled]
+                self.columns[name] = grown
+        for name, dtype in self._COLUMNS:
+            self.columns[name][self.filled : self.filled + count] = getattr(data, name)
+            setattr(data, name, np.zeros(0, dtype))
+        self.filled += count
+
+    def finish(self, data: FileData) -> None:
+        for name, _ in self._COLUMNS:
+            setattr(data, name, self.columns[name][: self.filled])
 
 
 def _frame(buf: bytes, collector: _Collector) -> Framing | None:

@@ -241,7 +241,11 @@ def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> F
     try:
         with open(ref.path, "rb") as handle:
             return parse_event_stream(
-                handle, path=ref.display, tag_filter=tag_filter, chunk_bytes=_STREAM_BYTES
+                handle,
+                path=ref.display,
+                tag_filter=tag_filter,
+                chunk_bytes=_STREAM_BYTES,
+                size_hint=ref.size,
             )
     except (OSError, MemoryError):
         return None
@@ -584,18 +588,13 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
     if len(seq) > 1 and not (seq[1:] >= seq[:-1]).all():
         order = np.lexsort((seq, name_rank[tag]))
-    elif len(tags) > 1:
-        order = np.argsort(name_rank[tag], kind="stable")
-    else:
-        order = None
-    del seq
-    if order is not None:
-        if not (order[1:] > order[:-1]).all():
-            tag = tag[order]  # one column at a time: never two copies of every column
-            step = step[order]
-            wall = wall[order]
-            value = value[order]
-        del order
+        del seq
+        tag, step, wall, value = (column[order] for column in (tag, step, wall, value))
+    elif len(tags) > 1 and not _grouped(tag, name_rank):
+        del seq
+        columns = [step, wall, value, tag]
+        del step, wall, value, tag  # the list holds the only references: released one by one
+        step, wall, value, tag = _group_by_tag(name_rank, columns)
     duplicates = 0
     # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
     if len(step) > 1 and not ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
@@ -637,6 +636,45 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     )
 
 
+def _grouped(tag: np.ndarray, name_rank: np.ndarray) -> bool:
+    """Whether rows are already grouped by tag in name order (checked with one byte a row)."""
+    changed = tag[1:] != tag[:-1]
+    if np.count_nonzero(changed) >= len(name_rank):  # some tag comes back: not grouped
+        return False
+    starts = np.flatnonzero(changed) + 1
+    ranks = name_rank[tag[np.concatenate(([0], starts))]] if len(tag) else name_rank[:0]
+    return bool((ranks[1:] > ranks[:-1]).all())
+
+
+def _group_by_tag(name_rank: np.ndarray, columns: list[np.ndarray]) -> list[np.ndarray]:
+    """``columns`` (the tag column last) reordered in place so that rows are grouped by tag in
+    name order, keeping their order within a tag (a stable sort by tag rank).
+
+    Columns are replaced one at a time, so a large run never exists twice; with few tags each
+    is rebuilt from one boolean selection per tag, without an index array of eight bytes a row.
+    """
+    tag = columns[-1]
+    if len(name_rank) > _MASK_SORT_TAGS:
+        order = np.argsort(name_rank[tag], kind="stable")
+        del tag
+        for k in range(len(columns)):
+            columns[k] = columns[k][order]
+        return columns
+    by_rank = np.argsort(name_rank).tolist()
+    counts = np.bincount(tag, minlength=len(name_rank)).tolist()
+    for k in range(len(columns)):
+        grouped = np.empty_like(columns[k])
+        position = 0
+        for t in by_rank:
+            if counts[t]:
+                grouped[position : position + counts[t]] = columns[k][tag == t]
+                position += counts[t]
+        columns[k] = grouped
+    return columns
+
+
+# Runs with at most this many tags are grouped by boolean selections rather than a sort.
+_MASK_SORT_TAGS = 16
 _EMPTY_INT = np.zeros(0, np.int64)
 _EMPTY_FLOAT = np.zeros(0, np.float64)
 
