@@ -230,7 +230,7 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
 
 # Files larger than this are parsed in chunks of this size (memory stays near the parsed columns,
 # not the file plus its columns).
-_STREAM_BYTES = 64 << 20
+_STREAM_BYTES = 16 << 20
 
 
 def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData | None:
