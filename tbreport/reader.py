@@ -319,32 +319,25 @@ def read_runs(
 ) -> list[RunData]:
     """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run.
 
-    Files are parsed in batches of consecutive files (many small files decode together, and a
-    worker gets a few large tasks rather than one per file). ``parse`` replaces the parsing of one
-    file (tests); by default a batch is decoded as a whole.
+    Files are parsed in batches of consecutive files (many small files decode together); workers
+    are given batches of whole runs, assemble them and send back compact arrays, so the reading
+    process only combines. ``parse`` replaces the parsing of one file (tests); by default a
+    batch is decoded as a whole.
     """
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
-    batches = _batches(refs, workers)
     if workers <= 1:
         # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
         out = []
         parsed: list[FileData] = []
-        pending = iter(batches)
+        pending = iter(_batches([r.size for r in refs], _BATCH_BYTES))
         for run in runs:
             while len(parsed) < len(run.files):
                 parsed.extend(_parse_batch([refs[i] for i in next(pending)], tag_filter, parse))
             out.append(assemble_run(run, parsed[: len(run.files)], release=True))
             del parsed[: len(run.files)]
         return out
-    results = _parse_in_pool(refs, batches, workers=workers, tag_filter=tag_filter, parse=parse)
-    out = []
-    position = 0
-    for run in runs:
-        indices = range(position, position + len(run.files))
-        position += len(run.files)
-        out.append(assemble_run(run, [results.pop(i) for i in indices], release=True))
-    return out
+    return _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
 
 
 # A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
@@ -353,21 +346,20 @@ _BATCH_BYTES = 16 << 20
 _BATCH_FILES = 4096
 
 
-def _batches(refs: list[EventFileRef], workers: int) -> list[list[int]]:
-    """Consecutive file indices grouped into batches; with workers, at least a few per worker."""
-    total = sum(r.size for r in refs)
-    limit = (
-        _BATCH_BYTES if workers <= 1 else max(1 << 16, min(_BATCH_BYTES, total // (4 * workers)))
-    )
+def _batches(sizes: list[int], limit: int, counts: list[int] | None = None) -> list[list[int]]:
+    """Consecutive indices grouped into batches of at most ``limit`` bytes (a larger item alone)
+    and ``_BATCH_FILES`` files (``counts``: files per item, default one)."""
     batches: list[list[int]] = []
     current: list[int] = []
-    size = 0
-    for i, ref in enumerate(refs):
-        if current and (size + ref.size > limit or len(current) >= _BATCH_FILES):
+    size = files = 0
+    for i, item in enumerate(sizes):
+        n = counts[i] if counts is not None else 1
+        if current and (size + item > limit or files + n > _BATCH_FILES):
             batches.append(current)
-            current, size = [], 0
+            current, size, files = [], 0, 0
         current.append(i)
-        size += ref.size
+        size += item
+        files += n
     if current:
         batches.append(current)
     return batches
@@ -383,67 +375,187 @@ def _parse_batch(
     return _parse_files(refs, tag_filter)
 
 
-def _parse_in_pool(
-    refs: list[EventFileRef],
-    batches: list[list[int]],
+def _read_run_batch(
+    runs: list[RunRef],
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> _RunBatch:
+    """Parse and assemble whole runs (in a worker)."""
+    parsed = _parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
+    out = []
+    for run in runs:
+        out.append(assemble_run(run, parsed[: len(run.files)], release=True))
+        del parsed[: len(run.files)]
+    return _RunBatch(out)
+
+
+class _RunBatch:
+    """Assembled runs sent from a worker: their columns concatenated, so that pickling costs a
+    few arrays per batch rather than objects per run (the run references are not sent back)."""
+
+    _COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
+
+    def __init__(self, runs: list[RunData]) -> None:
+        self.runs = runs
+
+    def __getstate__(self) -> dict:
+        from tbreport.parsing import _pack_histograms
+
+        runs = self.runs
+        return {
+            "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
+            "columns": {
+                name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
+                if runs
+                else np.zeros(0)
+                for name in self._COLUMNS
+            },
+            "hist_counts": [len(rd.histograms) for rd in runs],
+            "hist_tags": [t for rd in runs for t, _ in rd.histograms],
+            "hist_rows": _pack_histograms([h for rd in runs for _, h in rd.histograms]),
+            "rest": [
+                (
+                    rd.tags,
+                    rd.texts,
+                    rd.hparam_contents,
+                    rd.files,
+                    rd.bytes,
+                    rd.purged,
+                    rd.duplicate_steps,
+                    rd.warnings,
+                )
+                for rd in runs
+            ],
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        from tbreport.parsing import _unpack_histograms
+
+        bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
+        rows = _unpack_histograms(state["hist_rows"])
+        hist_tags = state["hist_tags"]
+        runs = []
+        position = 0
+        for i, (tags, texts, hparams, files, size, purged, dups, warnings) in enumerate(
+            state["rest"]
+        ):
+            a, b = bounds[i], bounds[i + 1]
+            count = state["hist_counts"][i]
+            columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
+            runs.append(
+                RunData(
+                    ref=None,  # type: ignore[arg-type]  # set by the reading process
+                    tags=tags,
+                    histograms=list(
+                        zip(
+                            hist_tags[position : position + count],
+                            rows[position : position + count],
+                            strict=True,
+                        )
+                    ),
+                    texts=texts,
+                    hparam_contents=hparams,
+                    files=files,
+                    bytes=size,
+                    purged=purged,
+                    duplicate_steps=dups,
+                    warnings=warnings,
+                    **columns,
+                )
+            )
+            position += count
+        self.runs = runs
+
+
+def _read_in_pool(
+    runs: list[RunRef],
     *,
     workers: int,
     tag_filter: re.Pattern[str] | None,
     parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
-) -> dict[int, FileData]:
-    """Parse ``batches`` of ``refs`` in worker processes; a worker killed by the OS costs a retry,
-    not the read.
+) -> list[RunData]:
+    """Read batches of runs in worker processes; a worker killed by the OS costs a retry, not
+    the read.
 
-    Batches whose worker died are parsed again once in fresh workers; then the files of batches
-    lost a second time one per process, and files lost then are reported as unreadable.
+    Batches whose worker died are read again once in fresh workers; the files of batches lost a
+    second time are then parsed one per process (to tell the file that kills from the others)
+    and those runs assembled here, a file lost then being reported as unreadable.
     """
     import multiprocessing
 
     # fork keeps start-up cheap; the parent holds no threads at this point.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    results: dict[int, FileData] = {}
+    sizes = [sum(f.size for f in run.files) for run in runs]
+    # A few batches per worker, so that the work evens out.
+    limit = max(1 << 16, min(_BATCH_BYTES, sum(sizes) // (4 * workers)))
+    tasks = _batches(sizes, limit, [len(run.files) for run in runs])
+    results: dict[int, RunData] = {}
 
-    def run_pass(tasks: list[list[int]], size: int) -> list[list[int]]:
+    def run_pass(todo: list[list[int]], size: int) -> list[list[int]]:
         lost: list[list[int]] = []
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
             futures = {}
-            for k, task in enumerate(tasks):
+            for k, task in enumerate(todo):
                 try:
                     futures[k] = pool.submit(
-                        _parse_batch, [refs[i] for i in task], tag_filter, parse
+                        _read_run_batch, [runs[i] for i in task], tag_filter, parse
                     )
                 except BrokenProcessPool:  # a worker died while we were still submitting
                     lost.append(task)
             for k, future in futures.items():
                 try:
-                    parsed = future.result()
+                    batch = future.result()
                 except BrokenProcessPool:
-                    lost.append(tasks[k])
+                    lost.append(todo[k])
                     continue
-                results.update(zip(tasks[k], parsed, strict=True))
+                for i, rd in zip(todo[k], batch.runs, strict=True):
+                    rd.ref = runs[i]
+                    results[i] = rd
         return lost
 
     # Big batches first so that one large file does not end up last on a single worker.
-    todo = sorted(batches, key=lambda task: -sum(refs[i].size for i in task))
+    todo = sorted(tasks, key=lambda task: -sum(sizes[i] for i in task))
     todo = run_pass(todo, min(workers, len(todo)))
     if todo:  # the whole pool went down with one worker: once more, in fresh workers
         todo = run_pass(todo, min(workers, len(todo)))
-    if todo:  # lost again: one file per process, to tell the file that kills from the others
-        todo = [lost for task in todo for i in task for lost in run_pass([[i]], 1)]
-    for task in todo:
-        for i in task:
-            data = FileData(path=refs[i].display)
+    lost_runs = [i for task in todo for i in task]
+    if lost_runs:  # lost again: one file per process
+        refs = [ref for i in lost_runs for ref in runs[i].files]
+        parsed = _parse_one_per_process(refs, context, tag_filter, parse)
+        position = 0
+        for i in lost_runs:
+            count = len(runs[i].files)
+            files = [parsed[k] for k in range(position, position + count)]
+            position += count
+            results[i] = assemble_run(runs[i], files, release=True)
+    return [results[i] for i in range(len(runs))]
+
+
+def _parse_one_per_process(
+    refs: list[EventFileRef],
+    context,
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> list[FileData]:
+    """Each file in a process of its own; a file whose process dies is reported unreadable."""
+    out = []
+    for ref in refs:
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                out.append(pool.submit(_parse_batch, [ref], tag_filter, parse).result()[0])
+        except BrokenProcessPool:
+            data = FileData(path=ref.display)
             data.warnings.append(
                 ReadWarning(
                     kind="unreadable",
-                    path=refs[i].display,
+                    path=ref.display,
                     message="the worker process reading this file died each time (killed by "
                     "the OS, out of memory?); skipped",
                 )
             )
-            results[i] = data
-    return results
+            out.append(data)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
