@@ -24,7 +24,13 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 
 from tbreport.model import ReadWarning
-from tbreport.records import HEADER_BYTES, Framing, frame_records, gather_columns
+from tbreport.records import (
+    HEADER_BYTES,
+    Framing,
+    frame_intact_files,
+    frame_records,
+    gather_columns,
+)
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -362,11 +368,19 @@ def parse_event_files(
         tag_filter: As for `parse_event_bytes`.
     """
     out: list[FileData] = []
-    framed: list[tuple[bytes, Framing, _Collector]] = []
-    for buf, path in files:
+    collectors = []
+    for _, path in files:
         collector = _Collector(path, tag_filter)
         out.append(collector.data)
-        framing = _frame(buf, collector)
+        collectors.append(collector)
+    quick = _frame_small_files(files)
+    framed: list[tuple[bytes, Framing, _Collector]] = []
+    for k, ((buf, _), collector) in enumerate(zip(files, collectors, strict=True)):
+        framing = quick.get(k)
+        if framing is not None:
+            collector.data.n_records = len(framing.offsets)
+        else:  # not small, or not intact: on its own, which says what is wrong
+            framing = _frame(buf, collector)
         if framing is not None:
             framed.append((buf, framing, collector))
     total = sum(len(f.offsets) for _, f, _ in framed)
@@ -508,6 +522,26 @@ class _ScalarStore:
     def finish(self, data: FileData) -> None:
         for name, _ in self._COLUMNS:
             setattr(data, name, self.columns[name][: self.filled])
+
+
+# Files up to this size are framed together when there are enough of them.
+_SMALL_FILE_BYTES = 64 << 10
+
+
+def _frame_small_files(files: list[tuple[bytes, str]]) -> dict[int, Framing]:
+    """Framings of the small intact files among ``files``, found all at once (index -> framing)."""
+    small = [
+        k
+        for k, (buf, _) in enumerate(files)
+        if 0 < len(buf) <= _SMALL_FILE_BYTES and not looks_like_lfs_pointer(buf)
+    ]
+    if len(small) < 16:
+        return {}
+    sizes = np.array([len(files[k][0]) for k in small], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    joined = b"".join(files[k][0] for k in small)
+    found = frame_intact_files(joined, ends - sizes, ends)
+    return {k: f for k, f in zip(small, found, strict=True) if f is not None}
 
 
 def _frame(buf: bytes, collector: _Collector) -> Framing | None:

@@ -571,3 +571,78 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
     offsets = np.concatenate(all_offsets) if all_offsets else np.zeros(0, dtype=np.int64)
     lengths = np.concatenate(all_lengths) if all_lengths else np.zeros(0, dtype=np.int64)
     return Framing(offsets=offsets, lengths=lengths, warnings=warnings, bytes_skipped=skipped)
+
+
+_LOCKSTEP_MIN_FILES = 8
+
+
+def frame_intact_files(
+    joined: bytes, starts: np.ndarray, ends: np.ndarray, *, max_records: int = 4096
+) -> list[Framing | None]:
+    """Frame many small files at once, laid end to end in ``joined`` (file ``i`` spans
+    ``starts[i]:ends[i]``); offsets in each `Framing` are relative to its file.
+
+    The files are walked in lockstep, one numpy step per record position, and every record's
+    checksums are verified together. Only a file that is intact (every length fits and is not a
+    zero-filled header, the last record ends exactly at the end of the file, both checksums of
+    every record verify) and has at most ``max_records`` records gets a `Framing`; any other
+    gets None, to be framed on its own by `frame_records`, which says what is wrong with it.
+    """
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    count = len(starts)
+    pos = starts.astype(np.int64).copy()
+    ends = ends.astype(np.int64)
+    intact = np.ones(count, dtype=bool)
+    walking = pos + HEADER_BYTES <= ends
+    intact &= walking | (pos == ends)  # a file shorter than a header is not intact...
+    intact &= ends > starts  # ... nor is an empty one
+    found_file: list[np.ndarray] = []
+    found_offset: list[np.ndarray] = []
+    found_length: list[np.ndarray] = []
+    steps = 0
+    while walking.any():
+        # A step costs the same few numpy calls however many files it advances: the last few
+        # long files are better framed one by one.
+        if steps == max_records or np.count_nonzero(walking) < _LOCKSTEP_MIN_FILES:
+            intact &= ~walking
+            break
+        steps += 1
+        files = np.flatnonzero(walking)
+        here = pos[files]
+        length = u64_at(arr, here)
+        room = (ends[files] - here - HEADER_BYTES - FOOTER_BYTES).astype(np.uint64)
+        zero = (length == 0) & (u32_at(arr, here + 8) == 0)
+        fits = (length <= room) & ~zero
+        bad = files[~fits]
+        intact[bad] = False
+        walking[bad] = False
+        files, here, length = files[fits], here[fits], length[fits].astype(np.int64)
+        found_file.append(files)
+        found_offset.append(here)
+        found_length.append(length)
+        pos[files] = here + length + (HEADER_BYTES + FOOTER_BYTES)
+        remaining = ends[files] - pos[files]
+        walking[files] = remaining >= HEADER_BYTES
+        intact[files[(remaining > 0) & (remaining < HEADER_BYTES)]] = False  # a cut header
+    if not found_file:
+        return [None] * count
+    file_of = np.concatenate(found_file)
+    offsets = np.concatenate(found_offset)
+    lengths = np.concatenate(found_length)
+    keep = intact[file_of]
+    file_of, offsets, lengths = file_of[keep], offsets[keep], lengths[keep]
+    ok = _header_ok(joined, arr, offsets)
+    ok[ok] = _data_ok(joined, arr, offsets[ok], lengths[ok])
+    intact[file_of[~ok]] = False
+    # Records in file order: by file, then by position within it.
+    order = np.lexsort((offsets, file_of))
+    file_of, offsets, lengths = file_of[order], offsets[order], lengths[order]
+    bounds = np.searchsorted(file_of, np.arange(count + 1))
+    out: list[Framing | None] = []
+    for i in range(count):
+        if not intact[i] or bounds[i] == bounds[i + 1]:
+            out.append(None)
+            continue
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        out.append(Framing(offsets=offsets[a:b] - int(starts[i]), lengths=lengths[a:b]))
+    return out

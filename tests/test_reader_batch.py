@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from reader_helpers import scalar_series, tensor_series
 
-from tbreport import parsing, writing
+from tbreport import parsing, records, writing
 from tbreport.parsing import parse_event_bytes, parse_event_files
 
 
@@ -84,7 +84,7 @@ def _facts(data: parsing.FileData) -> dict:
 @pytest.mark.parametrize("tag_filter", [None, re.compile("loss")])
 def test_files_decoded_together_equal_each_decoded_alone(monkeypatch, fast_min, tag_filter):
     monkeypatch.setattr(parsing, "_FAST_MIN_RECORDS", fast_min)
-    files = _files()
+    files = _files() * 2  # enough small files to be framed together
     together = parse_event_files(files, tag_filter=tag_filter)
     alone = [parse_event_bytes(buf, path=path, tag_filter=tag_filter) for buf, path in files]
     assert [d.path for d in together] == [path for _, path in files]
@@ -134,3 +134,35 @@ def test_damaged_or_old_files_are_not_streamed():
     legacy = _file(scalar_series("loss", range(200)))
     for buf in (bytes(damaged), cut, legacy, b"", b"garbage" * 100):
         assert parsing.parse_event_stream(io.BytesIO(buf), path="f", chunk_bytes=512) is None
+
+
+def test_files_framed_together_only_when_intact():
+    rng = np.random.default_rng(11)
+    version = writing.file_version_event(wall_time=1.0)
+    files = []
+    for i in range(60):
+        buf = bytearray(_file([version, *scalar_series("loss", range(int(rng.integers(0, 40))))]))
+        damage = i % 6
+        if damage == 1 and len(buf) > 40:
+            buf[int(rng.integers(0, len(buf)))] ^= 0x10  # a flipped bit anywhere
+        elif damage == 2:
+            buf = buf[: int(rng.integers(1, len(buf)))]  # cut anywhere
+        elif damage == 3:
+            buf += bytes(int(rng.integers(1, 40)))  # zero-filled tail
+        elif damage == 4:
+            buf = buf[:12] + b"\xff" * 4 + buf[16:]  # a header checksum destroyed
+        files.append(bytes(buf))
+    sizes = np.array([len(b) for b in files], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    together = records.frame_intact_files(b"".join(files), ends - sizes, ends)
+    framed_intact = 0
+    for buf, framing in zip(files, together, strict=True):
+        alone = records.frame_records(buf, path="f")
+        intact = bool(len(alone.offsets)) and not alone.warnings
+        # None is always allowed (the file is then framed on its own), a framing only if intact.
+        assert framing is None or intact
+        if framing is not None:
+            framed_intact += 1
+            assert framing.offsets.tolist() == alone.offsets.tolist()
+            assert framing.lengths.tolist() == alone.lengths.tolist()
+    assert framed_intact >= 10  # intact files walked along with enough others
