@@ -766,7 +766,8 @@ def _group_by_tag(name_rank: np.ndarray, columns: list[np.ndarray]) -> list[np.n
     is rebuilt from one boolean selection per tag, without an index array of eight bytes a row.
     """
     tag = columns[-1]
-    if len(name_rank) > _MASK_SORT_TAGS:
+    # The selections save memory on large runs; on small ones a sort is fewer numpy calls.
+    if len(name_rank) > _MASK_SORT_TAGS or len(tag) < _MASK_SORT_ROWS:
         order = np.argsort(name_rank[tag], kind="stable")
         del tag
         for k in range(len(columns)):
@@ -787,6 +788,7 @@ def _group_by_tag(name_rank: np.ndarray, columns: list[np.ndarray]) -> list[np.n
 
 # Runs with at most this many tags are grouped by boolean selections rather than a sort.
 _MASK_SORT_TAGS = 16
+_MASK_SORT_ROWS = 1 << 20
 _EMPTY_INT = np.zeros(0, np.int64)
 _EMPTY_FLOAT = np.zeros(0, np.float64)
 

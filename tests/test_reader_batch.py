@@ -166,3 +166,21 @@ def test_files_framed_together_only_when_intact():
             assert framing.offsets.tolist() == alone.offsets.tolist()
             assert framing.lengths.tolist() == alone.lengths.tolist()
     assert framed_intact >= 10  # intact files walked along with enough others
+
+
+def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
+    import tbreport
+    from tbreport import reader
+
+    version = writing.file_version_event(wall_time=1.0)
+    events = [version]
+    for s in range(50):
+        for tag in ("b", "a", "c/d"):
+            events += scalar_series(tag, [s % 17], value=lambda x, t=tag: len(t) + x)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(_file(events))
+    by_sort = tbreport.read(tmp_path, jobs=1).scalars
+    monkeypatch.setattr(reader, "_MASK_SORT_ROWS", 0)
+    by_selection = tbreport.read(tmp_path, jobs=1).scalars
+    assert by_sort.equals(by_selection)
+    assert list(by_sort["tag"].unique()) == ["a", "b", "c/d"]
