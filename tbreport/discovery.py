@@ -89,9 +89,11 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
     runs: list[RunRef] = []
     seen: set[tuple[int, int]] = set()
     # Depth-first, in name order, with an explicit stack: no recursion limit on deep trees.
-    pending = [root]
+    # Relative names are carried down the walk (no os.path.relpath per directory and file).
+    pending: list[tuple[Path, str]] = [(root, ".")]
     while pending:
-        subdirs = _visit(root, pending.pop(), runs, seen, warnings)
+        directory, rel = pending.pop()
+        subdirs = _visit(root, directory, runs, seen, warnings, rel=rel)
         pending.extend(reversed(subdirs))
     runs.sort(key=lambda r: _run_sort_key(r.name))
     return runs, warnings
@@ -107,8 +109,11 @@ def _visit(
     runs: list[RunRef],
     seen: set[tuple[int, int]],
     warnings: list[ReadWarning],
-) -> list[Path]:
-    """Record ``directory`` as a run if it holds event files; return its subdirectories."""
+    *,
+    rel: str,
+) -> list[tuple[Path, str]]:
+    """Record ``directory`` (``rel`` to the root) as a run if it holds event files; return its
+    subdirectories with their relative names."""
     try:
         st = os.stat(directory)
     except OSError as exc:
@@ -132,17 +137,19 @@ def _visit(
     except OSError as exc:
         warnings.append(_unreadable(directory, root, exc))
         return []
-    run_name = _relative_name(directory, root)
+    run_name = "." if rel == "." else printable_name(rel)
     run = RunRef(name=run_name, directory=str(directory))
-    subdirs: list[Path] = []
+    subdirs: list[tuple[Path, str]] = []
+    root_text = str(root)
     for entry in entries:
         path = Path(entry.path)
+        child = entry.name if rel == "." else f"{rel}/{entry.name}"
         try:
             is_dir = entry.is_dir(follow_symlinks=True)
         except OSError:
             is_dir = False
         if is_dir:
-            subdirs.append(path)
+            subdirs.append((path, child))
             continue
         if entry.name == "hparams.yaml":
             # A FIFO or device with this name would block (or never end) when read.
@@ -159,7 +166,7 @@ def _visit(
             continue
         if "tfevents" not in entry.name:
             continue
-        display = _display(path, root)
+        display = printable_name(os.path.join(root_text, child))
         if entry.name.endswith(".profile-empty"):
             warnings.append(
                 ReadWarning(

@@ -123,19 +123,22 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     for rd in run_data:
         parent, last = _split(rd.ref.name)
         children.setdefault(parent, set()).add(last)
+    split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
     rows = []
     for rd in run_data:
         scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
         scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
         hist_tags = {rd.tags[t] for t, _ in rd.histograms}
-        steps = [rd.scalar_step] + [np.array([h.step for _, h in rd.histograms], dtype=np.int64)]
-        walls = [rd.scalar_wall] + [np.array([h.wall_time for _, h in rd.histograms])]
-        all_steps = np.concatenate(steps)
-        all_walls = np.concatenate(walls)
-        all_walls = all_walls[np.isfinite(all_walls) & (all_walls > 0)]
+        # Ranges per column, without concatenating (or filtering) copies of a run's columns.
+        steps = [rd.scalar_step, np.array([h.step for _, h in rd.histograms], dtype=np.int64)]
+        walls = [rd.scalar_wall, np.array([h.wall_time for _, h in rd.histograms])]
+        first_step, last_step = _range(steps, lambda a: None)
+        first_wall, last_wall = _range(walls, lambda a: np.isfinite(a) & (a > 0))
         has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
         parent, last = _split(rd.ref.name)
-        siblings = frozenset(children.get(parent, set()) - {last})
+        # Only split-named siblings matter to `classify_run`: copying every sibling per run made
+        # a logdir of thousands of runs quadratic.
+        siblings = frozenset(split_children.get(parent, set()) - {last})
         logical, kind, key = classify_run(
             rd.ref.name, scalar_tags, len(hist_tags), has_hparams, siblings=siblings
         )
@@ -151,10 +154,10 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
                 "histogram_tags": len(hist_tags),
                 "scalars": len(rd.scalar_tag),
                 "histograms": len(rd.histograms),
-                "first_step": int(all_steps.min()) if len(all_steps) else None,
-                "last_step": int(all_steps.max()) if len(all_steps) else None,
-                "first_wall_time": float(all_walls.min()) if len(all_walls) else None,
-                "last_wall_time": float(all_walls.max()) if len(all_walls) else None,
+                "first_step": None if first_step is None else int(first_step),
+                "last_step": None if last_step is None else int(last_step),
+                "first_wall_time": None if first_wall is None else float(first_wall),
+                "last_wall_time": None if last_wall is None else float(last_wall),
                 "duplicate_steps": rd.duplicate_steps,
                 "purged": rd.purged,
                 "warnings": warning_count.get(rd.ref.name, 0),
@@ -166,6 +169,22 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     for column in ("first_wall_time", "last_wall_time"):
         frame[column] = frame[column].astype("float64")
     return frame
+
+
+def _range(parts: list[np.ndarray], valid) -> tuple[float | None, float | None]:
+    """Smallest and largest value over ``parts`` where ``valid(part)`` (None: everywhere)."""
+    lows, highs = [], []
+    for part in parts:
+        mask = valid(part)
+        if not len(part) or (mask is not None and not mask.any()):
+            continue
+        if mask is None:
+            lows.append(part.min())
+            highs.append(part.max())
+        else:
+            lows.append(np.min(part, where=mask, initial=np.inf))
+            highs.append(np.max(part, where=mask, initial=-np.inf))
+    return (min(lows), max(highs)) if lows else (None, None)
 
 
 def fold_into_logical_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

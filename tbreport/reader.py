@@ -22,7 +22,7 @@ import pandas as pd
 from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, HistogramRow, parse_event_bytes
+from tbreport.parsing import FileData, HistogramRow, parse_event_files, parse_event_stream
 from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
@@ -59,6 +59,8 @@ MAX_FILE_BYTES = _max_file_bytes()
 # Spawning workers costs more than parsing a few megabytes in-process.
 _PARALLEL_MIN_BYTES = 8 << 20
 _ZERO_EDGE = 1e-10
+# Histograms whose statistics are computed in one numpy pass.
+_STATISTICS_CHUNK = 4096
 
 Engine = Literal["fast", "accumulator"]
 
@@ -209,6 +211,76 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
 
 
 def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+    return _parse_files([ref], tag_filter)[0]
+
+
+def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -> list[FileData]:
+    """Read and parse ``refs``; the records of all of them are decoded together."""
+    out: list[FileData | None] = []
+    contents: list[tuple[bytes, str]] = []
+    slots: list[int] = []
+    for ref in refs:
+        streamed = _parse_streaming(ref, tag_filter) if ref.size > _STREAM_BYTES else None
+        if streamed is not None:
+            out.append(streamed)
+            continue
+        read = _read_file(ref)
+        if isinstance(read, FileData):
+            out.append(read)
+        else:
+            slots.append(len(out))
+            out.append(None)
+            contents.append((read, ref.display))
+    try:
+        parsed = parse_event_files(contents, tag_filter=tag_filter)
+    except MemoryError:
+        if len(contents) == 1:
+            parsed = [_memory_warning(refs[slots[0]])]
+        else:  # one at a time, so that only the file too large for memory is lost
+            del contents
+            return [_parse_file(ref, tag_filter) for ref in refs]
+    for slot, data in zip(slots, parsed, strict=True):
+        out[slot] = data
+    return out  # type: ignore[return-value]
+
+
+# Files larger than this are parsed in chunks of this size (memory stays near the parsed columns,
+# not the file plus its columns).
+_STREAM_BYTES = 16 << 20
+
+
+def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData | None:
+    """A large file parsed chunk by chunk; None when it must be read whole (damage, an old
+    file format, too large, unreadable: the whole-file path reports it)."""
+    if ref.size > MAX_FILE_BYTES:
+        return None
+    try:
+        with open(ref.path, "rb") as handle:
+            return parse_event_stream(
+                handle,
+                path=ref.display,
+                tag_filter=tag_filter,
+                chunk_bytes=_STREAM_BYTES,
+                size_hint=ref.size,
+            )
+    except (OSError, MemoryError):
+        return None
+
+
+def _memory_warning(ref: EventFileRef) -> FileData:
+    data = FileData(path=ref.display)
+    data.warnings.append(
+        ReadWarning(
+            kind="unreadable",
+            path=ref.display,
+            message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
+        )
+    )
+    return data
+
+
+def _read_file(ref: EventFileRef) -> bytes | FileData:
+    """The bytes of one file, or a `FileData` holding the warning that says why not."""
     if ref.size > MAX_FILE_BYTES:
         data = FileData(path=ref.display)
         data.warnings.append(too_large_warning(ref.display, ref.size))
@@ -220,17 +292,9 @@ def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileDa
             data = FileData(path=ref.display)
             data.warnings.append(too_large_warning(ref.display, len(buf)))
             return data
-        return parse_event_bytes(buf, path=ref.display, tag_filter=tag_filter)
+        return buf
     except MemoryError:
-        data = FileData(path=ref.display)
-        data.warnings.append(
-            ReadWarning(
-                kind="unreadable",
-                path=ref.display,
-                message=f"not enough memory to read this {ref.size:,}-byte file; skipped",
-            )
-        )
-        return data
+        return _memory_warning(ref)
     except OSError as exc:
         data = FileData(path=ref.display)
         reason = exc.strerror or type(exc).__name__
@@ -267,86 +331,254 @@ def read_runs(
     *,
     jobs: int | None = None,
     tag_filter: re.Pattern[str] | None = None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] = _parse_file,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None = None,
 ) -> list[RunData]:
-    """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run."""
+    """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run.
+
+    Files are parsed in batches of consecutive files (many small files decode together); workers
+    are given batches of whole runs, assemble them and send back compact arrays, so the reading
+    process only combines. ``parse`` replaces the parsing of one file (tests); by default a
+    batch is decoded as a whole.
+    """
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
     if workers <= 1:
         # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
-        return [assemble_run(run, [parse(ref, tag_filter) for ref in run.files]) for run in runs]
-    else:
-        results = _parse_in_pool(refs, workers=workers, tag_filter=tag_filter, parse=parse)
         out = []
-        position = 0
+        parsed: list[FileData] = []
+        pending = iter(_batches([r.size for r in refs], _BATCH_BYTES))
         for run in runs:
-            indices = range(position, position + len(run.files))
-            position += len(run.files)
-            out.append(assemble_run(run, [results.pop(i) for i in indices]))
-    return out
+            while len(parsed) < len(run.files):
+                parsed.extend(_parse_batch([refs[i] for i in next(pending)], tag_filter, parse))
+            out.append(assemble_run(run, parsed[: len(run.files)], release=True))
+            del parsed[: len(run.files)]
+        return out
+    return _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
 
 
-def _parse_in_pool(
+# A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
+_BATCH_BYTES = 16 << 20
+# ... and at most this many files.
+_BATCH_FILES = 4096
+
+
+def _batches(sizes: list[int], limit: int, counts: list[int] | None = None) -> list[list[int]]:
+    """Consecutive indices grouped into batches of at most ``limit`` bytes (a larger item alone)
+    and ``_BATCH_FILES`` files (``counts``: files per item, default one)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = files = 0
+    for i, item in enumerate(sizes):
+        n = counts[i] if counts is not None else 1
+        if current and (size + item > limit or files + n > _BATCH_FILES):
+            batches.append(current)
+            current, size, files = [], 0, 0
+        current.append(i)
+        size += item
+        files += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _parse_batch(
     refs: list[EventFileRef],
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> list[FileData]:
+    if parse is not None:
+        return [parse(ref, tag_filter) for ref in refs]
+    return _parse_files(refs, tag_filter)
+
+
+def _read_run_batch(
+    runs: list[RunRef],
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> _RunBatch:
+    """Parse and assemble whole runs (in a worker)."""
+    parsed = _parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
+    out = []
+    for run in runs:
+        out.append(assemble_run(run, parsed[: len(run.files)], release=True))
+        del parsed[: len(run.files)]
+    return _RunBatch(out)
+
+
+class _RunBatch:
+    """Assembled runs sent from a worker: their columns concatenated, so that pickling costs a
+    few arrays per batch rather than objects per run (the run references are not sent back)."""
+
+    _COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
+
+    def __init__(self, runs: list[RunData]) -> None:
+        self.runs = runs
+
+    def __getstate__(self) -> dict:
+        from tbreport.parsing import _pack_histograms
+
+        runs = self.runs
+        return {
+            "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
+            "columns": {
+                name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
+                if runs
+                else np.zeros(0)
+                for name in self._COLUMNS
+            },
+            "hist_counts": [len(rd.histograms) for rd in runs],
+            "hist_tags": [t for rd in runs for t, _ in rd.histograms],
+            "hist_rows": _pack_histograms([h for rd in runs for _, h in rd.histograms]),
+            "rest": [
+                (
+                    rd.tags,
+                    rd.texts,
+                    rd.hparam_contents,
+                    rd.files,
+                    rd.bytes,
+                    rd.purged,
+                    rd.duplicate_steps,
+                    rd.warnings,
+                )
+                for rd in runs
+            ],
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        from tbreport.parsing import _unpack_histograms
+
+        bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
+        rows = _unpack_histograms(state["hist_rows"])
+        hist_tags = state["hist_tags"]
+        runs = []
+        position = 0
+        for i, (tags, texts, hparams, files, size, purged, dups, warnings) in enumerate(
+            state["rest"]
+        ):
+            a, b = bounds[i], bounds[i + 1]
+            count = state["hist_counts"][i]
+            columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
+            runs.append(
+                RunData(
+                    ref=None,  # type: ignore[arg-type]  # set by the reading process
+                    tags=tags,
+                    histograms=list(
+                        zip(
+                            hist_tags[position : position + count],
+                            rows[position : position + count],
+                            strict=True,
+                        )
+                    ),
+                    texts=texts,
+                    hparam_contents=hparams,
+                    files=files,
+                    bytes=size,
+                    purged=purged,
+                    duplicate_steps=dups,
+                    warnings=warnings,
+                    **columns,
+                )
+            )
+            position += count
+        self.runs = runs
+
+
+def _read_in_pool(
+    runs: list[RunRef],
     *,
     workers: int,
     tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData],
-) -> dict[int, FileData]:
-    """Parse ``refs`` in worker processes; a worker killed by the OS costs a retry, not the read.
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> list[RunData]:
+    """Read batches of runs in worker processes; a worker killed by the OS costs a retry, not
+    the read.
 
-    Files whose worker died are parsed again once in fresh workers; those lost a second time are
-    reported as unreadable.
+    Batches whose worker died are read again once in fresh workers; the files of batches lost a
+    second time are then parsed one per process (to tell the file that kills from the others)
+    and those runs assembled here, a file lost then being reported as unreadable.
     """
     import multiprocessing
 
     # fork keeps start-up cheap; the parent holds no threads at this point.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    results: dict[int, FileData] = {}
+    sizes = [sum(f.size for f in run.files) for run in runs]
+    # A few batches per worker, so that the work evens out.
+    limit = max(1 << 16, min(_BATCH_BYTES, sum(sizes) // (4 * workers)))
+    tasks = _batches(sizes, limit, [len(run.files) for run in runs])
+    results: dict[int, RunData] = {}
 
-    def run_pass(indices: list[int], size: int) -> list[int]:
-        lost: list[int] = []
+    def run_pass(todo: list[list[int]], size: int) -> list[list[int]]:
+        lost: list[list[int]] = []
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
             futures = {}
-            for i in indices:
+            for k, task in enumerate(todo):
                 try:
-                    futures[i] = pool.submit(parse, refs[i], tag_filter)
+                    futures[k] = pool.submit(
+                        _read_run_batch, [runs[i] for i in task], tag_filter, parse
+                    )
                 except BrokenProcessPool:  # a worker died while we were still submitting
-                    lost.append(i)
-            for i, future in futures.items():
+                    lost.append(task)
+            for k, future in futures.items():
                 try:
-                    results[i] = future.result()
+                    batch = future.result()
                 except BrokenProcessPool:
-                    lost.append(i)
+                    lost.append(todo[k])
+                    continue
+                for i, rd in zip(todo[k], batch.runs, strict=True):
+                    rd.ref = runs[i]
+                    results[i] = rd
         return lost
 
-    # Big files first so that one large file does not end up last on a single worker.
-    todo = sorted(range(len(refs)), key=lambda i: -refs[i].size)
+    # Big batches first so that one large file does not end up last on a single worker.
+    todo = sorted(tasks, key=lambda task: -sum(sizes[i] for i in task))
     todo = run_pass(todo, min(workers, len(todo)))
     if todo:  # the whole pool went down with one worker: once more, in fresh workers
         todo = run_pass(todo, min(workers, len(todo)))
-    if todo:  # lost again: one file per process, to tell the file that kills from the others
-        todo = [lost for i in todo for lost in run_pass([i], 1)]
-    for i in todo:
-        data = FileData(path=refs[i].display)
-        data.warnings.append(
-            ReadWarning(
-                kind="unreadable",
-                path=refs[i].display,
-                message="the worker process reading this file died each time (killed by the "
-                "OS, out of memory?); skipped",
+    lost_runs = [i for task in todo for i in task]
+    if lost_runs:  # lost again: one file per process
+        refs = [ref for i in lost_runs for ref in runs[i].files]
+        parsed = _parse_one_per_process(refs, context, tag_filter, parse)
+        position = 0
+        for i in lost_runs:
+            count = len(runs[i].files)
+            files = [parsed[k] for k in range(position, position + count)]
+            position += count
+            results[i] = assemble_run(runs[i], files, release=True)
+    return [results[i] for i in range(len(runs))]
+
+
+def _parse_one_per_process(
+    refs: list[EventFileRef],
+    context,
+    tag_filter: re.Pattern[str] | None,
+    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+) -> list[FileData]:
+    """Each file in a process of its own; a file whose process dies is reported unreadable."""
+    out = []
+    for ref in refs:
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                out.append(pool.submit(_parse_batch, [ref], tag_filter, parse).result()[0])
+        except BrokenProcessPool:
+            data = FileData(path=ref.display)
+            data.warnings.append(
+                ReadWarning(
+                    kind="unreadable",
+                    path=ref.display,
+                    message="the worker process reading this file died each time (killed by "
+                    "the OS, out of memory?); skipped",
+                )
             )
-        )
-        results[i] = data
-    return results
+            out.append(data)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Assembling one run
 
 
-def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
+def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -> RunData:
     """Combine a run's parsed files in name order, applying TensorBoard's restart semantics.
 
     - The plugin of a tag is the one in its first metadata anywhere in the run (TF2 writers put
@@ -356,6 +588,9 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
     - Files without ``brain.Event:2`` use TensorBoard's older rule: an out-of-order step drops the
       later points of that event's tags.
     - Duplicate steps are kept and counted, never merged.
+
+    With ``release``, the scalar columns of ``files`` are taken over (the files are emptied), so
+    that a large run is not held twice.
     """
     tags: list[str] = []
     tag_ids: dict[str, int] = {}
@@ -390,15 +625,24 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
     for data, file_base in zip(files, bases, strict=True):
         mapping = remap(data)
         if len(data.scalar_seq):
-            keep = ~data.scalar_is_tensor
+            keep: np.ndarray | slice = slice(None)  # no copies when every row is kept
             if data.scalar_is_tensor.any():
                 tensor_ok = np.array([plugin_of.get(t) == "scalars" for t in data.tags], dtype=bool)
-                keep |= data.scalar_is_tensor & tensor_ok[data.scalar_tag]
-            seq_parts.append(data.scalar_seq[keep] + file_base)
-            tag_parts.append(mapping[data.scalar_tag[keep]])
+                mask = ~data.scalar_is_tensor | tensor_ok[data.scalar_tag]
+                if not mask.all():
+                    keep = mask
+            seq_parts.append(
+                data.scalar_seq[keep] + file_base if file_base else data.scalar_seq[keep]
+            )
+            identity = np.array_equal(mapping, np.arange(len(mapping)))
+            tag_parts.append(data.scalar_tag[keep] if identity else mapping[data.scalar_tag[keep]])
             step_parts.append(data.scalar_step[keep])
             wall_parts.append(data.scalar_wall[keep])
             value_parts.append(data.scalar_value[keep])
+            if release:
+                data.scalar_seq = data.scalar_tag = data.scalar_step = _EMPTY_INT
+                data.scalar_wall = data.scalar_value = _EMPTY_FLOAT
+                data.scalar_is_tensor = np.zeros(0, bool)
         for row in data.histograms:
             if row.from_tensor and plugin_of.get(data.tags[row.tag]) != "histograms":
                 continue
@@ -415,11 +659,12 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
                 for seq, step, has_summary, ev_tags in data.legacy_events
             )
 
-    seq = np.concatenate(seq_parts) if seq_parts else np.zeros(0, np.int64)
-    tag = np.concatenate(tag_parts) if tag_parts else np.zeros(0, np.int32)
-    step = np.concatenate(step_parts) if step_parts else np.zeros(0, np.int64)
-    wall = np.concatenate(wall_parts) if wall_parts else np.zeros(0, np.float64)
-    value = np.concatenate(value_parts) if value_parts else np.zeros(0, np.float64)
+    # One column at a time, releasing its parts (a single part is used as it is).
+    seq = _join(seq_parts, np.int64)
+    tag = _join(tag_parts, np.int32)
+    step = _join(step_parts, np.int64)
+    wall = _join(wall_parts, np.float64)
+    value = _join(value_parts, np.float64)
     hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
     hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
     hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
@@ -465,13 +710,22 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
-    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order.
+    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
+    # ``seq`` ascends (files in order, each in record order), so a stable sort by tag suffices.
     name_rank = np.empty(len(tags), dtype=np.int32)
     name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
-    order = np.lexsort((seq, name_rank[tag] if len(tags) else tag))
-    tag, step, wall, value = tag[order], step[order], wall[order], value[order]
+    if len(seq) > 1 and not (seq[1:] >= seq[:-1]).all():
+        order = np.lexsort((seq, name_rank[tag]))
+        del seq
+        tag, step, wall, value = (column[order] for column in (tag, step, wall, value))
+    elif len(tags) > 1 and not _grouped(tag, name_rank):
+        del seq
+        columns = [step, wall, value, tag]
+        del step, wall, value, tag  # the list holds the only references: released one by one
+        step, wall, value, tag = _group_by_tag(name_rank, columns)
     duplicates = 0
-    if len(step) > 1:
+    # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
+    if len(step) > 1 and not ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
         sorted_pairs = np.lexsort((step, tag))
         st, tg = step[sorted_pairs], tag[sorted_pairs]
         dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
@@ -508,6 +762,60 @@ def assemble_run(run: RunRef, files: list[FileData]) -> RunData:
         duplicate_steps=duplicates,
         warnings=warnings,
     )
+
+
+def _grouped(tag: np.ndarray, name_rank: np.ndarray) -> bool:
+    """Whether rows are already grouped by tag in name order (checked with one byte a row)."""
+    changed = tag[1:] != tag[:-1]
+    if np.count_nonzero(changed) >= len(name_rank):  # some tag comes back: not grouped
+        return False
+    starts = np.flatnonzero(changed) + 1
+    ranks = name_rank[tag[np.concatenate(([0], starts))]] if len(tag) else name_rank[:0]
+    return bool((ranks[1:] > ranks[:-1]).all())
+
+
+def _group_by_tag(name_rank: np.ndarray, columns: list[np.ndarray]) -> list[np.ndarray]:
+    """``columns`` (the tag column last) reordered in place so that rows are grouped by tag in
+    name order, keeping their order within a tag (a stable sort by tag rank).
+
+    Columns are replaced one at a time, so a large run never exists twice; with few tags each
+    is rebuilt from one boolean selection per tag, without an index array of eight bytes a row.
+    """
+    tag = columns[-1]
+    # The selections save memory on large runs; on small ones a sort is fewer numpy calls.
+    if len(name_rank) > _MASK_SORT_TAGS or len(tag) < _MASK_SORT_ROWS:
+        order = np.argsort(name_rank[tag], kind="stable")
+        del tag
+        for k in range(len(columns)):
+            columns[k] = columns[k][order]
+        return columns
+    by_rank = np.argsort(name_rank).tolist()
+    counts = np.bincount(tag, minlength=len(name_rank)).tolist()
+    for k in range(len(columns)):
+        grouped = np.empty_like(columns[k])
+        position = 0
+        for t in by_rank:
+            if counts[t]:
+                grouped[position : position + counts[t]] = columns[k][tag == t]
+                position += counts[t]
+        columns[k] = grouped
+    return columns
+
+
+# Runs with at most this many tags are grouped by boolean selections rather than a sort.
+_MASK_SORT_TAGS = 16
+_MASK_SORT_ROWS = 1 << 20
+_EMPTY_INT = np.zeros(0, np.int64)
+_EMPTY_FLOAT = np.zeros(0, np.float64)
+
+
+def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """Concatenate ``parts`` and empty the list (a single part is returned as it is)."""
+    if not parts:
+        return np.zeros(0, dtype)
+    column = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    parts.clear()
+    return column.astype(dtype, copy=False)
 
 
 def _purge_operations(
@@ -561,18 +869,25 @@ def combine(
     run_dtype = pd.CategoricalDtype(run_names)
     tag_dtype = pd.CategoricalDtype(all_tags)
 
+    # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
+    run_code_type, tag_code_type = _code_type(len(run_names)), _code_type(len(all_tags))
     scalar_parts_run, scalar_parts_tag = [], []
     for i, rd in enumerate(run_data):
-        mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int32)
-        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=np.int32))
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_code_type)
+        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=run_code_type))
         scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
+        rd.scalar_tag = np.zeros(0, np.int32)
 
     # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
     # released from the runs as they are built, to keep peak memory near the final frame.
     scalars = pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(_concat(scalar_parts_run, np.int32), dtype=run_dtype),
-            "tag": pd.Categorical.from_codes(_concat(scalar_parts_tag, np.int32), dtype=tag_dtype),
+            "run": pd.Categorical.from_codes(
+                _join(scalar_parts_run, run_code_type), dtype=run_dtype
+            ),
+            "tag": pd.Categorical.from_codes(
+                _join(scalar_parts_tag, tag_code_type), dtype=tag_dtype
+            ),
             "step": _take_column(run_data, "scalar_step", np.int64),
             "wall_time": _take_column(run_data, "scalar_wall", np.float64),
             "value": _take_column(run_data, "scalar_value", np.float64),
@@ -611,10 +926,18 @@ def combine(
 
 def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
     """Concatenate one column over runs and release it from them (they are not used again)."""
-    column = _concat([getattr(rd, name) for rd in run_data], dtype)
+    parts = [getattr(rd, name) for rd in run_data]
     for rd in run_data:
         setattr(rd, name, np.zeros(0, dtype))
-    return column
+    return _join(parts, dtype)
+
+
+def _code_type(categories: int):
+    """The integer type pandas keeps for the codes of that many categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -646,35 +969,100 @@ def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
     return float(mean), float(np.sqrt(var)), min(zero_fraction, 1.0)
 
 
+def _histogram_statistics_all(rows: list[HistogramRow]) -> tuple[np.ndarray, ...]:
+    """`histogram_statistics` of every row at once: numpy passes over all buckets together,
+    not a dozen numpy calls per histogram."""
+    n = len(rows)
+    mean, std, zero = (np.full(n, np.nan) for _ in range(3))
+    if not n:
+        return mean, std, zero
+    lo = np.fromiter((h.min for h in rows), np.float64, n)
+    hi = np.fromiter((h.max for h in rows), np.float64, n)
+    num = np.fromiter((h.num for h in rows), np.float64, n)
+    total_sum = np.fromiter((h.sum for h in rows), np.float64, n)
+    sum_sq = np.fromiter((h.sum_squares for h in rows), np.float64, n)
+    tensor = np.fromiter((h.from_tensor for h in rows), bool, n)
+    sizes = np.fromiter((len(h.bucket) for h in rows), np.int64, n)
+    limit_sizes = np.fromiter((len(h.bucket_limit) for h in rows), np.int64, n)
+    # No buckets, or limits and counts of different lengths (a damaged or hand-made histogram).
+    valid = (num > 0) & (sizes > 0) & (sizes == limit_sizes)
+    zeros = valid & (lo == 0.0) & (hi == 0.0)
+    mean[zeros], std[zeros], zero[zeros] = 0.0, 0.0, 1.0
+    todo = np.flatnonzero(valid & ~zeros)
+    if not len(todo):
+        return mean, std, zero
+    picked = [rows[i] for i in todo.tolist()]
+    limits = np.concatenate([h.bucket_limit for h in picked]).astype(np.float64, copy=False)
+    counts = np.concatenate([h.bucket for h in picked]).astype(np.float64, copy=False)
+    size = sizes[todo]
+    first = np.concatenate(([0], np.cumsum(size)[:-1]))
+    segment = np.repeat(np.arange(len(todo)), size)
+    lefts = np.empty_like(limits)
+    lefts[1:] = limits[:-1]
+    lefts[first] = np.minimum(lo[todo], limits[first])
+    seg_lo, seg_hi, seg_num = lo[todo], hi[todo], num[todo]
+    # From the exact sums where the writer kept them, else from bucket centres.
+    exact = ~tensor[todo] & np.isfinite(total_sum[todo]) & np.isfinite(sum_sq[todo])
+    m = total_sum[todo] / seg_num
+    var = np.maximum(sum_sq[todo] / seg_num - m * m, 0.0)
+    centres = (np.maximum(lefts, seg_lo[segment]) + np.minimum(limits, seg_hi[segment])) / 2.0
+    total = np.add.reduceat(counts, first)
+    with np.errstate(all="ignore"):
+        c_mean = np.add.reduceat(centres * counts, first) / total
+        c_var = np.add.reduceat((centres - c_mean[segment]) ** 2 * counts, first) / total
+    c_mean[total == 0] = np.nan
+    c_var[total == 0] = np.nan
+    m = np.where(exact, m, c_mean)
+    var = np.where(exact, var, c_var)
+    at_zero = (lefts >= -_ZERO_EDGE) & (limits <= _ZERO_EDGE)
+    zero_counts = np.add.reduceat(np.where(at_zero, counts, 0.0), first)
+    mean[todo] = m
+    std[todo] = np.sqrt(var)
+    zero[todo] = np.minimum(zero_counts / seg_num, 1.0)
+    return mean, std, zero
+
+
 def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFrame:
-    rows = []
-    for rd in run_data:
-        for tag_idx, h in sorted(rd.histograms, key=lambda item: rd.tags[item[0]]):
-            with np.errstate(all="ignore"):  # absurd values give inf/NaN, not console noise
-                mean, std, zero = histogram_statistics(h)
-            rows.append(
-                (
-                    rd.ref.name,
-                    rd.tags[tag_idx],
-                    h.step,
-                    h.wall_time,
-                    h.min,
-                    h.max,
-                    h.num,
-                    h.sum,
-                    h.sum_squares,
-                    mean,
-                    std,
-                    zero,
-                    h.bucket_limit,
-                    h.bucket,
-                )
-            )
-    frame = pd.DataFrame.from_records(rows, columns=HISTOGRAM_COLUMNS)
-    frame["run"] = pd.Categorical(frame["run"], dtype=run_dtype)
-    frame["tag"] = pd.Categorical(frame["tag"], dtype=tag_dtype)
-    frame["step"] = frame["step"].astype(np.int64)
-    for column in ("wall_time", "min", "max", "num", "sum", "sum_squares", "mean", "std"):
-        frame[column] = frame[column].astype(np.float64)
-    frame["zero_fraction"] = frame["zero_fraction"].astype(np.float64)
-    return frame
+    run_codes: list[int] = []
+    tag_names: list[str] = []
+    rows: list[HistogramRow] = []
+    for i, rd in enumerate(run_data):
+        ordered = sorted(rd.histograms, key=lambda item: rd.tags[item[0]])
+        run_codes.extend([i] * len(ordered))
+        tag_names.extend(rd.tags[t] for t, _ in ordered)
+        rows.extend(h for _, h in ordered)
+    n = len(rows)
+    mean, std, zero = (np.empty(n) for _ in range(3))
+    with np.errstate(all="ignore"):  # absurd values give inf/NaN, not console noise
+        # In chunks: the temporaries over all buckets would be several times the histograms.
+        for start in range(0, n, _STATISTICS_CHUNK):
+            part = slice(start, start + _STATISTICS_CHUNK)
+            mean[part], std[part], zero[part] = _histogram_statistics_all(rows[part])
+
+    def column(name: str, dtype=np.float64) -> np.ndarray:
+        return np.fromiter((getattr(h, name) for h in rows), dtype, n)
+
+    def arrays(name: str) -> np.ndarray:
+        out = np.empty(n, dtype=object)
+        out[:] = [getattr(h, name) for h in rows]
+        return out
+
+    return pd.DataFrame(
+        {
+            "run": pd.Categorical.from_codes(np.asarray(run_codes, np.int32), dtype=run_dtype),
+            "tag": pd.Categorical(tag_names, dtype=tag_dtype),
+            "step": column("step", np.int64),
+            "wall_time": column("wall_time"),
+            "min": column("min"),
+            "max": column("max"),
+            "num": column("num"),
+            "sum": column("sum"),
+            "sum_squares": column("sum_squares"),
+            "mean": mean,
+            "std": std,
+            "zero_fraction": zero,
+            "bucket_limit": arrays("bucket_limit"),
+            "bucket": arrays("bucket"),
+        },
+        columns=HISTOGRAM_COLUMNS,
+    )

@@ -121,13 +121,18 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
     lengths = array("q")
     pos = start
     since_speculation = 0
+    learn = _LEARN_RECORDS
     while pos + HEADER_BYTES <= n and len(offsets) < limit:
-        if since_speculation >= _LEARN_RECORDS:
+        # Predicting costs a few numpy calls: only worth it with many records still to walk, and
+        # tried less and less often while it fails (no short cycle: many tags, histograms).
+        if since_speculation >= learn and n - pos > _SPECULATE_MIN_BYTES:
             advanced = _speculate(arr, pos, lengths, offsets, limit - len(offsets))
             since_speculation = 0
             if advanced:
                 pos = advanced
+                learn = _LEARN_RECORDS
                 continue
+            learn = min(learn * 2, _MAX_LEARN_RECORDS)
         (length,) = unpack(buf, pos)
         end = pos + HEADER_BYTES + length + FOOTER_BYTES
         if end > n or (length == 0 and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
@@ -141,8 +146,10 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
 
 # Records walked one by one before trying to predict the next ones, and how far to predict.
 _LEARN_RECORDS = 16
+_MAX_LEARN_RECORDS = 1024
 _PREDICT_RECORDS = 8192
 _MAX_PERIOD = 8
+_SPECULATE_MIN_BYTES = 16 << 10
 # Records per framing batch: the first after a damaged spot, and the most once the file is intact.
 _FIRST_BATCH = 64
 _MAX_BATCH = 1 << 18
@@ -182,38 +189,79 @@ def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array, most: 
     return 0
 
 
-def _header_ok(arr: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Vectorised check of the length checksums of the headers at ``offsets``."""
+def u32_at(arr: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Little-endian uint32 at each (unaligned) byte position: one gather, no copies of ``arr``."""
+    if len(arr) < 4:
+        return np.zeros(0, dtype=np.uint32)
+    view = np.ndarray((len(arr) - 3,), dtype="<u4", buffer=arr, strides=(1,))
+    return view[positions].astype(np.uint32)
+
+
+def u64_at(arr: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Little-endian uint64 at each (unaligned) byte position."""
+    if len(arr) < 8:
+        return np.zeros(0, dtype=np.uint64)
+    view = np.ndarray((len(arr) - 7,), dtype="<u8", buffer=arr, strides=(1,))
+    return view[positions].astype(np.uint64)
+
+
+def _vectorise(length: int, count: int) -> bool:
+    """Whether the table-driven CRC across ``count`` records beats one C call per record.
+
+    The vectorised CRC costs a few numpy calls per byte position, so it only pays for short
+    records that many share a length; a C call per record costs about half a microsecond.
+    """
+    return 0 < length <= 48 and count >= 64 * length
+
+
+def _masked_crcs(buf: bytes, arr: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Masked CRC32C of ``buf[s : s + length]`` for every ``s`` of ``starts``."""
+    if _vectorise(length, len(starts)):
+        return masked_crc32c_rows(gather_columns(arr, starts, length))
+    return _crcs_each(buf, starts, np.full(len(starts), length, dtype=np.int64))
+
+
+def _crcs_each(buf: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Masked CRC32C of each ``buf[start : start + length]``, one C call each."""
+    import google_crc32c
+
+    value = google_crc32c.value
+    raw = np.fromiter(
+        (value(buf[a : a + n]) for a, n in zip(starts.tolist(), lengths.tolist(), strict=True)),
+        dtype=np.uint32,
+        count=len(starts),
+    )
+    return _mask(raw)
+
+
+def _header_ok(buf: bytes, arr: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Check of the length checksums of the headers at ``offsets``."""
     if len(offsets) == 0:
         return np.zeros(0, dtype=bool)
-    stored = gather_columns(arr, offsets + 8, 4).T.copy().view("<u4").ravel()
-    return masked_crc32c_rows(gather_columns(arr, offsets, 8)) == stored
+    return _masked_crcs(buf, arr, offsets, 8) == u32_at(arr, offsets + 8)
 
 
-def _data_ok(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Vectorised data checksums, one numpy pass per distinct record length."""
-    ok = np.zeros(len(offsets), dtype=bool)
-    if len(offsets) == 0:
-        return ok
-    order = np.argsort(lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    bounds = np.flatnonzero(np.diff(sorted_lengths)) + 1
-    for group in np.split(order, bounds):
-        length = int(lengths[group[0]])
-        starts = offsets[group] + HEADER_BYTES
-        stored_at = starts + length
-        stored = gather_columns(arr, stored_at, 4).T.copy().view("<u4").ravel()
-        if length == 0:
-            computed = masked_crc32c_rows(np.zeros((0, len(group)), dtype=np.uint8))
-        elif len(group) < 8 or length * len(group) > (1 << 26):
-            # Few or very large records (graphs, big histograms): C implementation, one by one.
-            computed = np.array(
-                [masked_crc32c(arr[s : s + length].tobytes()) for s in starts], dtype=np.uint32
-            )
-        else:
-            computed = masked_crc32c_rows(gather_columns(arr, starts, length))
-        ok[group] = computed == stored
-    return ok
+def _data_ok(buf: bytes, arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Data checksums: vectorised for short lengths many records share, else one C call each."""
+    n = len(offsets)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    starts = offsets + HEADER_BYTES
+    stored = u32_at(arr, starts + lengths)
+    computed = np.empty(n, dtype=np.uint32)
+    done = np.zeros(n, dtype=bool)
+    if n >= 64:
+        values, inverse, counts = np.unique(lengths, return_inverse=True, return_counts=True)
+        for k in np.flatnonzero(
+            [_vectorise(int(v), int(c)) for v, c in zip(values, counts, strict=True)]
+        ):
+            group = np.flatnonzero(inverse.ravel() == k)
+            computed[group] = masked_crc32c_rows(gather_columns(arr, starts[group], int(values[k])))
+            done[group] = True
+    rest = np.flatnonzero(~done)
+    if len(rest):
+        computed[rest] = _crcs_each(buf, starts[rest], lengths[rest])
+    return computed == stored
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,10 +393,10 @@ def _data_verifies(
     buf: bytes, arr: np.ndarray, prefix: _PrefixCrcs, offsets: np.ndarray
 ) -> np.ndarray:
     """Whether the records at ``offsets`` (header checksums already verified) verify their data."""
-    lengths = gather_columns(arr, offsets, 8).T.copy().view("<u8").ravel()
+    lengths = u64_at(arr, offsets)
     starts = offsets + HEADER_BYTES
     ends = starts + lengths.astype(np.int64)
-    stored = gather_columns(arr, ends, 4).T.copy().view("<u4").ravel()
+    stored = u32_at(arr, ends)
     crcs = prefix.at(np.concatenate([starts, ends]))
     at_start, at_end = crcs[: len(offsets)], crcs[len(offsets) :]
     return _mask(at_end ^ _shift(at_start, lengths)) == stored
@@ -375,7 +423,7 @@ def _resync(
         plausible = (length_at <= room.astype(np.uint64)) & ((length_at != 0) | (crc_at != 0))
         candidates = pos + np.flatnonzero(plausible).astype(np.int64)
         del length_at, crc_at, room, plausible
-        good = candidates[_header_ok(arr, candidates)]
+        good = candidates[_header_ok(buf, arr, candidates)]
         done = 0
         batch = _FIRST_CANDIDATES
         while done < len(good):
@@ -417,9 +465,9 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
         offs_list, lens_list, stop = _walk(buf, pos, batch)
         offsets = np.frombuffer(offs_list, dtype=np.int64) if offs_list else np.zeros(0, np.int64)
         lengths = np.frombuffer(lens_list, dtype=np.int64) if lens_list else np.zeros(0, np.int64)
-        header_ok = _header_ok(arr, offsets)
+        header_ok = _header_ok(buf, arr, offsets)
         first_bad = int(np.argmin(header_ok)) if not header_ok.all() else len(offsets)
-        data_ok = _data_ok(arr, offsets[:first_bad], lengths[:first_bad])
+        data_ok = _data_ok(buf, arr, offsets[:first_bad], lengths[:first_bad])
         first_data_bad = int(np.argmin(data_ok)) if not data_ok.all() else first_bad
         all_offsets.append(offsets[:first_data_bad])
         all_lengths.append(lengths[:first_data_bad])
@@ -471,7 +519,7 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
         resume = _resync(buf, arr, damage_at + 1, prefix)
         if resume is None:
             header_valid = remaining >= HEADER_BYTES and bool(
-                _header_ok(arr, np.asarray([damage_at], dtype=np.int64))[0]
+                _header_ok(buf, arr, np.asarray([damage_at], dtype=np.int64))[0]
             )
             zeros = not arr[damage_at:].any()
             if header_valid:
@@ -523,3 +571,78 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
     offsets = np.concatenate(all_offsets) if all_offsets else np.zeros(0, dtype=np.int64)
     lengths = np.concatenate(all_lengths) if all_lengths else np.zeros(0, dtype=np.int64)
     return Framing(offsets=offsets, lengths=lengths, warnings=warnings, bytes_skipped=skipped)
+
+
+_LOCKSTEP_MIN_FILES = 8
+
+
+def frame_intact_files(
+    joined: bytes, starts: np.ndarray, ends: np.ndarray, *, max_records: int = 4096
+) -> list[Framing | None]:
+    """Frame many small files at once, laid end to end in ``joined`` (file ``i`` spans
+    ``starts[i]:ends[i]``); offsets in each `Framing` are relative to its file.
+
+    The files are walked in lockstep, one numpy step per record position, and every record's
+    checksums are verified together. Only a file that is intact (every length fits and is not a
+    zero-filled header, the last record ends exactly at the end of the file, both checksums of
+    every record verify) and has at most ``max_records`` records gets a `Framing`; any other
+    gets None, to be framed on its own by `frame_records`, which says what is wrong with it.
+    """
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    count = len(starts)
+    pos = starts.astype(np.int64).copy()
+    ends = ends.astype(np.int64)
+    intact = np.ones(count, dtype=bool)
+    walking = pos + HEADER_BYTES <= ends
+    intact &= walking | (pos == ends)  # a file shorter than a header is not intact...
+    intact &= ends > starts  # ... nor is an empty one
+    found_file: list[np.ndarray] = []
+    found_offset: list[np.ndarray] = []
+    found_length: list[np.ndarray] = []
+    steps = 0
+    while walking.any():
+        # A step costs the same few numpy calls however many files it advances: the last few
+        # long files are better framed one by one.
+        if steps == max_records or np.count_nonzero(walking) < _LOCKSTEP_MIN_FILES:
+            intact &= ~walking
+            break
+        steps += 1
+        files = np.flatnonzero(walking)
+        here = pos[files]
+        length = u64_at(arr, here)
+        room = (ends[files] - here - HEADER_BYTES - FOOTER_BYTES).astype(np.uint64)
+        zero = (length == 0) & (u32_at(arr, here + 8) == 0)
+        fits = (length <= room) & ~zero
+        bad = files[~fits]
+        intact[bad] = False
+        walking[bad] = False
+        files, here, length = files[fits], here[fits], length[fits].astype(np.int64)
+        found_file.append(files)
+        found_offset.append(here)
+        found_length.append(length)
+        pos[files] = here + length + (HEADER_BYTES + FOOTER_BYTES)
+        remaining = ends[files] - pos[files]
+        walking[files] = remaining >= HEADER_BYTES
+        intact[files[(remaining > 0) & (remaining < HEADER_BYTES)]] = False  # a cut header
+    if not found_file:
+        return [None] * count
+    file_of = np.concatenate(found_file)
+    offsets = np.concatenate(found_offset)
+    lengths = np.concatenate(found_length)
+    keep = intact[file_of]
+    file_of, offsets, lengths = file_of[keep], offsets[keep], lengths[keep]
+    ok = _header_ok(joined, arr, offsets)
+    ok[ok] = _data_ok(joined, arr, offsets[ok], lengths[ok])
+    intact[file_of[~ok]] = False
+    # Records in file order: by file, then by position within it.
+    order = np.lexsort((offsets, file_of))
+    file_of, offsets, lengths = file_of[order], offsets[order], lengths[order]
+    bounds = np.searchsorted(file_of, np.arange(count + 1))
+    out: list[Framing | None] = []
+    for i in range(count):
+        if not intact[i] or bounds[i] == bounds[i + 1]:
+            out.append(None)
+            continue
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        out.append(Framing(offsets=offsets[a:b] - int(starts[i]), lengths=lengths[a:b]))
+    return out

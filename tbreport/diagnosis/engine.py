@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from tbreport.diagnosis.config import Config, as_config
@@ -246,9 +247,16 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
     patterns = patterns or RolePatterns.build()
     inventory = read.runs
     scalars = read.logical_scalars()
+    # Each run's rows as a slice of one frame whose tags became strings once, and its tag codes
+    # for listing tags: no pandas group per run, no iteration over string values.
+    tag_column = scalars["tag"]
+    if not isinstance(tag_column.dtype, pd.CategoricalDtype):
+        tag_column = tag_column.astype("category")
+    tag_codes = tag_column.cat.codes.to_numpy()
+    tag_names = [str(t) for t in tag_column.cat.categories]
+    columns = scalars[["tag", "step", "wall_time", "value"]].assign(tag=scalars["tag"].astype(str))
     scalars_by_run = {
-        str(run): frame[["tag", "step", "wall_time", "value"]]
-        for run, frame in scalars.groupby("run", observed=True, sort=False)
+        run: (columns.iloc[rows], tag_codes[rows]) for run, rows in _rows_by_run(scalars["run"])
     }
     histograms_by_run = _histograms_by_logical_run(read)
     if inventory is not None and len(inventory):
@@ -260,6 +268,10 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         run_to_logical = {}
         logical_runs = list(dict.fromkeys([*scalars_by_run, *histograms_by_run]))
     warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
+    members_of: dict[str, list[int]] = {}
+    if inventory is not None and len(inventory):
+        for position, logical in enumerate(inventory["logical_run"].astype(str).tolist()):
+            members_of.setdefault(logical, []).append(position)
     empty_scalars = pd.DataFrame(
         {
             "tag": pd.Series([], dtype=object),
@@ -268,26 +280,25 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             "value": pd.Series([], dtype="float64"),
         }
     )
+    no_histograms = read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
     for logical in logical_runs:
-        run_scalars = scalars_by_run.get(logical, empty_scalars)
+        run_scalars, run_codes = scalars_by_run.get(logical, (empty_scalars, tag_codes[:0]))
         run_histograms = histograms_by_run.get(logical)
         if run_histograms is None:
-            run_histograms = (
-                read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
-            )
-        run_scalars = run_scalars.assign(tag=run_scalars["tag"].astype(str))
+            run_histograms = no_histograms
+        # Tags in written order and their counts from codes: iterating the values of a string
+        # column one by one cost more than all the detectors.
+        scalar_tags, counts = _codes_in_order(run_codes, tag_names)
+        histogram_tags = _tags_in_order(run_histograms["tag"])[0] if len(run_histograms) else []
         if len(run_histograms):
             run_histograms = run_histograms.assign(tag=run_histograms["tag"].astype(str))
-        counts = run_scalars["tag"].value_counts(sort=False)
-        scalar_tags = list(dict.fromkeys(run_scalars["tag"]))
-        histogram_tags = list(dict.fromkeys(run_histograms["tag"])) if len(run_histograms) else []
         semantics, roles = patterns.describe(
             scalar_tags=scalar_tags,
             histogram_tags=histogram_tags,
-            counts={str(t): int(n) for t, n in counts.items()},
+            counts=counts,
         )
         members = (
-            inventory[inventory["logical_run"].astype(str) == logical]
+            inventory.iloc[_as_slice(members_of.get(logical, []))]
             if inventory is not None and len(inventory)
             else None
         )
@@ -300,6 +311,44 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             inventory=members,
             semantics=semantics,
         )
+
+
+def _rows_by_run(runs: pd.Series) -> Iterator[tuple[str, slice | np.ndarray]]:
+    """Each run's row positions (a slice when its rows are contiguous, as the reader writes them),
+    runs in order of first appearance."""
+    codes, uniques = pd.factorize(runs, sort=False)
+    if len(codes) and (np.diff(codes) >= 0).all():
+        bounds = np.searchsorted(codes, np.arange(len(uniques) + 1))
+        for i, run in enumerate(uniques):
+            yield str(run), slice(int(bounds[i]), int(bounds[i + 1]))
+        return
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    for i, run in enumerate(uniques):
+        yield str(run), order[bounds[i] : bounds[i + 1]]
+
+
+def _as_slice(positions: list[int]) -> slice | list[int]:
+    """Consecutive positions as a slice (``iloc`` then returns a view, not a copy)."""
+    if positions and positions[-1] - positions[0] == len(positions) - 1:
+        return slice(positions[0], positions[-1] + 1)
+    return positions
+
+
+def _codes_in_order(codes: np.ndarray, names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The distinct tags of category codes in order of first appearance, and their counts."""
+    present, first, counts = np.unique(codes[codes >= 0], return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    tags = [names[i] for i in present[order].tolist()]
+    return tags, dict(zip(tags, counts[order].tolist(), strict=True))
+
+
+def _tags_in_order(column: pd.Series) -> tuple[list[str], dict[str, int]]:
+    """The distinct tags of a column in order of first appearance, and how often each occurs."""
+    codes, uniques = pd.factorize(column, sort=False)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    tags = [str(t) for t in uniques]
+    return tags, dict(zip(tags, counts.tolist(), strict=True))
 
 
 MEANING_COLUMNS = [

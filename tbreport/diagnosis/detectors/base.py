@@ -117,58 +117,55 @@ class RunData:
         self.warnings = tuple(warnings)
         self.inventory = inventory if inventory is not None else pd.DataFrame()
         self._curves: dict[str, Curve] = {}
-        self._by_tag = {
-            str(tag): frame for tag, frame in scalars.groupby("tag", observed=True, sort=False)
-        }
-        self._hist_by_tag = (
-            {str(tag): frame for tag, frame in histograms.groupby("tag", observed=True, sort=False)}
-            if len(histograms)
-            else {}
-        )
+        # Row positions of each tag (in written order) and the columns as arrays: curves are cut
+        # from arrays, not from a pandas group per tag.
+        self._rows_of = _rows_by_tag(scalars["tag"]) if len(scalars) else {}
+        if self._rows_of:
+            self._columns = tuple(
+                scalars[name].to_numpy(dtype)
+                for name, dtype in (
+                    ("step", np.int64),
+                    ("value", np.float64),
+                    ("wall_time", np.float64),
+                )
+            )
+        self._hist_rows_of = _rows_by_tag(histograms["tag"]) if len(histograms) else {}
 
     @property
     def scalar_tags(self) -> list[str]:
-        return list(self._by_tag)
+        return list(self._rows_of)
 
     @property
     def histogram_tags(self) -> list[str]:
-        return list(self._hist_by_tag)
+        return list(self._hist_rows_of)
 
     def tag_curve(self, tag: str) -> Curve:
         """The curve of one scalar tag (duplicate steps: the last write wins)."""
         if tag not in self._curves and tag in self._sums:
             self._curves[tag] = _sum_curves(tag, [self.tag_curve(t) for t in self._sums[tag]])
         if tag not in self._curves:
-            frame = self._by_tag.get(tag)
-            if frame is None:
+            rows = self._rows_of.get(tag)
+            if rows is None:
                 empty = np.empty(0)
                 curve = Curve(tag, empty.astype(np.int64), empty, empty)
             else:
-                frame = frame.drop_duplicates("step", keep="last").sort_values(
-                    "step", kind="stable"
-                )
-                curve = Curve(
-                    tag,
-                    frame["step"].to_numpy(np.int64),
-                    frame["value"].to_numpy(np.float64),
-                    frame["wall_time"].to_numpy(np.float64),
-                )
+                steps, values, walls = (column[rows] for column in self._columns)
+                # The last write of each step, in step order.
+                _, last = np.unique(steps[::-1], return_index=True)
+                keep = len(steps) - 1 - last
+                curve = Curve(tag, steps[keep], values[keep], walls[keep])
             self._curves[tag] = curve
         return self._curves[tag]
 
     def points(self, tag: str) -> Curve:
         """Every point of one scalar tag in step order, duplicate steps included (what a chart
         draws; :meth:`tag_curve` keeps the last write of a step, as detectors judge)."""
-        frame = self._by_tag.get(tag)
-        if frame is None:
+        rows = self._rows_of.get(tag)
+        if rows is None:
             return self.tag_curve(tag)  # a derived curve (a sum of loss terms) or no data
-        order = np.argsort(frame["step"].to_numpy(np.int64), kind="stable")
-        return Curve(
-            tag,
-            frame["step"].to_numpy(np.int64)[order],
-            frame["value"].to_numpy(np.float64)[order],
-            frame["wall_time"].to_numpy(np.float64)[order],
-        )
+        steps, values, walls = (column[rows] for column in self._columns)
+        order = np.argsort(steps, kind="stable")
+        return Curve(tag, steps[order], values[order], walls[order])
 
     def curve(self, role: str) -> Curve | None:
         """The curve of the first tag resolved for a scalar role, or None."""
@@ -177,9 +174,10 @@ class RunData:
 
     def histogram_rows(self, tag: str) -> pd.DataFrame:
         """Every histogram of one tag in step order, duplicate steps included (for charts)."""
-        frame = self._hist_by_tag.get(tag)
-        if frame is None:
+        rows = self._hist_rows_of.get(tag)
+        if rows is None:
             return self.histograms.iloc[0:0]
+        frame = self.histograms.iloc[rows]
         return frame.sort_values("step", kind="stable").reset_index(drop=True)
 
     def histogram_frames(self, role: str) -> dict[str, pd.DataFrame]:
@@ -187,12 +185,25 @@ class RunData:
         in the order the tags were first written (usually input layer to output layer)."""
         frames = {}
         for tag in self.roles.get(role, ()):
-            frame = self._hist_by_tag.get(tag)
+            rows = self._hist_rows_of.get(tag)
+            frame = self.histograms.iloc[rows] if rows is not None else None
             if frame is not None and len(frame):
                 frames[tag] = frame.drop_duplicates("step", keep="last").sort_values(
                     "step", kind="stable"
                 )
         return frames
+
+
+def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
+    """Tag -> positions of its rows, tags in order of first appearance (as ``groupby``)."""
+    codes, uniques = pd.factorize(tags, sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {
+        str(tag): order[bounds[i] : bounds[i + 1]]
+        for i, tag in enumerate(uniques)
+        if bounds[i + 1] > bounds[i]
+    }
 
 
 def _sum_curves(tag: str, curves: Sequence[Curve]) -> Curve:
