@@ -74,7 +74,9 @@ def test_to_frame_has_one_row_per_finding(logdir):
         "evidence",
         "advice",
     ]
-    assert all(isinstance(json.loads(e), dict) for e in frame["evidence"])
+    assert all(isinstance(e, dict) for e in frame["evidence"])
+    text = diagnosis.to_frame(as_text=True)  # for CSV: JSON text, comma-separated tags
+    assert all(isinstance(json.loads(e), dict) for e in text["evidence"])
     assert tbreport.diagnose(logdir, config={"select": ["P301"]}).to_frame().empty
 
 

@@ -280,7 +280,7 @@ def check(
         from tbreport.report.csvsafe import csv_text
 
         # Run names and tags come from the files: as formula-safe as every CSV we write.
-        click.echo(csv_text(shown.to_frame()), nl=False)
+        click.echo(csv_text(shown.to_frame(as_text=True)), nl=False)
     else:
         colour = use_colour(color)
         text = render_text(shown, verbose=verbose, color=colour, quiet=quiet)

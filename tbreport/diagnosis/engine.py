@@ -151,9 +151,14 @@ class Diagnosis(list[Finding]):
         """The worst severity among the findings, or None."""
         return max((Severity(f.severity) for f in self), key=lambda s: s.rank, default=None)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, *, as_text: bool = False) -> pd.DataFrame:
         """One row per finding: ``run, code, name, severity, message, step, evidence, advice,
-        tags``; ``evidence`` is JSON text and ``tags`` is comma-separated."""
+        tags, problem, strength``.
+
+        Args:
+            as_text: ``evidence`` as JSON text and ``tags`` comma-separated, for CSV; by default
+                ``evidence`` stays a dict and ``tags`` a tuple, to work with in a notebook.
+        """
         rows = [
             {
                 "run": f.run,
@@ -162,9 +167,11 @@ class Diagnosis(list[Finding]):
                 "severity": Severity(f.severity).value,
                 "message": f.message,
                 "step": f.step,
-                "evidence": json.dumps(dict(f.evidence), sort_keys=True),
+                "evidence": (
+                    json.dumps(dict(f.evidence), sort_keys=True) if as_text else dict(f.evidence)
+                ),
                 "advice": f.advice,
-                "tags": ",".join(f.tags),
+                "tags": ",".join(f.tags) if as_text else tuple(f.tags),
                 "problem": f.problem,
                 "strength": f.strength,
             }

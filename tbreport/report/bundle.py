@@ -82,8 +82,8 @@ def write_bundle(
         read: The ReadResult (for the export tables).
         directory: Output directory; created when missing.
         force: Write into a directory that holds files tbreport did not write.
-        findings: The findings table (``Diagnosis.to_frame()``, as ``check --format csv``
-            prints it); built from ``data.findings`` when None.
+        findings: The findings table (``Diagnosis.to_frame(as_text=True)``, as
+            ``check --format csv`` prints it); built from ``data.findings`` when None.
         generator: Written into the directory's marker file.
 
     Returns:

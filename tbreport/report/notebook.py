@@ -1,9 +1,9 @@
 """How results look in a notebook: compact HTML tables with status badges, readable reprs.
 
-``ReadResult._repr_html_`` and ``Finding._repr_html_`` call these functions. ``Diagnosis`` (in
-``tbreport/diagnosis/engine.py``) can call :func:`diagnosis_html` and :func:`diagnosis_frame`
-from its own ``_repr_html_`` / ``to_frame``; until it does, :func:`register_notebook_display`
-(run on ``import tbreport`` inside IPython) registers them with IPython's display formatters.
+``ReadResult._repr_html_``, ``Diagnosis._repr_html_`` (both wired in ``tbreport/__init__.py``,
+so the reading and diagnosis layers import no presentation code) and ``Finding._repr_html_``
+call these functions; :func:`register_notebook_display` (run on ``import tbreport`` inside
+IPython) also registers the Diagnosis text form with IPython's display formatters.
 
 Everything from an event file is escaped.
 """
@@ -188,40 +188,8 @@ def diagnosis_text(diagnosis: Any) -> str:
 
 
 def diagnosis_frame(diagnosis: Any) -> pd.DataFrame:
-    """One row per finding, with ``evidence`` kept as a dict and ``tags`` as a tuple (the
-    ``Diagnosis.to_frame()`` columns, without turning evidence into JSON text)."""
-    rows = [
-        {
-            "run": f.run,
-            "code": f.code,
-            "name": f.name,
-            "severity": str(getattr(f.severity, "value", f.severity)),
-            "message": f.message,
-            "step": f.step,
-            "evidence": dict(f.evidence or {}),
-            "advice": f.advice,
-            "tags": tuple(f.tags),
-            "problem": f.problem,
-            "strength": f.strength,
-        }
-        for f in diagnosis
-    ]
-    columns = [
-        "run",
-        "code",
-        "name",
-        "severity",
-        "message",
-        "step",
-        "evidence",
-        "advice",
-        "tags",
-        "problem",
-        "strength",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["step"] = frame["step"].astype("Int64")
-    return frame
+    """One row per finding, evidence kept as a dict (``Diagnosis.to_frame()``)."""
+    return diagnosis.to_frame()
 
 
 def register_notebook_display() -> bool:
