@@ -495,8 +495,7 @@ def _unassessed_reason(run: RunData, plans: list[_Plan], skipped: list[SkippedDe
         return f"the detectors that judge {run.kind} runs ({', '.join(keys)}) were not selected"
     not_run = {s.name: s.reason for s in skipped if not s.reason.startswith("explained by")}
     if all(k in not_run for k in wanted):
-        first = wanted[0]
-        return f"{first} and the other key detectors were skipped: {not_run[first]}"
+        return "every key detector was skipped: " + "; ".join(f"{k}: {not_run[k]}" for k in wanted)
     return ""
 
 
