@@ -342,7 +342,7 @@ def read_runs(
 
 
 # A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
-_BATCH_BYTES = 16 << 20
+_BATCH_BYTES = 4 << 20
 # ... and at most this many files.
 _BATCH_FILES = 4096
 
