@@ -1,9 +1,10 @@
 """``tbreport.read``: every event file of a LOGDIR into DataFrames, in parallel, without loss.
 
-Files are parsed independently (in worker processes when there is enough to do), then each run is
-assembled in file-name order as TensorBoard does: plugin names are remembered per tag across the
-run's files, ``SessionLog.START`` events purge the points they supersede, duplicate steps are kept
-and reported.
+Files are framed independently and parsed in batches of consecutive files (small files decode
+together; files over 16 MB are streamed in chunks), in worker processes that assemble whole runs
+when there is enough to do. Each run is assembled in file-name order as TensorBoard does: plugin
+names are remembered per tag across the run's files, ``SessionLog.START`` events purge the points
+they supersede, duplicate steps are kept and reported.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ HISTOGRAM_COLUMNS = [
 TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
 
 
-#: Event files larger than this are skipped with a warning: each file is read whole into memory,
-#: and no training run writes one this large (a sparse file or a disk image linked into LOGDIR).
+#: Event files larger than this are skipped with a warning: a damaged file is read whole into
+#: memory, and no training run writes one this large (a sparse file or a disk image in LOGDIR).
 #: ``TBREPORT_MAX_FILE_BYTES`` overrides it.
 def _max_file_bytes() -> int:
     try:
@@ -357,7 +358,7 @@ def read_runs(
 
 
 # A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
-_BATCH_BYTES = 16 << 20
+_BATCH_BYTES = 4 << 20
 # ... and at most this many files.
 _BATCH_FILES = 4096
 

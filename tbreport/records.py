@@ -1,9 +1,11 @@
 """TFRecord framing: find every intact record in an event file, verify checksums, survive damage.
 
 A record is ``uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)``.
-The walk over lengths is sequential, but the checksums are verified for all records at once with a
-table-driven CRC32C vectorised across records (numpy), which is what makes the reader fast without a
-compiled extension.
+The walk over lengths is sequential (many small files are walked in lockstep, one numpy step per
+record position), and the checksums are verified for all records at once: with a table-driven
+CRC32C vectorised across records (numpy) for short lengths that many records share, and with one
+``google_crc32c`` call per record otherwise, so the cost follows the bytes, not numpy calls per
+byte position.
 
 Damage policy (each case yields a `ReadWarning` with the file and byte offset):
 
