@@ -111,7 +111,7 @@ def report_warnings(
         if warning.kind not in seen:
             seen.add(warning.kind)
             more = counts[warning.kind] - 1
-            extra = f" (and {plural(more, 'more')})" if more else ""
+            extra = f" (and {more} more)" if more else ""
             click.echo(f"  - [{term_safe(warning.kind)}] {term_safe(warning)}{extra}", err=True)
     if len(warnings) > len(seen):
         click.echo(
