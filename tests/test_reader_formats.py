@@ -166,6 +166,12 @@ def test_torch_purge_step_restart(tmp_path):
     for step in range(20, 40):
         resumed.add_scalar("loss", 100.0 + step, step)
     resumed.close()
+    # torch names files ...<time>.<host>.<pid>.<writer counter><suffix>: once the process's
+    # counter passes 9 ("10" < "9"), the resumed file would sort first. Name them as two
+    # processes a second apart would, so the resumed file sorts second, as in real resumptions.
+    for path in (tmp_path / "run").iterdir():
+        second = 1 if path.name.endswith(".a") else 2
+        path.rename(path.with_name(f"events.out.tfevents.170000000{second}.host.1.0{path.suffix}"))
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert len(files) == 2 and files[0].endswith(".a")  # the resumed file sorts second
 
