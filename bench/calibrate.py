@@ -154,6 +154,15 @@ def cross_validate_many(corpora: Sequence[Corpus], *, grid: Mapping = GRID) -> d
     return {"labels": labels, "held_out": held_out, "default": default, "chosen": chosen}
 
 
+def held_out_report(logdir: Path, labels_path: Path) -> dict:
+    """Held-out scores of one corpus (groups: its repository folders or label families), in
+    the form ``score_detectors.render`` prints."""
+    (corpus,) = load([(logdir, labels_path)])
+    result = cross_validate_many([corpus])
+    labels, held = _split(result["labels"], result["held_out"], corpus.name)
+    return tally(labels, held)
+
+
 def load(pairs: Sequence[tuple[Path, Path]]) -> list[Corpus]:
     corpora = []
     for logdir, labels_path in pairs:

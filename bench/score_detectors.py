@@ -214,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"score_detectors: no labels at {labels}", file=sys.stderr)
         return 2
     if args.cv:
-        from calibrate import cross_validate  # bench/calibrate.py
+        from calibrate import held_out_report  # bench/calibrate.py
 
-        report = cross_validate(args.logdir, labels)
+        report = held_out_report(args.logdir, labels)
     else:
         report = score(args.logdir, labels)
     text, ok = render(report, target=args.target, details=args.details)

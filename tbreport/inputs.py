@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tbreport.errors import InputError
+from tbreport.safe_regex import compile_pattern as safe_compile
 
 
 def is_remote_or_archive(source: str) -> bool:
@@ -36,7 +37,8 @@ def compile_pattern(pattern: str | None, *, option: str) -> re.Pattern[str] | No
     if pattern is None:
         return None
     try:
-        return re.compile(pattern, re.IGNORECASE)
+        # Untrusted tags and run names are matched: linear time (RE2) or a time limit.
+        return safe_compile(pattern, ignore_case=True)
     except re.error as exc:
         what = option.strip("-").rstrip("s")
         raise InputError(f"invalid {what} pattern {pattern!r} ({option}): {exc}") from None

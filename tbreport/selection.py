@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from tbreport.safe_regex import compile_pattern
+
 Pattern = str | re.Pattern[str] | Iterable[str] | None
 
 
@@ -16,11 +18,11 @@ def _matcher(pattern: Pattern, what: str):
     """A predicate on names: a regex (searched, case-insensitive), or an exact list of names."""
     if pattern is None:
         return None
-    if isinstance(pattern, re.Pattern):
+    if hasattr(pattern, "search"):  # a compiled pattern (re, RE2 or time-limited)
         return lambda name: pattern.search(name) is not None
     if isinstance(pattern, str):
         try:
-            compiled = re.compile(pattern, re.IGNORECASE)
+            compiled = compile_pattern(pattern, ignore_case=True)
         except re.error as exc:
             raise ValueError(f"invalid {what} pattern {pattern!r}: {exc}") from None
         return lambda name: compiled.search(name) is not None

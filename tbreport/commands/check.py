@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import re
 import sys
 
 import click
@@ -18,6 +17,7 @@ from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
 from tbreport.discovery import printable_name
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
+from tbreport.inputs import compile_pattern
 from tbreport.model import Severity
 from tbreport.textsafe import term_safe
 
@@ -300,12 +300,7 @@ def filter_findings(diagnosis: Diagnosis, *, tags: str | None) -> tuple[Diagnosi
     many were hidden. Runs keep their status: a hidden finding still makes a run unhealthy."""
     if not tags:
         return diagnosis, 0
-    try:
-        pattern = re.compile(tags, re.IGNORECASE)
-    except re.error as exc:
-        raise click.BadParameter(
-            f"invalid regular expression: {exc}", param_hint="--tags"
-        ) from None
+    pattern = compile_pattern(tags, option="--tags")
 
     def keep(finding) -> bool:
         return any(pattern.search(t) for t in finding.tags)

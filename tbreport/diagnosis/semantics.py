@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 
@@ -193,13 +193,7 @@ def describe_tag(tag: str) -> TagMeaning:
         if inner.quantity != LOSS and not inner.evidence.endswith(
             ("no known quantity", "no words")
         ):
-            return TagMeaning(
-                **{
-                    **inner.to_dict(),
-                    "tag": tag,
-                    "evidence": "namespace 'losses/'; " + inner.evidence,
-                }
-            )
+            return replace(inner, tag=tag, evidence="namespace 'losses/'; " + inner.evidence)
     segments = [_words(s) for s in raw_segments]
     segments = [s for s in segments if s]
     split, rest, split_why = _split_of(segments)
@@ -510,8 +504,8 @@ def _refine_granularity(
         n = counts.get(tag, 0)
         if m.granularity == "unknown" and m.quantity in (LOSS, METRIC) and n:
             if n >= 3 * epochs:
-                m = TagMeaning(**{**m.to_dict(), "granularity": "step"})  # type: ignore[arg-type]
+                m = replace(m, granularity="step")
             elif n <= epochs * 1.5:
-                m = TagMeaning(**{**m.to_dict(), "granularity": "epoch"})  # type: ignore[arg-type]
+                m = replace(m, granularity="epoch")
         out[tag] = m
     return out

@@ -101,3 +101,32 @@ class Stopper:
             )
             return finding
         return None
+
+
+class StopperCallback:
+    """The part every framework callback shares: a :class:`Stopper` and ``stopped_by``.
+
+    Put it before the framework's callback class (``class C(StopperCallback, Callback)``).
+
+    Args:
+        logdir: The directory to watch; None to learn it from the framework.
+        stop_on: ``"error"`` (default), ``"warning"``, ``"info"``, or ``"never"`` to only log.
+        config: As for ``tbreport.diagnose`` (a Config, a mapping, or a toml path).
+        stall_seconds: As for :class:`tbreport.Monitor`.
+    """
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str] | None = None,
+        *,
+        stop_on: str = "error",
+        config: Any = None,
+        stall_seconds: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
+
+    @property
+    def stopped_by(self) -> Finding | None:
+        """The finding that stopped training, or None."""
+        return self.stopper.stopped_by

@@ -13,10 +13,9 @@ flushed (TensorBoardLogger's SummaryWriter), then polls.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tbreport.integrations._common import Stopper, missing_framework
+from tbreport.integrations._common import StopperCallback, missing_framework
 
 try:
     from lightning.pytorch.callbacks import Callback
@@ -29,7 +28,7 @@ except ImportError:
         ) from None
 
 
-class TbreportCallback(Callback):
+class TbreportCallback(StopperCallback, Callback):
     """Poll the log directory at every training epoch end; stop on a finding at or above
     ``stop_on``.
 
@@ -42,21 +41,6 @@ class TbreportCallback(Callback):
     Attributes:
         stopped_by: The finding that stopped training, or None.
     """
-
-    def __init__(
-        self,
-        logdir: str | os.PathLike[str] | None = None,
-        *,
-        stop_on: str = "error",
-        config: Any = None,
-        stall_seconds: float = 60.0,
-    ) -> None:
-        super().__init__()
-        self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
-
-    @property
-    def stopped_by(self):
-        return self.stopper.stopped_by
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         self._check(trainer, where=f"epoch {trainer.current_epoch}")

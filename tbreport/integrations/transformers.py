@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tbreport.integrations._common import Stopper, missing_framework
+from tbreport.integrations._common import StopperCallback, missing_framework
 
 try:
     from transformers import TrainerCallback
@@ -28,7 +28,7 @@ except ImportError:
     ) from None
 
 
-class TbreportCallback(TrainerCallback):
+class TbreportCallback(StopperCallback, TrainerCallback):
     """Poll the logging directory at every epoch end; stop on a finding at or above ``stop_on``.
 
     Args:
@@ -40,21 +40,6 @@ class TbreportCallback(TrainerCallback):
     Attributes:
         stopped_by: The finding that stopped training, or None.
     """
-
-    def __init__(
-        self,
-        logdir: str | os.PathLike[str] | None = None,
-        *,
-        stop_on: str = "error",
-        config: Any = None,
-        stall_seconds: float = 60.0,
-    ) -> None:
-        super().__init__()
-        self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
-
-    @property
-    def stopped_by(self):
-        return self.stopper.stopped_by
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
         self.stopper.bind(_logging_dir(args))

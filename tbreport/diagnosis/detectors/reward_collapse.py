@@ -10,13 +10,13 @@ import numpy as np
 from tbreport.diagnosis.detectors.base import (
     Detector,
     RunData,
-    SkipDetector,
     fmt,
     head_level,
     param,
     tail_level,
     trend_level,
 )
+from tbreport.diagnosis.detectors.reward_not_improving import finite_reward, share_above
 from tbreport.model import Finding, Severity
 
 
@@ -70,12 +70,7 @@ class RewardCollapse(Detector):
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("reward")
-        if curve is None:  # pragma: no cover - guarded by `requires`
-            raise SkipDetector("no tag matched role reward")
-        finite = curve.finite()
-        if len(finite) < params.min_points:
-            raise SkipDetector(f"reward has {len(finite)} finite points, fewer than 10")
+        finite = finite_reward(run, min_points=params.min_points)
         values = finite.values
         level = trend_level(values, fraction=params.smoothing_fraction)
         peak_index = int(np.nanargmax(level))
@@ -92,7 +87,7 @@ class RewardCollapse(Detector):
         # It must have learned for a while: a brief blip above the start is no collapse (the
         # agent never learned, which reward-not-improving reports).
         margin = params.min_gain * scale
-        learning_share = float(np.mean(level > start + margin))
+        learning_share = share_above(level, start + margin)
         if learning_share < params.min_learning_share:
             return
         step = int(finite.steps[peak_index])

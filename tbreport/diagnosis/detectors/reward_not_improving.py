@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tbreport.diagnosis.detectors.base import (
+    Curve,
     Detector,
     RunData,
     SkipDetector,
@@ -19,6 +20,23 @@ from tbreport.diagnosis.detectors.base import (
     trend_level,
 )
 from tbreport.model import Finding, Severity
+
+
+def finite_reward(run: RunData, *, min_points: int) -> Curve:
+    """The finite points of the run's episode reward; skips the detector when too few."""
+    curve = run.curve("reward")
+    if curve is None:  # pragma: no cover - guarded by `requires`
+        raise SkipDetector("no tag matched role reward")
+    finite = curve.finite()
+    if len(finite) < min_points:
+        raise SkipDetector(f"reward has {len(finite)} finite points, fewer than {min_points}")
+    return finite
+
+
+def share_above(level: np.ndarray, threshold: float) -> float:
+    """The share of a smoothed reward's points above ``threshold``: how long the agent stayed
+    clearly better than at its start (it learned, whatever came after)."""
+    return float(np.mean(level > threshold))
 
 
 class RewardNotImproving(Detector):
@@ -75,14 +93,7 @@ class RewardNotImproving(Detector):
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("reward")
-        if curve is None:  # pragma: no cover - guarded by `requires`
-            raise SkipDetector("no tag matched role reward")
-        finite = curve.finite()
-        if len(finite) < params.min_points:
-            raise SkipDetector(
-                f"reward has {len(finite)} finite points, fewer than {params.min_points}"
-            )
+        finite = finite_reward(run, min_points=params.min_points)
         values = finite.values
         start = head_level(values, fraction=params.edge_fraction, maximum=len(values))
         end = tail_level(values, fraction=params.edge_fraction, maximum=len(values))
@@ -94,7 +105,7 @@ class RewardNotImproving(Detector):
         # reward that fell back later collapsed, which is another problem than never learning.
         level = trend_level(values, fraction=params.edge_fraction)
         margin = params.min_improvement * max(abs(start), float(np.max(np.abs(level))))
-        learning_share = float(np.mean(level > start + margin))
+        learning_share = share_above(level, start + margin)
         if learning_share >= params.min_learning_share:
             return
         best = int(np.argmax(values))
