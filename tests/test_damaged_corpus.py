@@ -210,7 +210,7 @@ def corpus(name: str, synthetic: Path) -> Path:
         return synthetic
     if not sample_run_dirs():
         pytest.skip(
-            f"{SAMPLE_RUNS} holds no event files yet (scripts/make_sample_runs.py makes them)"
+            f"{SAMPLE_RUNS} holds no event files yet (python3 -m tools.samplegen makes them)"
         )
     return SAMPLE_RUNS
 

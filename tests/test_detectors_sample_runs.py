@@ -1,6 +1,6 @@
 """Every labelled sample run gets exactly the problems its label lists, in every layout.
 
-``sample_runs/labels.json`` (written by ``scripts/make_sample_runs.py``) names the problems each
+``sample_runs/labels.json`` (rendered from ``tools/samplegen/catalogue.py``) names the problems each
 logical run really has, as detector names, and which are debatable (``allowed``). Findings must
 match the label exactly, allowed ones aside; runs labelled healthy must get no warning or error
 from any detector.

@@ -56,9 +56,7 @@ def realworld():
 @pytest.fixture(scope="module")
 def samples():
     if not SAMPLE_RUN_NAMES:
-        pytest.skip(
-            "sample_runs/ holds no event files yet (scripts/make_sample_runs.py makes them)"
-        )
+        pytest.skip("sample_runs/ holds no event files yet (python3 -m tools.samplegen makes them)")
     return _both_engines(SAMPLE_RUNS)
 
 

@@ -35,9 +35,10 @@ META_DIR = ".zoo"  # per-run results of an unfinished generation (resumable)
 def version_hash(*, count: int, seed: int) -> str:
     """A short hash of everything that determines the zoo: code, arguments, torch version."""
     digest = hashlib.sha256()
-    sources = sorted(_HERE.glob("*.py")) + [_REPO / "scripts" / "make_sample_runs.py"]
+    # The zoo's own modules and the sample-run generator whose machine and writers it reuses.
+    sources = sorted(_HERE.glob("*.py")) + sorted((_REPO / "tools" / "samplegen").rglob("*.py"))
     for path in sources:
-        digest.update(path.name.encode())
+        digest.update(path.relative_to(_REPO).as_posix().encode())
         digest.update(path.read_bytes())
     try:
         torch_version = metadata.version("torch")

@@ -1,6 +1,6 @@
 """Replay a training history into TensorBoard event files, in one of seven writer layouts.
 
-The layouts mirror ``scripts/make_sample_runs.py`` (and reuse its simulated machine, TF2 proto
+The layouts mirror those of ``tools/samplegen`` (and reuse its simulated machine, TF2 proto
 writer, hparams summaries and HF ``TrainingArguments`` dict) and add two more:
 
 =========== ====================================================================================
@@ -41,10 +41,8 @@ count ("continue"), or a run is logged only from the checkpoint with the best va
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -53,23 +51,11 @@ import numpy as np
 import yaml
 from torch.utils.tensorboard import SummaryWriter
 
+from tools.samplegen.machine import SimulatedMachine, hparams_summaries
+from tools.samplegen.writers.hf import hf_training_args
+from tools.samplegen.writers.tf2 import TF2SummaryWriter
 from tools.zoo.recipes import Recipe
 from tools.zoo.train import Epoch, History
-
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def _sample_runs_module() -> Any:
-    """``scripts/make_sample_runs.py`` as a module (it is a script, not a package)."""
-    name = "tbreport_make_sample_runs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, _REPO / "scripts" / "make_sample_runs.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 class Recorder:
@@ -130,7 +116,9 @@ class Layout:
     name = ""
     split_dirs: tuple[str, ...] = ()
 
-    def __init__(self, *, history: History, root: Path, machine: Any, rec: Recorder) -> None:
+    def __init__(
+        self, *, history: History, root: Path, machine: SimulatedMachine, rec: Recorder
+    ) -> None:
         self.h, self.r, self.root, self.machine, self.rec = (
             history,
             history.recipe,
@@ -281,9 +269,8 @@ class Tf2Loop(Layout):
     split_dirs = ("train", "test")
 
     def open(self, index: int, first_epoch: int) -> None:
-        tf2 = _sample_runs_module().TF2SummaryWriter
-        self.train = tf2(self.run_dir / "train")
-        self.test = tf2(self.run_dir / "test")
+        self.train = TF2SummaryWriter(self.run_dir / "train")
+        self.test = TF2SummaryWriter(self.run_dir / "test")
 
     def epoch(self, ep: Epoch) -> None:
         rec, e = self.rec, ep.epoch
@@ -320,8 +307,7 @@ class Keras(Layout):
     split_dirs = ("train", "validation")
 
     def open(self, index: int, first_epoch: int) -> None:
-        tf2 = _sample_runs_module().TF2SummaryWriter
-        self.train = tf2(self.run_dir / "train")
+        self.train = TF2SummaryWriter(self.run_dir / "train")
         if index == 0:
             self.train.keras_model(self._model_json(), self.now())
         self.val = None  # created lazily by the first validation, as Keras does
@@ -351,7 +337,7 @@ class Keras(Layout):
     def epoch(self, ep: Epoch) -> None:
         rec, e = self.rec, ep.epoch
         if self.val is None:
-            self.val = _sample_runs_module().TF2SummaryWriter(self.run_dir / "validation")
+            self.val = TF2SummaryWriter(self.run_dir / "validation")
         self.val.scalar("evaluation_loss_vs_iterations", ep.val_loss, ep.global_step, self.now())
         self.train.scalar("epoch_loss", ep.train_loss, e, self.now())
         self.train.scalar("epoch_learning_rate", ep.lr, e, self.now())
@@ -406,7 +392,7 @@ class HuggingFace(StepLayout):
     def open(self, index: int, first_epoch: int) -> None:
         self.w = SummaryWriter(log_dir=str(self.run_dir))
         r = self.r
-        args = _sample_runs_module().hf_training_args(
+        args = hf_training_args(
             r.name,
             learning_rate=r.lr,
             per_device_train_batch_size=r.batch_size,
@@ -503,7 +489,7 @@ class Lightning(StepLayout):
         self.w = SummaryWriter(log_dir=str(self.run_dir))
         if index == 0:  # log_hyperparams: hp_metric -1 and the hparams in the same file
             self.w.add_scalar("hp_metric", -1, 0)
-            summaries = _sample_runs_module().hparams_summaries(self.hparams(), {"hp_metric": -1})
+            summaries = hparams_summaries(self.hparams(), {"hp_metric": -1})
             file_writer = self.w._get_file_writer()
             for summary in summaries:
                 file_writer.add_summary(summary)
@@ -624,11 +610,10 @@ def write_run(*, history: History, root: Path) -> tuple[str, Recorder]:
     """Write the run's event files under ``root``; returns its logical path and what it logged."""
     r = history.recipe
     rec = Recorder()
-    mod = _sample_runs_module()
     seconds_per_step = (
         0.002 + history.n_params * 2e-8 + (0.01 if r.model in {"rnn", "transformer"} else 0)
     )
-    with mod.SimulatedMachine() as machine:
+    with SimulatedMachine() as machine:
         layout = LAYOUT_CLASSES[r.layout](history=history, root=root, machine=machine, rec=rec)
         host, base = _HOSTS[r.layout]
         start = base + 7200.0 * r.index
