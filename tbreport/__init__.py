@@ -12,7 +12,7 @@ import importlib.metadata as _metadata
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.monitor import Monitor
-from tbreport.reader import ReadResult, read
+from tbreport.reading import ReadResult, read
 
 try:
     __version__ = _metadata.version("tbreport")

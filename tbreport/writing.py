@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 
-from tbreport.records import masked_crc32c
+from tbreport.reading.records import masked_crc32c
 
 
 def frame(data: bytes) -> bytes:

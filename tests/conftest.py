@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tbreport import parsing
+from tbreport.reading import parsing
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,8 @@
 """Helpers for the reader tests: write runs with `tbreport.writing`, damage files, compare frames.
 
 The framing walk here is deliberately naive (one record at a time, no resync) and independent of
-`tbreport.records`, so tests can locate records in *undamaged* files without trusting the code
-under test.
+`tbreport.reading.records`, so tests can locate records in *undamaged* files without trusting the
+code under test.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 import tbreport
 from tbreport.audit import AUDIT_FILES, audit, plan_units, write_audit
 from tbreport.audit.cache import default_cache_dir
-from tbreport.audit.sources import MemberRef, RunEntry
 from tbreport.cli import cli
 from tbreport.diagnosis import diagnose
 from tbreport.outputs import DIR_MARKER
+from tbreport.reading.sources import MemberRef, RunEntry
 from tbreport.writing import (
     file_version_event,
     histogram_event,
@@ -288,7 +288,7 @@ def test_unknown_fsspec_protocol_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows(archives, directory_frame):
     distributed = pytest.importorskip("distributed")
-    from tbreport.audit import sources
+    from tbreport.reading import sources
 
     opened_here = sources.archive_opens
     with distributed.LocalCluster(
@@ -299,7 +299,7 @@ def test_dask_local_cluster_gives_the_same_rows(archives, directory_frame):
             _assert_same_rows(directory_frame, result.frame())
         with distributed.Client(cluster) as client:
             opens = client.run(
-                lambda: __import__("tbreport.audit.sources").audit.sources.archive_opens
+                lambda: __import__("tbreport.reading.sources").reading.sources.archive_opens
             )
     # The workers read the archives themselves; this process only listed them.
     assert sources.archive_opens == opened_here

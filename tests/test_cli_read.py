@@ -12,7 +12,7 @@ import pytest
 from reader_helpers import REALWORLD, record_spans, scalar_series, tensor_series, write_run
 
 from tbreport import writing
-from tbreport.discovery import discover_runs
+from tbreport.reading.discovery import discover_runs
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -27,8 +27,8 @@ from reader_helpers import BASE_WALL, event_file_name, record_spans, scalar_seri
 import tbreport
 from tbreport import writing
 from tbreport.errors import InputError
-from tbreport.parsing import FileData, parse_event_bytes
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
+from tbreport.reading.parsing import FileData, parse_event_bytes
+from tbreport.reading.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
 # The whole file's budget is well under a minute on two cores.
 FUZZ = settings(

@@ -27,9 +27,10 @@ from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, record_spans, scalar_series
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 
-from tbreport import parsing, writing
-from tbreport.parsing import parse_event_bytes
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
+from tbreport import writing
+from tbreport.reading import parsing
+from tbreport.reading.parsing import parse_event_bytes
+from tbreport.reading.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
 
 def _file(events) -> bytes:
@@ -180,7 +181,7 @@ def _tar_bytes(members: dict[str, bytes], *, mode: str = "w") -> bytes:
 
 
 def test_truncated_tar_gz_keeps_the_start_of_the_cut_member(tmp_path):
-    from tbreport.audit.sources import SourceReader, list_source, resolve_source
+    from tbreport.reading.sources import SourceReader, list_source, resolve_source
 
     data = _file(scalar_series("loss", range(20_000)))
     assert len(data) < 1 << 20  # inside the first read chunk
@@ -519,7 +520,7 @@ KILL_ONCE = "kill-once-marker"
 
 def _killing_parse(ref, tag_filter):
     """Parse, but die like an out-of-memory kill on files named *doomed*, or once on *flaky*."""
-    from tbreport.reader import _parse_file
+    from tbreport.reading.reader import _parse_file
 
     path = Path(ref.path)
     marker = path.parent / KILL_ONCE
@@ -530,7 +531,7 @@ def _killing_parse(ref, tag_filter):
 
 
 def _runs_with(tmp_path: Path, names: list[str]):
-    from tbreport.discovery import discover_runs
+    from tbreport.reading.discovery import discover_runs
 
     logdir = tmp_path / "logs"
     for i, name in enumerate(names):
@@ -541,7 +542,7 @@ def _runs_with(tmp_path: Path, names: list[str]):
 
 
 def test_worker_killed_once_is_retried(tmp_path):
-    from tbreport.reader import read_runs
+    from tbreport.reading.reader import read_runs
 
     runs = _runs_with(tmp_path, ["a", "flaky", "b", "c"])
     data = read_runs(runs, jobs=2, parse=_killing_parse)
@@ -550,7 +551,7 @@ def test_worker_killed_once_is_retried(tmp_path):
 
 
 def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
-    from tbreport.reader import read_runs
+    from tbreport.reading.reader import read_runs
 
     runs = _runs_with(tmp_path, ["a", "doomed", "b", "c"])
     data = read_runs(runs, jobs=2, parse=_killing_parse)
@@ -727,7 +728,7 @@ def test_audit_cache_notices_a_same_size_damaged_tar(tmp_path, monkeypatch):
 
 
 def test_bit_flip_in_a_tar_header_resyncs_to_the_next_member(tmp_path):
-    from tbreport.audit.sources import list_source, resolve_source
+    from tbreport.reading.sources import list_source, resolve_source
 
     data = _file(scalar_series("loss", range(30)))
     names = [f"run{i}/events.out.tfevents.1.h" for i in range(4)]

@@ -11,7 +11,7 @@ from reader_helpers import event_file_name, scalar_series, tensor_series
 
 import tbreport
 from tbreport import writing
-from tbreport.incremental import IncrementalReader
+from tbreport.reading.incremental import IncrementalReader
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from reader_helpers import scalar_series, tensor_series
 
-from tbreport import parsing, records, writing
-from tbreport.parsing import parse_event_bytes, parse_event_files
+from tbreport import writing
+from tbreport.reading import parsing, records
+from tbreport.reading.parsing import parse_event_bytes, parse_event_files
 
 
 def _file(events) -> bytes:
@@ -170,7 +171,7 @@ def test_files_framed_together_only_when_intact():
 
 def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
     import tbreport
-    from tbreport import reader
+    from tbreport.reading import reader
 
     version = writing.file_version_event(wall_time=1.0)
     events = [version]

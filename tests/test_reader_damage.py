@@ -11,8 +11,8 @@ from reader_helpers import BASE_WALL, FILE_NAME, record_spans, scalar_rows
 import tbreport
 from tbreport import writing
 from tbreport.errors import InputError
-from tbreport.parsing import parse_event_bytes
-from tbreport.records import frame_records, masked_crc32c
+from tbreport.reading.parsing import parse_event_bytes
+from tbreport.reading.records import frame_records, masked_crc32c
 
 TAGS = ("loss", "accuracy", "lr")
 

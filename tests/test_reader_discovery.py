@@ -15,9 +15,9 @@ from reader_helpers import BASE_WALL, FILE_NAME, record_spans, scalar_series, wr
 
 import tbreport
 from tbreport import writing
-from tbreport.discovery import discover_runs
 from tbreport.errors import InputError
-from tbreport.reader import read_runs
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.reader import read_runs
 
 
 def test_run_names_are_relative_paths_sorted(tmp_path):

@@ -10,8 +10,9 @@ from reader_helpers import BASE_WALL, FILE_NAME, assert_same_frames, scalar_seri
 from tensorboard.compat.proto import summary_pb2
 
 import tbreport
-from tbreport import parsing, writing
-from tbreport.reader import SCALAR_COLUMNS
+from tbreport import writing
+from tbreport.reading import parsing
+from tbreport.reading.reader import SCALAR_COLUMNS
 
 SPECIAL_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e-45, 3.5]
 

@@ -37,7 +37,11 @@ from tbreport.audit.executor import (
     default_jobs,
     run_batches,
 )
-from tbreport.audit.sources import (
+from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
+from tbreport.errors import InputError
+from tbreport.model import ReadWarning
+from tbreport.reading.grouping import _TIMESTAMP_DIR, SPLIT_DIRS
+from tbreport.reading.sources import (
     ArchiveTooLarge,
     Limits,
     RunEntry,
@@ -47,10 +51,6 @@ from tbreport.audit.sources import (
     list_source,
     resolve_source,
 )
-from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
-from tbreport.errors import InputError
-from tbreport.grouping import _TIMESTAMP_DIR, SPLIT_DIRS
-from tbreport.model import ReadWarning
 
 __all__ = [
     "AUDIT_FILES",

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tbreport.audit.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
 from tbreport.model import ReadWarning
+from tbreport.reading.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
 
 CACHE_LAYOUT = "audit-v1"
 # Part files of one source before they are merged into one.

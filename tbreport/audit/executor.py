@@ -17,8 +17,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tbreport.audit.sources import RunEntry, SourceSpec
 from tbreport.errors import InputError, TbreportError
+from tbreport.reading.sources import RunEntry, SourceSpec
 
 Backend = Literal["local", "dask"]
 

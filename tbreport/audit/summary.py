@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from tbreport.audit.sources import RunEntry, SourceSpec, reader_for
-from tbreport.discovery import EventFileRef, RunRef
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, parse_event_bytes
+from tbreport.reading.discovery import EventFileRef, RunRef
+from tbreport.reading.parsing import FileData, parse_event_bytes
+from tbreport.reading.sources import RunEntry, SourceSpec, reader_for
 
 #: Columns every audit row has, before the ``hparam:<name>`` columns.
 AUDIT_COLUMNS = (
@@ -158,7 +158,7 @@ def read_entries(
         tag_filter: A compiled pattern; only matching tags are kept.
         discovery_warnings: Warnings of the listing, kept with the result.
     """
-    from tbreport.reader import assemble_run, combine
+    from tbreport.reading.reader import assemble_run, combine
 
     reader = reader_for(spec)
     run_data = []

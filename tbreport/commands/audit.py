@@ -6,7 +6,6 @@ import re
 
 import click
 
-from tbreport.audit.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.commands.check import build_config, selection_options
 from tbreport.commands.common import (
     plural,
@@ -15,7 +14,8 @@ from tbreport.commands.common import (
     report_warnings,
     verbose_option,
 )
-from tbreport.inputs import compile_pattern
+from tbreport.reading.inputs import compile_pattern
+from tbreport.reading.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.textsafe import term_safe
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)

@@ -15,10 +15,10 @@ from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
 from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
-from tbreport.discovery import printable_name
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
-from tbreport.inputs import compile_pattern
 from tbreport.model import Severity
+from tbreport.reading.discovery import printable_name
+from tbreport.reading.inputs import compile_pattern
 from tbreport.textsafe import term_safe
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}

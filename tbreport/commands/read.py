@@ -17,8 +17,8 @@ from tbreport.commands.common import (
     report_warnings,
     verbose_option,
 )
-from tbreport.reader import ReadResult
-from tbreport.selection import wide_scalars
+from tbreport.reading.reader import ReadResult
+from tbreport.reading.selection import wide_scalars
 from tbreport.textsafe import term_safe
 
 EXPORT_TABLES = (
@@ -93,7 +93,7 @@ def read_logdir(
 ) -> ReadResult:
     """Read a directory, archive or URL with the shared options; warnings go to stderr,
     grouped by kind."""
-    from tbreport.inputs import read_source
+    from tbreport.reading.inputs import read_source
 
     result = read_source(logdir, tags=tags, runs=runs, jobs=jobs, engine=engine)
     report_warnings(result.warnings, verbose=verbose, quiet=quiet)

@@ -123,8 +123,8 @@ def report(
     """
     from tbreport import __version__
     from tbreport.diagnosis import diagnose
-    from tbreport.discovery import printable_name
     from tbreport.outputs import check_output_dir, check_output_file
+    from tbreport.reading.discovery import printable_name
     from tbreport.report import render_report, write_csv_bundle
     from tbreport.report.bundle import bundle_files
 

@@ -14,9 +14,9 @@ import click
 from tbreport.commands.check import SEVERITY_COLOURS, build_config, selection_options
 from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK
-from tbreport.incremental import DEFAULT_STALL_SECONDS
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.monitor import Monitor, RunStatus
+from tbreport.reading.incremental import DEFAULT_STALL_SECONDS
 
 # C0/C1 control characters, DEL and the bidirectional overrides: anything that could move the
 # cursor, recolour the terminal or reorder text if printed as it is.
@@ -258,7 +258,7 @@ def watch(
         role_options=role_options,
     )
     if os.path.exists(logdir):  # a file that is not an event file is an error now, not later
-        from tbreport.discovery import discover_runs
+        from tbreport.reading.discovery import discover_runs
 
         discover_runs(logdir)
     if html_path is not None:

@@ -29,7 +29,7 @@ from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
 
 if TYPE_CHECKING:
-    from tbreport.reader import ReadResult
+    from tbreport.reading.reader import ReadResult
 
 SCHEMA_VERSION = 2
 FINDING_COLUMNS = [
@@ -558,7 +558,7 @@ def diagnose(
     if hasattr(logdir_or_read_result, "scalars") and hasattr(logdir_or_read_result, "runs"):
         read = logdir_or_read_result
     else:
-        from tbreport.reader import read as read_logdir
+        from tbreport.reading.reader import read as read_logdir
 
         read = read_logdir(logdir_or_read_result)
     views = {run.run: run for run in iter_run_data(read, patterns=patterns)}

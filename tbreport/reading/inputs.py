@@ -2,7 +2,7 @@
 
 Directories and single event files go through :func:`tbreport.read`. Archives (``.tar``,
 ``.tar.gz``, ``.zip``...) and fsspec URLs (``s3://``, ``gs://``, ``file://``, ``memory://``...)
-are read in place, as ``tbreport audit`` reads them (:mod:`tbreport.audit.sources`): nothing is
+are read in place, as ``tbreport audit`` reads them (:mod:`tbreport.reading.sources`): nothing is
 extracted, member names are only used as run names, and the same size caps apply. Their files
 go through the same parser and run assembly as ``tbreport.read``, so every verb sees the same
 frames whatever the input.
@@ -21,7 +21,7 @@ from tbreport.safe_regex import compile_pattern as safe_compile
 
 def is_remote_or_archive(source: str) -> bool:
     """Whether ``source`` needs the archive / URL reader rather than ``tbreport.read``."""
-    from tbreport.audit.sources import archive_kind, is_url
+    from tbreport.reading.sources import archive_kind, is_url
 
     if is_url(source):
         return True
@@ -66,7 +66,7 @@ def read_source(
         InputError: The source cannot be read, a pattern is invalid, or no run matches.
     """
     import tbreport
-    from tbreport.selection import select
+    from tbreport.reading.selection import select
 
     tag_pattern = compile_pattern(tags, option="--tags")
     run_pattern = compile_pattern(runs, option="--runs")
@@ -94,8 +94,8 @@ def _read_archive_or_url(
     tag_pattern: re.Pattern[str] | None,
     run_pattern: re.Pattern[str] | None,
 ) -> Any:
-    from tbreport.audit.sources import list_source, resolve_source
     from tbreport.audit.summary import read_entries
+    from tbreport.reading.sources import list_source, resolve_source
 
     spec = resolve_source(source)
     listing = list_source(spec)

@@ -24,7 +24,7 @@ import pandas as pd
 from tbreport.model import ReadWarning
 
 if TYPE_CHECKING:
-    from tbreport.reader import RunData
+    from tbreport.reading.reader import RunData
 
 KERAS_SPLITS = ("train", "validation")
 #: Directory names that hold one split of a run: Keras ``train``/``validation``, TensorFlow's

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import looks_like_lfs_pointer
+from tbreport.reading.parsing import looks_like_lfs_pointer
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, HistogramRow, parse_event_files, parse_event_stream
+from tbreport.reading.discovery import EventFileRef, RunRef, discover_runs, printable_name
+from tbreport.reading.parsing import FileData, HistogramRow, parse_event_files, parse_event_stream
 from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
@@ -111,7 +111,7 @@ class ReadResult:
     warnings: list[ReadWarning]
 
     def logical_scalars(self) -> pd.DataFrame:
-        """Scalars with sub-runs folded into their logical run (see `tbreport.grouping`).
+        """Scalars with sub-runs folded into their logical run (see `tbreport.reading.grouping`).
 
         Computed once and cached (diagnosis and reports both use it); treat it as read-only.
         """
@@ -122,7 +122,7 @@ class ReadResult:
         return self._logical("histograms")
 
     def _logical(self, name: str) -> pd.DataFrame:
-        from tbreport.grouping import fold_into_logical_runs
+        from tbreport.reading.grouping import fold_into_logical_runs
 
         cache = self.__dict__.setdefault("_logical_cache", {})
         if name not in cache:
@@ -132,16 +132,16 @@ class ReadResult:
     def select(self, *, runs=None, tags=None) -> ReadResult:
         """Only some runs and tags: regular expressions (case-insensitive) or lists of names.
 
-        See :func:`tbreport.selection.select`.
+        See :func:`tbreport.reading.selection.select`.
         """
-        from tbreport.selection import select
+        from tbreport.reading.selection import select
 
         return select(self, runs=runs, tags=tags)
 
     def scalars_wide(self) -> pd.DataFrame:
         """Scalars with one row per run and step and one column per tag (nothing averaged:
         several points at one step go to further rows numbered by ``occurrence``)."""
-        from tbreport.selection import wide_scalars
+        from tbreport.reading.selection import wide_scalars
 
         return wide_scalars(self.scalars)
 
@@ -183,7 +183,7 @@ def read(
         detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
         raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
     if engine == "accumulator":
-        from tbreport.accumulator import read_runs_with_accumulator
+        from tbreport.reading.accumulator import read_runs_with_accumulator
 
         run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter)
     elif engine == "fast":
@@ -416,7 +416,7 @@ class _RunBatch:
         self.runs = runs
 
     def __getstate__(self) -> dict:
-        from tbreport.parsing import _pack_histograms
+        from tbreport.reading.parsing import _pack_histograms
 
         runs = self.runs
         return {
@@ -446,7 +446,7 @@ class _RunBatch:
         }
 
     def __setstate__(self, state: dict) -> None:
-        from tbreport.parsing import _unpack_histograms
+        from tbreport.reading.parsing import _unpack_histograms
 
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
         rows = _unpack_histograms(state["hist_rows"])
@@ -858,7 +858,7 @@ def combine(
     logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
 ) -> ReadResult:
     """Turn assembled runs into the categorical DataFrames of a `ReadResult`."""
-    from tbreport.grouping import build_hparams, build_inventory
+    from tbreport.reading.grouping import build_hparams, build_inventory
 
     warnings = list(discovery_warnings)
     for rd in run_data:

@@ -1,0 +1,10 @@
+"""The reading layer: event files -> ``ReadResult`` (DataFrames + warnings).
+
+It imports only the shared modules (``model``, ``errors``, ``safe_regex``), never diagnosis or
+presentation; ``tests/test_layers.py`` checks this. See ``docs/architecture.md`` for the module
+map.
+"""
+
+from tbreport.reading.reader import ReadResult, read
+
+__all__ = ["ReadResult", "read"]
