@@ -29,7 +29,7 @@ from tbreport.diagnosis.config import FAIL_LEVELS, Config, as_config
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.reading.incremental import DEFAULT_STALL_SECONDS, IncrementalReader, PollResult
-from tbreport.reading.reader import ReadResult
+from tbreport.reading.result import ReadResult
 
 # Roles whose last value the status table shows, in this order.
 _LOSS_ROLES = ("train_loss", "val_loss")

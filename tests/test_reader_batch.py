@@ -171,7 +171,7 @@ def test_files_framed_together_only_when_intact():
 
 def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
     import tbreport
-    from tbreport.reading import reader
+    from tbreport.reading import assemble
 
     version = writing.file_version_event(wall_time=1.0)
     events = [version]
@@ -181,7 +181,7 @@ def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(_file(events))
     by_sort = tbreport.read(tmp_path, jobs=1).scalars
-    monkeypatch.setattr(reader, "_MASK_SORT_ROWS", 0)
+    monkeypatch.setattr(assemble, "_MASK_SORT_ROWS", 0)
     by_selection = tbreport.read(tmp_path, jobs=1).scalars
     assert by_sort.equals(by_selection)
     assert list(by_sort["tag"].unique()) == ["a", "b", "c/d"]

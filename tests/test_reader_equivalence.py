@@ -20,7 +20,7 @@ from reader_helpers import (
 import tbreport
 from tbreport import writing
 from tbreport.reading.discovery import discover_runs
-from tbreport.reading.reader import SCALAR_COLUMNS
+from tbreport.reading.result import SCALAR_COLUMNS
 
 HISTOGRAM_STATS = [
     "run", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares", "mean", "std",

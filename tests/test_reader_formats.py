@@ -21,7 +21,7 @@ from reader_helpers import (
 import tbreport
 from tbreport import writing
 from tbreport.errors import InputError
-from tbreport.reading.reader import HISTOGRAM_COLUMNS, SCALAR_COLUMNS, TEXT_COLUMNS
+from tbreport.reading.result import HISTOGRAM_COLUMNS, SCALAR_COLUMNS, TEXT_COLUMNS
 
 
 def f32(x: float) -> float:

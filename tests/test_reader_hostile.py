@@ -12,7 +12,7 @@ from tensorboard.compat.proto import summary_pb2
 import tbreport
 from tbreport import writing
 from tbreport.reading import parsing
-from tbreport.reading.reader import SCALAR_COLUMNS
+from tbreport.reading.result import SCALAR_COLUMNS
 
 SPECIAL_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e-45, 3.5]
 

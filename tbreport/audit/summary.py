@@ -158,7 +158,7 @@ def read_entries(
         tag_filter: A compiled pattern; only matching tags are kept.
         discovery_warnings: Warnings of the listing, kept with the result.
     """
-    from tbreport.reading.reader import assemble_run, combine
+    from tbreport.reading.assemble import assemble_run, combine
 
     reader = reader_for(spec)
     run_data = []

@@ -17,7 +17,7 @@ from tbreport.commands.common import (
     report_warnings,
     verbose_option,
 )
-from tbreport.reading.reader import ReadResult
+from tbreport.reading.result import ReadResult
 from tbreport.reading.selection import wide_scalars
 from tbreport.textsafe import term_safe
 

@@ -5,6 +5,7 @@ presentation; ``tests/test_layers.py`` checks this. See ``docs/architecture.md``
 map.
 """
 
-from tbreport.reading.reader import ReadResult, read
+from tbreport.reading.reader import read
+from tbreport.reading.result import ReadResult
 
 __all__ = ["ReadResult", "read"]

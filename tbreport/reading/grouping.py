@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tbreport.model import ReadWarning
-
-if TYPE_CHECKING:
-    from tbreport.reading.reader import RunData
+from tbreport.reading.rundata import RunData
 
 KERAS_SPLITS = ("train", "validation")
 #: Directory names that hold one split of a run: Keras ``train``/``validation``, TensorFlow's

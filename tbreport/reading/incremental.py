@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
+from tbreport.reading.assemble import assemble_run, combine
 from tbreport.reading.discovery import RunRef, discover_runs
+from tbreport.reading.grouping import build_inventory
 from tbreport.reading.parsing import FileData, parse_event_bytes
-from tbreport.reading.reader import ReadResult, RunData, assemble_run, combine
+from tbreport.reading.result import ReadResult
+from tbreport.reading.rundata import RunData
 
 # Warnings the framing gives for the end of a file that may still be being written.
 _TAIL_KINDS = frozenset({"truncated-record", "zero-filled-tail"})
@@ -341,8 +344,6 @@ class IncrementalReader:
     def _logical_run_of(self, name: str, assembled: dict[str, RunData]) -> str:
         state = self._runs[name]
         if state.logical_run is None:
-            from tbreport.reading.grouping import build_inventory
-
             if name not in assembled:
                 assembled[name] = self._assemble(name)
             inventory = build_inventory([assembled[name]], [])
