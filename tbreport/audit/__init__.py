@@ -40,7 +40,7 @@ from tbreport.audit.executor import (
 from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.reading.grouping import _TIMESTAMP_DIR, SPLIT_DIRS
+from tbreport.reading.grouping import SPLIT_DIRS, TIMESTAMP_DIR
 from tbreport.reading.sources import (
     ArchiveTooLarge,
     Limits,
@@ -204,7 +204,7 @@ def plan_units(runs: Sequence[RunEntry]) -> list[list[RunEntry]]:
         if run.name == ".":
             continue
         parent, last = _split_name(run.name)
-        joins = last in SPLIT_DIRS or bool(_TIMESTAMP_DIR.match(last))
+        joins = last in SPLIT_DIRS or bool(TIMESTAMP_DIR.match(last))
         if not joins and parent in names:
             joins = children.get(parent, 0) <= _MAX_PREGROUPED_CHILDREN
         if joins:

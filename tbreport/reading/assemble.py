@@ -16,7 +16,8 @@ import pandas as pd
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
-from tbreport.reading.grouping import build_hparams, build_inventory
+from tbreport.reading.grouping import build_inventory
+from tbreport.reading.hparams import build_hparams
 from tbreport.reading.parsing import FileData, HistogramRow
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
 from tbreport.reading.rundata import RunData
