@@ -13,21 +13,17 @@ workers) and into the cache unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from tbreport.model import ReadWarning
-from tbreport.reading.discovery import EventFileRef, RunRef
-from tbreport.reading.parsing import FileData, parse_event_bytes
-from tbreport.reading.sources import RunEntry, SourceSpec, reader_for
+from tbreport.reading.inputs import read_entries
+from tbreport.reading.sources import RunEntry, SourceSpec
 
 #: Columns every audit row has, before the ``hparam:<name>`` columns.
 AUDIT_COLUMNS = (
@@ -142,63 +138,6 @@ def problem_dict(warning: ReadWarning) -> dict[str, Any]:
 # Auditing one unit
 
 
-def read_entries(
-    spec: SourceSpec,
-    runs: Sequence[RunEntry],
-    *,
-    tag_filter: Any = None,
-    discovery_warnings: Sequence[ReadWarning] = (),
-) -> Any:
-    """Read the run directories ``runs`` of ``spec`` (a directory, an archive or a URL) into a
-    ``ReadResult``, straight from the source's bytes.
-
-    Args:
-        spec: The source the runs live in.
-        runs: Run directories to read (whole logical runs).
-        tag_filter: A compiled pattern; only matching tags are kept.
-        discovery_warnings: Warnings of the listing, kept with the result.
-    """
-    from tbreport.reading.assemble import assemble_run, combine
-
-    reader = reader_for(spec)
-    run_data = []
-    yaml_paths: dict[str, str] = {}
-    with contextlib.ExitStack() as stack:
-        for entry in runs:
-            parsed: list[FileData] = []
-            refs: list[EventFileRef] = []
-            for member in entry.files:
-                display = spec.member_display(member.name)
-                buf, warnings = reader.read(member)
-                if buf or not warnings:
-                    data = parse_event_bytes(buf, path=display, tag_filter=tag_filter)
-                    data.warnings[:0] = warnings
-                else:
-                    data = FileData(path=display, warnings=list(warnings))
-                del buf
-                parsed.append(data)
-                refs.append(EventFileRef(path=display, display=display, size=member.size))
-            yaml_path = None
-            if entry.hparams_yaml is not None:
-                yaml_path = stack.enter_context(_yaml_file(spec, entry.hparams_yaml, reader))
-                if yaml_path is not None:
-                    yaml_paths[yaml_path] = spec.member_display(entry.hparams_yaml.name)
-            ref = RunRef(
-                name=entry.name,
-                directory=spec.run_display(entry.name),
-                files=refs,
-                hparams_yaml=yaml_path,
-            )
-            run_data.append(assemble_run(ref, parsed))
-            del parsed
-        result = combine(spec.display, run_data, discovery_warnings=list(discovery_warnings))
-    del run_data
-    if yaml_paths:
-        # A yaml read from an archive was handed over as a temporary path: name the member.
-        result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
-    return result
-
-
 def audit_unit(
     spec: SourceSpec, runs: Sequence[RunEntry], *, config: Any = None
 ) -> list[RunSummary]:
@@ -213,39 +152,6 @@ def audit_unit(
         One summary per logical run, in run order.
     """
     return summarise(read_entries(spec, runs), config=config)
-
-
-@contextlib.contextmanager
-def _yaml_file(spec: SourceSpec, member, reader) -> Iterator[str | None]:
-    """A path ``load_hparams_yaml`` can open for a Lightning ``hparams.yaml`` member.
-
-    Local directories are read in place. For archives and URLs the bytes go to an anonymous
-    in-memory file (Linux) or, elsewhere, a private temporary file removed at once.
-    """
-    if spec.kind == "dir":
-        yield str(member.locator)
-        return
-    data, warnings = reader.read(member)
-    if warnings and not data:
-        yield None
-        return
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("hparams.yaml", 0)
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    # Closed at once, removed after use (the caller needs the path while the yaml is loaded).
-    handle = tempfile.NamedTemporaryFile(prefix="tbreport-", suffix=".yaml", delete=False)  # noqa: SIM115
-    try:
-        with handle:
-            handle.write(data)
-        yield handle.name
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
 
 
 def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
