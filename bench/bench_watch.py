@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from tbreport.monitor import Monitor  # noqa: E402
 from tbreport.reading.incremental import IncrementalReader  # noqa: E402
 from tbreport.reading.records import masked_crc32c, masked_crc32c_rows  # noqa: E402
-from tbreport.writing import file_version_event, frame  # noqa: E402
+from tbreport.testing import file_version_event, frame  # noqa: E402
 
 CACHE = Path("/tmp/tbreport-bench-watch")
 TAGS = ("loss/train", "loss/valid", "lr/current", "grad/norm_")  # equal lengths: one layout

@@ -20,7 +20,7 @@ from tbreport.cli import cli
 from tbreport.diagnosis import diagnose
 from tbreport.outputs import DIR_MARKER
 from tbreport.reading.sources import MemberRef, RunEntry
-from tbreport.writing import (
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     hparams_events,
@@ -389,7 +389,7 @@ def test_cache_reaudits_only_what_changed(logdir, tmp_path):
     # Append a run's worth of points to one event file.
     target = next((root / "exp_ok").glob("events.out.tfevents.*"))
     with open(target, "ab") as handle:
-        from tbreport.writing import frame
+        from tbreport.testing import frame
 
         handle.write(
             frame(

@@ -21,7 +21,7 @@ from tbreport.audit import ArchiveTooLarge, Limits, audit, write_audit
 from tbreport.cli import cli
 from tbreport.errors import InputError
 from tbreport.reading.sources import normalise_member_name
-from tbreport.writing import file_version_event, frame, scalar_event
+from tbreport.testing import file_version_event, frame, scalar_event
 
 WALL = 1_700_000_000.0
 

@@ -287,7 +287,7 @@ def test_read_only_directory_is_refused(tmp_path, sources, monkeypatch):
 
 
 def test_plurals_are_right(tmp_path):
-    from tbreport.writing import file_version_event, scalar_event, write_events
+    from tbreport.testing import file_version_event, scalar_event, write_events
 
     events = [file_version_event(wall_time=1.0), scalar_event("loss", 1.0, step=0, wall_time=1.0)]
     write_events(tmp_path / "runs" / "a" / "events.out.tfevents.1.host", events)

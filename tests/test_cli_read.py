@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from reader_helpers import REALWORLD, record_spans, scalar_series, tensor_series, write_run
 
-from tbreport import writing
+from tbreport import testing
 from tbreport.reading.discovery import discover_runs
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def logdir(tmp_path):
         root / "exp1", scalar_series("loss", range(30)) + scalar_series("acc", range(0, 30, 10))
     )
     write_run(root / "exp1" / "validation", tensor_series("epoch_loss", range(3)), suffix=".v2")
-    write_run(root / "exp2", scalar_series("loss", range(12)) + writing.hparams_events({"lr": 0.5}))
+    write_run(root / "exp2", scalar_series("loss", range(12)) + testing.hparams_events({"lr": 0.5}))
     return root
 
 
@@ -198,13 +198,13 @@ def test_nothing_readable_exits_2_subprocess(tmp_path):
 
 
 def _write_scalars(directory: Path, series: dict[str, list[float]]) -> None:
-    events = [writing.file_version_event()]
+    events = [testing.file_version_event()]
     for tag, values in series.items():
         events += [
-            writing.scalar_event(tag, v, step=i, wall_time=1.0 + i) for i, v in enumerate(values)
+            testing.scalar_event(tag, v, step=i, wall_time=1.0 + i) for i, v in enumerate(values)
         ]
     directory.mkdir(parents=True)
-    writing.write_events(directory / "events.out.tfevents.1.host", events)
+    testing.write_events(directory / "events.out.tfevents.1.host", events)
 
 
 def test_ls_meaning_shows_kinds_roles_and_escapes_names(tmp_path):

@@ -25,7 +25,7 @@ from reader_helpers import (
 )
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.report.csvsafe import neutralise_cell
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -45,24 +45,24 @@ def build_synthetic_corpus(root: Path) -> Path:
         scalar_series("Loss/train", range(300))
         + scalar_series("lr", range(0, 300, 10), value=lambda s: 0.1 * 0.99**s)
         + [
-            writing.histogram_event(
+            testing.histogram_event(
                 "fc/weight", rng.normal(size=200), step=s, wall_time=BASE_WALL + s
             )
             for s in range(0, 300, 30)
         ]
-        + [writing.text_event("notes/text_summary", "baseline", step=0, wall_time=BASE_WALL)],
+        + [testing.text_event("notes/text_summary", "baseline", step=0, wall_time=BASE_WALL)],
     )
     write_run(exp / "Loss_val", scalar_series("Loss", range(0, 300, 20)))
     write_run(
         exp / "1718000000.25",
-        writing.hparams_events({"lr": 0.1}) + scalar_series("hparam/acc", [0]),
+        testing.hparams_events({"lr": 0.1}) + scalar_series("hparam/acc", [0]),
     )
     keras = root / "keras" / "fit"
     write_run(
         keras / "train",
         tensor_series("epoch_loss", range(40))
         + [
-            writing.tensor_histogram_event(
+            testing.tensor_histogram_event(
                 "dense/kernel",
                 rng.normal(size=100),
                 step=s,
@@ -78,7 +78,7 @@ def build_synthetic_corpus(root: Path) -> Path:
     write_run(resumed, scalar_series("loss", range(120)), index=0)
     write_run(
         resumed,
-        [writing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
+        [testing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
         index=1,
     )
     lightning = root / "lightning_logs" / "version_0"

@@ -27,15 +27,15 @@ from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, record_spans, scalar_series
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 
-from tbreport import writing
+from tbreport import testing
 from tbreport.reading import parsing
 from tbreport.reading.parsing import parse_event_bytes
 from tbreport.reading.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
 
 def _file(events) -> bytes:
-    head = [writing.file_version_event(wall_time=BASE_WALL - 1)]
-    return b"".join(writing.frame(e.SerializeToString()) for e in head + list(events))
+    head = [testing.file_version_event(wall_time=BASE_WALL - 1)]
+    return b"".join(testing.frame(e.SerializeToString()) for e in head + list(events))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def _file(events) -> bytes:
 def test_chunk_deleted_inside_a_large_record_keeps_every_intact_record_after_it():
     rng = np.random.default_rng(1)
     before = scalar_series("loss", range(0, 1000))
-    big = writing.histogram_event("w", rng.normal(size=200_000) * 1e3, step=0, wall_time=BASE_WALL)
+    big = testing.histogram_event("w", rng.normal(size=200_000) * 1e3, step=0, wall_time=BASE_WALL)
     big.summary.value[0].histo.bucket_limit.extend(np.linspace(0, 1, 20_000).tolist())
     after = scalar_series("loss", range(1000, 2100))
     data = _file(before + [big] + after)
@@ -98,7 +98,7 @@ def _tensor_records(tensor, count: int = 6) -> bytes:
     for step in range(count):
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="t", tensor=tensor)])
         events.append(event_pb2.Event(wall_time=BASE_WALL + step, step=step, summary=summary))
-    return b"".join(writing.frame(e.SerializeToString()) for e in events)
+    return b"".join(testing.frame(e.SerializeToString()) for e in events)
 
 
 def _scalars(data) -> list[tuple]:

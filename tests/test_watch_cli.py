@@ -10,7 +10,7 @@ import pytest
 from reader_helpers import event_file_name, scalar_series
 from watch_helpers import start_watch, start_writer, stop, wait_for
 
-from tbreport import writing
+from tbreport import testing
 from tbreport.model import Finding, Severity
 
 pytestmark = pytest.mark.timeout(90)
@@ -131,16 +131,16 @@ def test_file_being_written_is_never_called_damaged(tmp_path):
 
 def test_truncated_and_rewritten_file_is_read_again(tmp_path):
     path = tmp_path / "exp" / event_file_name(0)
-    writing.write_events(path, [writing.file_version_event(), *scalar_series("loss", range(40))])
+    testing.write_events(path, [testing.file_version_event(), *scalar_series("loss", range(40))])
     watch = start_watch(str(tmp_path), "--interval", "0.1", "--format", "json")
     try:
         _wait_started(watch)
         time.sleep(0.6)
-        events = [writing.file_version_event(), *scalar_series("loss", range(5))]
+        events = [testing.file_version_event(), *scalar_series("loss", range(5))]
         events += scalar_series("loss", range(5, 8), value=lambda s: float("inf"))
         with open(path, "r+b") as out:
             out.truncate(0)
-            out.write(b"".join(writing.frame(e.SerializeToString()) for e in events))
+            out.write(b"".join(testing.frame(e.SerializeToString()) for e in events))
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 1, err
         assert "[reread]" in err and "shrank" in err
@@ -150,9 +150,9 @@ def test_truncated_and_rewritten_file_is_read_again(tmp_path):
 
 
 def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
-    writing.write_events(
+    testing.write_events(
         tmp_path / "exp" / event_file_name(0),
-        [writing.file_version_event(), *scalar_series("train/loss", range(40))],
+        [testing.file_version_event(), *scalar_series("train/loss", range(40))],
     )
     watch = start_watch(str(tmp_path), "--interval", "0.1")
     try:
@@ -169,8 +169,8 @@ def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
 
 def test_html_report_is_rewritten_when_findings_change(tmp_path):
     path = tmp_path / "runs" / "exp" / event_file_name(0)
-    writing.write_events(
-        path, [writing.file_version_event(), *scalar_series("train/loss", range(40))]
+    testing.write_events(
+        path, [testing.file_version_event(), *scalar_series("train/loss", range(40))]
     )
     html = tmp_path / "live.html"
     watch = start_watch(
@@ -181,7 +181,7 @@ def test_html_report_is_rewritten_when_findings_change(tmp_path):
         assert "non-finite-loss" not in html.read_text()
         with open(path, "ab") as out:
             nan = scalar_series("train/loss", range(40, 45), value=lambda s: float("nan"))
-            out.write(b"".join(writing.frame(e.SerializeToString()) for e in nan))
+            out.write(b"".join(testing.frame(e.SerializeToString()) for e in nan))
         wait_for(lambda: "non-finite-loss" in html.read_text(), timeout=30)
         assert watch.poll() is None  # --fail-on never: still watching
         assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing left behind
@@ -192,9 +192,9 @@ def test_html_report_is_rewritten_when_findings_change(tmp_path):
 
 
 def test_text_output_escapes_control_characters_from_event_files(tmp_path):
-    events = [writing.file_version_event(), *scalar_series("train/loss", range(5))]
+    events = [testing.file_version_event(), *scalar_series("train/loss", range(5))]
     events += scalar_series("train/loss", range(5, 7), value=lambda s: float("nan"))
-    writing.write_events(tmp_path / "evil\x1b[2J" / event_file_name(0), events)
+    testing.write_events(tmp_path / "evil\x1b[2J" / event_file_name(0), events)
     watch = start_watch(str(tmp_path), "--interval", "0.1")
     out, err = watch.communicate(timeout=60)
     assert watch.returncode == 1

@@ -1,4 +1,4 @@
-"""Write TensorBoard event files: used by tests, sample-run generation and benchmarks.
+"""Write TensorBoard event files for tests and benchmarks (never used by tbreport at run time).
 
 It writes exactly what the common writers write (PyTorch ``simple_value`` scalars and
 ``HistogramProto`` histograms, TF2 rank-0 tensor scalars and ``[k, 3]`` tensor histograms with the
