@@ -117,16 +117,3 @@ def report_warnings(
         click.echo(
             "  (-v lists every one; `tbreport export` writes them all to warnings.csv)", err=True
         )
-
-
-def remove_stale(directory: Path, *, known: tuple[str, ...], written: list[Path]) -> list[Path]:
-    """Remove files tbreport wrote into ``directory`` earlier that this run did not write again
-    (an old ``scalars_wide.csv`` must not pass for current data). Only ``known`` names go."""
-    keep = {p.name for p in written}
-    removed = []
-    for name in known:
-        path = directory / name
-        if name not in keep and path.is_file() and not path.is_symlink():
-            path.unlink()
-            removed.append(path)
-    return removed
