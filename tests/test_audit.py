@@ -490,7 +490,7 @@ def test_cli_errors_exit_2(tmp_path, logdir):
 
 
 def test_parse_size():
-    from tbreport.commands.audit import parse_size
+    from tbreport.cli.audit import parse_size
 
     assert parse_size("2GiB") == 2 << 30
     assert parse_size("500MB") == 500_000_000

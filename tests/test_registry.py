@@ -169,7 +169,7 @@ def test_readme_rules_table_is_rendered_from_the_registry():
     # Adding a detector touches its own file: the README's table must follow, never be edited.
     from pathlib import Path
 
-    from tbreport.commands.check import rules_markdown
+    from tbreport.cli.check import rules_markdown
     from tbreport.diagnosis.detectors import ALL_DETECTORS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()

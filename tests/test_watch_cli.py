@@ -215,7 +215,7 @@ def test_usage_errors_exit_2_with_a_message(tmp_path):
 
 
 def test_json_lines_stay_strict_json_and_terminal_text_is_escaped():
-    from tbreport.commands.watch import _json_line, terminal_safe
+    from tbreport.cli.watch import _json_line, terminal_safe
 
     finding = Finding("r", "L104", "n", Severity.ERROR, "m", evidence={"last": float("nan")})
     item = json.loads(_json_line(finding, 12.5))

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import click
 
-from tbreport.commands.check import build_config, selection_options
-from tbreport.commands.common import STDOUT, plural, probe_output, quiet_option, verbose_option
-from tbreport.commands.read import read_logdir, read_options
+from tbreport.cli.common import STDOUT, plural, probe_output, read_logdir
+from tbreport.cli.options import (
+    build_config,
+    config_option,
+    quiet_option,
+    read_options,
+    selection_options,
+    verbose_option,
+)
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
@@ -71,13 +77,7 @@ def _size(path: Path) -> str:
 )
 @click.option("--force", is_flag=True, help="Overwrite an output that tbreport did not write.")
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 @read_options
 @quiet_option
 @verbose_option

@@ -6,12 +6,12 @@ import re
 
 import click
 
-from tbreport.commands.check import build_config, selection_options
-from tbreport.commands.common import (
-    plural,
-    probe_output,
+from tbreport.cli.common import plural, probe_output, report_warnings
+from tbreport.cli.options import (
+    build_config,
+    config_option,
     quiet_option,
-    report_warnings,
+    selection_options,
     verbose_option,
 )
 from tbreport.reading.inputs import compile_pattern
@@ -109,13 +109,7 @@ class SizeType(click.ParamType):
     help="Stop (exit 2) when an archive expands beyond this.",
 )
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 @click.option("--force", is_flag=True, help="Write into an output directory holding other files.")
 @click.option(
     "--progress/--no-progress",

@@ -8,70 +8,12 @@ import click
 import pandas as pd
 
 from tbreport import __version__
-from tbreport.commands.common import (
-    plural,
-    probe_output,
-    quiet_option,
-    report_warnings,
-    verbose_option,
-)
+from tbreport.cli.common import plural, probe_output, read_logdir
+from tbreport.cli.options import quiet_option, read_options, verbose_option
 from tbreport.outputs import remove_stale
 from tbreport.reading.result import ReadResult
 from tbreport.report.export import EXPORT_FILES, write_export
 from tbreport.textsafe import term_safe
-
-
-def read_options(func):
-    """Options shared by every command that reads a LOGDIR."""
-    func = click.option(
-        "--engine",
-        type=click.Choice(["fast", "accumulator"]),
-        default="fast",
-        show_default=True,
-        help="Reader: tbreport's own, or TensorBoard's EventAccumulator (slow reference).",
-    )(func)
-    func = click.option(
-        "--jobs",
-        "-j",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Worker processes for parsing files [default: all cores when worthwhile].",
-    )(func)
-    func = click.option(
-        "--runs",
-        "runs",
-        metavar="REGEX",
-        default=None,
-        help="Only runs whose name matches this regular expression (case-insensitive).",
-    )(func)
-    func = click.option(
-        "--tags",
-        "tags",
-        metavar="REGEX",
-        default=None,
-        help="Only scalar/histogram/text tags matching this regular expression "
-        "(case-insensitive, as TensorBoard's filter).",
-    )(func)
-    return func
-
-
-def read_logdir(
-    logdir: str,
-    *,
-    tags: str | None,
-    jobs: int | None,
-    engine: str,
-    runs: str | None = None,
-    verbose: bool = False,
-    quiet: bool = False,
-) -> ReadResult:
-    """Read a directory, archive or URL with the shared options; warnings go to stderr,
-    grouped by kind."""
-    from tbreport.reading.inputs import read_source
-
-    result = read_source(logdir, tags=tags, runs=runs, jobs=jobs, engine=engine)
-    report_warnings(result.warnings, verbose=verbose, quiet=quiet)
-    return result
 
 
 @click.command("ls")

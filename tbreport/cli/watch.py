@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from tbreport.commands.check import SEVERITY_COLOURS, build_config, selection_options
+from tbreport.cli.common import SEVERITY_COLOURS
+from tbreport.cli.options import build_config, config_option, selection_options
 from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK
 from tbreport.model import Finding, ReadWarning, Severity
@@ -208,13 +209,7 @@ def _findings_signature(monitor: Monitor) -> tuple:
 )
 @click.option("--force", is_flag=True, help="Let --html overwrite a file tbreport did not write.")
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 def watch(
     logdir: str,
     interval: float,
