@@ -20,7 +20,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from tbreport.diagnosis import diagnose, logical_runs
+from tbreport.diagnosis.detectors.base import Curve
+from tbreport.diagnosis.metrics import best_point, distinct_steps, final_value
 from tbreport.model import ReadWarning
 from tbreport.reading.inputs import read_entries
 from tbreport.reading.sources import RunEntry, SourceSpec
@@ -165,11 +169,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         result: What ``tbreport.read`` (or ``reader.combine``) returned for a few runs.
         config: Diagnosis configuration.
     """
-    from tbreport.diagnosis import logical_runs
-    from tbreport.diagnosis.detectors.base import Curve
-    from tbreport.diagnosis.metrics import best_point, final_value
-
-    diagnosis = _diagnose(result, config)
+    diagnosis = diagnose(result, config=config)
     diagnosed = {str(r.run): r for r in diagnosis.runs} if diagnosis is not None else {}
     # The per-run views the diagnosis judged (or, without detectors, the same views built with
     # the user's roles): curves, tags and steps come from them, not from a regrouping here.
@@ -198,7 +198,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         parts = [view.scalars["step"].to_numpy(np.int64)]
         if len(view.histograms):
             parts.append(view.histograms["step"].to_numpy(np.int64))
-        return [p for p in parts if p.size]
+        return parts
 
     summaries = []
     for name in dict.fromkeys(logical_of.values()):
@@ -207,7 +207,6 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         train, val = curve(name, "train_loss"), curve(name, "val_loss")
         best = best_point(val)
         fact = facts[name]
-        steps_here = run_steps(name)
         first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
         values_row = {
             "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
@@ -216,7 +215,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
             "duration_s": _finite_or_none(last_wall - first_wall),
             "first_step": fact["first_step"],
             "last_step": fact["last_step"],
-            "steps": int(np.unique(np.concatenate(steps_here)).size) if steps_here else 0,
+            "steps": distinct_steps(run_steps(name)),
             "scalar_tags": len(view.scalar_tags) if view is not None else 0,
             "histogram_tags": len(view.histogram_tags) if view is not None else 0,
             "best_val_loss": best.value if best else None,
@@ -300,12 +299,6 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _diagnose(result: Any, config: Any) -> Any:
-    from tbreport.diagnosis import diagnose
-
-    return diagnose(result, config=config)
-
-
 def _finding_dict(finding: Any) -> dict[str, Any]:
     data = finding.to_dict()
     data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
@@ -338,8 +331,6 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return None
     except (TypeError, ValueError):
