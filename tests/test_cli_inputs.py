@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 from test_report_support import make_demo_logdir
 
-import tbreport.reading.inputs
 from tbreport.cli import cli
 
 VERBS = ("ls", "export", "check", "report", "audit")
@@ -266,8 +265,9 @@ def test_unwritable_output_is_refused_before_any_work(
     def no_reading(*args, **kwargs):
         raise AssertionError("the input was read before the output was checked")
 
-    monkeypatch.setattr(tbreport.reading.inputs, "read_source", no_reading)
-    monkeypatch.setattr("tbreport.audit.audit", no_reading)
+    # Where the verbs call them (module-level imports bind the names there).
+    monkeypatch.setattr("tbreport.cli.common.read_source", no_reading)
+    monkeypatch.setattr("tbreport.cli.audit.run_audit", no_reading)
     out = output.format(tmp=tmp_path)
     args = [a.format(src=sources["dir"], out=out) for a in verb_args]
     result = run(*args)

@@ -560,21 +560,21 @@ def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
 
 
 def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
-    from tbreport.audit import audit, summary
+    from tbreport.audit import audit, executor
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     logdir = tmp_path / "logs"
     for name in ("good1", "doomed", "good2", "good3", "good4"):
         (logdir / name).mkdir(parents=True)
         (logdir / name / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("x", [1])))
-    real = summary.audit_unit
+    real = executor.audit_unit
 
     def killing(spec, runs, **kwargs):
         if any(run.name == "doomed" for run in runs):
             os.kill(os.getpid(), signal.SIGKILL)
         return real(spec, runs, **kwargs)
 
-    monkeypatch.setattr(summary, "audit_unit", killing)  # forked workers inherit it
+    monkeypatch.setattr(executor, "audit_unit", killing)  # forked workers inherit it
     result = audit([logdir], jobs=2, use_cache=False)
     status = {s.run: s.values.get("status") for _, s in result.runs}
     assert status["doomed"] == "unaudited"

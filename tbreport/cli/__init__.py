@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import click
 
-from tbreport import __version__
+from tbreport._version import __version__
 from tbreport.cli import audit, check, read, report, watch
 from tbreport.errors import EXIT_USAGE, TbreportError
 from tbreport.textsafe import term_safe

@@ -6,6 +6,8 @@ import re
 
 import click
 
+from tbreport.audit import AUDIT_FILES, write_audit
+from tbreport.audit import audit as run_audit
 from tbreport.cli.common import plural, probe_output, report_warnings
 from tbreport.cli.options import (
     build_config,
@@ -14,6 +16,7 @@ from tbreport.cli.options import (
     selection_options,
     verbose_option,
 )
+from tbreport.outputs import check_output_dir
 from tbreport.reading.inputs import compile_pattern
 from tbreport.reading.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.textsafe import term_safe
@@ -162,10 +165,6 @@ def audit(
       tbreport audit s3://team-bucket/runs/ -o audit/ --jobs 16
       tbreport audit /shared/runs -o audit/ --scheduler tcp://10.0.0.5:8786
     """
-    from tbreport.audit import audit as run_audit
-    from tbreport.audit import write_audit
-    from tbreport.outputs import check_output_dir
-
     config = build_config(
         config_path=config_path,
         select=select,
@@ -175,8 +174,6 @@ def audit(
         role_options=role_options,
     )
     # Refuse a foreign output directory before spending minutes on the audit.
-    from tbreport.audit import AUDIT_FILES
-
     probe_output(output, directory=True)
     check_output_dir(output, known_names=AUDIT_FILES, force=force)
     run_pattern = compile_pattern(runs, option="--runs")

@@ -24,6 +24,7 @@ from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Severity
 from tbreport.reading.discovery import printable_name
 from tbreport.reading.inputs import compile_pattern
+from tbreport.report.csvsafe import csv_text
 from tbreport.textsafe import term_safe
 
 
@@ -208,8 +209,6 @@ def check(
         document["hidden_findings"] = hidden
         click.echo(json.dumps(document, indent=2, allow_nan=False))
     elif output_format == "csv":
-        from tbreport.report.csvsafe import csv_text
-
         # Run names and tags come from the files: as formula-safe as every CSV we write.
         click.echo(csv_text(shown.to_frame(as_text=True)), nl=False)
     else:

@@ -7,11 +7,13 @@ import json
 import click
 import pandas as pd
 
-from tbreport import __version__
+from tbreport._version import __version__
 from tbreport.cli.common import plural, probe_output, read_logdir
 from tbreport.cli.options import quiet_option, read_options, verbose_option
-from tbreport.outputs import remove_stale
+from tbreport.diagnosis import describe_meanings
+from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir, remove_stale
 from tbreport.reading.result import ReadResult
+from tbreport.report.csvsafe import neutralise_frame
 from tbreport.report.export import EXPORT_FILES, write_export
 from tbreport.textsafe import term_safe
 
@@ -60,8 +62,6 @@ def ls(
         logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
     )
     if meaning:
-        from tbreport.diagnosis import describe_meanings
-
         table = describe_meanings(result)
         if output_format == "text":
             click.echo(format_meanings(table))
@@ -78,8 +78,6 @@ def ls(
 
 def _machine_table(table: pd.DataFrame, output_format: str) -> str:
     if output_format == "csv":
-        from tbreport.report.csvsafe import neutralise_frame
-
         return neutralise_frame(table).to_csv(index=False)
     records = json.loads(table.to_json(orient="records"))
     return json.dumps(records, indent=2, allow_nan=False) + "\n"
@@ -270,8 +268,6 @@ def export(
     scalars_wide file from an earlier --wide export is removed). CSV text cells
     that a spreadsheet would run as a formula are prefixed with a quote.
     """
-    from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir
-
     # Refuse an output that cannot be written before reading anything.
     probe_output(output, directory=True)
     out_dir = check_output_dir(output, known_names=EXPORT_FILES, force=force)

@@ -35,6 +35,7 @@ from tbreport.report.scales import (
     run_dashes,
     spans_decades,
 )
+from tbreport.report.summary import choose_hparams
 from tbreport.report.thinning import (
     DEFAULT_MAX_POINTS,
     drop_flat_interior,
@@ -743,8 +744,6 @@ class ChartBuilder:
     ) -> Chart | None:
         """Every run as a line across its varying hyperparameters, ending at its score and
         coloured by it (plotly's parallel coordinates; drag along an axis to filter)."""
-        from tbreport.report.summary import choose_hparams
-
         score = run_scores(runs)
         if score is None:
             return None
