@@ -391,34 +391,15 @@ def _code_type(categories: int):
     return np.int64
 
 
-def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
-    """Mean, standard deviation and share of values at zero of one histogram."""
-    limits, counts = row.bucket_limit, row.bucket
-    num = row.num
-    # No buckets, or limits and counts of different lengths (a damaged or hand-made histogram).
-    if num <= 0 or not len(counts) or len(counts) != len(limits):
-        return float("nan"), float("nan"), float("nan")
-    if row.min == 0.0 and row.max == 0.0:
-        return 0.0, 0.0, 1.0
-    lefts = np.concatenate([[min(row.min, limits[0])], limits[:-1]])
-    if not row.from_tensor and np.isfinite(row.sum) and np.isfinite(row.sum_squares):
-        mean = row.sum / num
-        var = max(row.sum_squares / num - mean * mean, 0.0)
-    else:
-        lo = np.maximum(lefts, row.min)
-        hi = np.minimum(limits, row.max)
-        centres = (lo + hi) / 2.0
-        total = counts.sum()
-        mean = float((centres * counts).sum() / total) if total else float("nan")
-        var = float(((centres - mean) ** 2 * counts).sum() / total) if total else float("nan")
-    at_zero = (lefts >= -_ZERO_EDGE) & (limits <= _ZERO_EDGE)
-    zero_fraction = float(counts[at_zero].sum() / num)
-    return float(mean), float(np.sqrt(var)), min(zero_fraction, 1.0)
-
-
 def _histogram_statistics_all(rows: list[HistogramRow]) -> tuple[np.ndarray, ...]:
-    """`histogram_statistics` of every row at once: numpy passes over all buckets together,
-    not a dozen numpy calls per histogram."""
+    """Mean, standard deviation and share of values at zero of every histogram, in numpy passes
+    over all buckets together rather than a dozen numpy calls per histogram.
+
+    The mean and standard deviation come from the exact sums where the writer kept them, else
+    from the bucket centres (clipped to min/max); the zero share counts buckets whose both
+    edges lie within ``_ZERO_EDGE`` of zero. Histograms without buckets, or with limits and
+    counts of different lengths, give NaN; an all-zero histogram gives 0, 0, 1.
+    """
     n = len(rows)
     mean, std, zero = (np.full(n, np.nan) for _ in range(3))
     if not n:

@@ -220,11 +220,6 @@ def _is_lfs_pointer(path: Path, size: int) -> bool:
         return False
 
 
-def _relative_name(directory: Path, root: Path) -> str:
-    rel = os.path.relpath(directory, root)
-    return "." if rel == "." else printable_name(rel.replace(os.sep, "/"))
-
-
 def _display(path: Path, root: Path) -> str:
     rel = os.path.relpath(path, root)
     return printable_name(str(root / rel) if rel != "." else str(root))

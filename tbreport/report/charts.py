@@ -33,7 +33,6 @@ from tbreport.report.scales import (
     constant_range,
     run_colors,
     run_dashes,
-    spans_decades,
 )
 from tbreport.report.summary import choose_hparams
 from tbreport.report.thinning import (
@@ -850,11 +849,6 @@ class ChartBuilder:
                 )
             )
         return charts, max(0, len(varying) - max_charts)
-
-
-def prefers_log_axis(curves: Sequence[Curve]) -> bool:
-    """Whether positive curves span so many decades that a linear axis would flatten most."""
-    return spans_decades([c.values for c in curves])
 
 
 def run_scores(runs: Sequence[RunData]) -> tuple[str, bool, dict[str, float]] | None:
