@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from conftest import SAMPLE_RUNS
 from tensorboard.compat.proto import event_pb2
 
 from tbreport import testing
 
-REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "realworld"
-SAMPLE_RUNS = Path(__file__).resolve().parents[1] / "sample_runs"
 BASE_WALL = 1_700_000_000.0
 FILE_NAME = "events.out.tfevents.1700000000.testhost.100.0"
 

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reader_helpers import REALWORLD, record_spans, scalar_series, tensor_series, write_run
+from conftest import REALWORLD, ROOT
+from reader_helpers import record_spans, scalar_series, tensor_series, write_run
 
 from tbreport import testing
 from tbreport.reading.discovery import discover_runs
 
-PROJECT = Path(__file__).resolve().parents[1]
-
 
 def tbreport_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT), COLUMNS="200")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
     env.pop("TBREPORT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tbreport", *map(str, args)],
@@ -26,7 +25,7 @@ def tbreport_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProces
         text=True,
         timeout=timeout,
         env=env,
-        cwd=PROJECT,
+        cwd=ROOT,
     )
 
 

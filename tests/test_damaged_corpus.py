@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, sample_runs_or_skip
 from reader_helpers import (
     BASE_WALL,
-    SAMPLE_RUNS,
     contains_all,
     record_spans,
-    sample_run_dirs,
     scalar_series,
     tensor_series,
     write_run,
@@ -28,7 +27,6 @@ import tbreport
 from tbreport import testing
 from tbreport.report.csvsafe import neutralise_cell
 
-PROJECT = Path(__file__).resolve().parents[1]
 DAMAGES = ("truncated", "flipped", "zero-filled", "empty", "lfs-pointer", "random")
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
@@ -180,7 +178,7 @@ def read_exported_scalars(path: Path) -> pd.DataFrame:
 
 
 def tbreport_cli(*args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("TBREPORT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tbreport", *map(str, args)],
@@ -188,7 +186,7 @@ def tbreport_cli(*args) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
         env=env,
-        cwd=PROJECT,
+        cwd=ROOT,
     )
 
 
@@ -208,11 +206,7 @@ def synthetic(tmp_path_factory):
 def corpus(name: str, synthetic: Path) -> Path:
     if name == "synthetic":
         return synthetic
-    if not sample_run_dirs():
-        pytest.skip(
-            f"{SAMPLE_RUNS} holds no event files yet (scripts/make_sample_runs.py makes them)"
-        )
-    return SAMPLE_RUNS
+    return sample_runs_or_skip()
 
 
 @pytest.mark.parametrize("kind", DAMAGES)

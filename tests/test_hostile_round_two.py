@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, record_spans, scalar_series
@@ -221,8 +222,6 @@ def test_backslash_zip_member_names_are_split_into_runs(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # Command-line helpers: the worktree's code in a fresh process, with a timeout (hangs are bugs)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:

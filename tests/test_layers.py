@@ -19,8 +19,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tbreport"
+PACKAGE = ROOT / "tbreport"
 
 SHARED = {"tbreport.model", "tbreport.errors", "tbreport.safe_regex", "tbreport.textsafe"}
 SHARED |= {"tbreport._version"}

@@ -3,11 +3,12 @@ TensorBoard is wrong; each of those differences has a test below that shows both
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from conftest import REALWORLD, ROOT, SAMPLE_RUNS
 from reader_helpers import (
-    REALWORLD,
-    SAMPLE_RUNS,
     assert_same_frames,
     record_spans,
     sample_run_dirs,
@@ -198,4 +199,6 @@ def test_tensorboard_keeps_only_the_first_hparams_per_tag(tmp_path):
 
 def test_sample_runs_location_is_the_project_folder():
     # Guards the path the sample-run tests use, so they cannot silently look elsewhere.
-    assert SAMPLE_RUNS.name == "sample_runs" and (SAMPLE_RUNS.parent / "tbreport").is_dir()
+    assert (ROOT / "tbreport").is_dir() and (ROOT / "pyproject.toml").is_file()
+    if "TBREPORT_SAMPLE_RUNS" not in os.environ:
+        assert SAMPLE_RUNS == ROOT / "sample_runs"
