@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 from reader_helpers import event_file_name, scalar_series
@@ -21,12 +20,6 @@ FINDING_KEYS = set(Finding("r", "c", "n", Severity.INFO, "m").to_dict()) | {"wal
 
 def _json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _wait_started(process) -> None:
-    """Until watch has said it started (its first poll follows at once)."""
-    line = process.stderr.readline()
-    assert "watching" in line, line
 
 
 def test_nan_run_is_reported_within_two_polls_and_fail_on_error_exits_1(tmp_path):
@@ -89,12 +82,19 @@ def test_healthy_run_gives_no_finding_and_until_idle_exits_0(tmp_path):
 
 
 def test_run_directory_created_mid_watch_is_picked_up(tmp_path):
-    watch = start_watch(str(tmp_path), "--interval", "0.1", "--format", "json")
+    # A healthy run is there from the start: the --html report it gets shows when watch has
+    # polled, so the late run is created only after that.
+    logdir = tmp_path / "runs"
+    testing.write_events(
+        logdir / "early" / event_file_name(0),
+        [testing.file_version_event(), *scalar_series("train/loss", range(10))],
+    )
+    html = tmp_path / "live.html"
+    watch = start_watch(str(logdir), "--interval", "0.1", "--format", "json", "--html", str(html))
     writer = None
     try:
-        _wait_started(watch)
-        time.sleep(0.5)
-        writer = start_writer(tmp_path / "late" / "run", "--steps", "100", "--nan-at", "5")
+        wait_for(html.exists)
+        writer = start_writer(logdir / "late" / "run", "--steps", "100", "--nan-at", "5")
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 1, err
         assert [(f["run"], f["code"]) for f in _json_lines(out)] == [("late/run", "L104")]
@@ -130,12 +130,14 @@ def test_file_being_written_is_never_called_damaged(tmp_path):
 
 
 def test_truncated_and_rewritten_file_is_read_again(tmp_path):
-    path = tmp_path / "exp" / event_file_name(0)
+    path = tmp_path / "runs" / "exp" / event_file_name(0)
     testing.write_events(path, [testing.file_version_event(), *scalar_series("loss", range(40))])
-    watch = start_watch(str(tmp_path), "--interval", "0.1", "--format", "json")
+    html = tmp_path / "live.html"  # written after the first poll: the file has been read
+    watch = start_watch(
+        str(tmp_path / "runs"), "--interval", "0.1", "--format", "json", "--html", str(html)
+    )
     try:
-        _wait_started(watch)
-        time.sleep(0.6)
+        wait_for(html.exists)
         events = [testing.file_version_event(), *scalar_series("loss", range(5))]
         events += scalar_series("loss", range(5, 8), value=lambda s: float("inf"))
         with open(path, "r+b") as out:
@@ -151,13 +153,13 @@ def test_truncated_and_rewritten_file_is_read_again(tmp_path):
 
 def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
     testing.write_events(
-        tmp_path / "exp" / event_file_name(0),
+        tmp_path / "runs" / "exp" / event_file_name(0),
         [testing.file_version_event(), *scalar_series("train/loss", range(40))],
     )
-    watch = start_watch(str(tmp_path), "--interval", "0.1")
+    html = tmp_path / "live.html"  # written after the first poll: the run has been read
+    watch = start_watch(str(tmp_path / "runs"), "--interval", "0.1", "--html", str(html))
     try:
-        _wait_started(watch)
-        time.sleep(0.8)
+        wait_for(html.exists)
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=30)
         assert watch.returncode == 0, err
