@@ -17,9 +17,9 @@ from tbreport.reading import parsing
 
 #: The repository (this file is ``tests/conftest.py``).
 ROOT = Path(__file__).resolve().parents[1]
-#: Runs of tiny models with known problems, written by ``scripts/make_sample_runs.py``
-#: (``labels.json`` names each run's problems). ``TBREPORT_SAMPLE_RUNS`` points the suite at
-#: another copy, e.g. a freshly generated one before it is committed.
+#: Runs of tiny models with known problems (``labels.json`` names each run's problems), made by
+#: the sample-run generator (README.md, "Development"). ``TBREPORT_SAMPLE_RUNS`` points the suite
+#: at another copy, e.g. a freshly generated one before it is committed.
 SAMPLE_RUNS = Path(os.environ.get("TBREPORT_SAMPLE_RUNS") or ROOT / "sample_runs")
 #: Corpora shared with other projects, beside the repository (``../shared``).
 SHARED = ROOT.parent / "shared"
@@ -32,7 +32,7 @@ DIAGNOSIS_CORPUS = SHARED / "diagnosis-corpus"
 def sample_runs_or_skip() -> Path:
     """:data:`SAMPLE_RUNS`, or skip the test when no event file has been generated there."""
     if not any(p.is_file() for p in SAMPLE_RUNS.rglob("*tfevents*")):
-        pytest.skip(f"{SAMPLE_RUNS} holds no event files yet (scripts/make_sample_runs.py)")
+        pytest.skip(f"{SAMPLE_RUNS} holds no event files yet (README.md, 'Development')")
     return SAMPLE_RUNS
 
 
