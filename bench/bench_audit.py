@@ -35,7 +35,7 @@ WALL = 1_700_000_000.0
 
 def run_events(index: int, rng: np.random.Generator) -> bytes:
     """One small run's event file: 200 steps of train loss and lr, val loss every 10 steps."""
-    from tbreport.writing import file_version_event, frame, hparams_events, scalar_event
+    from tbreport.testing import file_version_event, frame, hparams_events, scalar_event
 
     lr = float(10 ** rng.uniform(-4, -1))
     kind = index % 10  # 1 in 10 diverges, 1 in 10 overfits

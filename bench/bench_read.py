@@ -26,7 +26,7 @@ def generate(logdir: Path, *, runs: int, steps: int) -> None:
     """PyTorch-style event files: one ``simple_value`` per event, as ``add_scalar`` writes."""
     import numpy as np
 
-    from tbreport.writing import file_version_event, frame, scalar_event
+    from tbreport.testing import file_version_event, frame, scalar_event
 
     marker = logdir / f".generated-{runs}x{len(TAGS)}x{steps}"
     if marker.exists():

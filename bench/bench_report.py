@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time ``tbreport report`` on a large logdir: 100 runs x 10,000 steps x 4 scalar tags.
 
-The logdir is generated once (with ``tbreport.writing``) into ``bench/out/report_logdir`` and
+The logdir is generated once (with ``tbreport.testing``) into ``bench/out/report_logdir`` and
 reused. Each run logs AutoStock-style ``Loss/train``, ``Loss/validation``, ``Learning_Rate`` and
 ``Gradient/norm`` every step, plus hparams; some runs overfit, spike or diverge to NaN so the
 report has findings to draw.
@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tbreport.writing import (  # noqa: E402
+from tbreport.testing import (  # noqa: E402
     file_version_event,
     hparams_events,
     scalar_event,

@@ -67,7 +67,7 @@ def _scalar_records(tags: list[str], steps: int, seed: int, first_step: int = 0)
     (tens of millions of records in reasonable time); checked against protobuf in ``_check``."""
     import numpy as np
 
-    from tbreport.writing import frame
+    from tbreport.testing import frame
 
     rng = np.random.default_rng(seed)
     values = rng.random((steps, len(tags))).astype(np.float32)
@@ -89,7 +89,7 @@ def _scalar_records(tags: list[str], steps: int, seed: int, first_step: int = 0)
 def _check_scalar_records() -> None:
     import numpy as np
 
-    from tbreport.writing import frame, scalar_event
+    from tbreport.testing import frame, scalar_event
 
     rng = np.random.default_rng(7)
     value = float(rng.random((1, 1)).astype(np.float32)[0, 0])
@@ -98,7 +98,7 @@ def _check_scalar_records() -> None:
 
 
 def _header() -> bytes:
-    from tbreport.writing import file_version_event, frame
+    from tbreport.testing import file_version_event, frame
 
     return frame(file_version_event(wall_time=WALL).SerializeToString())
 
@@ -122,7 +122,7 @@ def _gen_tensor_run(args: tuple[Path, int, int]) -> None:
     root, r, steps = args
     import numpy as np
 
-    from tbreport.writing import frame, tensor_scalar_event
+    from tbreport.testing import frame, tensor_scalar_event
 
     rng = np.random.default_rng(r)
     for split, tags in (
@@ -151,7 +151,7 @@ def _gen_histogram_run(args: tuple[Path, int, int, int]) -> None:
     root, r, tags, steps = args
     import numpy as np
 
-    from tbreport.writing import frame, histogram_event
+    from tbreport.testing import frame, histogram_event
 
     rng = np.random.default_rng(r)
     out = [_header()]

@@ -2,7 +2,7 @@
 """What a ``tbreport watch`` poll costs on a big logdir: 100 runs, 10 million points in total.
 
 The logdir (100 runs x 4 tags x 25,000 steps, PyTorch-style ``simple_value`` scalars) is framed
-with numpy, checksums included (`tbreport.records.masked_crc32c_rows`), and cached under
+with numpy, checksums included (`tbreport.reading.records.masked_crc32c_rows`), and cached under
 ``/tmp/tbreport-bench-watch``; a 10-run logdir of the same runs is the "small logdir" baseline.
 
 Measured, with one `IncrementalReader` per logdir after its first (full) poll:
@@ -35,10 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tbreport.incremental import IncrementalReader  # noqa: E402
 from tbreport.monitor import Monitor  # noqa: E402
-from tbreport.records import masked_crc32c, masked_crc32c_rows  # noqa: E402
-from tbreport.writing import file_version_event, frame  # noqa: E402
+from tbreport.reading.incremental import IncrementalReader  # noqa: E402
+from tbreport.reading.records import masked_crc32c, masked_crc32c_rows  # noqa: E402
+from tbreport.testing import file_version_event, frame  # noqa: E402
 
 CACHE = Path("/tmp/tbreport-bench-watch")
 TAGS = ("loss/train", "loss/valid", "lr/current", "grad/norm_")  # equal lengths: one layout

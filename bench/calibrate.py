@@ -40,7 +40,7 @@ from score_detectors import found_problems, load_labels, render, tally  # noqa: 
 from tbreport.diagnosis import diagnose  # noqa: E402
 from tbreport.diagnosis.detectors import find_detector  # noqa: E402
 from tbreport.model import PROBLEMS  # noqa: E402
-from tbreport.reader import read  # noqa: E402
+from tbreport.reading.reader import read  # noqa: E402
 
 #: Detector -> (parameter, candidate values); the detector's default is always among them.
 GRID: Mapping[str, tuple[str, tuple[float, ...]]] = {

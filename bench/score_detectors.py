@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from tbreport.diagnosis import diagnose  # noqa: E402
 from tbreport.diagnosis.detectors import ALL_DETECTORS  # noqa: E402
 from tbreport.model import PROBLEMS, Severity  # noqa: E402
-from tbreport.reader import read  # noqa: E402
+from tbreport.reading.reader import read  # noqa: E402
 
 _ALIASES = {"nan-loss": "non-finite-loss", "nan": "non-finite-loss"}
 

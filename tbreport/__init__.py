@@ -7,17 +7,11 @@ Public API:
     Monitor(logdir, *, fail_on=None, config=None).poll() -> list[Finding]  (runs still training)
 """
 
-import importlib.metadata as _metadata
-
+from tbreport._version import __version__
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.monitor import Monitor
-from tbreport.reader import ReadResult, read
-
-try:
-    __version__ = _metadata.version("tbreport")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.1.0"
+from tbreport.reading import ReadResult, read
 
 __all__ = [
     "Diagnosis",

@@ -1,6 +1,6 @@
 """Diagnose runs while they train: :class:`Monitor` polls a LOGDIR and returns new findings.
 
-``Monitor.poll()`` reads only what was written since the last poll (`tbreport.incremental`),
+``Monitor.poll()`` reads only what was written since the last poll (`tbreport.reading.incremental`),
 re-diagnoses only the logical runs that changed, and returns each finding once: again only when
 its severity rises. It needs no training framework, so any loop can call it every epoch::
 
@@ -27,9 +27,9 @@ from typing import Any
 from tbreport.diagnosis import Diagnosis, RunDiagnosis, diagnose
 from tbreport.diagnosis.config import FAIL_LEVELS, Config, as_config
 from tbreport.errors import ConfigError
-from tbreport.incremental import DEFAULT_STALL_SECONDS, IncrementalReader, PollResult
 from tbreport.model import Finding, ReadWarning, Severity
-from tbreport.reader import ReadResult
+from tbreport.reading.incremental import DEFAULT_STALL_SECONDS, IncrementalReader, PollResult
+from tbreport.reading.result import ReadResult
 
 # Roles whose last value the status table shows, in this order.
 _LOSS_ROLES = ("train_loss", "val_loss")

@@ -266,3 +266,16 @@ def mark_output_dir(path: str | PathLike[str], *, generator: str) -> None:
         generator: A line saying what wrote it, e.g. ``"tbreport 0.1.0 report --format csv"``.
     """
     atomic_write_text(Path(path) / DIR_MARKER, generator.rstrip("\n") + "\n")
+
+
+def remove_stale(directory: Path, *, known: tuple[str, ...], written: list[Path]) -> list[Path]:
+    """Remove files tbreport wrote into ``directory`` earlier that this run did not write again
+    (an old ``scalars_wide.csv`` must not pass for current data). Only ``known`` names go."""
+    keep = {p.name for p in written}
+    removed = []
+    for name in known:
+        path = directory / name
+        if name not in keep and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed

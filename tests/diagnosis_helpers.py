@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tbreport.writing import (
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     scalar_event,

@@ -1,8 +1,8 @@
-"""Helpers for the reader tests: write runs with `tbreport.writing`, damage files, compare frames.
+"""Helpers for the reader tests: write runs with `tbreport.testing`, damage files, compare frames.
 
 The framing walk here is deliberately naive (one record at a time, no resync) and independent of
-`tbreport.records`, so tests can locate records in *undamaged* files without trusting the code
-under test.
+`tbreport.reading.records`, so tests can locate records in *undamaged* files without trusting the
+code under test.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from conftest import SAMPLE_RUNS
 from tensorboard.compat.proto import event_pb2
 
-from tbreport import writing
+from tbreport import testing
 
-REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "realworld"
-SAMPLE_RUNS = Path(__file__).resolve().parents[1] / "sample_runs"
 BASE_WALL = 1_700_000_000.0
 FILE_NAME = "events.out.tfevents.1700000000.testhost.100.0"
 
@@ -32,7 +31,7 @@ def scalar_series(
     tag: str, steps: Iterable[int], *, value=lambda s: 1.0 / (s + 1), wall0: float = BASE_WALL
 ) -> list[event_pb2.Event]:
     """PyTorch ``add_scalar`` events, one per step."""
-    return [writing.scalar_event(tag, float(value(s)), step=s, wall_time=wall0 + s) for s in steps]
+    return [testing.scalar_event(tag, float(value(s)), step=s, wall_time=wall0 + s) for s in steps]
 
 
 def tensor_series(
@@ -48,7 +47,7 @@ def tensor_series(
     events = []
     for i, s in enumerate(steps):
         events.append(
-            writing.tensor_scalar_event(
+            testing.tensor_scalar_event(
                 tag,
                 float(value(s)),
                 step=s,
@@ -62,8 +61,8 @@ def tensor_series(
 
 def write_run(directory: Path, events: Sequence, *, index: int = 0, suffix: str = "") -> Path:
     """One event file (with a leading ``brain.Event:2`` record) in ``directory``."""
-    head = [writing.file_version_event(wall_time=BASE_WALL - 1)]
-    return writing.write_events(
+    head = [testing.file_version_event(wall_time=BASE_WALL - 1)]
+    return testing.write_events(
         Path(directory) / event_file_name(index, suffix=suffix), head + list(events)
     )
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 import tbreport
 from tbreport.audit import AUDIT_FILES, audit, plan_units, write_audit
 from tbreport.audit.cache import default_cache_dir
-from tbreport.audit.sources import MemberRef, RunEntry
 from tbreport.cli import cli
 from tbreport.diagnosis import diagnose
 from tbreport.outputs import DIR_MARKER
-from tbreport.writing import (
+from tbreport.reading.sources import MemberRef, RunEntry
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     hparams_events,
@@ -288,7 +288,7 @@ def test_unknown_fsspec_protocol_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows(archives, directory_frame):
     distributed = pytest.importorskip("distributed")
-    from tbreport.audit import sources
+    from tbreport.reading import sources
 
     opened_here = sources.archive_opens
     with distributed.LocalCluster(
@@ -299,7 +299,7 @@ def test_dask_local_cluster_gives_the_same_rows(archives, directory_frame):
             _assert_same_rows(directory_frame, result.frame())
         with distributed.Client(cluster) as client:
             opens = client.run(
-                lambda: __import__("tbreport.audit.sources").audit.sources.archive_opens
+                lambda: __import__("tbreport.reading.sources").reading.sources.archive_opens
             )
     # The workers read the archives themselves; this process only listed them.
     assert sources.archive_opens == opened_here
@@ -389,7 +389,7 @@ def test_cache_reaudits_only_what_changed(logdir, tmp_path):
     # Append a run's worth of points to one event file.
     target = next((root / "exp_ok").glob("events.out.tfevents.*"))
     with open(target, "ab") as handle:
-        from tbreport.writing import frame
+        from tbreport.testing import frame
 
         handle.write(
             frame(
@@ -490,7 +490,7 @@ def test_cli_errors_exit_2(tmp_path, logdir):
 
 
 def test_parse_size():
-    from tbreport.commands.audit import parse_size
+    from tbreport.cli.audit import parse_size
 
     assert parse_size("2GiB") == 2 << 30
     assert parse_size("500MB") == 500_000_000

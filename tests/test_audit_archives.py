@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from tbreport.audit import ArchiveTooLarge, Limits, audit, write_audit
-from tbreport.audit.sources import normalise_member_name
 from tbreport.cli import cli
 from tbreport.errors import InputError
-from tbreport.writing import file_version_event, frame, scalar_event
+from tbreport.reading.sources import normalise_member_name
+from tbreport.testing import file_version_event, frame, scalar_event
 
 WALL = 1_700_000_000.0
 

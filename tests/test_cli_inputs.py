@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 from test_report_support import make_demo_logdir
 
-import tbreport.inputs
 from tbreport.cli import cli
 
 VERBS = ("ls", "export", "check", "report", "audit")
@@ -266,8 +265,9 @@ def test_unwritable_output_is_refused_before_any_work(
     def no_reading(*args, **kwargs):
         raise AssertionError("the input was read before the output was checked")
 
-    monkeypatch.setattr(tbreport.inputs, "read_source", no_reading)
-    monkeypatch.setattr("tbreport.audit.audit", no_reading)
+    # Where the verbs call them (module-level imports bind the names there).
+    monkeypatch.setattr("tbreport.cli.common.read_source", no_reading)
+    monkeypatch.setattr("tbreport.cli.audit.run_audit", no_reading)
     out = output.format(tmp=tmp_path)
     args = [a.format(src=sources["dir"], out=out) for a in verb_args]
     result = run(*args)
@@ -287,7 +287,7 @@ def test_read_only_directory_is_refused(tmp_path, sources, monkeypatch):
 
 
 def test_plurals_are_right(tmp_path):
-    from tbreport.writing import file_version_event, scalar_event, write_events
+    from tbreport.testing import file_version_event, scalar_event, write_events
 
     events = [file_version_event(wall_time=1.0), scalar_event("loss", 1.0, step=0, wall_time=1.0)]
     write_events(tmp_path / "runs" / "a" / "events.out.tfevents.1.host", events)

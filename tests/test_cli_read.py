@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reader_helpers import REALWORLD, record_spans, scalar_series, tensor_series, write_run
+from conftest import REALWORLD, ROOT
+from reader_helpers import record_spans, scalar_series, tensor_series, write_run
 
-from tbreport import writing
-from tbreport.discovery import discover_runs
-
-PROJECT = Path(__file__).resolve().parents[1]
+from tbreport import testing
+from tbreport.reading.discovery import discover_runs
 
 
 def tbreport_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT), COLUMNS="200")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
     env.pop("TBREPORT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tbreport", *map(str, args)],
@@ -26,7 +25,7 @@ def tbreport_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProces
         text=True,
         timeout=timeout,
         env=env,
-        cwd=PROJECT,
+        cwd=ROOT,
     )
 
 
@@ -90,7 +89,7 @@ def logdir(tmp_path):
         root / "exp1", scalar_series("loss", range(30)) + scalar_series("acc", range(0, 30, 10))
     )
     write_run(root / "exp1" / "validation", tensor_series("epoch_loss", range(3)), suffix=".v2")
-    write_run(root / "exp2", scalar_series("loss", range(12)) + writing.hparams_events({"lr": 0.5}))
+    write_run(root / "exp2", scalar_series("loss", range(12)) + testing.hparams_events({"lr": 0.5}))
     return root
 
 
@@ -198,13 +197,13 @@ def test_nothing_readable_exits_2_subprocess(tmp_path):
 
 
 def _write_scalars(directory: Path, series: dict[str, list[float]]) -> None:
-    events = [writing.file_version_event()]
+    events = [testing.file_version_event()]
     for tag, values in series.items():
         events += [
-            writing.scalar_event(tag, v, step=i, wall_time=1.0 + i) for i, v in enumerate(values)
+            testing.scalar_event(tag, v, step=i, wall_time=1.0 + i) for i, v in enumerate(values)
         ]
     directory.mkdir(parents=True)
-    writing.write_events(directory / "events.out.tfevents.1.host", events)
+    testing.write_events(directory / "events.out.tfevents.1.host", events)
 
 
 def test_ls_meaning_shows_kinds_roles_and_escapes_names(tmp_path):

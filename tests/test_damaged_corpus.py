@@ -13,22 +13,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, sample_runs_or_skip
 from reader_helpers import (
     BASE_WALL,
-    SAMPLE_RUNS,
     contains_all,
     record_spans,
-    sample_run_dirs,
     scalar_series,
     tensor_series,
     write_run,
 )
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.report.csvsafe import neutralise_cell
 
-PROJECT = Path(__file__).resolve().parents[1]
 DAMAGES = ("truncated", "flipped", "zero-filled", "empty", "lfs-pointer", "random")
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
@@ -45,24 +43,24 @@ def build_synthetic_corpus(root: Path) -> Path:
         scalar_series("Loss/train", range(300))
         + scalar_series("lr", range(0, 300, 10), value=lambda s: 0.1 * 0.99**s)
         + [
-            writing.histogram_event(
+            testing.histogram_event(
                 "fc/weight", rng.normal(size=200), step=s, wall_time=BASE_WALL + s
             )
             for s in range(0, 300, 30)
         ]
-        + [writing.text_event("notes/text_summary", "baseline", step=0, wall_time=BASE_WALL)],
+        + [testing.text_event("notes/text_summary", "baseline", step=0, wall_time=BASE_WALL)],
     )
     write_run(exp / "Loss_val", scalar_series("Loss", range(0, 300, 20)))
     write_run(
         exp / "1718000000.25",
-        writing.hparams_events({"lr": 0.1}) + scalar_series("hparam/acc", [0]),
+        testing.hparams_events({"lr": 0.1}) + scalar_series("hparam/acc", [0]),
     )
     keras = root / "keras" / "fit"
     write_run(
         keras / "train",
         tensor_series("epoch_loss", range(40))
         + [
-            writing.tensor_histogram_event(
+            testing.tensor_histogram_event(
                 "dense/kernel",
                 rng.normal(size=100),
                 step=s,
@@ -78,7 +76,7 @@ def build_synthetic_corpus(root: Path) -> Path:
     write_run(resumed, scalar_series("loss", range(120)), index=0)
     write_run(
         resumed,
-        [writing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
+        [testing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
         index=1,
     )
     lightning = root / "lightning_logs" / "version_0"
@@ -180,7 +178,7 @@ def read_exported_scalars(path: Path) -> pd.DataFrame:
 
 
 def tbreport_cli(*args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("TBREPORT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tbreport", *map(str, args)],
@@ -188,7 +186,7 @@ def tbreport_cli(*args) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
         env=env,
-        cwd=PROJECT,
+        cwd=ROOT,
     )
 
 
@@ -208,11 +206,7 @@ def synthetic(tmp_path_factory):
 def corpus(name: str, synthetic: Path) -> Path:
     if name == "synthetic":
         return synthetic
-    if not sample_run_dirs():
-        pytest.skip(
-            f"{SAMPLE_RUNS} holds no event files yet (python3 -m tools.samplegen makes them)"
-        )
-    return SAMPLE_RUNS
+    return sample_runs_or_skip()
 
 
 @pytest.mark.parametrize("kind", DAMAGES)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import REALWORLD
 from diagnosis_helpers import make_curves, write_run
 
 import tbreport
@@ -14,8 +14,6 @@ from tbreport.diagnosis import Diagnosis, RunDiagnosis, SkippedDetector
 from tbreport.diagnosis.detectors import find_detector
 from tbreport.errors import ConfigError, InputError
 from tbreport.model import Finding, Severity
-
-REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "realworld"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 
 N = 200
 
@@ -23,15 +23,15 @@ def _sb3_run(root: Path, **series: np.ndarray) -> Path:
         "policy": "train/policy_gradient_loss",
         "kl": "train/approx_kl",
     }
-    events = [writing.file_version_event()]
+    events = [testing.file_version_event()]
     for key, values in series.items():
         for i, v in enumerate(values):
             events.append(
-                writing.scalar_event(tags[key], float(v), step=2048 * (i + 1), wall_time=1.0 + i)
+                testing.scalar_event(tags[key], float(v), step=2048 * (i + 1), wall_time=1.0 + i)
             )
     directory = root / "PPO_1"
     directory.mkdir(parents=True)
-    writing.write_events(directory / "events.out.tfevents.1.host", events)
+    testing.write_events(directory / "events.out.tfevents.1.host", events)
     return root
 
 

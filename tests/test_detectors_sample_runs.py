@@ -9,20 +9,15 @@ from any detector.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import SAMPLE_RUNS
 
 import tbreport
 from tbreport.cli import cli
 from tbreport.model import Severity
 
-# TBREPORT_SAMPLE_RUNS points the suite at a freshly generated copy (e.g. before committing it).
-SAMPLE_RUNS = Path(
-    os.environ.get("TBREPORT_SAMPLE_RUNS", Path(__file__).resolve().parent.parent / "sample_runs")
-)
 LABELS_FILE = SAMPLE_RUNS / "labels.json"
 LABELS = json.loads(LABELS_FILE.read_text())["runs"] if LABELS_FILE.is_file() else {}
 PROBLEM_NAMES = sorted({p for entry in LABELS.values() for p in entry["problems"]})

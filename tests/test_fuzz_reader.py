@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, event_file_name, record_spans, scalar_series
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.errors import InputError
-from tbreport.parsing import FileData, parse_event_bytes
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
+from tbreport.reading.parsing import FileData, parse_event_bytes
+from tbreport.reading.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
 # The whole file's budget is well under a minute on two cores.
 FUZZ = settings(
@@ -41,32 +41,32 @@ FUZZ = settings(
 
 def _base_events():
     rng = np.random.default_rng(11)
-    events = [writing.file_version_event(wall_time=BASE_WALL)]
+    events = [testing.file_version_event(wall_time=BASE_WALL)]
     for step in range(12):
         wall = BASE_WALL + step
-        events.append(writing.scalar_event("loss", 1.0 / (step + 1), step=step, wall_time=wall))
-        events.append(writing.scalar_event("lr", 0.1 * 0.9**step, step=step, wall_time=wall))
+        events.append(testing.scalar_event("loss", 1.0 / (step + 1), step=step, wall_time=wall))
+        events.append(testing.scalar_event("lr", 0.1 * 0.9**step, step=step, wall_time=wall))
         events.append(
-            writing.tensor_scalar_event(
+            testing.tensor_scalar_event(
                 "epoch_acc", step / 12, step=step, wall_time=wall, with_metadata=step == 0
             )
         )
         if step % 4 == 0:
             events.append(
-                writing.histogram_event("w", rng.normal(size=50), step=step, wall_time=wall)
+                testing.histogram_event("w", rng.normal(size=50), step=step, wall_time=wall)
             )
             events.append(
-                writing.tensor_histogram_event(
+                testing.tensor_histogram_event(
                     "k", rng.normal(size=50), step=step, wall_time=wall, with_metadata=step == 0
                 )
             )
-    events.insert(5, writing.text_event("notes", "hello", step=0, wall_time=BASE_WALL))
-    events.extend(writing.hparams_events({"lr": 0.1, "opt": "adam"}))
-    events.append(writing.session_start_event(step=3, wall_time=BASE_WALL + 20))
+    events.insert(5, testing.text_event("notes", "hello", step=0, wall_time=BASE_WALL))
+    events.extend(testing.hparams_events({"lr": 0.1, "opt": "adam"}))
+    events.append(testing.session_start_event(step=3, wall_time=BASE_WALL + 20))
     return events
 
 
-BASE = b"".join(writing.frame(e.SerializeToString()) for e in _base_events())
+BASE = b"".join(testing.frame(e.SerializeToString()) for e in _base_events())
 SPANS = record_spans(BASE)
 INTACT = parse_event_bytes(BASE, path="intact")
 assert INTACT.warnings == [] and INTACT.n_records == len(SPANS)
@@ -94,7 +94,7 @@ class Mutation:
 
 
 def _framed(payload: bytes) -> bytes:
-    return writing.frame(payload)
+    return testing.frame(payload)
 
 
 positions = st.integers(min_value=0, max_value=len(BASE) - 1)
@@ -237,8 +237,8 @@ def test_pure_noise_never_raises(noise):
 
 
 SECOND_FILE = b"".join(
-    writing.frame(e.SerializeToString())
-    for e in [writing.file_version_event()] + scalar_series("second/loss", range(100, 110))
+    testing.frame(e.SerializeToString())
+    for e in [testing.file_version_event()] + scalar_series("second/loss", range(100, 110))
 )
 
 
@@ -375,9 +375,9 @@ def events(draw):
 @given(file_events=st.lists(events(), min_size=1, max_size=12), version_first=st.booleans())
 def test_arbitrary_well_framed_events_never_crash(file_events, version_first):
     with tempfile.TemporaryDirectory() as tmp:
-        head = [writing.file_version_event()] if version_first else []
+        head = [testing.file_version_event()] if version_first else []
         for index, sub in enumerate(("run", "run/1718000000.5")):
-            writing.write_events(
+            testing.write_events(
                 Path(tmp) / sub / event_file_name(index),
                 head + file_events + scalar_series("anchor", [0]),
             )
@@ -395,16 +395,16 @@ def test_arbitrary_well_framed_events_never_crash(file_events, version_first):
 
 def _long_base() -> bytes:
     rng = np.random.default_rng(5)
-    events = [writing.file_version_event(wall_time=BASE_WALL)]
+    events = [testing.file_version_event(wall_time=BASE_WALL)]
     for step in range(60):
         events.append(
-            writing.scalar_event("loss", 1.0 / (step + 1), step=step, wall_time=BASE_WALL)
+            testing.scalar_event("loss", 1.0 / (step + 1), step=step, wall_time=BASE_WALL)
         )
         if step % 20 == 10:
-            big = writing.histogram_event("w", rng.normal(size=500), step=step, wall_time=BASE_WALL)
+            big = testing.histogram_event("w", rng.normal(size=500), step=step, wall_time=BASE_WALL)
             big.summary.value[0].histo.bucket_limit.extend(rng.random(3000).tolist())
             events.append(big)
-    return b"".join(writing.frame(e.SerializeToString()) for e in events)
+    return b"".join(testing.frame(e.SerializeToString()) for e in events)
 
 
 LONG = _long_base()

@@ -17,7 +17,7 @@ import tbreport
 from tbreport.diagnosis.detectors.loss import ErraticLoss
 from tbreport.diagnosis.stats import rolling_median
 from tbreport.model import Severity
-from tbreport.writing import (
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     scalar_event,

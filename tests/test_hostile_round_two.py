@@ -22,19 +22,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reader_helpers import BASE_WALL, record_spans, scalar_series
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 
-from tbreport import parsing, writing
-from tbreport.parsing import parse_event_bytes
-from tbreport.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
+from tbreport import testing
+from tbreport.reading import parsing
+from tbreport.reading.parsing import parse_event_bytes
+from tbreport.reading.records import FOOTER_BYTES, HEADER_BYTES, frame_records, masked_crc32c
 
 
 def _file(events) -> bytes:
-    head = [writing.file_version_event(wall_time=BASE_WALL - 1)]
-    return b"".join(writing.frame(e.SerializeToString()) for e in head + list(events))
+    head = [testing.file_version_event(wall_time=BASE_WALL - 1)]
+    return b"".join(testing.frame(e.SerializeToString()) for e in head + list(events))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ def _file(events) -> bytes:
 def test_chunk_deleted_inside_a_large_record_keeps_every_intact_record_after_it():
     rng = np.random.default_rng(1)
     before = scalar_series("loss", range(0, 1000))
-    big = writing.histogram_event("w", rng.normal(size=200_000) * 1e3, step=0, wall_time=BASE_WALL)
+    big = testing.histogram_event("w", rng.normal(size=200_000) * 1e3, step=0, wall_time=BASE_WALL)
     big.summary.value[0].histo.bucket_limit.extend(np.linspace(0, 1, 20_000).tolist())
     after = scalar_series("loss", range(1000, 2100))
     data = _file(before + [big] + after)
@@ -97,7 +99,7 @@ def _tensor_records(tensor, count: int = 6) -> bytes:
     for step in range(count):
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="t", tensor=tensor)])
         events.append(event_pb2.Event(wall_time=BASE_WALL + step, step=step, summary=summary))
-    return b"".join(writing.frame(e.SerializeToString()) for e in events)
+    return b"".join(testing.frame(e.SerializeToString()) for e in events)
 
 
 def _scalars(data) -> list[tuple]:
@@ -180,7 +182,7 @@ def _tar_bytes(members: dict[str, bytes], *, mode: str = "w") -> bytes:
 
 
 def test_truncated_tar_gz_keeps_the_start_of_the_cut_member(tmp_path):
-    from tbreport.audit.sources import SourceReader, list_source, resolve_source
+    from tbreport.reading.sources import SourceReader, list_source, resolve_source
 
     data = _file(scalar_series("loss", range(20_000)))
     assert len(data) < 1 << 20  # inside the first read chunk
@@ -220,8 +222,6 @@ def test_backslash_zip_member_names_are_split_into_runs(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # Command-line helpers: the worktree's code in a fresh process, with a timeout (hangs are bugs)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
@@ -519,7 +519,7 @@ KILL_ONCE = "kill-once-marker"
 
 def _killing_parse(ref, tag_filter):
     """Parse, but die like an out-of-memory kill on files named *doomed*, or once on *flaky*."""
-    from tbreport.reader import _parse_file
+    from tbreport.reading.reader import _parse_file
 
     path = Path(ref.path)
     marker = path.parent / KILL_ONCE
@@ -530,7 +530,7 @@ def _killing_parse(ref, tag_filter):
 
 
 def _runs_with(tmp_path: Path, names: list[str]):
-    from tbreport.discovery import discover_runs
+    from tbreport.reading.discovery import discover_runs
 
     logdir = tmp_path / "logs"
     for i, name in enumerate(names):
@@ -541,7 +541,7 @@ def _runs_with(tmp_path: Path, names: list[str]):
 
 
 def test_worker_killed_once_is_retried(tmp_path):
-    from tbreport.reader import read_runs
+    from tbreport.reading.reader import read_runs
 
     runs = _runs_with(tmp_path, ["a", "flaky", "b", "c"])
     data = read_runs(runs, jobs=2, parse=_killing_parse)
@@ -550,7 +550,7 @@ def test_worker_killed_once_is_retried(tmp_path):
 
 
 def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
-    from tbreport.reader import read_runs
+    from tbreport.reading.reader import read_runs
 
     runs = _runs_with(tmp_path, ["a", "doomed", "b", "c"])
     data = read_runs(runs, jobs=2, parse=_killing_parse)
@@ -559,21 +559,21 @@ def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
 
 
 def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
-    from tbreport.audit import audit, summary
+    from tbreport.audit import audit, executor
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     logdir = tmp_path / "logs"
     for name in ("good1", "doomed", "good2", "good3", "good4"):
         (logdir / name).mkdir(parents=True)
         (logdir / name / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("x", [1])))
-    real = summary.audit_unit
+    real = executor.audit_unit
 
     def killing(spec, runs, **kwargs):
         if any(run.name == "doomed" for run in runs):
             os.kill(os.getpid(), signal.SIGKILL)
         return real(spec, runs, **kwargs)
 
-    monkeypatch.setattr(summary, "audit_unit", killing)  # forked workers inherit it
+    monkeypatch.setattr(executor, "audit_unit", killing)  # forked workers inherit it
     result = audit([logdir], jobs=2, use_cache=False)
     status = {s.run: s.values.get("status") for _, s in result.runs}
     assert status["doomed"] == "unaudited"
@@ -727,7 +727,7 @@ def test_audit_cache_notices_a_same_size_damaged_tar(tmp_path, monkeypatch):
 
 
 def test_bit_flip_in_a_tar_header_resyncs_to_the_next_member(tmp_path):
-    from tbreport.audit.sources import list_source, resolve_source
+    from tbreport.reading.sources import list_source, resolve_source
 
     data = _file(scalar_series("loss", range(30)))
     names = [f"run{i}/events.out.tfevents.1.h" for i in range(4)]

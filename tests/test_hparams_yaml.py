@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tbreport.grouping import load_hparams_yaml
+from tbreport.reading.hparams import load_hparams_yaml
 
 
 def test_python_tags_are_read_as_plain_values(tmp_path):

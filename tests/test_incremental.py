@@ -10,8 +10,8 @@ import pytest
 from reader_helpers import event_file_name, scalar_series, tensor_series
 
 import tbreport
-from tbreport import writing
-from tbreport.incremental import IncrementalReader
+from tbreport import testing
+from tbreport.reading.incremental import IncrementalReader
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,22 +26,22 @@ class FakeClock:
 
 def _record_bytes(events) -> bytes:
     return b"".join(
-        writing.frame(e if isinstance(e, bytes) else e.SerializeToString()) for e in events
+        testing.frame(e if isinstance(e, bytes) else e.SerializeToString()) for e in events
     )
 
 
 def _source_files(root) -> dict[str, bytes]:
     """Relative path -> full content of a logdir mixing the layouts the reader must handle."""
-    version = [writing.file_version_event()]
+    version = [testing.file_version_event()]
     restart = (
         version
         + scalar_series("loss", range(400))
         + tensor_series("acc", range(200))
-        + [writing.session_start_event(step=150)]
+        + [testing.session_start_event(step=150)]
         + scalar_series("loss", range(150, 300), value=lambda s: 5.0 + s)
     )
     hist = version + [
-        writing.histogram_event("w", [0.1 * i for i in range(50)], step=s, wall_time=1e9 + s)
+        testing.histogram_event("w", [0.1 * i for i in range(50)], step=s, wall_time=1e9 + s)
         for s in range(20)
     ]
     return {
@@ -100,7 +100,7 @@ def test_growing_files_read_in_random_pieces_equal_one_read(tmp_path):
 
 def test_poll_reads_only_new_bytes(tmp_path):
     path = tmp_path / "run" / event_file_name(0)
-    first = _record_bytes([writing.file_version_event(), *scalar_series("loss", range(100))])
+    first = _record_bytes([testing.file_version_event(), *scalar_series("loss", range(100))])
     path.parent.mkdir(parents=True)
     path.write_bytes(first)
     reader = IncrementalReader(tmp_path)
@@ -119,7 +119,7 @@ def test_partial_record_is_in_progress_until_the_file_stalls(tmp_path):
     clock = FakeClock()
     path = tmp_path / "run" / event_file_name(0)
     path.parent.mkdir(parents=True)
-    complete = _record_bytes([writing.file_version_event(), *scalar_series("loss", range(10))])
+    complete = _record_bytes([testing.file_version_event(), *scalar_series("loss", range(10))])
     partial = _record_bytes(scalar_series("loss", [10]))
     path.write_bytes(complete + partial[:7])  # the writer is inside a record header
     reader = IncrementalReader(tmp_path, stall_seconds=30, clock=clock)
@@ -145,7 +145,7 @@ def test_partial_record_is_in_progress_until_the_file_stalls(tmp_path):
 def test_finished_makes_a_partial_record_damage_at_once(tmp_path):
     path = tmp_path / "run" / event_file_name(0)
     path.parent.mkdir(parents=True)
-    complete = _record_bytes([writing.file_version_event(), *scalar_series("loss", range(10))])
+    complete = _record_bytes([testing.file_version_event(), *scalar_series("loss", range(10))])
     path.write_bytes(complete + b"\x05\x00")
     reader = IncrementalReader(tmp_path, stall_seconds=3600)
     reader.poll()
@@ -157,7 +157,7 @@ def test_finished_makes_a_partial_record_damage_at_once(tmp_path):
 def test_damage_in_appended_bytes_is_reported_at_its_file_offset(tmp_path):
     path = tmp_path / "run" / event_file_name(0)
     path.parent.mkdir(parents=True)
-    head = _record_bytes([writing.file_version_event(), *scalar_series("loss", range(10))])
+    head = _record_bytes([testing.file_version_event(), *scalar_series("loss", range(10))])
     path.write_bytes(head)
     reader = IncrementalReader(tmp_path)
     reader.poll()
@@ -177,21 +177,21 @@ def test_truncated_and_rewritten_or_replaced_files_are_read_again(tmp_path):
     path = tmp_path / "run" / event_file_name(0)
     path.parent.mkdir(parents=True)
     path.write_bytes(
-        _record_bytes([writing.file_version_event(), *scalar_series("loss", range(50))])
+        _record_bytes([testing.file_version_event(), *scalar_series("loss", range(50))])
     )
     reader = IncrementalReader(tmp_path)
     reader.poll()
     # Truncated and rewritten in place (same inode, smaller): read from the start.
     with open(path, "r+b") as out:
         out.truncate(0)
-        out.write(_record_bytes([writing.file_version_event(), *scalar_series("loss", range(5))]))
+        out.write(_record_bytes([testing.file_version_event(), *scalar_series("loss", range(5))]))
     polled = reader.poll()
     assert [w.kind for w in polled.warnings] == ["reread"]
     assert reader.result().scalars["step"].tolist() == list(range(5))
     # Replaced by another file of the same name (another inode), even a larger one.
     other = tmp_path / "other.tmp"
     other.write_bytes(
-        _record_bytes([writing.file_version_event(), *scalar_series("loss", range(100, 180))])
+        _record_bytes([testing.file_version_event(), *scalar_series("loss", range(100, 180))])
     )
     os.replace(other, path)
     polled = reader.poll()
@@ -202,12 +202,12 @@ def test_truncated_and_rewritten_or_replaced_files_are_read_again(tmp_path):
 def test_new_runs_and_files_are_picked_up_and_removed_runs_dropped(tmp_path):
     reader = IncrementalReader(tmp_path / "runs")
     assert reader.poll().changed == set()  # the logdir does not exist yet: nothing, no error
-    writing.write_events(tmp_path / "runs" / "a" / event_file_name(0), scalar_series("x", range(3)))
+    testing.write_events(tmp_path / "runs" / "a" / event_file_name(0), scalar_series("x", range(3)))
     assert reader.poll().changed == {"a"}
-    writing.write_events(
+    testing.write_events(
         tmp_path / "runs" / "a" / event_file_name(1), scalar_series("x", range(3, 6))
     )
-    writing.write_events(tmp_path / "runs" / "b" / event_file_name(0), scalar_series("x", range(3)))
+    testing.write_events(tmp_path / "runs" / "b" / event_file_name(0), scalar_series("x", range(3)))
     assert reader.poll().changed == {"a", "b"}
     assert len(reader.result().scalars) == 9
     (tmp_path / "runs" / "b" / event_file_name(0)).unlink()
@@ -218,9 +218,9 @@ def test_new_runs_and_files_are_picked_up_and_removed_runs_dropped(tmp_path):
 
 def test_logical_results_hold_only_the_changed_logical_runs(tmp_path):
     for run in ("exp/train", "exp/validation", "other"):
-        writing.write_events(
+        testing.write_events(
             tmp_path / run / event_file_name(0),
-            [writing.file_version_event(), *tensor_series("epoch_loss", range(5))],
+            [testing.file_version_event(), *tensor_series("epoch_loss", range(5))],
         )
     reader = IncrementalReader(tmp_path)
     reader.poll()

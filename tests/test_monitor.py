@@ -13,7 +13,7 @@ from reader_helpers import event_file_name, scalar_series
 from watch_helpers import start_writer, stop, wait_for
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.model import Finding, Severity
 
 pytestmark = pytest.mark.timeout(60)
@@ -125,11 +125,11 @@ def test_truncated_and_rewritten_file_is_read_again(tmp_path):
     monitor = tbreport.Monitor(tmp_path)
     assert monitor.poll() == []
     (path,) = (tmp_path / "exp").iterdir()
-    events = [writing.file_version_event(), *scalar_series("train/loss", range(10))]
+    events = [testing.file_version_event(), *scalar_series("train/loss", range(10))]
     events += scalar_series("train/loss", range(10, 20), value=lambda s: float("nan"))
     with open(path, "r+b") as out:  # same file, truncated and rewritten by a restarted job
         out.truncate(0)
-        out.write(b"".join(writing.frame(e.SerializeToString()) for e in events))
+        out.write(b"".join(testing.frame(e.SerializeToString()) for e in events))
     found = monitor.poll()
     assert [w.kind for w in monitor.last_poll.warnings] == ["reread"]
     assert [(f.code, f.step) for f in found] == [("L104", 10)]
@@ -159,9 +159,9 @@ def test_monitor_rejects_a_bad_fail_on(tmp_path):
 
 
 def _nan_logdir(tmp_path):
-    events = [writing.file_version_event(), *scalar_series("train/loss", range(10))]
+    events = [testing.file_version_event(), *scalar_series("train/loss", range(10))]
     events += scalar_series("train/loss", range(10, 12), value=lambda s: float("nan"))
-    writing.write_events(tmp_path / "run" / event_file_name(0), events)
+    testing.write_events(tmp_path / "run" / event_file_name(0), events)
     return tmp_path
 
 
@@ -233,9 +233,9 @@ def test_transformers_callback_stops_the_trainer(tmp_path, monkeypatch):
 def test_healthy_run_does_not_stop_training(tmp_path, monkeypatch):
     _install(monkeypatch, {"transformers": {"TrainerCallback": _Base}})
     module = _fresh(monkeypatch, "tbreport.integrations.transformers")
-    writing.write_events(
+    testing.write_events(
         tmp_path / "run" / event_file_name(0),
-        [writing.file_version_event(), *scalar_series("train/loss", range(30))],
+        [testing.file_version_event(), *scalar_series("train/loss", range(30))],
     )
     control = types.SimpleNamespace(should_training_stop=False)
     callback = module.TbreportCallback(tmp_path)

@@ -17,7 +17,7 @@ from tbreport.report.notebook import (
     diagnosis_text,
     register_notebook_display,
 )
-from tbreport.writing import file_version_event, scalar_event, write_events
+from tbreport.testing import file_version_event, scalar_event, write_events
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,25 @@ import numpy as np
 import pytest
 from reader_helpers import scalar_series, tensor_series
 
-from tbreport import parsing, records, writing
-from tbreport.parsing import parse_event_bytes, parse_event_files
+from tbreport import testing
+from tbreport.reading import parsing, records
+from tbreport.reading.parsing import parse_event_bytes, parse_event_files
 
 
 def _file(events) -> bytes:
     return b"".join(
-        e if isinstance(e, bytes) else writing.frame(e.SerializeToString()) for e in events
+        e if isinstance(e, bytes) else testing.frame(e.SerializeToString()) for e in events
     )
 
 
 def _files() -> list[tuple[bytes, str]]:
-    version = writing.file_version_event(wall_time=1.0)
+    version = testing.file_version_event(wall_time=1.0)
     rng = np.random.default_rng(3)
     histograms = [
-        writing.histogram_event("w", rng.normal(size=50), step=s, wall_time=2.0 + s)
+        testing.histogram_event("w", rng.normal(size=50), step=s, wall_time=2.0 + s)
         for s in range(5)
     ]
-    texts = [writing.text_event("notes", "hello", step=1, wall_time=3.0)]
+    texts = [testing.text_event("notes", "hello", step=1, wall_time=3.0)]
     plain = _file([version, *scalar_series("loss", range(40)), *scalar_series("acc", range(40))])
     damaged = bytearray(_file([version, *scalar_series("loss", range(30))]))
     damaged[200] ^= 0xFF  # a data checksum fails in the middle
@@ -40,7 +41,7 @@ def _files() -> list[tuple[bytes, str]]:
         (_file([version, *scalar_series("épsilon/ü", range(12))]), "unicode"),
         (b"\x00" * 64, "zeros"),
         (
-            _file([version, writing.session_start_event(step=3, wall_time=9.0)])
+            _file([version, testing.session_start_event(step=3, wall_time=9.0)])
             + _file(scalar_series("loss", range(3, 20))),
             "restart",
         ),
@@ -95,7 +96,7 @@ def test_files_decoded_together_equal_each_decoded_alone(monkeypatch, fast_min, 
 def test_many_small_files_together_match_protobuf(monkeypatch):
     files = [
         (
-            _file([writing.file_version_event(), *scalar_series(f"t{i % 3}", range(i, i + 20))]),
+            _file([testing.file_version_event(), *scalar_series(f"t{i % 3}", range(i, i + 20))]),
             str(i),
         )
         for i in range(30)
@@ -110,14 +111,14 @@ def test_many_small_files_together_match_protobuf(monkeypatch):
 @pytest.mark.parametrize("chunk", [64, 1000, 1 << 20])
 def test_streamed_file_equals_the_file_read_whole(chunk):
     rng = np.random.default_rng(5)
-    events = [writing.file_version_event(wall_time=1.0)]
+    events = [testing.file_version_event(wall_time=1.0)]
     for s in range(60):
         events += scalar_series("loss", [s]) + tensor_series("acc", [s], metadata_first=s == 0)
         if s % 7 == 0:
-            events.append(writing.histogram_event("w", rng.normal(size=300), step=s, wall_time=s))
+            events.append(testing.histogram_event("w", rng.normal(size=300), step=s, wall_time=s))
         if s == 30:
-            events.append(writing.session_start_event(step=20, wall_time=40.0))
-    events.append(writing.text_event("notes", "x" * 5000, step=3, wall_time=3.0))  # > a chunk
+            events.append(testing.session_start_event(step=20, wall_time=40.0))
+    events.append(testing.text_event("notes", "x" * 5000, step=3, wall_time=3.0))  # > a chunk
     buf = _file(events)
     whole = parse_event_bytes(buf, path="f")
     streamed = parsing.parse_event_stream(io.BytesIO(buf), path="f", chunk_bytes=chunk)
@@ -126,7 +127,7 @@ def test_streamed_file_equals_the_file_read_whole(chunk):
 
 
 def test_damaged_or_old_files_are_not_streamed():
-    version = writing.file_version_event(wall_time=1.0)
+    version = testing.file_version_event(wall_time=1.0)
     good = _file([version, *scalar_series("loss", range(200))])
     damaged = bytearray(good)
     damaged[len(good) // 2] ^= 0xFF
@@ -138,7 +139,7 @@ def test_damaged_or_old_files_are_not_streamed():
 
 def test_files_framed_together_only_when_intact():
     rng = np.random.default_rng(11)
-    version = writing.file_version_event(wall_time=1.0)
+    version = testing.file_version_event(wall_time=1.0)
     files = []
     for i in range(60):
         buf = bytearray(_file([version, *scalar_series("loss", range(int(rng.integers(0, 40))))]))
@@ -170,9 +171,9 @@ def test_files_framed_together_only_when_intact():
 
 def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
     import tbreport
-    from tbreport import reader
+    from tbreport.reading import assemble
 
-    version = writing.file_version_event(wall_time=1.0)
+    version = testing.file_version_event(wall_time=1.0)
     events = [version]
     for s in range(50):
         for tag in ("b", "a", "c/d"):
@@ -180,7 +181,7 @@ def test_grouping_by_selections_equals_grouping_by_sort(tmp_path, monkeypatch):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(_file(events))
     by_sort = tbreport.read(tmp_path, jobs=1).scalars
-    monkeypatch.setattr(reader, "_MASK_SORT_ROWS", 0)
+    monkeypatch.setattr(assemble, "_MASK_SORT_ROWS", 0)
     by_selection = tbreport.read(tmp_path, jobs=1).scalars
     assert by_sort.equals(by_selection)
     assert list(by_sort["tag"].unique()) == ["a", "b", "c/d"]

@@ -9,21 +9,21 @@ import pytest
 from reader_helpers import BASE_WALL, FILE_NAME, record_spans, scalar_rows
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.errors import InputError
-from tbreport.parsing import parse_event_bytes
-from tbreport.records import frame_records, masked_crc32c
+from tbreport.reading.parsing import parse_event_bytes
+from tbreport.reading.records import frame_records, masked_crc32c
 
 TAGS = ("loss", "accuracy", "lr")
 
 
 def build_events(n: int, *, first_step: int = 0):
     """``n`` scalar events cycling over three tags, after the file-version record."""
-    events = [writing.file_version_event(wall_time=BASE_WALL - 1)]
+    events = [testing.file_version_event(wall_time=BASE_WALL - 1)]
     for i in range(n):
         tag = TAGS[i % 3]
         step = first_step + i // 3
-        events.append(writing.scalar_event(tag, i * 0.5, step=step, wall_time=BASE_WALL + i))
+        events.append(testing.scalar_event(tag, i * 0.5, step=step, wall_time=BASE_WALL + i))
     return events
 
 
@@ -44,7 +44,7 @@ def expected_rows(events, keep_record) -> list[tuple]:
 @pytest.fixture
 def event_file(tmp_path):
     events = build_events(120)
-    path = writing.write_events(tmp_path / "run" / FILE_NAME, events)
+    path = testing.write_events(tmp_path / "run" / FILE_NAME, events)
     data = path.read_bytes()
     spans = record_spans(data)
     assert len(spans) == len(events)
@@ -83,7 +83,7 @@ def test_truncated_last_record(event_file, cut_into):
 
 def test_every_truncation_keeps_every_complete_record(tmp_path):
     events = build_events(30)
-    path = writing.write_events(tmp_path / FILE_NAME, events)
+    path = testing.write_events(tmp_path / FILE_NAME, events)
     data = path.read_bytes()
     spans = record_spans(data)
     for cut in range(spans[1][0], len(data)):
@@ -137,7 +137,7 @@ def test_bit_flip_in_length_checksum_resyncs(event_file):
 
 def test_every_single_bit_flip_loses_only_its_record(tmp_path):
     events = build_events(40)  # enough records for the framing to predict lengths in bulk
-    path = writing.write_events(tmp_path / FILE_NAME, events)
+    path = testing.write_events(tmp_path / FILE_NAME, events)
     data = path.read_bytes()
     spans = record_spans(data)
     intact = parse_event_bytes(data, path="intact")
@@ -207,7 +207,7 @@ def test_absurd_length_does_not_allocate(event_file):
 
 def test_valid_framing_around_garbage_protos(event_file):
     path, data, spans, events = event_file
-    garbage = writing.frame(b"\xff\xff\xff\xff not a protobuf at all")
+    garbage = testing.frame(b"\xff\xff\xff\xff not a protobuf at all")
     path.write_bytes(data[: spans[10][0]] + garbage + data[spans[10][0] :])
     result = read_file(path)
     assert scalar_rows(result.scalars) == expected_rows(events, lambda i: True)
@@ -239,8 +239,8 @@ def test_damaged_file_version_record(event_file):
 
 def test_damaged_file_does_not_hide_other_files_of_the_run(tmp_path):
     run = tmp_path / "run"
-    first = writing.write_events(run / "events.out.tfevents.1700000000.h.1.0", build_events(30))
-    writing.write_events(
+    first = testing.write_events(run / "events.out.tfevents.1700000000.h.1.0", build_events(30))
+    testing.write_events(
         run / "events.out.tfevents.1700000100.h.1.1", build_events(30, first_step=10)
     )
     first.write_bytes(first.read_bytes()[:-7])
@@ -256,7 +256,7 @@ def test_damaged_file_does_not_hide_other_files_of_the_run(tmp_path):
 
 @pytest.fixture
 def good_run(tmp_path):
-    writing.write_events(tmp_path / "good" / FILE_NAME, build_events(9))
+    testing.write_events(tmp_path / "good" / FILE_NAME, build_events(9))
     return tmp_path
 
 

@@ -14,10 +14,10 @@ import pytest
 from reader_helpers import BASE_WALL, FILE_NAME, record_spans, scalar_series, write_run
 
 import tbreport
-from tbreport import writing
-from tbreport.discovery import discover_runs
+from tbreport import testing
 from tbreport.errors import InputError
-from tbreport.reader import read_runs
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.reader import read_runs
 
 
 def test_run_names_are_relative_paths_sorted(tmp_path):
@@ -152,7 +152,7 @@ def test_logdir_without_event_files(tmp_path):
 
 def test_logdir_with_only_skipped_files_names_them(tmp_path):
     placeholder = tmp_path / "train" / "events.out.tfevents.1.host.profile-empty"
-    writing.write_events(placeholder, [writing.file_version_event()])
+    testing.write_events(placeholder, [testing.file_version_event()])
     with pytest.raises(InputError, match="profile-empty"):
         tbreport.read(tmp_path)
 
@@ -183,8 +183,8 @@ def test_live_run_with_a_half_written_record(tmp_path):
 
 
 def test_reading_while_a_writer_appends(tmp_path):
-    events = [writing.file_version_event()] + scalar_series("loss", range(3000))
-    records = [writing.frame(e.SerializeToString()) for e in events]
+    events = [testing.file_version_event()] + scalar_series("loss", range(3000))
+    records = [testing.frame(e.SerializeToString()) for e in events]
     path = tmp_path / "run" / FILE_NAME
     path.parent.mkdir()
     path.write_bytes(records[0])
@@ -376,7 +376,7 @@ def test_only_unreadable_files_exit_2_partial_exit_0(shared_dir):
 def test_wall_times_are_kept_as_written(tmp_path):
     # Out-of-order wall times (clock changes, several hosts) are data, not damage.
     walls = [BASE_WALL + 5, BASE_WALL + 1, BASE_WALL + 3]
-    events = [writing.scalar_event("loss", 1.0, step=s, wall_time=w) for s, w in enumerate(walls)]
+    events = [testing.scalar_event("loss", 1.0, step=s, wall_time=w) for s, w in enumerate(walls)]
     write_run(tmp_path / "run", events)
     result = tbreport.read(tmp_path)
     assert result.scalars["wall_time"].tolist() == walls

@@ -3,11 +3,12 @@ TensorBoard is wrong; each of those differences has a test below that shows both
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from conftest import REALWORLD, ROOT, SAMPLE_RUNS
 from reader_helpers import (
-    REALWORLD,
-    SAMPLE_RUNS,
     assert_same_frames,
     record_spans,
     sample_run_dirs,
@@ -18,9 +19,9 @@ from reader_helpers import (
 )
 
 import tbreport
-from tbreport import writing
-from tbreport.discovery import discover_runs
-from tbreport.reader import SCALAR_COLUMNS
+from tbreport import testing
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.result import SCALAR_COLUMNS
 
 HISTOGRAM_STATS = [
     "run", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares", "mean", "std",
@@ -148,7 +149,7 @@ def test_tensorboard_stops_at_a_damaged_length_field(tmp_path):
 def test_tensorboard_does_not_purge_tf2_tensor_scalars_on_restart(tmp_path):
     run = tmp_path / "run"
     write_run(run, tensor_series("epoch_loss", range(100)), index=0)
-    restart = [writing.session_start_event(step=60)]
+    restart = [testing.session_start_event(step=60)]
     write_run(
         run,
         restart
@@ -170,7 +171,7 @@ def test_simple_value_restart_purge_is_the_same_in_both(tmp_path):
     run = tmp_path / "run"
     write_run(run, scalar_series("loss", range(100)), index=0)
     write_run(
-        run, [writing.session_start_event(step=60)] + scalar_series("loss", range(60, 80)), index=1
+        run, [testing.session_start_event(step=60)] + scalar_series("loss", range(60, 80)), index=1
     )
     fast, reference = _both_engines(tmp_path)
     assert scalar_rows(fast.scalars) == scalar_rows(reference.scalars)
@@ -180,9 +181,9 @@ def test_simple_value_restart_purge_is_the_same_in_both(tmp_path):
 def test_tensorboard_keeps_only_the_first_hparams_per_tag(tmp_path):
     # e.g. Lightning's log_hyperparams called twice, or a resumed run that logs its hparams again.
     events = (
-        writing.hparams_events({"lr": 0.1, "batch": 32})
+        testing.hparams_events({"lr": 0.1, "batch": 32})
         + scalar_series("loss", range(3))
-        + writing.hparams_events({"lr": 0.2, "warmup": 100})
+        + testing.hparams_events({"lr": 0.2, "warmup": 100})
     )
     write_run(tmp_path / "run", events)
     fast, reference = _both_engines(tmp_path)
@@ -196,4 +197,6 @@ def test_tensorboard_keeps_only_the_first_hparams_per_tag(tmp_path):
 
 def test_sample_runs_location_is_the_project_folder():
     # Guards the path the sample-run tests use, so they cannot silently look elsewhere.
-    assert SAMPLE_RUNS.name == "sample_runs" and (SAMPLE_RUNS.parent / "tbreport").is_dir()
+    assert (ROOT / "tbreport").is_dir() and (ROOT / "pyproject.toml").is_file()
+    if "TBREPORT_SAMPLE_RUNS" not in os.environ:
+        assert SAMPLE_RUNS == ROOT / "sample_runs"

@@ -19,9 +19,9 @@ from reader_helpers import (
 )
 
 import tbreport
-from tbreport import writing
+from tbreport import testing
 from tbreport.errors import InputError
-from tbreport.reader import HISTOGRAM_COLUMNS, SCALAR_COLUMNS, TEXT_COLUMNS
+from tbreport.reading.result import HISTOGRAM_COLUMNS, SCALAR_COLUMNS, TEXT_COLUMNS
 
 
 def f32(x: float) -> float:
@@ -227,7 +227,7 @@ def test_tf2_tensor_histograms(tmp_path):
     rng = np.random.default_rng(1)
     data = [rng.normal(step, 1.0, size=1000) for step in range(3)]
     events = [
-        writing.tensor_histogram_event(
+        testing.tensor_histogram_event(
             "dense/kernel", d, step=s, wall_time=BASE_WALL + s, with_metadata=s == 0
         )
         for s, d in enumerate(data)
@@ -282,7 +282,7 @@ def test_v2_and_profile_empty_files(tmp_path):
     run = tmp_path / "train"
     write_run(run, tensor_series("epoch_loss", range(3)), suffix=".v2")
     placeholder = run / "events.out.tfevents.1700000001.testhost.profile-empty"
-    writing.write_events(placeholder, [writing.file_version_event()])
+    testing.write_events(placeholder, [testing.file_version_event()])
     result = tbreport.read(tmp_path)
     assert len(result.scalars) == 3
     assert result.runs.loc[0, "files"] == 1
@@ -344,10 +344,10 @@ def test_broken_hparams_yaml_is_a_warning(tmp_path):
 def test_huggingface_args_text_summary_json(tmp_path):
     args = {"learning_rate": 5e-06, "per_device_train_batch_size": 16, "output_dir": "out"}
     events = [
-        writing.text_event(
+        testing.text_event(
             "args/text_summary", json.dumps(args, indent=2), step=0, wall_time=BASE_WALL
         ),
-        writing.text_event(
+        testing.text_event(
             "model_config/text_summary", '{"hidden": 8}', step=0, wall_time=BASE_WALL
         ),
     ] + scalar_series("train/loss", range(0, 100, 10))
@@ -364,10 +364,10 @@ def test_huggingface_args_text_summary_json(tmp_path):
 def test_hparams_sources_merge_later_wins(tmp_path):
     run = tmp_path / "version_0"
     events = [
-        writing.text_event(
+        testing.text_event(
             "args/text_summary", json.dumps({"lr": 1.0, "only_hf": 1}), step=0, wall_time=BASE_WALL
         ),
-        *writing.hparams_events({"lr": 3.0, "only_plugin": "x"}),
+        *testing.hparams_events({"lr": 3.0, "only_plugin": "x"}),
     ]
     write_run(run, events)
     (run / "hparams.yaml").write_text("lr: 2.0\nonly_yaml: true\n", encoding="utf-8")
@@ -378,7 +378,7 @@ def test_hparams_sources_merge_later_wins(tmp_path):
 
 
 def test_run_with_only_hparams(tmp_path):
-    write_run(tmp_path / "exp" / "1718000000.123456", writing.hparams_events({"lr": 0.1}))
+    write_run(tmp_path / "exp" / "1718000000.123456", testing.hparams_events({"lr": 0.1}))
     result = tbreport.read(tmp_path)
     assert result.scalars.empty and result.histograms.empty
     assert result.hparams.to_dict("records") == [{"run": "exp", "lr": 0.1}]
@@ -412,12 +412,12 @@ def test_purge_step_restart_across_two_files(tmp_path):
         run,
         scalar_series("loss", range(100))
         + [
-            writing.histogram_event("w", [float(s)], step=s, wall_time=BASE_WALL + s)
+            testing.histogram_event("w", [float(s)], step=s, wall_time=BASE_WALL + s)
             for s in range(100)
         ],
         index=0,
     )
-    restart = [writing.session_start_event(step=60, wall_time=BASE_WALL + 500)]
+    restart = [testing.session_start_event(step=60, wall_time=BASE_WALL + 500)]
     write_run(run, restart + scalar_series("loss", range(60, 120), value=lambda s: -s), index=1)
     result = tbreport.read(tmp_path)
     loss = result.scalars
@@ -437,7 +437,7 @@ def test_restart_purge_matches_tensorboard(tmp_path):
     write_run(run, scalar_series("loss", range(100)), index=0)
     write_run(
         run,
-        [writing.session_start_event(step=60)]
+        [testing.session_start_event(step=60)]
         + scalar_series("loss", range(60, 80), value=lambda s: -s),
         index=1,
     )
@@ -448,7 +448,7 @@ def test_restart_purge_matches_tensorboard(tmp_path):
 
 def test_duplicate_steps_are_kept_and_warned(tmp_path):
     events = scalar_series("loss", [0, 1, 2, 2, 3, 3, 3])
-    events[3] = writing.scalar_event("loss", 9.0, step=2, wall_time=BASE_WALL + 10)
+    events[3] = testing.scalar_event("loss", 9.0, step=2, wall_time=BASE_WALL + 10)
     write_run(tmp_path / "run", events)
     result = tbreport.read(tmp_path)
     assert result.scalars["step"].tolist() == [0, 1, 2, 2, 3, 3, 3]
@@ -471,7 +471,7 @@ def test_legacy_file_out_of_order_step_purges_that_tag(tmp_path):
     # No "brain.Event:2" first record: TensorBoard's older rule drops later points of the tags
     # of an event whose step goes back.
     path = tmp_path / "run" / event_file_name(0)
-    writing.write_events(
+    testing.write_events(
         path,
         scalar_series("a", [0, 1, 2, 3, 4])
         + scalar_series("b", [0, 1, 2])
@@ -502,10 +502,10 @@ def multi_run_logdir(tmp_path):
             scalar_series("train/loss", range(200), value=lambda s, i=i: i + 1 / (s + 1))
             + tensor_series("val/loss", range(0, 200, 10))
             + [
-                writing.histogram_event("w", np.arange(10.0) * i, step=s, wall_time=BASE_WALL)
+                testing.histogram_event("w", np.arange(10.0) * i, step=s, wall_time=BASE_WALL)
                 for s in range(5)
             ]
-            + [writing.text_event("notes", f"run {i}", step=0, wall_time=BASE_WALL)],
+            + [testing.text_event("notes", f"run {i}", step=0, wall_time=BASE_WALL)],
             index=0,
         )
         write_run(run, scalar_series("train/loss", range(200, 260)), index=1)
@@ -526,7 +526,7 @@ def test_tags_filter(multi_run_logdir):
 
 def test_tags_filter_keeps_hparams(tmp_path):
     write_run(
-        tmp_path / "run", scalar_series("loss", range(3)) + writing.hparams_events({"lr": 0.1})
+        tmp_path / "run", scalar_series("loss", range(3)) + testing.hparams_events({"lr": 0.1})
     )
     result = tbreport.read(tmp_path, tags="nothing-matches")
     assert result.scalars.empty

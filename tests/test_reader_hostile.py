@@ -10,8 +10,9 @@ from reader_helpers import BASE_WALL, FILE_NAME, assert_same_frames, scalar_seri
 from tensorboard.compat.proto import summary_pb2
 
 import tbreport
-from tbreport import parsing, writing
-from tbreport.reader import SCALAR_COLUMNS
+from tbreport import testing
+from tbreport.reading import parsing
+from tbreport.reading.result import SCALAR_COLUMNS
 
 SPECIAL_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e-45, 3.5]
 
@@ -24,10 +25,10 @@ def test_nan_and_infinite_values_are_kept(tmp_path):
     # Repeated so that both the bulk (templated) decoder and the per-record decoder see them.
     values = SPECIAL_VALUES * 3
     events = [
-        writing.scalar_event("simple", v, step=i, wall_time=BASE_WALL + i)
+        testing.scalar_event("simple", v, step=i, wall_time=BASE_WALL + i)
         for i, v in enumerate(values)
     ] + [
-        writing.tensor_scalar_event(
+        testing.tensor_scalar_event(
             "tensor", v, step=i, wall_time=BASE_WALL + i, with_metadata=i == 0, dtype="float64"
         )
         for i, v in enumerate(values)
@@ -51,9 +52,9 @@ def test_nan_and_infinite_values_are_kept(tmp_path):
 def test_extreme_steps(tmp_path, step):
     # Five points at the same step width exercise the bulk decoder, one more the per-record one.
     events = [
-        writing.scalar_event("loss", float(i), step=step, wall_time=BASE_WALL + i) for i in range(5)
+        testing.scalar_event("loss", float(i), step=step, wall_time=BASE_WALL + i) for i in range(5)
     ]
-    events.append(writing.scalar_event("other", 1.0, step=step, wall_time=BASE_WALL))
+    events.append(testing.scalar_event("other", 1.0, step=step, wall_time=BASE_WALL))
     write_run(tmp_path / "run", events)
     fast, reference = both_engines(tmp_path)
     assert fast.scalars["step"].tolist() == [step] * 6
@@ -64,7 +65,7 @@ def test_extreme_steps(tmp_path, step):
 
 def test_odd_wall_times(tmp_path):
     walls = [0.0, -5.0, math.nan, math.inf, 1e300, BASE_WALL]
-    events = [writing.scalar_event("loss", 1.0, step=i, wall_time=w) for i, w in enumerate(walls)]
+    events = [testing.scalar_event("loss", 1.0, step=i, wall_time=w) for i, w in enumerate(walls)]
     write_run(tmp_path / "run", events)
     fast, reference = both_engines(tmp_path)
     np.testing.assert_array_equal(fast.scalars["wall_time"].to_numpy(), np.array(walls))
@@ -91,7 +92,7 @@ def test_strange_tag_names_round_trip(tmp_path):
     events = []
     for tag in STRANGE_TAGS:
         events += scalar_series(tag, range(6))
-        events += [writing.histogram_event(tag, [1.0, 2.0], step=0, wall_time=BASE_WALL)]
+        events += [testing.histogram_event(tag, [1.0, 2.0], step=0, wall_time=BASE_WALL)]
     write_run(tmp_path / "run", events)
     fast, reference = both_engines(tmp_path)
     assert set(fast.scalars["tag"].astype(str)) == set(STRANGE_TAGS)
@@ -133,12 +134,12 @@ def test_empty_run_is_listed_not_an_error(tmp_path):
 
 def test_invalid_utf8_tags_are_skipped_records(tmp_path):
     good = [
-        writing.scalar_event("abc", float(i), step=i, wall_time=BASE_WALL).SerializeToString()
+        testing.scalar_event("abc", float(i), step=i, wall_time=BASE_WALL).SerializeToString()
         for i in range(6)
     ]
     bad = [g.replace(b"abc", b"ab\xff") for g in good]
     interleaved = [record for pair in zip(good, bad, strict=True) for record in pair]
-    writing.write_events(tmp_path / "run" / FILE_NAME, interleaved)
+    testing.write_events(tmp_path / "run" / FILE_NAME, interleaved)
     result = tbreport.read(tmp_path)
     assert result.scalars["value"].tolist() == [float(i) for i in range(6)]
     kinds = [w.kind for w in result.warnings]
@@ -146,7 +147,7 @@ def test_invalid_utf8_tags_are_skipped_records(tmp_path):
 
 
 def test_text_with_invalid_utf8_is_replaced_not_fatal(tmp_path):
-    event = writing.text_event("notes", "placeholder", step=0, wall_time=BASE_WALL)
+    event = testing.text_event("notes", "placeholder", step=0, wall_time=BASE_WALL)
     event.summary.value[0].tensor.string_val[0] = b"caf\xe9 \xff ok"
     write_run(tmp_path / "run", [event])
     (text,) = tbreport.read(tmp_path).text["text"]
@@ -157,7 +158,7 @@ def test_many_values_in_one_event(tmp_path):
     summary = summary_pb2.Summary(
         value=[summary_pb2.Summary.Value(tag=f"m{i}", simple_value=float(i)) for i in range(50)]
     )
-    events = [writing.scalar_event("x", 0.0, step=1, wall_time=BASE_WALL)]
+    events = [testing.scalar_event("x", 0.0, step=1, wall_time=BASE_WALL)]
     events[0].summary.CopyFrom(summary)
     write_run(tmp_path / "run", events)
     result = tbreport.read(tmp_path)
@@ -169,11 +170,11 @@ def test_many_values_in_one_event(tmp_path):
 
 
 def test_degenerate_histograms(tmp_path):
-    empty = writing.histogram_event("empty", [], step=0, wall_time=BASE_WALL)
-    zeros = writing.histogram_event("zeros", [0.0] * 10, step=0, wall_time=BASE_WALL)
-    huge = writing.histogram_event("huge", [-5.0, 0.5, 5.0], step=0, wall_time=BASE_WALL)
+    empty = testing.histogram_event("empty", [], step=0, wall_time=BASE_WALL)
+    zeros = testing.histogram_event("zeros", [0.0] * 10, step=0, wall_time=BASE_WALL)
+    huge = testing.histogram_event("huge", [-5.0, 0.5, 5.0], step=0, wall_time=BASE_WALL)
     huge.summary.value[0].histo.bucket_limit[-1] = np.finfo(np.float64).max  # TF1's outer edge
-    tf2_empty = writing.tensor_histogram_event(
+    tf2_empty = testing.tensor_histogram_event(
         "tf2_empty", [], step=0, wall_time=BASE_WALL, with_metadata=True
     )
     write_run(tmp_path / "run", [empty, zeros, huge, tf2_empty])
@@ -192,7 +193,7 @@ def _many_tags(tmp_path, n_tags: int, steps: int) -> None:
     events = []
     for step in range(steps):
         events += [
-            writing.scalar_event(
+            testing.scalar_event(
                 f"layer{t % 97}/unit{t:06d}", float(t + step), step=step, wall_time=BASE_WALL + step
             )
             for t in range(n_tags)
@@ -325,7 +326,7 @@ def test_deeply_nested_hyperparameters_are_skipped(tmp_path):
     run = tmp_path / "run"
     write_run(
         run,
-        [writing.text_event("args/text_summary", deep_json, step=0, wall_time=BASE_WALL)]
+        [testing.text_event("args/text_summary", deep_json, step=0, wall_time=BASE_WALL)]
         + scalar_series("loss", range(3)),
     )
     (run / "hparams.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")

@@ -7,15 +7,14 @@ labelled ``../shared/diagnosis-corpus``); the tests skip when they are absent.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import DIAGNOSIS_CORPUS, REALWORLD, ROOT
 
 import tbreport
 from tbreport.model import Severity
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CORPORA = [SHARED / "conformance" / "realworld", SHARED / "diagnosis-corpus"]
+CORPORA = [REALWORLD, DIAGNOSIS_CORPUS]
 # Rules written for a loss that must fall: never on an RL or GAN run.
 LOSS_RULES = {
     "overfitting",
@@ -52,7 +51,7 @@ def test_no_loss_rule_judges_a_reinforcement_learning_or_gan_run(diagnosed):
 @needs_shared
 def test_reinforcement_learning_runs_are_recognised():
     diagnosis = tbreport.diagnose(
-        SHARED / "diagnosis-corpus" / "PacktPublishing__Deep-Reinforcement-Learning-Hands-On"
+        DIAGNOSIS_CORPUS / "PacktPublishing__Deep-Reinforcement-Learning-Hands-On"
     )
     assert diagnosis.runs and all(r.kind == "reinforcement-learning" for r in diagnosis.runs)
     bad = {f.run for f in diagnosis if f.name == "reward-not-improving"}
@@ -88,10 +87,10 @@ def test_every_train_and_validation_split_is_paired(diagnosed):
 def test_the_labelled_corpus_scores_at_least_its_targets():
     # A regression guard on the corpus the thresholds were calibrated on (bench/calibrate.py
     # reports the held-out figures): every labelled problem found, no false or healthy alarm.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(ROOT / "bench"))
     from score_detectors import score
 
-    corpus = SHARED / "diagnosis-corpus"
+    corpus = DIAGNOSIS_CORPUS
     report = score(corpus, corpus / "labels.json")
     assert not report["missing_runs"]
     assert not report["healthy_alarms"], report["healthy_alarms"]
@@ -105,7 +104,7 @@ def test_the_labelled_corpus_scores_at_least_its_targets():
 
 @needs_shared
 def test_nan_explained_variance_is_information_not_an_error():
-    corpus = SHARED / "diagnosis-corpus" / "BTHeinbach__gym-flp"
+    corpus = DIAGNOSIS_CORPUS / "BTHeinbach__gym-flp"
     diagnosis = tbreport.diagnose(corpus)
     metric = [f for f in diagnosis if f.name == "non-finite-metric"]
     assert metric and all(f.severity == Severity.INFO and f.problem is None for f in metric)

@@ -167,12 +167,12 @@ def test_explained_by_names_real_detectors_without_cycles():
 
 def test_readme_rules_table_is_rendered_from_the_registry():
     # Adding a detector touches its own file: the README's table must follow, never be edited.
-    from pathlib import Path
+    from conftest import ROOT
 
-    from tbreport.commands.check import rules_markdown
+    from tbreport.cli.check import rules_markdown
     from tbreport.diagnosis.detectors import ALL_DETECTORS
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     start = readme.index("<!-- rules-table -->") + len("<!-- rules-table -->")
     end = readme.index("<!-- /rules-table -->")
     assert readme[start:end].strip() == rules_markdown(list(ALL_DETECTORS)), (

@@ -39,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SAMPLE_RUNS = Path(__file__).resolve().parent.parent / "sample_runs"
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
 
@@ -84,7 +83,22 @@ class Page:
 
     def render_all(self) -> None:
         self.page.evaluate("window.tbreport.renderAll()")
-        self.page.wait_for_timeout(200)
+        self.wait_until(
+            "() => Array.from(document.querySelectorAll('div.plot[data-chart]'))"
+            ".every(d => d.dataset.state === 'failed' || d.classList.contains('js-plotly-plot'))"
+        )
+
+    def wait_until(self, predicate: str, arg=None) -> None:
+        """Wait (polling every animation frame, 10 s at most) until the JavaScript function
+        ``predicate`` returns something true in the page."""
+        self.page.wait_for_function(predicate, arg=arg, timeout=10_000)
+
+    def settle(self) -> None:
+        """Wait until what the page scheduled for its next animation frames has run (the report
+        runs its debounced input handlers, and browsers their toggle events, by then)."""
+        self.page.evaluate(
+            "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+        )
 
     def js(self, expression: str, arg=None):
         return self.page.evaluate(expression, arg)
@@ -133,13 +147,11 @@ def test_demo_report_works_offline_with_one_section_per_run(browser, demo_report
     _check_report(browser, path, diagnosis)
 
 
-def test_sample_runs_report_works_offline(browser, tmp_path):
-    if not any(SAMPLE_RUNS.rglob("events.out.tfevents*")):
-        pytest.skip("sample_runs/ has not been generated")
+def test_sample_runs_report_works_offline(browser, sample_runs, tmp_path):
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(cli, ["report", str(SAMPLE_RUNS), "-o", str(out)])
+    result = CliRunner().invoke(cli, ["report", str(sample_runs), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    diagnosis = diagnose(tbreport.read(SAMPLE_RUNS))
+    diagnosis = diagnose(tbreport.read(sample_runs))
     assert len(diagnosis) > 0, "the sample runs are meant to show problems"
     _check_report(browser, out, diagnosis)
 
@@ -147,13 +159,15 @@ def test_sample_runs_report_works_offline(browser, tmp_path):
 def test_charts_draw_lazily_when_scrolled_into_view(browser, demo_report):
     page = Page(browser, demo_report[0])
     try:
-        page.page.wait_for_timeout(300)
+        # The charts in view are drawn as soon as the page reports what is visible ...
+        page.wait_until("() => window.tbreport.renderedCount() > 0")
+        page.settle()
         total = page.js("document.querySelectorAll('div.plot[data-chart]').length")
         before = page.js("window.tbreport.renderedCount()")
         assert before < total, "charts far below the fold should wait until scrolled to"
+        # ... and the others when they are scrolled to.
         page.js("document.querySelector('section.run:last-of-type').scrollIntoView()")
-        page.page.wait_for_timeout(500)
-        assert page.js("window.tbreport.renderedCount()") > before
+        page.wait_until("(before) => window.tbreport.renderedCount() > before", before)
     finally:
         page.close()
 
@@ -198,8 +212,8 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
     try:
         first_run = page.js("document.querySelector('section.run').id")
         page.js(f"document.getElementById('{first_run}').scrollIntoView()")
-        page.page.wait_for_timeout(400)
         selector = f"#{first_run} div.plot[data-state=rendered]"
+        page.page.wait_for_selector(selector, state="attached")
         # The smoothed training loss is trace 1 (trace 0 is the raw line).
         read_smoothed = f"Array.from(document.querySelector('{selector}').data[1].y).slice(0, 20)"
         before = page.js(read_smoothed)
@@ -207,7 +221,8 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
             "() => { const s = document.getElementById('smoothing'); s.value = '0';"
             " s.dispatchEvent(new Event('input')); }"
         )
-        page.page.wait_for_timeout(300)
+        # The slider's handler shows the weight, then resmooths the charts in view.
+        page.wait_until("() => document.getElementById('smoothing-value').textContent === '0.000'")
         after = page.js(read_smoothed)
         raw = page.js(f"Array.from(document.querySelector('{selector}').data[0].y).slice(0, 20)")
         assert after != before
@@ -215,7 +230,7 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
         assert page.js("document.getElementById('smoothing-value').textContent") == "0.000"
 
         page.page.fill("#run-filter", "^lstm_")
-        page.page.wait_for_timeout(300)
+        page.wait_until("() => document.getElementById('filter-count').textContent !== ''")
         visible = page.js(
             "Array.from(document.querySelectorAll('section.run'))"
             ".filter(s => s.offsetParent !== null).map(s => s.dataset.run)"
@@ -227,8 +242,7 @@ def test_slider_resmooths_and_filter_hides_runs(browser, demo_report):
         )
         assert rows == 2
         page.page.fill("#run-filter", "([")
-        page.page.wait_for_timeout(200)
-        assert page.js("document.getElementById('run-filter').classList.contains('invalid')")
+        page.wait_until("() => document.getElementById('run-filter').classList.contains('invalid')")
         assert page.errors == [], page.errors
     finally:
         page.close()
@@ -269,7 +283,8 @@ def test_injected_markup_never_runs(browser, tmp_path):
             if box:
                 page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.js("document.querySelectorAll('details').forEach(d => d.open = true)")
-        page.page.wait_for_timeout(300)
+        # Nothing may run: let every handler the hovering and opening queued have its turn.
+        page.settle()
         assert page.js("window.__pwned") is None, "injected markup ran"
         assert page.js("document.querySelectorAll('img, b[onmouseover]').length") == 0
         text = page.js("document.body.innerText")
@@ -363,7 +378,7 @@ def test_overview_leads_with_findings_in_severity_order(browser, sweep_report):
             == "none"
         )
         page.page.fill("#run-filter", "([")
-        page.page.wait_for_timeout(200)
+        page.wait_until("() => document.getElementById('run-filter').classList.contains('invalid')")
         assert "invalid regular expression" in page.js(
             "document.getElementById('filter-count').textContent"
         )
@@ -458,19 +473,19 @@ def test_run_charts_switch_between_step_and_wall_time(browser, sweep_report):
         first = page.js("document.querySelector('section.run').id")
         select = f"#{first} select.x-axis"
         assert page.js(f"document.querySelectorAll('{select}').length") >= 1
-        _choose_axis(page, select, "relative")
-        page.page.wait_for_timeout(300)
         plot = f"document.querySelector('#{first} div.plot')"
+        _choose_axis(page, select, "relative")
+        page.wait_until(f"() => {plot}._fullLayout.xaxis.title.text !== 'step'")
         title = page.js(f"{plot}._fullLayout.xaxis.title.text")
         assert title == "relative time (hours)"
         xs = page.js(f"Array.from({plot}.data[0].x)")
         # The demo runs log one step every 2 seconds.
         assert xs[1] - xs[0] == pytest.approx(2 / 3600, rel=1e-3)
         _choose_axis(page, select, "wall")
-        page.page.wait_for_timeout(300)
+        page.wait_until(f"() => {plot}._fullLayout.xaxis.title.text === 'wall time'")
         assert page.js(f"{plot}._fullLayout.xaxis.type") == "date"
         _choose_axis(page, select, "step")
-        page.page.wait_for_timeout(300)
+        page.wait_until(f"() => {plot}._fullLayout.xaxis.title.text === 'step'")
         assert page.js(f"Array.from({plot}.data[0].x).slice(0, 3)") == [0, 1, 2]
         assert page.errors == [], page.errors
     finally:

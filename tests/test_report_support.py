@@ -1,4 +1,4 @@
-"""Logdirs for the report tests, written as real event files with ``tbreport.writing``.
+"""Logdirs for the report tests, written as real event files with ``tbreport.testing``.
 
 Imported by the other ``test_report_*`` modules; its own tests check that the logdirs hold what
 the report tests rely on.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tbreport.writing import (
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     hparams_events,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 from reader_helpers import event_file_name, scalar_series
 from watch_helpers import start_watch, start_writer, stop, wait_for
 
-from tbreport import writing
+from tbreport import testing
 from tbreport.model import Finding, Severity
 
 pytestmark = pytest.mark.timeout(90)
@@ -21,12 +20,6 @@ FINDING_KEYS = set(Finding("r", "c", "n", Severity.INFO, "m").to_dict()) | {"wal
 
 def _json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _wait_started(process) -> None:
-    """Until watch has said it started (its first poll follows at once)."""
-    line = process.stderr.readline()
-    assert "watching" in line, line
 
 
 def test_nan_run_is_reported_within_two_polls_and_fail_on_error_exits_1(tmp_path):
@@ -89,12 +82,19 @@ def test_healthy_run_gives_no_finding_and_until_idle_exits_0(tmp_path):
 
 
 def test_run_directory_created_mid_watch_is_picked_up(tmp_path):
-    watch = start_watch(str(tmp_path), "--interval", "0.1", "--format", "json")
+    # A healthy run is there from the start: the --html report it gets shows when watch has
+    # polled, so the late run is created only after that.
+    logdir = tmp_path / "runs"
+    testing.write_events(
+        logdir / "early" / event_file_name(0),
+        [testing.file_version_event(), *scalar_series("train/loss", range(10))],
+    )
+    html = tmp_path / "live.html"
+    watch = start_watch(str(logdir), "--interval", "0.1", "--format", "json", "--html", str(html))
     writer = None
     try:
-        _wait_started(watch)
-        time.sleep(0.5)
-        writer = start_writer(tmp_path / "late" / "run", "--steps", "100", "--nan-at", "5")
+        wait_for(html.exists)
+        writer = start_writer(logdir / "late" / "run", "--steps", "100", "--nan-at", "5")
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 1, err
         assert [(f["run"], f["code"]) for f in _json_lines(out)] == [("late/run", "L104")]
@@ -130,17 +130,19 @@ def test_file_being_written_is_never_called_damaged(tmp_path):
 
 
 def test_truncated_and_rewritten_file_is_read_again(tmp_path):
-    path = tmp_path / "exp" / event_file_name(0)
-    writing.write_events(path, [writing.file_version_event(), *scalar_series("loss", range(40))])
-    watch = start_watch(str(tmp_path), "--interval", "0.1", "--format", "json")
+    path = tmp_path / "runs" / "exp" / event_file_name(0)
+    testing.write_events(path, [testing.file_version_event(), *scalar_series("loss", range(40))])
+    html = tmp_path / "live.html"  # written after the first poll: the file has been read
+    watch = start_watch(
+        str(tmp_path / "runs"), "--interval", "0.1", "--format", "json", "--html", str(html)
+    )
     try:
-        _wait_started(watch)
-        time.sleep(0.6)
-        events = [writing.file_version_event(), *scalar_series("loss", range(5))]
+        wait_for(html.exists)
+        events = [testing.file_version_event(), *scalar_series("loss", range(5))]
         events += scalar_series("loss", range(5, 8), value=lambda s: float("inf"))
         with open(path, "r+b") as out:
             out.truncate(0)
-            out.write(b"".join(writing.frame(e.SerializeToString()) for e in events))
+            out.write(b"".join(testing.frame(e.SerializeToString()) for e in events))
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 1, err
         assert "[reread]" in err and "shrank" in err
@@ -150,14 +152,14 @@ def test_truncated_and_rewritten_file_is_read_again(tmp_path):
 
 
 def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
-    writing.write_events(
-        tmp_path / "exp" / event_file_name(0),
-        [writing.file_version_event(), *scalar_series("train/loss", range(40))],
+    testing.write_events(
+        tmp_path / "runs" / "exp" / event_file_name(0),
+        [testing.file_version_event(), *scalar_series("train/loss", range(40))],
     )
-    watch = start_watch(str(tmp_path), "--interval", "0.1")
+    html = tmp_path / "live.html"  # written after the first poll: the run has been read
+    watch = start_watch(str(tmp_path / "runs"), "--interval", "0.1", "--html", str(html))
     try:
-        _wait_started(watch)
-        time.sleep(0.8)
+        wait_for(html.exists)
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=30)
         assert watch.returncode == 0, err
@@ -169,8 +171,8 @@ def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
 
 def test_html_report_is_rewritten_when_findings_change(tmp_path):
     path = tmp_path / "runs" / "exp" / event_file_name(0)
-    writing.write_events(
-        path, [writing.file_version_event(), *scalar_series("train/loss", range(40))]
+    testing.write_events(
+        path, [testing.file_version_event(), *scalar_series("train/loss", range(40))]
     )
     html = tmp_path / "live.html"
     watch = start_watch(
@@ -181,7 +183,7 @@ def test_html_report_is_rewritten_when_findings_change(tmp_path):
         assert "non-finite-loss" not in html.read_text()
         with open(path, "ab") as out:
             nan = scalar_series("train/loss", range(40, 45), value=lambda s: float("nan"))
-            out.write(b"".join(writing.frame(e.SerializeToString()) for e in nan))
+            out.write(b"".join(testing.frame(e.SerializeToString()) for e in nan))
         wait_for(lambda: "non-finite-loss" in html.read_text(), timeout=30)
         assert watch.poll() is None  # --fail-on never: still watching
         assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing left behind
@@ -192,9 +194,9 @@ def test_html_report_is_rewritten_when_findings_change(tmp_path):
 
 
 def test_text_output_escapes_control_characters_from_event_files(tmp_path):
-    events = [writing.file_version_event(), *scalar_series("train/loss", range(5))]
+    events = [testing.file_version_event(), *scalar_series("train/loss", range(5))]
     events += scalar_series("train/loss", range(5, 7), value=lambda s: float("nan"))
-    writing.write_events(tmp_path / "evil\x1b[2J" / event_file_name(0), events)
+    testing.write_events(tmp_path / "evil\x1b[2J" / event_file_name(0), events)
     watch = start_watch(str(tmp_path), "--interval", "0.1")
     out, err = watch.communicate(timeout=60)
     assert watch.returncode == 1
@@ -215,7 +217,7 @@ def test_usage_errors_exit_2_with_a_message(tmp_path):
 
 
 def test_json_lines_stay_strict_json_and_terminal_text_is_escaped():
-    from tbreport.commands.watch import _json_line, terminal_safe
+    from tbreport.cli.watch import _json_line, terminal_safe
 
     finding = Finding("r", "L104", "n", Severity.ERROR, "m", evidence={"last": float("nan")})
     item = json.loads(_json_line(finding, 12.5))

@@ -201,7 +201,7 @@ def test_the_writer_package_writes_the_files_when_installed(written, case):
     """PyTorch's or tensorboardX's own SummaryWriter wrote the files where it is installed."""
     _skip_unless_available(case)
     if not available(case.backend):
-        pytest.skip(f"{case.backend} is not installed: tbreport.writing wrote the same events")
+        pytest.skip(f"{case.backend} is not installed: tbreport.testing wrote the same events")
     files = list((written / case.name / HEALTHY).rglob("events.out.tfevents.*"))
     assert files and all(f.name != FALLBACK_FILE for f in files), files
 

@@ -6,13 +6,11 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from tools.zoo import recipes as zoo_recipes
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_recipe_module_does_not_import_torch():
@@ -22,7 +20,7 @@ def test_recipe_module_does_not_import_torch():
         "import tools.zoo; print('torch' in sys.modules)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
 

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 WRITER = ROOT / "tests" / "watch_writer.py"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 

@@ -2,7 +2,7 @@
 
     python tests/watch_writer.py RUN_DIR --steps 60 --nan-at 30 --delay 0.01 --marker FILE
 
-Writes ``train/loss`` (and ``val/loss`` every 5 steps) with ``tbreport.writing`` (or PyTorch's
+Writes ``train/loss`` (and ``val/loss`` every 5 steps) with ``tbreport.testing`` (or PyTorch's
 ``SummaryWriter`` with ``--torch``), unbuffered. ``--split`` writes every record in two pieces
 with a pause between them, so readers see files that end inside a record. ``--marker`` gets the
 time at which the first NaN was written (then the writer goes on).
@@ -22,28 +22,28 @@ def loss(step: int, nan_at: int) -> float:
 
 
 def write_project(args: argparse.Namespace) -> None:
-    from tbreport import writing
+    from tbreport import testing
 
     os.makedirs(args.run_dir, exist_ok=True)
     path = os.path.join(args.run_dir, f"events.out.tfevents.{int(time.time())}.testhost.1.0")
     with open(path, "wb", buffering=0) as out:
         out.write(
-            writing.frame(writing.file_version_event(wall_time=time.time()).SerializeToString())
+            testing.frame(testing.file_version_event(wall_time=time.time()).SerializeToString())
         )
         for step in range(args.steps):
             events = [
-                writing.scalar_event(
+                testing.scalar_event(
                     "train/loss", loss(step, args.nan_at), step=step, wall_time=time.time()
                 )
             ]
             if step % 5 == 4:
                 events.append(
-                    writing.scalar_event(
+                    testing.scalar_event(
                         "val/loss", loss(step, args.nan_at) + 0.1, step=step, wall_time=time.time()
                     )
                 )
             for event in events:
-                record = writing.frame(event.SerializeToString())
+                record = testing.frame(event.SerializeToString())
                 if args.split:
                     cut = len(record) // 2 + 3
                     out.write(record[:cut])

@@ -7,9 +7,9 @@ that fires on a run with a problem.
 
 Where the framework writes through a TensorBoard writer that may be installed here (PyTorch's
 ``torch.utils.tensorboard.SummaryWriter``, ``tensorboardX``), that writer writes the file; without
-it, ``tbreport.writing`` writes the same ``simple_value`` events. TensorFlow and Keras output
+it, ``tbreport.testing`` writes the same ``simple_value`` events. TensorFlow and Keras output
 (TF2 rank-0 tensor scalars, TF1 ``simple_value`` scalars and ``HistogramProto`` histograms) is
-always written by ``tbreport.writing``. Each case's ``source`` says where its tag list comes from.
+always written by ``tbreport.testing``. Each case's ``source`` says where its tag list comes from.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from diagnosis_helpers import make_curve
 
-from tbreport.writing import (
+from tbreport.testing import (
     file_version_event,
     histogram_event,
     scalar_event,

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from tbreport._version import __version__
 from tbreport.audit.cache import SourceCache, default_cache_dir, settings_fingerprint, unit_key
 from tbreport.audit.executor import (
     Backend,
@@ -37,7 +38,12 @@ from tbreport.audit.executor import (
     default_jobs,
     run_batches,
 )
-from tbreport.audit.sources import (
+from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
+from tbreport.errors import InputError
+from tbreport.model import ReadWarning
+from tbreport.outputs import atomic_write_text, check_output_dir, mark_output_dir
+from tbreport.reading.grouping import SPLIT_DIRS, TIMESTAMP_DIR
+from tbreport.reading.sources import (
     ArchiveTooLarge,
     Limits,
     RunEntry,
@@ -47,10 +53,6 @@ from tbreport.audit.sources import (
     list_source,
     resolve_source,
 )
-from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
-from tbreport.errors import InputError
-from tbreport.grouping import _TIMESTAMP_DIR, SPLIT_DIRS
-from tbreport.model import ReadWarning
 
 __all__ = [
     "AUDIT_FILES",
@@ -204,7 +206,7 @@ def plan_units(runs: Sequence[RunEntry]) -> list[list[RunEntry]]:
         if run.name == ".":
             continue
         parent, last = _split_name(run.name)
-        joins = last in SPLIT_DIRS or bool(_TIMESTAMP_DIR.match(last))
+        joins = last in SPLIT_DIRS or bool(TIMESTAMP_DIR.match(last))
         if not joins and parent in names:
             joins = children.get(parent, 0) <= _MAX_PREGROUPED_CHILDREN
         if joins:
@@ -517,9 +519,9 @@ def write_audit(
         InputError: ``directory`` is a file, or holds files tbreport did not write and
             ``force`` is not set.
     """
-    from tbreport import __version__
+    # The report package (jinja2 templates) only when files are written: audit workers, which
+    # import this package, never need it.
     from tbreport.audit.render import render_audit_html
-    from tbreport.outputs import atomic_write_text, check_output_dir, mark_output_dir
     from tbreport.report.csvsafe import write_csv
 
     target = check_output_dir(directory, known_names=AUDIT_FILES, force=force)

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tbreport.audit.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
+from tbreport._version import __version__
 from tbreport.model import ReadWarning
+from tbreport.reading.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
 
 CACHE_LAYOUT = "audit-v1"
 # Part files of one source before they are merged into one.
@@ -45,7 +46,6 @@ def default_cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """Changes whenever tbreport's code changes (version, and every module's size and mtime)."""
-    from tbreport import __version__
 
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())

@@ -17,8 +17,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tbreport.audit.sources import RunEntry, SourceSpec
+from tbreport.audit.summary import RunSummary, audit_unit
 from tbreport.errors import InputError, TbreportError
+from tbreport.reading.sources import RunEntry, SourceSpec
 
 Backend = Literal["local", "dask"]
 
@@ -52,8 +53,6 @@ class BatchResult:
 
 def audit_batch(batch: Batch) -> BatchResult:
     """Audit every unit of ``batch`` (runs in workers; importable by Dask)."""
-    from tbreport.audit.summary import audit_unit
-
     out = BatchResult()
     for key, runs in batch.units:
         try:
@@ -70,8 +69,6 @@ def audit_batch(batch: Batch) -> BatchResult:
 
 
 def _unaudited(batch: Batch, runs: list[RunEntry], message: str) -> list:
-    from tbreport.audit.summary import RunSummary
-
     return [
         RunSummary(
             run=run.name,

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
+from tbreport._version import __version__
+from tbreport.report.html import environment
+
 if TYPE_CHECKING:
     from tbreport.audit import AuditResult
 
@@ -31,8 +34,6 @@ def build_audit_context(
     result: AuditResult, *, generated_at: _dt.datetime | None = None
 ) -> dict[str, Any]:
     """Everything ``audit.html.j2`` shows."""
-    from tbreport import __version__
-
     hparams, hidden = _overview_hparams(result)
     rows = []
     sections = []
@@ -90,7 +91,5 @@ def build_audit_context(
 
 def render_audit_html(result: AuditResult, **options: Any) -> str:
     """The audit overview as one self-contained HTML document."""
-    from tbreport.report.html import environment
-
     context = build_audit_context(result, **options)
     return environment().get_template("audit.html.j2").render(**context)

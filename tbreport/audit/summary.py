@@ -13,21 +13,21 @@ workers) and into the cache unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from tbreport.audit.sources import RunEntry, SourceSpec, reader_for
-from tbreport.discovery import EventFileRef, RunRef
+from tbreport.diagnosis import diagnose, logical_runs
+from tbreport.diagnosis.detectors.base import Curve
+from tbreport.diagnosis.metrics import best_point, distinct_steps, final_value
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, parse_event_bytes
+from tbreport.reading.inputs import read_entries
+from tbreport.reading.sources import RunEntry, SourceSpec
 
 #: Columns every audit row has, before the ``hparam:<name>`` columns.
 AUDIT_COLUMNS = (
@@ -142,63 +142,6 @@ def problem_dict(warning: ReadWarning) -> dict[str, Any]:
 # Auditing one unit
 
 
-def read_entries(
-    spec: SourceSpec,
-    runs: Sequence[RunEntry],
-    *,
-    tag_filter: Any = None,
-    discovery_warnings: Sequence[ReadWarning] = (),
-) -> Any:
-    """Read the run directories ``runs`` of ``spec`` (a directory, an archive or a URL) into a
-    ``ReadResult``, straight from the source's bytes.
-
-    Args:
-        spec: The source the runs live in.
-        runs: Run directories to read (whole logical runs).
-        tag_filter: A compiled pattern; only matching tags are kept.
-        discovery_warnings: Warnings of the listing, kept with the result.
-    """
-    from tbreport.reader import assemble_run, combine
-
-    reader = reader_for(spec)
-    run_data = []
-    yaml_paths: dict[str, str] = {}
-    with contextlib.ExitStack() as stack:
-        for entry in runs:
-            parsed: list[FileData] = []
-            refs: list[EventFileRef] = []
-            for member in entry.files:
-                display = spec.member_display(member.name)
-                buf, warnings = reader.read(member)
-                if buf or not warnings:
-                    data = parse_event_bytes(buf, path=display, tag_filter=tag_filter)
-                    data.warnings[:0] = warnings
-                else:
-                    data = FileData(path=display, warnings=list(warnings))
-                del buf
-                parsed.append(data)
-                refs.append(EventFileRef(path=display, display=display, size=member.size))
-            yaml_path = None
-            if entry.hparams_yaml is not None:
-                yaml_path = stack.enter_context(_yaml_file(spec, entry.hparams_yaml, reader))
-                if yaml_path is not None:
-                    yaml_paths[yaml_path] = spec.member_display(entry.hparams_yaml.name)
-            ref = RunRef(
-                name=entry.name,
-                directory=spec.run_display(entry.name),
-                files=refs,
-                hparams_yaml=yaml_path,
-            )
-            run_data.append(assemble_run(ref, parsed))
-            del parsed
-        result = combine(spec.display, run_data, discovery_warnings=list(discovery_warnings))
-    del run_data
-    if yaml_paths:
-        # A yaml read from an archive was handed over as a temporary path: name the member.
-        result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
-    return result
-
-
 def audit_unit(
     spec: SourceSpec, runs: Sequence[RunEntry], *, config: Any = None
 ) -> list[RunSummary]:
@@ -215,39 +158,6 @@ def audit_unit(
     return summarise(read_entries(spec, runs), config=config)
 
 
-@contextlib.contextmanager
-def _yaml_file(spec: SourceSpec, member, reader) -> Iterator[str | None]:
-    """A path ``load_hparams_yaml`` can open for a Lightning ``hparams.yaml`` member.
-
-    Local directories are read in place. For archives and URLs the bytes go to an anonymous
-    in-memory file (Linux) or, elsewhere, a private temporary file removed at once.
-    """
-    if spec.kind == "dir":
-        yield str(member.locator)
-        return
-    data, warnings = reader.read(member)
-    if warnings and not data:
-        yield None
-        return
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("hparams.yaml", 0)
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    # Closed at once, removed after use (the caller needs the path while the yaml is loaded).
-    handle = tempfile.NamedTemporaryFile(prefix="tbreport-", suffix=".yaml", delete=False)  # noqa: SIM115
-    try:
-        with handle:
-            handle.write(data)
-        yield handle.name
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-
-
 def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
     """One :class:`RunSummary` per logical run of a (small) ReadResult.
 
@@ -259,11 +169,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         result: What ``tbreport.read`` (or ``reader.combine``) returned for a few runs.
         config: Diagnosis configuration.
     """
-    from tbreport.diagnosis import logical_runs
-    from tbreport.diagnosis.detectors.base import Curve
-    from tbreport.diagnosis.metrics import best_point, final_value
-
-    diagnosis = _diagnose(result, config)
+    diagnosis = diagnose(result, config=config)
     diagnosed = {str(r.run): r for r in diagnosis.runs} if diagnosis is not None else {}
     # The per-run views the diagnosis judged (or, without detectors, the same views built with
     # the user's roles): curves, tags and steps come from them, not from a regrouping here.
@@ -292,7 +198,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         parts = [view.scalars["step"].to_numpy(np.int64)]
         if len(view.histograms):
             parts.append(view.histograms["step"].to_numpy(np.int64))
-        return [p for p in parts if p.size]
+        return parts
 
     summaries = []
     for name in dict.fromkeys(logical_of.values()):
@@ -301,7 +207,6 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         train, val = curve(name, "train_loss"), curve(name, "val_loss")
         best = best_point(val)
         fact = facts[name]
-        steps_here = run_steps(name)
         first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
         values_row = {
             "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
@@ -310,7 +215,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
             "duration_s": _finite_or_none(last_wall - first_wall),
             "first_step": fact["first_step"],
             "last_step": fact["last_step"],
-            "steps": int(np.unique(np.concatenate(steps_here)).size) if steps_here else 0,
+            "steps": distinct_steps(run_steps(name)),
             "scalar_tags": len(view.scalar_tags) if view is not None else 0,
             "histogram_tags": len(view.histogram_tags) if view is not None else 0,
             "best_val_loss": best.value if best else None,
@@ -394,12 +299,6 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _diagnose(result: Any, config: Any) -> Any:
-    from tbreport.diagnosis import diagnose
-
-    return diagnose(result, config=config)
-
-
 def _finding_dict(finding: Any) -> dict[str, Any]:
     data = finding.to_dict()
     data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
@@ -432,8 +331,6 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return None
     except (TypeError, ValueError):

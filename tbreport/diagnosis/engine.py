@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,8 @@ from tbreport.diagnosis.detectors import (
 from tbreport.diagnosis.roles import RolePatterns
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
-
-if TYPE_CHECKING:
-    from tbreport.reader import ReadResult
+from tbreport.reading.reader import read as read_logdir
+from tbreport.reading.result import ReadResult
 
 SCHEMA_VERSION = 2
 FINDING_COLUMNS = [
@@ -558,8 +557,6 @@ def diagnose(
     if hasattr(logdir_or_read_result, "scalars") and hasattr(logdir_or_read_result, "runs"):
         read = logdir_or_read_result
     else:
-        from tbreport.reader import read as read_logdir
-
         read = read_logdir(logdir_or_read_result)
     views = {run.run: run for run in iter_run_data(read, patterns=patterns)}
     run_results = [diagnose_run(run, plans) for run in views.values()]

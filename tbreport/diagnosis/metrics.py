@@ -1,4 +1,4 @@
-"""Run metrics computed from a curve: where it is best, where it ends.
+"""Run metrics: where a curve is best, where it ends, which steps a run covers.
 
 They belong to the diagnosis layer: the report and the audit display them, never compute them.
 """
@@ -6,6 +6,7 @@ They belong to the diagnosis layer: the report and the audit display them, never
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,3 +44,23 @@ def final_value(curve: Curve | None) -> float:
     if curve is None or len(curve) == 0:
         return math.nan
     return float(curve.values[-1])
+
+
+def step_range(step_columns: Iterable[np.ndarray]) -> tuple[int | None, int | None]:
+    """First and last step of a run from the step columns of its tags, each sorted by step
+    (curves, histogram rows); (None, None) when there is none."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for steps in step_columns:
+        if len(steps):
+            firsts.append(int(steps[0]))
+            lasts.append(int(steps[-1]))
+    if not firsts:
+        return None, None
+    return min(firsts), max(lasts)
+
+
+def distinct_steps(step_columns: Iterable[np.ndarray]) -> int:
+    """How many different steps a run logged anything at, over all its step columns."""
+    parts = [np.asarray(steps, dtype=np.int64) for steps in step_columns if len(steps)]
+    return int(np.unique(np.concatenate(parts)).size) if parts else 0

@@ -77,12 +77,10 @@ class RolePatterns:
     Attributes:
         scalar: Role -> compiled patterns, for scalar roles.
         histogram: Role -> compiled patterns, for histogram roles.
-        overridden: Roles whose default patterns were replaced (their matches are not filtered).
     """
 
     scalar: Mapping[str, tuple[re.Pattern[str], ...]]
     histogram: Mapping[str, tuple[re.Pattern[str], ...]]
-    overridden: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, overrides: Mapping[str, Iterable[str] | str] | None = None) -> RolePatterns:
@@ -103,7 +101,7 @@ class RolePatterns:
         for role, patterns in HISTOGRAM_ROLES.items():
             chosen = overrides.get(role, patterns)
             histogram[role] = _compile([chosen] if isinstance(chosen, str) else chosen, role=role)
-        return cls(scalar=scalar, histogram=histogram, overridden=frozenset(overrides))
+        return cls(scalar=scalar, histogram=histogram)
 
     def describe(
         self,

@@ -15,6 +15,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from tbreport._version import __version__
 from tbreport.outputs import atomic_write_text, check_output_file
 from tbreport.report.bundle import write_bundle
 from tbreport.report.collect import ReportData, collect
@@ -120,7 +121,6 @@ def write_csv_bundle(
     Returns:
         The files written.
     """
-    from tbreport import __version__
 
     return write_bundle(
         collect(read, diagnosis),

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from tbreport.model import Finding
-from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir
+from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir, remove_stale
 from tbreport.report.collect import ReportData
 from tbreport.report.csvsafe import write_csv
+from tbreport.report.export import EXPORT_FILES, write_export
 from tbreport.report.summary import summarize
 
 #: The files the report adds to the export tables of ``tbreport export``.
@@ -26,8 +27,6 @@ REPORT_FILES = ("summary.csv", "findings.csv")
 
 def bundle_files() -> tuple[str, ...]:
     """Every file a bundle may contain (an existing directory holding only these is ours)."""
-    from tbreport.commands.read import EXPORT_FILES
-
     return (*REPORT_FILES, *EXPORT_FILES, DIR_MARKER)
 
 
@@ -92,10 +91,6 @@ def write_bundle(
     Raises:
         InputError: ``directory`` is a file, or holds foreign files and ``force`` is not set.
     """
-    # The export tables are exactly those of `tbreport export`, written by the same code.
-    from tbreport.commands.common import remove_stale
-    from tbreport.commands.read import write_export
-
     target = check_output_dir(directory, known_names=bundle_files(), force=force)
     ours = (target / DIR_MARKER).is_file()
     target.mkdir(parents=True, exist_ok=True)
@@ -106,6 +101,7 @@ def write_bundle(
             target / "findings.csv",
         ),
     ]
+    # The export tables are exactly those of `tbreport export`, written by the same code.
     written.extend(write_export(read, target, wide=False))
     if ours:  # files of an earlier bundle that this one does not write are stale
         known = tuple(name for name in bundle_files() if name != DIR_MARKER)

@@ -33,8 +33,8 @@ from tbreport.report.scales import (
     constant_range,
     run_colors,
     run_dashes,
-    spans_decades,
 )
+from tbreport.report.summary import choose_hparams
 from tbreport.report.thinning import (
     DEFAULT_MAX_POINTS,
     drop_flat_interior,
@@ -743,8 +743,6 @@ class ChartBuilder:
     ) -> Chart | None:
         """Every run as a line across its varying hyperparameters, ending at its score and
         coloured by it (plotly's parallel coordinates; drag along an axis to filter)."""
-        from tbreport.report.summary import choose_hparams
-
         score = run_scores(runs)
         if score is None:
             return None
@@ -851,11 +849,6 @@ class ChartBuilder:
                 )
             )
         return charts, max(0, len(varying) - max_charts)
-
-
-def prefers_log_axis(curves: Sequence[Curve]) -> bool:
-    """Whether positive curves span so many decades that a linear axis would flatten most."""
-    return spans_decades([c.values for c in curves])
 
 
 def run_scores(runs: Sequence[RunData]) -> tuple[str, bool, dict[str, float]] | None:

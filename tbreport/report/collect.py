@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tbreport.diagnosis import logical_runs
 from tbreport.diagnosis.detectors.base import Curve
 from tbreport.model import Finding, ReadWarning, Severity
 
@@ -247,8 +248,6 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
 
     views = dict(getattr(diagnosis, "views", None) or {}) if diagnosis is not None else {}
     if not views:
-        from tbreport.diagnosis import logical_runs
-
         views = logical_runs(read)
     # Run order: the diagnosis order, then runs the diagnosis does not know about.
     names: list[str] = []

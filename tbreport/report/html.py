@@ -22,6 +22,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from tbreport._version import __version__
 from tbreport.model import Finding, Severity
 from tbreport.report.charts import (
     BEST_COLOR,
@@ -531,7 +532,6 @@ def build_context(
         max_points: Display thinning threshold per trace.
         generated_at: Time stamp shown in the header (defaults to now).
     """
-    from tbreport import __version__
 
     builder = ChartBuilder(max_points=max_points)
     summary_frame = summarize(data.runs)

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from tbreport.report.summary import worst_finding
+
 #: Rows shown in a notebook table (the DataFrames hold everything).
 MAX_ROWS = 40
 
@@ -110,8 +112,6 @@ def _finding_line(finding: Any) -> str:
 def diagnosis_html(diagnosis: Any) -> str:
     """A Diagnosis as a compact table: one row per logical run, worst first, with its worst
     finding."""
-    from tbreport.report.summary import worst_finding
-
     order = {"error": 0, "warning": 1, "not-assessed": 2, "info": 3, "healthy": 4}
     runs = sorted(diagnosis.runs, key=lambda r: order.get(r.status, 5))
     counts = Counter(str(getattr(f.severity, "value", f.severity)) for f in diagnosis)
@@ -173,8 +173,6 @@ def finding_repr(finding: Any) -> str:
 
 def diagnosis_text(diagnosis: Any) -> str:
     """A Diagnosis as plain text: counts, then one line per run with its worst finding."""
-    from tbreport.report.summary import worst_finding
-
     lines = [
         f"Diagnosis: {_plural(len(diagnosis.runs), 'run')}, {_plural(len(diagnosis), 'finding')}"
     ]

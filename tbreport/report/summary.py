@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tbreport.diagnosis.detectors.base import Curve
-from tbreport.diagnosis.metrics import BestPoint, best_point, final_value
+from tbreport.diagnosis.metrics import BestPoint, best_point, final_value, step_range
 from tbreport.model import Finding, Severity
 from tbreport.report.collect import RunData
 
@@ -57,23 +57,6 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
 
 
-def step_range(run: RunData) -> tuple[int | None, int | None]:
-    """First and last step over the run's scalars and histograms."""
-    firsts: list[int] = []
-    lasts: list[int] = []
-    for curve in run.scalars.values():
-        if len(curve):
-            firsts.append(int(curve.steps[0]))
-            lasts.append(int(curve.steps[-1]))
-    for rows in run.histograms.values():
-        if len(rows):
-            firsts.append(int(rows["step"].iloc[0]))
-            lasts.append(int(rows["step"].iloc[-1]))
-    if not firsts:
-        return None, None
-    return min(firsts), max(lasts)
-
-
 def finding_rank(finding: Finding) -> tuple[int, float]:
     """Sort key of a finding, worst first: severity, then strength (unknown strength last)."""
     strength = finding.strength
@@ -113,7 +96,10 @@ def summarize(runs: Sequence[RunData]) -> pd.DataFrame:
         train = run.first_curve("train_loss")
         val = run.first_curve("val_loss")
         best = best_point(val)
-        first, last = step_range(run)
+        first, last = step_range(
+            [curve.steps for curve in run.scalars.values()]
+            + [rows["step"].to_numpy() for rows in run.histograms.values()]
+        )
         worst = worst_finding(run.findings)
         counts = run.severity_counts()
         duration = run.last_wall_time - run.first_wall_time

@@ -9,51 +9,23 @@ import sys
 
 import click
 
-from tbreport.commands.common import quiet_option, use_colour
-from tbreport.commands.read import read_logdir, read_options
+from tbreport.cli.common import SEVERITY_COLOURS, read_logdir, use_colour
+from tbreport.cli.options import (
+    build_config,
+    config_option,
+    quiet_option,
+    read_options,
+    selection_options,
+)
 from tbreport.diagnosis import Diagnosis, diagnose
-from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
+from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
-from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
-from tbreport.discovery import printable_name
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
-from tbreport.inputs import compile_pattern
 from tbreport.model import Severity
+from tbreport.reading.discovery import printable_name
+from tbreport.reading.inputs import compile_pattern
+from tbreport.report.csvsafe import csv_text
 from tbreport.textsafe import term_safe
-
-SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
-
-
-def _split_list(values: tuple[str, ...]) -> list[str] | None:
-    """Repeatable, comma-separated option values as one list (None when not given)."""
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def build_config(
-    *,
-    config_path: str | None,
-    select: tuple[str, ...],
-    extend_select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    fail_on: str | None,
-    role_options: tuple[str, ...],
-) -> Config:
-    """The file configuration (explicit, or found from the working directory) with command-line
-    options on top."""
-    base = load_config(path=config_path)
-    roles: dict[str, list[str]] = {}
-    for text in role_options:
-        name, pattern = parse_role_option(text)
-        roles.setdefault(name, []).append(pattern)
-    return base.override(
-        select=_split_list(select),
-        extend_select=_split_list(extend_select),
-        ignore=_split_list(ignore),
-        fail_on=fail_on,
-        roles=roles,
-    )
 
 
 def exit_code_for(diagnosis: Diagnosis, *, fail_on: str) -> int:
@@ -143,40 +115,6 @@ def render_text(
     return out.getvalue()
 
 
-def selection_options(func):
-    """Detector selection, role and config options shared by check, report and audit."""
-    func = click.option(
-        "--role",
-        "role_options",
-        multiple=True,
-        metavar="NAME=REGEX",
-        help=(
-            "Tag pattern for a role (replaces its defaults; repeatable). Roles: "
-            + ", ".join(ALL_ROLES)
-            + "."
-        ),
-    )(func)
-    func = click.option(
-        "--ignore",
-        multiple=True,
-        metavar="CODES",
-        help="Detectors to skip: codes, names or code prefixes, comma-separated or repeated.",
-    )(func)
-    func = click.option(
-        "--extend-select",
-        multiple=True,
-        metavar="CODES",
-        help="Detectors to add to the selection (from the config file or --select).",
-    )(func)
-    func = click.option(
-        "--select",
-        multiple=True,
-        metavar="CODES",
-        help="Detectors to run: codes (L101), names (overfitting), prefixes (L, G2) [default: all]",
-    )(func)
-    return func
-
-
 @click.command()
 @click.argument("logdir", type=click.Path(path_type=str))
 @click.option(
@@ -195,13 +133,7 @@ def selection_options(func):
     default=None,
     help="Exit 1 on a finding at or above this severity [default: the config's, else error].",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 @click.option(
     "--verbose",
     "-v",
@@ -277,8 +209,6 @@ def check(
         document["hidden_findings"] = hidden
         click.echo(json.dumps(document, indent=2, allow_nan=False))
     elif output_format == "csv":
-        from tbreport.report.csvsafe import csv_text
-
         # Run names and tags come from the files: as formula-safe as every CSV we write.
         click.echo(csv_text(shown.to_frame(as_text=True)), nl=False)
     else:

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from tbreport.discovery import discover_runs, is_event_file_name, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
+from tbreport.reading.discovery import discover_runs, is_event_file_name, printable_name
 
 SourceKind = Literal["dir", "fsdir", "tar", "zip"]
 

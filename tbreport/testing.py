@@ -1,4 +1,4 @@
-"""Write TensorBoard event files: used by tests, sample-run generation and benchmarks.
+"""Write TensorBoard event files for tests and benchmarks (never used by tbreport at run time).
 
 It writes exactly what the common writers write (PyTorch ``simple_value`` scalars and
 ``HistogramProto`` histograms, TF2 rank-0 tensor scalars and ``[k, 3]`` tensor histograms with the
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 
-from tbreport.records import masked_crc32c
+from tbreport.reading.records import masked_crc32c
 
 
 def frame(data: bytes) -> bytes:

@@ -2,10 +2,10 @@
 
 Per event file the reader remembers the byte offset just past the last complete record, the file's
 identity (device and inode) and the parsed records so far, kept as a few *chunks* of
-:class:`~tbreport.parsing.FileData`. A poll stats every file; a file that grew has only its new
-bytes read and handed to the same parser ``tbreport.read`` uses (`parse_event_bytes`). The run-wide
-state (plugin names per tag, ``SessionLog.START`` purges, duplicate steps) is then applied by the
-same assembly ``tbreport.read`` uses (`tbreport.reader.assemble_run`), with the chunks in file
+:class:`~tbreport.reading.parsing.FileData`. A poll stats every file; a file that grew has only
+its new bytes read and handed to the same parser ``tbreport.read`` uses (`parse_event_bytes`).
+The run-wide state (plugin names per tag, ``SessionLog.START`` purges, duplicate steps) is then
+applied by the same assembly ``tbreport.read`` uses (`assemble_run`), with the chunks in file
 order, so a run read in a thousand polls gives exactly the rows of one ``tbreport.read``.
 
 Why chunks parse correctly on their own: a chunk starts on a record boundary, and the file's first
@@ -28,11 +28,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tbreport.discovery import RunRef, discover_runs
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, parse_event_bytes
-from tbreport.reader import ReadResult, RunData, assemble_run, combine
+from tbreport.reading.assemble import assemble_run, combine
+from tbreport.reading.discovery import RunRef, discover_runs
+from tbreport.reading.grouping import build_inventory
+from tbreport.reading.parsing import FileData, parse_event_bytes
+from tbreport.reading.result import ReadResult
+from tbreport.reading.rundata import RunData
 
 # Warnings the framing gives for the end of a file that may still be being written.
 _TAIL_KINDS = frozenset({"truncated-record", "zero-filled-tail"})
@@ -341,8 +344,6 @@ class IncrementalReader:
     def _logical_run_of(self, name: str, assembled: dict[str, RunData]) -> str:
         state = self._runs[name]
         if state.logical_run is None:
-            from tbreport.grouping import build_inventory
-
             if name not in assembled:
                 assembled[name] = self._assemble(name)
             inventory = build_inventory([assembled[name]], [])

@@ -1,4 +1,8 @@
-"""The ``tbreport`` command line: a click group; each verb lives in ``tbreport/commands/``."""
+"""The ``tbreport`` command line: the click group; each verb lives in a module beside this one.
+
+Shared option bundles are in `tbreport.cli.options`, shared helpers (output checks, reading with
+warnings on stderr) in `tbreport.cli.common`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from collections.abc import Iterator
 
 import click
 
-from tbreport import __version__
+from tbreport._version import __version__
+from tbreport.cli import audit, check, read, report, watch
 from tbreport.errors import EXIT_USAGE, TbreportError
 from tbreport.textsafe import term_safe
 
@@ -103,31 +108,13 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    from tbreport.commands import read as read_commands
-
-    cli.add_command(read_commands.ls)
-    cli.add_command(read_commands.export)
-
-    from tbreport.commands import check as check_commands
-
-    cli.add_command(check_commands.check)
-    cli.add_command(check_commands.rules)
-
-    from tbreport.commands import audit as audit_commands
-
-    cli.add_command(audit_commands.audit)
-
-    from tbreport.commands import report as report_commands
-
-    cli.add_command(report_commands.report)
-
-    from tbreport.commands import watch as watch_commands
-
-    cli.add_command(watch_commands.watch)
-
-
-_register()
+cli.add_command(read.ls)
+cli.add_command(read.export)
+cli.add_command(check.check)
+cli.add_command(check.rules)
+cli.add_command(audit.audit)
+cli.add_command(report.report)
+cli.add_command(watch.watch)
 
 
 def main() -> None:

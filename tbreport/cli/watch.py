@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
-from tbreport.commands.check import SEVERITY_COLOURS, build_config, selection_options
+from tbreport.cli.common import SEVERITY_COLOURS
+from tbreport.cli.options import build_config, config_option, selection_options
 from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK
-from tbreport.incremental import DEFAULT_STALL_SECONDS
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.monitor import Monitor, RunStatus
+from tbreport.outputs import check_output_file
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.incremental import DEFAULT_STALL_SECONDS
+from tbreport.report import write_html
 
 # C0/C1 control characters, DEL and the bidirectional overrides: anything that could move the
 # cursor, recolour the terminal or reorder text if printed as it is.
@@ -208,13 +212,7 @@ def _findings_signature(monitor: Monitor) -> tuple:
 )
 @click.option("--force", is_flag=True, help="Let --html overwrite a file tbreport did not write.")
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 def watch(
     logdir: str,
     interval: float,
@@ -258,12 +256,8 @@ def watch(
         role_options=role_options,
     )
     if os.path.exists(logdir):  # a file that is not an event file is an error now, not later
-        from tbreport.discovery import discover_runs
-
         discover_runs(logdir)
     if html_path is not None:
-        from tbreport.outputs import check_output_file
-
         check_output_file(html_path, force=force)
     monitor = Monitor(logdir, config=config, stall_seconds=stall_seconds)
     live = output_format == "text" and sys.stdout.isatty()
@@ -309,8 +303,6 @@ def watch(
 
 
 def _write_html(monitor: Monitor, path: str, *, logdir: str) -> None:
-    from tbreport.report import write_html
-
     if not monitor.reader.runs:
         return  # nothing to show yet
     # Files we write are ours from the first write on, so later rewrites need no --force.

@@ -9,7 +9,7 @@ its metadata, histograms, text, hparams, session logs) is parsed with the compil
 
 A file is parsed without knowing the rest of its run, so tensors are kept as candidates by shape
 (rank-0 numeric -> scalar, ``[k, 3]`` numeric -> histogram, strings -> text), resolved against the
-run's plugin names during assembly (`tbreport.reader`).
+run's plugin names during assembly (`tbreport.reading.assemble`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 
 from tbreport.model import ReadWarning
-from tbreport.records import (
+from tbreport.reading.records import (
     HEADER_BYTES,
     Framing,
     frame_intact_files,

@@ -18,10 +18,10 @@ import re
 
 import numpy as np
 
-from tbreport.discovery import RunRef
 from tbreport.model import ReadWarning
-from tbreport.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
-from tbreport.reader import RunData
+from tbreport.reading.discovery import RunRef
+from tbreport.reading.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
+from tbreport.reading.rundata import RunData
 
 # Largest tensor handed to TensorBoard's make_ndarray whose values are not all in the record.
 _MAX_TENSOR_VALUES = _MAX_BROADCAST_VALUES

@@ -3,101 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 import pandas as pd
 
-from tbreport import __version__
-from tbreport.commands.common import (
-    plural,
-    probe_output,
-    quiet_option,
-    remove_stale,
-    report_warnings,
-    verbose_option,
-)
-from tbreport.reader import ReadResult
-from tbreport.selection import wide_scalars
+from tbreport._version import __version__
+from tbreport.cli.common import plural, probe_output, read_logdir
+from tbreport.cli.options import quiet_option, read_options, verbose_option
+from tbreport.diagnosis import describe_meanings
+from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir, remove_stale
+from tbreport.reading.result import ReadResult
+from tbreport.report.csvsafe import neutralise_frame
+from tbreport.report.export import EXPORT_FILES, write_export
 from tbreport.textsafe import term_safe
-
-EXPORT_TABLES = (
-    "meanings",
-    "scalars",
-    "scalars_wide",
-    "histograms",
-    "hparams",
-    "runs",
-    "text",
-    "warnings",
-)
-#: Every file `tbreport export` may write (CSV or Parquet).
-EXPORT_FILES = tuple(f"{name}.{ext}" for ext in ("csv", "parquet") for name in EXPORT_TABLES)
-HISTOGRAM_EXPORT_COLUMNS = [
-    "run",
-    "tag",
-    "step",
-    "wall_time",
-    "min",
-    "max",
-    "mean",
-    "std",
-    "num",
-    "zero_fraction",
-]
-
-
-def read_options(func):
-    """Options shared by every command that reads a LOGDIR."""
-    func = click.option(
-        "--engine",
-        type=click.Choice(["fast", "accumulator"]),
-        default="fast",
-        show_default=True,
-        help="Reader: tbreport's own, or TensorBoard's EventAccumulator (slow reference).",
-    )(func)
-    func = click.option(
-        "--jobs",
-        "-j",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Worker processes for parsing files [default: all cores when worthwhile].",
-    )(func)
-    func = click.option(
-        "--runs",
-        "runs",
-        metavar="REGEX",
-        default=None,
-        help="Only runs whose name matches this regular expression (case-insensitive).",
-    )(func)
-    func = click.option(
-        "--tags",
-        "tags",
-        metavar="REGEX",
-        default=None,
-        help="Only scalar/histogram/text tags matching this regular expression "
-        "(case-insensitive, as TensorBoard's filter).",
-    )(func)
-    return func
-
-
-def read_logdir(
-    logdir: str,
-    *,
-    tags: str | None,
-    jobs: int | None,
-    engine: str,
-    runs: str | None = None,
-    verbose: bool = False,
-    quiet: bool = False,
-) -> ReadResult:
-    """Read a directory, archive or URL with the shared options; warnings go to stderr,
-    grouped by kind."""
-    from tbreport.inputs import read_source
-
-    result = read_source(logdir, tags=tags, runs=runs, jobs=jobs, engine=engine)
-    report_warnings(result.warnings, verbose=verbose, quiet=quiet)
-    return result
 
 
 @click.command("ls")
@@ -144,8 +62,6 @@ def ls(
         logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
     )
     if meaning:
-        from tbreport.diagnosis import describe_meanings
-
         table = describe_meanings(result)
         if output_format == "text":
             click.echo(format_meanings(table))
@@ -162,8 +78,6 @@ def ls(
 
 def _machine_table(table: pd.DataFrame, output_format: str) -> str:
     if output_format == "csv":
-        from tbreport.report.csvsafe import neutralise_frame
-
         return neutralise_frame(table).to_csv(index=False)
     records = json.loads(table.to_json(orient="records"))
     return json.dumps(records, indent=2, allow_nan=False) + "\n"
@@ -302,73 +216,6 @@ def format_listing(result: ReadResult) -> str:
     return "\n".join(lines)
 
 
-def histogram_export(histograms: pd.DataFrame) -> pd.DataFrame:
-    """The histogram table for CSV: statistics per run, tag and step (buckets omitted)."""
-    return histograms[HISTOGRAM_EXPORT_COLUMNS]
-
-
-def warnings_frame(result: ReadResult) -> pd.DataFrame:
-    return pd.DataFrame(
-        [(w.kind, w.run, w.path, w.offset, w.message) for w in result.warnings],
-        columns=["kind", "run", "path", "offset", "message"],
-    ).astype({"offset": "Int64"})
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as Parquet atomically (typed columns: no formula neutralising needed).
-
-    Raises:
-        InputError: pyarrow (or fastparquet) is not installed.
-    """
-    from tbreport.errors import InputError
-    from tbreport.outputs import atomic_open
-
-    frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            # Arrow needs one type per column: hparams mix numbers and text.
-            frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-    try:
-        with atomic_open(path, "wb") as handle:
-            frame.to_parquet(handle, index=False)
-    except ImportError:
-        raise InputError(
-            "--format parquet needs pyarrow: pip install pyarrow (or use --format csv)"
-        ) from None
-    return path
-
-
-def write_export(
-    result: ReadResult, out_dir: Path, *, wide: bool, output_format: str = "csv"
-) -> list[Path]:
-    """Write every export table into ``out_dir``; return the files written."""
-    from tbreport.diagnosis import describe_meanings
-    from tbreport.report.csvsafe import write_csv
-
-    histograms = histogram_export(result.histograms)
-    if output_format == "parquet":
-        # Parquet keeps the buckets as lists; CSV would need one cell per array.
-        histograms = result.histograms.assign(
-            bucket_limit=[list(map(float, b)) for b in result.histograms["bucket_limit"]],
-            bucket=[list(map(float, b)) for b in result.histograms["bucket"]],
-        )
-    tables = [
-        ("scalars", result.scalars),
-        ("histograms", histograms),
-        ("hparams", result.hparams),
-        ("runs", result.runs),
-        ("text", result.text),
-        ("warnings", warnings_frame(result)),
-        ("meanings", describe_meanings(result)),
-    ]
-    if wide:
-        tables.append(("scalars_wide", wide_scalars(result.scalars)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if output_format == "parquet":
-        return [write_parquet(frame, out_dir / f"{name}.parquet") for name, frame in tables]
-    return [write_csv(frame, out_dir / f"{name}.csv") for name, frame in tables]
-
-
 @click.command("export")
 @click.argument("logdir", type=click.Path())
 @click.option(
@@ -421,8 +268,6 @@ def export(
     scalars_wide file from an earlier --wide export is removed). CSV text cells
     that a spreadsheet would run as a formula are prefixed with a quote.
     """
-    from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir
-
     # Refuse an output that cannot be written before reading anything.
     probe_output(output, directory=True)
     out_dir = check_output_dir(output, known_names=EXPORT_FILES, force=force)

@@ -7,9 +7,21 @@ from pathlib import Path
 
 import click
 
-from tbreport.commands.check import build_config, selection_options
-from tbreport.commands.common import STDOUT, plural, probe_output, quiet_option, verbose_option
-from tbreport.commands.read import read_logdir, read_options
+from tbreport._version import __version__
+from tbreport.cli.common import STDOUT, plural, probe_output, read_logdir
+from tbreport.cli.options import (
+    build_config,
+    config_option,
+    quiet_option,
+    read_options,
+    selection_options,
+    verbose_option,
+)
+from tbreport.diagnosis import diagnose
+from tbreport.outputs import atomic_write_text, check_output_dir, check_output_file
+from tbreport.reading.discovery import printable_name
+from tbreport.report import render_report, write_csv_bundle
+from tbreport.report.bundle import bundle_files
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
@@ -71,13 +83,7 @@ def _size(path: Path) -> str:
 )
 @click.option("--force", is_flag=True, help="Overwrite an output that tbreport did not write.")
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 @read_options
 @quiet_option
 @verbose_option
@@ -121,13 +127,6 @@ def report(
       tbreport report runs/ --format csv -o report-csv/
       tbreport report runs.tar.gz --runs 'lr_1e-3' -o - > report.html
     """
-    from tbreport import __version__
-    from tbreport.diagnosis import diagnose
-    from tbreport.discovery import printable_name
-    from tbreport.outputs import check_output_dir, check_output_file
-    from tbreport.report import render_report, write_csv_bundle
-    from tbreport.report.bundle import bundle_files
-
     started = time.perf_counter()
     config = build_config(
         config_path=config_path,
@@ -166,8 +165,6 @@ def report(
                 f"in {elapsed:.1f} s"
             )
         return
-
-    from tbreport.outputs import atomic_write_text
 
     html = render_report(
         result,

@@ -1,4 +1,4 @@
-"""What every command shares: output checks before any work, colour, quiet and verbose."""
+"""What every verb shares: output checks before any work, colour, reading with warnings."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import click
 
 from tbreport.errors import InputError
 from tbreport.outputs import special_kind
+from tbreport.reading.inputs import read_source
+from tbreport.reading.result import ReadResult
 from tbreport.textsafe import term_safe
 
 #: What ``-o`` takes to mean standard output.
 STDOUT = "-"
+
+SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "healthy": "green"}
 
 # Kernel and device trees: creating a file there is never what the user meant.
 _SYSTEM_TREES = ("/sys", "/proc", "/dev")
@@ -77,20 +81,6 @@ def probe_output(path: str, *, directory: bool, stdout_ok: bool = False) -> None
     os.unlink(probe)
 
 
-def quiet_option(func):
-    """``-q/--quiet``: only errors on stderr."""
-    return click.option(
-        "--quiet", "-q", is_flag=True, help="Print nothing but errors (no summary, no warnings)."
-    )(func)
-
-
-def verbose_option(func):
-    """``-v/--verbose``: every reading warning, not one example per kind."""
-    return click.option(
-        "--verbose", "-v", is_flag=True, help="List every reading warning, not one per kind."
-    )(func)
-
-
 def report_warnings(
     warnings: list, *, verbose: bool = False, quiet: bool = False, what: str = "while reading"
 ) -> None:
@@ -119,14 +109,18 @@ def report_warnings(
         )
 
 
-def remove_stale(directory: Path, *, known: tuple[str, ...], written: list[Path]) -> list[Path]:
-    """Remove files tbreport wrote into ``directory`` earlier that this run did not write again
-    (an old ``scalars_wide.csv`` must not pass for current data). Only ``known`` names go."""
-    keep = {p.name for p in written}
-    removed = []
-    for name in known:
-        path = directory / name
-        if name not in keep and path.is_file() and not path.is_symlink():
-            path.unlink()
-            removed.append(path)
-    return removed
+def read_logdir(
+    logdir: str,
+    *,
+    tags: str | None,
+    jobs: int | None,
+    engine: str,
+    runs: str | None = None,
+    verbose: bool = False,
+    quiet: bool = False,
+) -> ReadResult:
+    """Read a directory, archive or URL with the shared options; warnings go to stderr,
+    grouped by kind."""
+    result = read_source(logdir, tags=tags, runs=runs, jobs=jobs, engine=engine)
+    report_warnings(result.warnings, verbose=verbose, quiet=quiet)
+    return result

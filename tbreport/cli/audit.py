@@ -6,16 +6,19 @@ import re
 
 import click
 
-from tbreport.audit.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
-from tbreport.commands.check import build_config, selection_options
-from tbreport.commands.common import (
-    plural,
-    probe_output,
+from tbreport.audit import AUDIT_FILES, write_audit
+from tbreport.audit import audit as run_audit
+from tbreport.cli.common import plural, probe_output, report_warnings
+from tbreport.cli.options import (
+    build_config,
+    config_option,
     quiet_option,
-    report_warnings,
+    selection_options,
     verbose_option,
 )
-from tbreport.inputs import compile_pattern
+from tbreport.outputs import check_output_dir
+from tbreport.reading.inputs import compile_pattern
+from tbreport.reading.sources import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits
 from tbreport.textsafe import term_safe
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
@@ -109,13 +112,7 @@ class SizeType(click.ParamType):
     help="Stop (exit 2) when an archive expands beyond this.",
 )
 @selection_options
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="A pyproject.toml or tbreport.toml [default: the nearest one from the working directory].",
-)
+@config_option
 @click.option("--force", is_flag=True, help="Write into an output directory holding other files.")
 @click.option(
     "--progress/--no-progress",
@@ -168,10 +165,6 @@ def audit(
       tbreport audit s3://team-bucket/runs/ -o audit/ --jobs 16
       tbreport audit /shared/runs -o audit/ --scheduler tcp://10.0.0.5:8786
     """
-    from tbreport.audit import audit as run_audit
-    from tbreport.audit import write_audit
-    from tbreport.outputs import check_output_dir
-
     config = build_config(
         config_path=config_path,
         select=select,
@@ -181,8 +174,6 @@ def audit(
         role_options=role_options,
     )
     # Refuse a foreign output directory before spending minutes on the audit.
-    from tbreport.audit import AUDIT_FILES
-
     probe_output(output, directory=True)
     check_output_dir(output, known_names=AUDIT_FILES, force=force)
     run_pattern = compile_pattern(runs, option="--runs")

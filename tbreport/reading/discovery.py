@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import looks_like_lfs_pointer
+from tbreport.reading.parsing import looks_like_lfs_pointer
 
 
 @dataclass(frozen=True)
@@ -218,11 +218,6 @@ def _is_lfs_pointer(path: Path, size: int) -> bool:
             return looks_like_lfs_pointer(handle.read(64))
     except OSError:
         return False
-
-
-def _relative_name(directory: Path, root: Path) -> str:
-    rel = os.path.relpath(directory, root)
-    return "." if rel == "." else printable_name(rel.replace(os.sep, "/"))
 
 
 def _display(path: Path, root: Path) -> str:

@@ -1,1 +1,0 @@
-"""One module per group of CLI verbs; registered explicitly in ``tbreport.cli``."""

@@ -1,0 +1,35 @@
+"""`RunData`: one run directory's assembled rows, the record every reading step passes on.
+
+Parsing produces it (`assemble.assemble_run`, or the reference engine in `accumulator`), grouping
+and hparams read it, `assemble.combine` turns a list of them into a `ReadResult`. It lives alone
+so that all of these import it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tbreport.model import ReadWarning
+from tbreport.reading.discovery import RunRef
+
+
+@dataclass
+class RunData:
+    """One run's assembled rows, before runs are combined into categorical frames."""
+
+    ref: RunRef
+    tags: list[str]
+    scalar_tag: np.ndarray
+    scalar_step: np.ndarray
+    scalar_wall: np.ndarray
+    scalar_value: np.ndarray
+    histograms: list[tuple]
+    texts: list[tuple]
+    hparam_contents: list[tuple[str, bytes]]
+    files: int
+    bytes: int
+    purged: int = 0
+    duplicate_steps: int = 0
+    warnings: list[ReadWarning] = field(default_factory=list)
