@@ -82,7 +82,7 @@ def test_to_frame_has_one_row_per_finding(logdir):
 
 def test_to_json_dict_is_the_check_document(logdir):
     doc = tbreport.diagnose(logdir).to_json_dict(logdir="runs")
-    assert doc["schema_version"] == 2 and doc["logdir"] == "runs"
+    assert doc["schema_version"] == 3 and doc["logdir"] == "runs"
     assert [r["run"] for r in doc["runs"]] == ["a_nan", "b_overfit", "c_healthy"]
     json.dumps(doc, allow_nan=False)  # strictly valid JSON, NaN evidence included
 

@@ -31,7 +31,9 @@ from tbreport.model import Finding, ReadWarning, Severity
 if TYPE_CHECKING:
     from tbreport.reader import ReadResult
 
-SCHEMA_VERSION = 2
+#: 3: findings carry ``observed``, ``limit``, ``step_range`` and ``marks`` (typed, see
+#: :class:`~tbreport.model.Finding`); ``step_range`` left ``evidence``.
+SCHEMA_VERSION = 3
 FINDING_COLUMNS = [
     "run",
     "code",
@@ -44,6 +46,10 @@ FINDING_COLUMNS = [
     "tags",
     "problem",
     "strength",
+    "observed",
+    "limit",
+    "step_start",
+    "step_end",
 ]
 
 
@@ -153,7 +159,8 @@ class Diagnosis(list[Finding]):
 
     def to_frame(self, *, as_text: bool = False) -> pd.DataFrame:
         """One row per finding: ``run, code, name, severity, message, step, evidence, advice,
-        tags, problem, strength``.
+        tags, problem, strength, observed, limit, step_start, step_end`` (the last two: the
+        finding's ``step_range``).
 
         Args:
             as_text: ``evidence`` as JSON text and ``tags`` comma-separated, for CSV; by default
@@ -174,15 +181,22 @@ class Diagnosis(list[Finding]):
                 "tags": ",".join(f.tags) if as_text else tuple(f.tags),
                 "problem": f.problem,
                 "strength": f.strength,
+                "observed": f.observed,
+                "limit": f.limit,
+                "step_start": f.step_range[0] if f.step_range else None,
+                "step_end": f.step_range[1] if f.step_range else None,
             }
             for f in self
         ]
         frame = pd.DataFrame(rows, columns=FINDING_COLUMNS)
-        frame["step"] = frame["step"].astype("Int64")
+        for column in ("step", "step_start", "step_end"):
+            frame[column] = frame[column].astype("Int64")
+        for column in ("strength", "observed", "limit"):
+            frame[column] = frame[column].astype("float64")
         return frame
 
     def to_json_dict(self, *, logdir: str) -> dict[str, Any]:
-        """The ``tbreport check --format json`` document (``schema_version`` 2)."""
+        """The ``tbreport check --format json`` document (``schema_version`` 3)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "logdir": logdir,

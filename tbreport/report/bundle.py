@@ -37,6 +37,10 @@ FINDING_COLUMNS = (
     "name",
     "severity",
     "step",
+    "step_start",
+    "step_end",
+    "observed",
+    "limit",
     "message",
     "advice",
     "tags",
@@ -45,7 +49,8 @@ FINDING_COLUMNS = (
 
 
 def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
-    """One row per finding; ``tags`` and ``evidence`` as JSON text."""
+    """One row per finding (the observed value, its limit and the step range as columns);
+    ``tags`` and ``evidence`` as JSON text."""
     rows = []
     for f in findings:
         rows.append(
@@ -55,6 +60,10 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
                 "name": f.name,
                 "severity": str(f.severity),
                 "step": f.step,
+                "step_start": f.step_range[0] if f.step_range else None,
+                "step_end": f.step_range[1] if f.step_range else None,
+                "observed": f.observed,
+                "limit": f.limit,
                 "message": f.message,
                 "advice": f.advice,
                 "tags": json.dumps(list(f.tags), ensure_ascii=False),
@@ -62,7 +71,10 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
-    frame["step"] = frame["step"].astype("Int64")
+    for column in ("step", "step_start", "step_end"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("observed", "limit"):
+        frame[column] = frame[column].astype("float64")
     return frame
 
 
