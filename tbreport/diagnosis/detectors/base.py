@@ -170,6 +170,11 @@ class RunData:
         order = np.argsort(steps, kind="stable")
         return Curve(tag, steps[order], values[order], walls[order])
 
+    def parts(self, tag: str) -> tuple[str, ...]:
+        """The logged tags behind a tag: the summed loss terms of a role judged on their sum
+        (``"a+b"``), else the tag itself."""
+        return self._sums.get(tag, (tag,))
+
     def curve(self, role: str) -> Curve | None:
         """The curve of the first tag resolved for a scalar role, or None."""
         tags = self.roles.get(role)
@@ -381,7 +386,8 @@ class Detector:
                 see :func:`mark_point`) are left out.
 
         Raises:
-            ValueError: ``severity`` is not one the detector declares.
+            ValueError: ``severity`` is not one the detector declares, or a mark is on a tag the
+                run does not have or the finding does not name (a chart could not draw it).
         """
         severity = Severity(severity) if severity is not None else self.severity
         if severity not in self.severities:
@@ -391,6 +397,15 @@ class Detector:
             )
         if strength is not None and not math.isfinite(strength):
             strength = None
+        tags, marks = _logged(run, tags, marks)
+        if marks and hasattr(run, "scalar_tags"):
+            known = {*run.scalar_tags, *run.histogram_tags}
+            stray = sorted({m.tag for m in marks if m.tag not in known or m.tag not in tags})
+            if stray:
+                raise ValueError(
+                    f"{self.code} ({self.name}) marks tags the run does not have or the finding "
+                    f"does not name: {', '.join(stray)}"
+                )
         return Finding(
             run=run.run,
             code=self.code,
@@ -400,14 +415,34 @@ class Detector:
             step=step,
             evidence={k: jsonable(v) for k, v in (evidence or {}).items()},
             advice=self.advice() if advice is None else advice,
-            tags=tuple(tags),
+            tags=tags,
             problem=self.problem,
             strength=None if strength is None else round(float(strength), 3),
             observed=_rounded(observed),
             limit=_rounded(limit),
             step_range=None if step_range is None else tuple(step_range),
-            marks=tuple(m for m in marks if m is not None),
+            marks=marks,
         )
+
+
+def _logged(
+    run: RunData, tags: Sequence[str], marks: Iterable[Mark | None]
+) -> tuple[tuple[str, ...], tuple[Mark, ...]]:
+    """Tags and marks on the tags that were logged: a curve summed from loss terms (``"a+b"``)
+    is no tag of the run and no chart shows it, so it names its terms, and its steps are marked
+    on each term (a value on the sum is on none of their curves)."""
+    parts = getattr(run, "parts", lambda tag: (tag,))
+    logged = tuple(dict.fromkeys(part for tag in tags for part in parts(tag)))
+    placed: list[Mark] = []
+    for mark in marks:
+        if mark is None:
+            continue
+        terms = parts(mark.tag)
+        if terms == (mark.tag,):
+            placed.append(mark)
+        elif mark.kind in ("vline", "band"):
+            placed.extend(dataclasses.replace(mark, tag=term) for term in terms)
+    return logged, tuple(placed)
 
 
 def _rounded(value: float | None) -> float | None:
