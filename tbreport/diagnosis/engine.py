@@ -212,7 +212,53 @@ class Diagnosis(list[Finding]):
 class _Plan:
     detector: Detector
     params: Any
-    severity: Severity | None
+    #: Declared severity -> the configured one (empty: the detector's own levels).
+    severities: Mapping[Severity, Severity] = dataclasses.field(default_factory=dict)
+
+
+def _severity(value: Any, cls: type[Detector], where: str) -> Severity:
+    try:
+        return Severity(str(value).strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"detector {cls.code} ({cls.name}): {where} must be error, warning or info, "
+            f"got {value!r}"
+        ) from None
+
+
+def severity_override(cls: type[Detector], value: Any) -> dict[Severity, Severity]:
+    """What a configured ``severity`` of a detector means: declared level -> configured level.
+
+    A single level (``severity = "error"``) is taken only by a detector that raises one level:
+    for a detector that raises several, one level for all would erase the difference it
+    draws, so it is refused and a table per level is asked for
+    (``severity = { warning = "info", error = "warning" }``). A table names levels the
+    detector declares; the ones it leaves out keep their severity.
+
+    Raises:
+        ConfigError: An unknown severity, a level the detector does not raise, or a single
+            level for a detector that raises several.
+    """
+    declared = ", ".join(map(str, cls.severities))
+    if isinstance(value, Mapping):
+        mapping = {}
+        for level, target in value.items():
+            source = _severity(level, cls, "a severity table's key")
+            if source not in cls.severities:
+                raise ConfigError(
+                    f"detector {cls.code} ({cls.name}) never raises {source} (it raises "
+                    f"{declared}), so severity.{level} maps nothing"
+                )
+            mapping[source] = _severity(target, cls, f"severity.{level}")
+        return mapping
+    target = _severity(value, cls, "severity")
+    if len(cls.severities) > 1:
+        example = ", ".join(f'{s} = "{s}"' for s in cls.severities)
+        raise ConfigError(
+            f"detector {cls.code} ({cls.name}) raises {declared}: one severity for all would "
+            f"make them the same; map each level instead, e.g. severity = {{ {example} }}"
+        )
+    return {cls.severities[0]: target}
 
 
 def _plan(config: Config) -> list[_Plan]:
@@ -226,15 +272,8 @@ def _plan(config: Config) -> list[_Plan]:
     for cls in detectors:
         values = dict(overrides.get(cls, {}))
         severity = values.pop("severity", None)
-        if severity is not None:
-            try:
-                severity = Severity(str(severity).lower())
-            except ValueError:
-                raise ConfigError(
-                    f"detector {cls.code} ({cls.name}): severity must be error, warning or info, "
-                    f"got {severity!r}"
-                ) from None
-        plans.append(_Plan(cls(), cls.make_params(values), severity))
+        mapping = severity_override(cls, severity) if severity is not None else {}
+        plans.append(_Plan(cls(), cls.make_params(values), mapping))
     return plans
 
 
@@ -454,8 +493,11 @@ def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
                 )
             )
             continue
-        if plan.severity is not None:
-            produced = [dataclasses.replace(f, severity=plan.severity) for f in produced]
+        if plan.severities:
+            produced = [
+                dataclasses.replace(f, severity=plan.severities.get(f.severity, f.severity))
+                for f in produced
+            ]
         findings.extend(produced)
     findings, explained = _drop_explained(findings, plans)
     skipped.extend(explained)
