@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tbreport.model import PROBLEMS as PROBLEMS  # re-exported: one synthetic shape each
 from tbreport.writing import (
     file_version_event,
     histogram_event,
@@ -22,16 +23,6 @@ from tbreport.writing import (
 )
 
 LAYOUTS = ("autostock", "puffin", "hf", "lightning", "keras", "add_scalars")
-PROBLEMS = (
-    "overfitting",
-    "underfitting",
-    "erratic-loss",
-    "non-finite-loss",
-    "exploding-gradients",
-    "vanishing-gradients",
-    "dead-neurons",
-    "collapsed-predictions",
-)
 
 Series = tuple[np.ndarray, np.ndarray]
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tbreport.diagnosis.config import Config, as_config
 from tbreport.diagnosis.detectors import (
+    ALL_DETECTORS,
     Detector,
     RunData,
     SkipDetector,
@@ -25,6 +26,7 @@ from tbreport.diagnosis.detectors import (
     select_detectors,
 )
 from tbreport.diagnosis.roles import RolePatterns
+from tbreport.diagnosis.semantics import RUN_KINDS
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
 
@@ -525,12 +527,9 @@ def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
 
 NOT_ASSESSED = "not-assessed"
 #: The detectors that must run before a run of each kind can be called healthy: the ones that
-#: judge whether it learned at all.
+#: judge whether it learned at all (each declares the kinds it ``assesses``).
 KEY_DETECTORS: Mapping[str, tuple[str, ...]] = {
-    "supervised": ("overfitting", "underfitting", "erratic-loss"),
-    "reinforcement-learning": ("reward-not-improving",),
-    "adversarial": (),
-    "unknown": (),
+    kind: tuple(d.name for d in ALL_DETECTORS if kind in d.assesses) for kind in RUN_KINDS
 }
 
 

@@ -245,6 +245,13 @@ class Detector:
     #: Run kinds the detector judges (``"supervised"``, ``"reinforcement-learning"``,
     #: ``"adversarial"``, ``"unknown"``); empty: every kind.
     run_kinds: ClassVar[tuple[str, ...]] = ()
+    #: Run kinds whose assessment rests on this detector: a run of such a kind is called healthy
+    #: only when one of its key detectors ran (see ``diagnosis.engine.KEY_DETECTORS``).
+    assesses: ClassVar[tuple[str, ...]] = ()
+    #: Its findings are about a change of a curve's level (a rise, a plateau, no response): a
+    #: chart carrying one stays on a linear axis, which a log axis would flatten. Findings of the
+    #: problems in ``report.scales.LINEAR_PROBLEMS`` do so whatever their detector.
+    linear_axis: ClassVar[bool] = False
     #: Roles that must all be present, else the detector is skipped.
     requires: ClassVar[tuple[str, ...]] = ()
     #: Roles of which at least one must be present (empty: no such condition).
@@ -485,6 +492,16 @@ def mark_hline(tag: str, value: Any, label: str = "") -> Mark | None:
     return Mark("hline", tag, value=_rounded(value), label=label)
 
 
+def param_minimum(fld: dataclasses.Field) -> float | None:
+    """The smallest value a configuration may give a parameter (None: no lower bound): its
+    ``minimum`` metadata, and at least 1 for a count of points."""
+    minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
+    kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
+    if kind == "int" and (fld.name.endswith("points") or fld.name.startswith("min_points")):
+        minimum = max(minimum or 0, 1)
+    return minimum
+
+
 def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
     kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
     where = f"detector {cls.code} ({cls.name}) parameter {fld.name!r}"
@@ -501,9 +518,7 @@ def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
             number = None
         if number is None or not math.isfinite(number):
             raise ConfigError(f"{where} must be a number, got {value!r}")
-        minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
-        if kind == "int" and (fld.name.endswith("points") or fld.name.startswith("min_points")):
-            minimum = max(minimum or 0, 1)
+        minimum = param_minimum(fld)
         if minimum is not None and number < minimum:
             raise ConfigError(f"{where} must be at least {minimum}, got {value!r}")
         if kind == "int":

@@ -146,6 +146,7 @@ class Overfitting(Detector):
     problem = "overfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires = ("val_loss", "train_loss")
 
     @dataclass(frozen=True)
@@ -288,6 +289,7 @@ class Underfitting(Detector):
     problem = "underfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires_any = ("train_loss", "val_loss")
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
@@ -455,6 +457,7 @@ class ErraticLoss(Detector):
     problem = "erratic-loss"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires = ("train_loss",)
     explained_by = ("non-finite-loss",)
 

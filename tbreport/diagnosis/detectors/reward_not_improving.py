@@ -73,6 +73,7 @@ class RewardNotImproving(Detector):
     severities = (Severity.WARNING,)
     problem = "underfitting"
     run_kinds = ("reinforcement-learning",)
+    assesses = ("reinforcement-learning",)
     requires = ("reward",)
 
     @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class LrScheduleNoEffect(Detector):
     name = "lr-schedule-no-effect"
     severities = (Severity.INFO,)
     run_kinds = ("supervised",)
+    linear_axis = True
     requires = ("learning_rate", "train_loss")
 
     @dataclass(frozen=True)
