@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tbreport.model import PROBLEMS as PROBLEMS  # re-exported: one synthetic shape each
 from tbreport.testing import (
     file_version_event,
     histogram_event,
@@ -22,16 +23,6 @@ from tbreport.testing import (
 )
 
 LAYOUTS = ("autostock", "puffin", "hf", "lightning", "keras", "add_scalars")
-PROBLEMS = (
-    "overfitting",
-    "underfitting",
-    "erratic-loss",
-    "non-finite-loss",
-    "exploding-gradients",
-    "vanishing-gradients",
-    "dead-neurons",
-    "collapsed-predictions",
-)
 
 Series = tuple[np.ndarray, np.ndarray]
 
@@ -371,8 +362,13 @@ def run_data(
     run: str = "run",
     roles: dict[str, str | list[str]] | None = None,
     warnings=(),
+    described: bool = False,
 ):
-    """A RunData built in memory; roles resolved by the default patterns (plus ``roles``)."""
+    """A RunData built in memory; roles resolved by the default patterns (plus ``roles``).
+
+    With ``described``, the tags' meanings and the run's kind are read as ``tbreport.diagnose``
+    reads them (an RL run is then judged as one); without, the run counts as supervised.
+    """
     import pandas as pd
 
     from tbreport.diagnosis.detectors import RunData
@@ -394,12 +390,18 @@ def run_data(
         row for tag, items in (histograms or {}).items() for row in histogram_rows(tag, items)
     ]
     hist_frame = pd.DataFrame(hist_rows)
-    resolved = RolePatterns.build(roles).resolve(
+    semantics, resolved = RolePatterns.build(roles).describe(
         scalar_tags=list(dict.fromkeys(scalar_frame["tag"])),
         histogram_tags=list(dict.fromkeys(hist_frame["tag"])) if len(hist_frame) else [],
+        counts=scalar_frame["tag"].value_counts().to_dict() if described else None,
     )
     return RunData(
-        run=run, scalars=scalar_frame, histograms=hist_frame, roles=resolved, warnings=warnings
+        run=run,
+        scalars=scalar_frame,
+        histograms=hist_frame,
+        roles=resolved,
+        warnings=warnings,
+        semantics=semantics if described else None,
     )
 
 

@@ -65,7 +65,7 @@ def test_json_matches_the_schema(logdir):
     result = run("check", logdir, "--format", "json", "--fail-on", "never")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 2
+    assert doc["schema_version"] == 3
     assert doc["logdir"] == str(logdir)
     assert [r["run"] for r in doc["runs"]] == ["exp/healthy", "exp/nan", "exp/overfit"]
     for r in doc["runs"]:
@@ -77,13 +77,21 @@ def test_json_matches_the_schema(logdir):
     statuses = {r["run"]: r["status"] for r in doc["runs"]}
     assert statuses == {"exp/healthy": "healthy", "exp/nan": "error", "exp/overfit": "warning"}
     required = {"run", "code", "name", "severity", "message", "step", "evidence", "advice"}
-    required |= {"problem", "strength"}
+    required |= {"problem", "strength", "observed", "limit", "step_range", "marks"}
     problems = {f["name"]: f["problem"] for f in doc["findings"]}
     assert problems["non-finite-loss"] == "non-finite-loss"
     assert problems["overfitting"] == "overfitting"
     for f in doc["findings"]:
         assert required <= set(f)
         assert f["run"] in statuses and isinstance(f["evidence"], dict) and f["advice"]
+        assert f["observed"] is None or isinstance(f["observed"], float)
+        assert f["limit"] is None or isinstance(f["limit"], float)
+        assert f["step_range"] is None or f["step_range"][0] <= f["step_range"][1]
+        for mark in f["marks"]:
+            assert mark["kind"] in {"point", "vline", "band", "hline"} and mark["tag"] in f["tags"]
+    overfit = next(f for f in doc["findings"] if f["name"] == "overfitting")
+    assert overfit["observed"] >= overfit["limit"] == 0.1
+    assert "step_range" not in overfit["evidence"]
     names = {(f["run"], f["name"]) for f in doc["findings"]}
     assert ("exp/nan", "non-finite-loss") in names and ("exp/overfit", "overfitting") in names
 
@@ -100,10 +108,17 @@ def test_csv_has_one_row_per_finding(logdir):
         "step",
         "evidence",
         "advice",
+        "observed",
+        "limit",
+        "step_start",
+        "step_end",
     }
     json_doc = json.loads(run("check", logdir, "-f", "json", "--fail-on", "never").stdout)
     assert len(rows) == len(json_doc["findings"])
     assert all(isinstance(json.loads(r["evidence"]), dict) for r in rows)
+    overfit = next(r for r in rows if r["name"] == "overfitting")
+    assert float(overfit["observed"]) >= float(overfit["limit"]) == 0.1
+    assert int(overfit["step_start"]) == int(overfit["step"]) <= int(overfit["step_end"])
 
 
 def test_text_groups_by_run_and_ends_with_a_summary(logdir):

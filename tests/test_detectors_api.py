@@ -80,7 +80,7 @@ def test_to_frame_has_one_row_per_finding(logdir):
 
 def test_to_json_dict_is_the_check_document(logdir):
     doc = tbreport.diagnose(logdir).to_json_dict(logdir="runs")
-    assert doc["schema_version"] == 2 and doc["logdir"] == "runs"
+    assert doc["schema_version"] == 3 and doc["logdir"] == "runs"
     assert [r["run"] for r in doc["runs"]] == ["a_nan", "b_overfit", "c_healthy"]
     json.dumps(doc, allow_nan=False)  # strictly valid JSON, NaN evidence included
 
@@ -156,3 +156,52 @@ def test_a_symptom_is_not_reported_next_to_its_root_cause(tmp_path):
     # Without the cause selected, the symptom is reported.
     alone = tbreport.diagnose(tmp_path, config={"ignore": ["erratic-loss"]})
     assert [f.name for f in alone] == ["underfitting"]
+
+
+@pytest.fixture(scope="module")
+def exploding(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exploding")
+    write_run(root, "x", "puffin", make_curves("exploding-gradients", seed=1))
+    return tbreport.read(root)
+
+
+def _g201(read, **settings) -> Severity:
+    config = {"select": ["G201"], "detectors": {"G201": settings}}
+    (finding,) = tbreport.diagnose(read, config=config)
+    return finding.severity
+
+
+def test_severity_override_maps_each_level_of_a_two_level_detector(exploding):
+    # G201 raises warning and error; which one depends on the growth (error_factor).
+    assert _g201(exploding) == Severity.ERROR
+    assert _g201(exploding, error_factor=1e12) == Severity.WARNING
+    # A table maps each declared level; a level it leaves out keeps its severity.
+    demote = {"warning": "info", "error": "warning"}
+    assert _g201(exploding, severity=demote) == Severity.WARNING
+    assert _g201(exploding, severity=demote, error_factor=1e12) == Severity.INFO
+    assert _g201(exploding, severity={"warning": "info"}) == Severity.ERROR
+    assert _g201(exploding, severity={"ERROR": "Info"}) == Severity.INFO
+
+
+def test_one_severity_for_a_two_level_detector_is_refused_not_flattened(exploding):
+    with pytest.raises(ConfigError, match=r"G201 .*raises warning, error.*map each level"):
+        _g201(exploding, severity="info")
+    with pytest.raises(ConfigError, match="never raises info"):
+        _g201(exploding, severity={"info": "error"})
+    with pytest.raises(ConfigError, match="must be error, warning or info"):
+        _g201(exploding, severity={"error": "fatal"})
+
+
+def test_one_level_detectors_take_a_level_or_a_table(logdir):
+    for severity in ("warning", {"error": "warning"}):
+        config = {"select": ["L104"], "detectors": {"non-finite-loss": {"severity": severity}}}
+        found = tbreport.diagnose(logdir, config=config)
+        assert found and all(f.severity == Severity.WARNING for f in found)
+
+
+def test_severity_tables_come_from_toml(tmp_path, exploding):
+    (tmp_path / "tbreport.toml").write_text(
+        'select = ["G201"]\n[detectors.G201]\nseverity = { error = "info" }\n'
+    )
+    (finding,) = tbreport.diagnose(exploding, config=tmp_path / "tbreport.toml")
+    assert finding.severity == Severity.INFO

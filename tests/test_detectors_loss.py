@@ -33,7 +33,15 @@ def test_overfitting_reports_best_step_rise_and_compute_past_best():
     assert ev["train_drop"] > 0.5
     assert 0.6 < ev["fraction_past_best"] < 0.8
     assert ev["steps_past_best"] == N - 1 - ev["best_step"]
-    assert ev["step_range"] == [ev["best_step"], N - 1]
+    assert finding.step_range == (ev["best_step"], N - 1)
+    assert finding.observed == ev["rise"] and finding.limit == 0.10
+    best = next(m for m in finding.marks if m.kind == "point")
+    assert (best.tag, best.step, best.value, best.label) == (
+        "val_loss",
+        ev["best_step"],
+        ev["best_value"],
+        "best",
+    )
     assert "seconds_past_best" in ev
     assert f"step {ev['best_step']}" in finding.message and "threshold 10%" in finding.message
     assert finding.severity == Severity.WARNING

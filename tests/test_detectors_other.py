@@ -33,7 +33,8 @@ def test_prediction_spread_falling_to_zero_is_collapse():
     ev = finding.evidence
     assert ev["ratio"] < ev["max_ratio"]
     assert ev["peak_step"] <= 2
-    assert ev["step_range"][1] == N - 1 and finding.step == ev["step_range"][0]
+    assert finding.step_range[1] == N - 1 and finding.step == finding.step_range[0]
+    assert finding.observed == ev["ratio"] and finding.limit == ev["max_ratio"]
     assert "lower learning rate" in finding.advice
 
 

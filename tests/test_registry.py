@@ -12,18 +12,10 @@ from tbreport.diagnosis.detectors import ALL_DETECTORS, find_detector, select_de
 from tbreport.diagnosis.detectors.base import DOC_SECTIONS, Detector
 from tbreport.diagnosis.roles import ALL_ROLES
 from tbreport.errors import ConfigError
-from tbreport.model import Severity
+from tbreport.model import PROBLEMS, Severity
 
-REQUIRED_NAMES = {
-    "overfitting",
-    "underfitting",
-    "erratic-loss",
-    "non-finite-loss",
-    "exploding-gradients",
-    "vanishing-gradients",
-    "dead-neurons",
-    "collapsed-predictions",
-}
+#: Each problem of the vocabulary has a detector of the same name (a public contract).
+REQUIRED_NAMES = set(PROBLEMS)
 
 
 def _all_subclasses(cls: type) -> set[type]:

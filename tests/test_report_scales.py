@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from tbreport.diagnosis.detectors.base import Curve
-from tbreport.model import Finding, Severity
+from tbreport.model import Finding, Mark, Severity
 from tbreport.report.charts import set_value_ranges, stagger_labels
 from tbreport.report.scales import (
     bulk_range,
@@ -92,9 +93,18 @@ def test_best_marker_agrees_with_the_finding_that_measured_it():
         wall_times=np.zeros(10),
     )
     assert best_marker(curve).step == 5  # the raw minimum
-    smoothed_best = _finding("L101", "overfitting", best_step=4, best_value=2.2)
+    smoothed_best = dataclasses.replace(
+        _finding("L101", "overfitting"),
+        marks=(Mark("point", "val", step=4, value=2.2, label="best"),),
+    )
     marker = best_marker(curve, [smoothed_best])
     assert (marker.step, marker.value) == (4, 2.2)
+    # Evidence keys say nothing to the chart: only a "best" point mark on the curve's tag does.
+    other_tag = dataclasses.replace(
+        smoothed_best, marks=(Mark("point", "train", step=4, value=2.2, label="best"),)
+    )
+    assert best_marker(curve, [other_tag]).step == 5
+    assert best_marker(curve, [_finding("L101", "overfitting", best_step=4)]).step == 5
 
 
 def test_close_marker_labels_are_stacked_not_overlapped():
@@ -144,3 +154,38 @@ def test_loss_chart_stays_linear_when_its_finding_is_a_rise():
     )
     assert chart.figure["layout"]["yaxis"]["type"] == "linear"
     assert chart.time is not None and chart.payload()["time"]["base"] == 1_700_000_000.0
+
+
+def test_marks_are_drawn_on_the_charts_of_their_tags_only():
+    from tbreport.report.charts import ChartBuilder
+
+    finding = dataclasses.replace(
+        _finding("L101", "overfitting"),
+        step=10,
+        marks=(
+            Mark("point", "val", step=10, value=0.5, label="best"),
+            Mark("band", "val", step=10, step_end=40),
+            Mark("vline", "val", step=25, label="spike"),
+            Mark("hline", "val", value=0.7, label="level"),
+            Mark("band", "train", step=0, step_end=5),
+        ),
+    )
+
+    def draw(**options):
+        layout, data = {"shapes": [], "annotations": []}, []
+        ChartBuilder.add_marks(layout, findings=[finding], data=data, span=(0, 40), **options)
+        rects = sorted((s["x0"], s["x1"]) for s in layout["shapes"] if s["type"] == "rect")
+        lines = sorted(s["x0"] for s in layout["shapes"] if s["type"] == "line")
+        return rects, lines, data
+
+    rects, lines, traces = draw(tags={"val"})
+    assert rects == [(10, 40)] and lines == [10, 25]  # the finding's step and the spike
+    assert [(t["mode"], t["x"], t["y"]) for t in traces] == [
+        ("markers", [10], [0.5]),
+        ("lines", [0, 40], [0.7, 0.7]),
+    ]
+    rects, lines, traces = draw(tags={"train"})
+    assert rects == [(0, 5)] and lines == [10] and traces == []
+    # A chart hosting findings about tags it does not show marks their steps, never values.
+    rects, lines, traces = draw(tags=None)
+    assert rects == [(0, 5), (10, 40)] and lines == [10, 25] and traces == []

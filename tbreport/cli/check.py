@@ -247,99 +247,15 @@ def filter_findings(diagnosis: Diagnosis, *, tags: str | None) -> tuple[Diagnosi
 # -- rules --------------------------------------------------------------------------------------
 
 
-def detector_reference(detector: type[Detector]) -> dict:
-    """A detector's documentation and defaults as plain data."""
-    params = []
-    for fld in dataclasses.fields(detector.Params):
-        params.append(
-            {
-                "name": fld.name,
-                "type": fld.type if isinstance(fld.type, str) else fld.type.__name__,
-                "default": fld.default,
-                "help": fld.metadata.get("help", ""),
-            }
-        )
-    return {
-        "code": detector.code,
-        "name": detector.name,
-        "severity": detector.severity.value,
-        "severities": [s.value for s in detector.severities],
-        "problem": detector.problem,
-        "run_kinds": list(detector.run_kinds),
-        "summary": detector.summary,
-        "requires": list(detector.requires),
-        "requires_any": list(detector.requires_any),
-        "explained_by": list(detector.explained_by),
-        "sections": detector.doc_sections(),
-        "advice": detector.advice(),
-        "params": params,
-    }
-
-
-def render_rule_text(detector: type[Detector]) -> str:
-    ref = detector_reference(detector)
-    severities = "/".join(ref["severities"])
-    lines = [f"{ref['code']} {ref['name']} ({severities})", f"  {ref['summary']}", ""]
-    if ref["problem"]:
-        lines.append(f"Problem: {ref['problem']}")
-    if ref["run_kinds"]:
-        lines.append("Judges: " + ", ".join(ref["run_kinds"]) + " runs")
-    needs = []
-    if ref["requires"]:
-        needs.append("roles " + ", ".join(ref["requires"]))
-    if ref["requires_any"]:
-        needs.append("one of the roles " + ", ".join(ref["requires_any"]))
-    if needs:
-        lines.append("Needs: " + "; ".join(needs))
-    if ref["explained_by"]:
-        lines.append("Not reported when the run also has: " + ", ".join(ref["explained_by"]))
-    if needs or ref["explained_by"]:
-        lines.append("")
-    for heading, body in ref["sections"].items():
-        lines.append(f"{heading}:")
-        lines += [f"  {line}" if line else "" for line in body.splitlines()]
-        lines.append("")
-    if ref["params"]:
-        lines.append(
-            f"Parameters (override in [tool.tbreport.detectors.{ref['code']}] of pyproject.toml):"
-        )
-        for p in ref["params"]:
-            default = (
-                json.dumps(p["default"])
-                if not isinstance(p["default"], float)
-                else repr(p["default"])
-            )
-            lines.append(f"  {p['name']} = {default}  ({p['type']})")
-            lines.append(f"      {p['help']}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def rules_table(detectors: list[type[Detector]]) -> str:
-    """One line per detector: code, name, severity and what it detects."""
-    code_w = max(len(d.code) for d in detectors)
-    name_w = max(len(d.name) for d in detectors)
-    lines = []
-    for d in detectors:
-        summary = d.summary.strip().splitlines()[0] if d.summary else ""
-        severity = "/".join(s.value for s in d.severities)
-        lines.append(f"{d.code:<{code_w}}  {d.name:<{name_w}}  {severity:<13}  {summary}")
-    return "\n".join(lines)
-
-
-def rules_markdown(detectors: list[type[Detector]]) -> str:
-    """The README's table of detectors, rendered from the registry (a test keeps them equal)."""
-    lines = [
-        "| code | name | severity | problem | judges | what it detects |",
-        "|---|---|---|---|---|---|",
-    ]
-    for d in detectors:
-        severity = "/".join(s.value for s in d.severities)
-        kinds = ", ".join(d.run_kinds) if d.run_kinds else "every run"
-        lines.append(
-            f"| {d.code} | {d.name} | {severity} | {d.problem or '-'} | {kinds} | {d.summary} |"
-        )
-    return "\n".join(lines)
+# The documentation is rendered from the registry, for the README and docs/rules.md as well.
+from tbreport.diagnosis.reference import (  # noqa: E402
+    detector_reference,
+    render_rule_text,
+    rules_document,
+    rules_markdown,
+    rules_sections_markdown,
+    rules_table,
+)
 
 
 def matching_detectors(key: str) -> list[type[Detector]]:
@@ -373,13 +289,17 @@ def matching_detectors(key: str) -> list[type[Detector]]:
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="Output format (markdown: the table of the README).",
+    help=(
+        "Output format (markdown: the README's table; with RULE, the sections of docs/rules.md, "
+        "all of it for 'all')."
+    ),
 )
 def rules(rule: str | None, output_format: str) -> None:
     """Document the detectors: what each detects, why it matters, what to do, its defaults.
 
     \b
-    Without RULE, a table of every detector (code, name, severity, one line).
+    Without RULE, a table of every detector (code, name, every severity it
+    can raise, one line).
     RULE is a code (L101), a name (overfitting), a code prefix (L1, G) or
     "all": the full documentation of each detector it matches.
 
@@ -389,13 +309,19 @@ def rules(rule: str | None, output_format: str) -> None:
       tbreport rules overfitting
       tbreport rules L1
       tbreport rules G201 --format json
+      tbreport rules all --format markdown     # docs/rules.md
     """
     chosen = matching_detectors(rule) if rule else list(ALL_DETECTORS)
     if output_format == "json":
         click.echo(json.dumps([detector_reference(d) for d in chosen], indent=2))
         return
     if output_format == "markdown":
-        click.echo(rules_markdown(chosen))
+        if not rule:
+            click.echo(rules_markdown(chosen))
+        elif rule.strip().lower() == "all":
+            click.echo(rules_document(chosen), nl=False)
+        else:
+            click.echo(rules_sections_markdown(chosen), nl=False)
         return
     if not rule:
         click.echo(rules_table(chosen))

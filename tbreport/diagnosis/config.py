@@ -16,6 +16,9 @@ or the top level of ``tbreport.toml`` (the nearest one found from the working di
     [tool.tbreport.detectors.overfitting]   # a code or a name; unknown keys are errors
     min_rise = 0.2
     severity = "error"              # optional severity override
+
+    [tool.tbreport.detectors.G201]  # raises warning and error: map each level (a single
+    severity = { warning = "info", error = "warning" }   # level is refused for it)
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ class Config:
         ignore: Removed from the selection, after ``select`` and ``extend_select``.
         fail_on: Lowest severity that makes ``tbreport check`` exit 1: error, warning, info, never.
         roles: Role -> regular expressions replacing that role's default tag patterns.
-        detectors: Detector code or name -> parameter overrides (plus an optional ``severity``).
+        detectors: Detector code or name -> parameter overrides (plus an optional ``severity``:
+            one level for a detector that raises one, else a table declared level -> level;
+            see :func:`tbreport.diagnosis.engine.severity_override`).
         source: The file the settings came from, if any.
     """
 

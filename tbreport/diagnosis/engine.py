@@ -18,6 +18,7 @@ import pandas as pd
 
 from tbreport.diagnosis.config import Config, as_config
 from tbreport.diagnosis.detectors import (
+    ALL_DETECTORS,
     Detector,
     RunData,
     SkipDetector,
@@ -25,12 +26,15 @@ from tbreport.diagnosis.detectors import (
     select_detectors,
 )
 from tbreport.diagnosis.roles import RolePatterns
+from tbreport.diagnosis.semantics import RUN_KINDS
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.reading.reader import read as read_logdir
 from tbreport.reading.result import ReadResult
 
-SCHEMA_VERSION = 2
+#: 3: findings carry ``observed``, ``limit``, ``step_range`` and ``marks`` (typed, see
+#: :class:`~tbreport.model.Finding`); ``step_range`` left ``evidence``.
+SCHEMA_VERSION = 3
 FINDING_COLUMNS = [
     "run",
     "code",
@@ -43,6 +47,10 @@ FINDING_COLUMNS = [
     "tags",
     "problem",
     "strength",
+    "observed",
+    "limit",
+    "step_start",
+    "step_end",
 ]
 
 
@@ -152,7 +160,8 @@ class Diagnosis(list[Finding]):
 
     def to_frame(self, *, as_text: bool = False) -> pd.DataFrame:
         """One row per finding: ``run, code, name, severity, message, step, evidence, advice,
-        tags, problem, strength``.
+        tags, problem, strength, observed, limit, step_start, step_end`` (the last two: the
+        finding's ``step_range``).
 
         Args:
             as_text: ``evidence`` as JSON text and ``tags`` comma-separated, for CSV; by default
@@ -173,15 +182,22 @@ class Diagnosis(list[Finding]):
                 "tags": ",".join(f.tags) if as_text else tuple(f.tags),
                 "problem": f.problem,
                 "strength": f.strength,
+                "observed": f.observed,
+                "limit": f.limit,
+                "step_start": f.step_range[0] if f.step_range else None,
+                "step_end": f.step_range[1] if f.step_range else None,
             }
             for f in self
         ]
         frame = pd.DataFrame(rows, columns=FINDING_COLUMNS)
-        frame["step"] = frame["step"].astype("Int64")
+        for column in ("step", "step_start", "step_end"):
+            frame[column] = frame[column].astype("Int64")
+        for column in ("strength", "observed", "limit"):
+            frame[column] = frame[column].astype("float64")
         return frame
 
     def to_json_dict(self, *, logdir: str) -> dict[str, Any]:
-        """The ``tbreport check --format json`` document (``schema_version`` 2)."""
+        """The ``tbreport check --format json`` document (``schema_version`` 3)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "logdir": logdir,
@@ -197,7 +213,53 @@ class Diagnosis(list[Finding]):
 class _Plan:
     detector: Detector
     params: Any
-    severity: Severity | None
+    #: Declared severity -> the configured one (empty: the detector's own levels).
+    severities: Mapping[Severity, Severity] = dataclasses.field(default_factory=dict)
+
+
+def _severity(value: Any, cls: type[Detector], where: str) -> Severity:
+    try:
+        return Severity(str(value).strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"detector {cls.code} ({cls.name}): {where} must be error, warning or info, "
+            f"got {value!r}"
+        ) from None
+
+
+def severity_override(cls: type[Detector], value: Any) -> dict[Severity, Severity]:
+    """What a configured ``severity`` of a detector means: declared level -> configured level.
+
+    A single level (``severity = "error"``) is taken only by a detector that raises one level:
+    for a detector that raises several, one level for all would erase the difference it
+    draws, so it is refused and a table per level is asked for
+    (``severity = { warning = "info", error = "warning" }``). A table names levels the
+    detector declares; the ones it leaves out keep their severity.
+
+    Raises:
+        ConfigError: An unknown severity, a level the detector does not raise, or a single
+            level for a detector that raises several.
+    """
+    declared = ", ".join(map(str, cls.severities))
+    if isinstance(value, Mapping):
+        mapping = {}
+        for level, target in value.items():
+            source = _severity(level, cls, "a severity table's key")
+            if source not in cls.severities:
+                raise ConfigError(
+                    f"detector {cls.code} ({cls.name}) never raises {source} (it raises "
+                    f"{declared}), so severity.{level} maps nothing"
+                )
+            mapping[source] = _severity(target, cls, f"severity.{level}")
+        return mapping
+    target = _severity(value, cls, "severity")
+    if len(cls.severities) > 1:
+        example = ", ".join(f'{s} = "{s}"' for s in cls.severities)
+        raise ConfigError(
+            f"detector {cls.code} ({cls.name}) raises {declared}: one severity for all would "
+            f"make them the same; map each level instead, e.g. severity = {{ {example} }}"
+        )
+    return {cls.severities[0]: target}
 
 
 def _plan(config: Config) -> list[_Plan]:
@@ -211,15 +273,8 @@ def _plan(config: Config) -> list[_Plan]:
     for cls in detectors:
         values = dict(overrides.get(cls, {}))
         severity = values.pop("severity", None)
-        if severity is not None:
-            try:
-                severity = Severity(str(severity).lower())
-            except ValueError:
-                raise ConfigError(
-                    f"detector {cls.code} ({cls.name}): severity must be error, warning or info, "
-                    f"got {severity!r}"
-                ) from None
-        plans.append(_Plan(cls(), cls.make_params(values), severity))
+        mapping = severity_override(cls, severity) if severity is not None else {}
+        plans.append(_Plan(cls(), cls.make_params(values), mapping))
     return plans
 
 
@@ -439,8 +494,11 @@ def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
                 )
             )
             continue
-        if plan.severity is not None:
-            produced = [dataclasses.replace(f, severity=plan.severity) for f in produced]
+        if plan.severities:
+            produced = [
+                dataclasses.replace(f, severity=plan.severities.get(f.severity, f.severity))
+                for f in produced
+            ]
         findings.extend(produced)
     findings, explained = _drop_explained(findings, plans)
     skipped.extend(explained)
@@ -468,12 +526,9 @@ def diagnose_run(run: RunData, plans: list[_Plan]) -> RunDiagnosis:
 
 NOT_ASSESSED = "not-assessed"
 #: The detectors that must run before a run of each kind can be called healthy: the ones that
-#: judge whether it learned at all.
+#: judge whether it learned at all (each declares the kinds it ``assesses``).
 KEY_DETECTORS: Mapping[str, tuple[str, ...]] = {
-    "supervised": ("overfitting", "underfitting", "erratic-loss"),
-    "reinforcement-learning": ("reward-not-improving",),
-    "adversarial": (),
-    "unknown": (),
+    kind: tuple(d.name for d in ALL_DETECTORS if kind in d.assesses) for kind in RUN_KINDS
 }
 
 

@@ -36,6 +36,10 @@ FINDING_COLUMNS = (
     "name",
     "severity",
     "step",
+    "step_start",
+    "step_end",
+    "observed",
+    "limit",
     "message",
     "advice",
     "tags",
@@ -44,7 +48,8 @@ FINDING_COLUMNS = (
 
 
 def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
-    """One row per finding; ``tags`` and ``evidence`` as JSON text."""
+    """One row per finding (the observed value, its limit and the step range as columns);
+    ``tags`` and ``evidence`` as JSON text."""
     rows = []
     for f in findings:
         rows.append(
@@ -54,6 +59,10 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
                 "name": f.name,
                 "severity": str(f.severity),
                 "step": f.step,
+                "step_start": f.step_range[0] if f.step_range else None,
+                "step_end": f.step_range[1] if f.step_range else None,
+                "observed": f.observed,
+                "limit": f.limit,
                 "message": f.message,
                 "advice": f.advice,
                 "tags": json.dumps(list(f.tags), ensure_ascii=False),
@@ -61,7 +70,10 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
-    frame["step"] = frame["step"].astype("Int64")
+    for column in ("step", "step_start", "step_end"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("observed", "limit"):
+        frame[column] = frame[column].astype("float64")
     return frame
 
 

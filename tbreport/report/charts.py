@@ -16,7 +16,7 @@ import base64
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import pandas as pd
 
 from tbreport.diagnosis.detectors.base import Curve
 from tbreport.diagnosis.metrics import BestPoint, best_point
-from tbreport.model import Finding, Severity
+from tbreport.model import Finding, Mark, Severity
 from tbreport.report.collect import RunData
 from tbreport.report.scales import (
     bulk_range,
@@ -68,12 +68,6 @@ ROLE_COLORS = {"train_loss": "#1f77b4", "val_loss": "#ff7f0e"}
 
 # Below this many points a line also shows its points (few epochs of validation loss).
 _MARKERS_UP_TO = 60
-
-# Evidence keys that delimit a window of steps a finding is about ([start, end] or two keys).
-_WINDOW_KEY = "step_range"
-_WINDOW_KEYS = (("step_start", "step_end"), ("start_step", "end_step"))
-# Evidence keys listing further steps a finding points at (e.g. every loss spike).
-_STEP_LIST_KEYS = ("spike_steps",)
 
 
 def plotly_text(text: Any) -> str:
@@ -371,8 +365,24 @@ class ChartBuilder:
         findings: Iterable[Finding] = (),
         best: BestPoint | None = None,
         nonfinite: Iterable[tuple[str, int]] = (),
+        tags: Collection[str] | None = None,
+        data: list[dict[str, Any]] | None = None,
+        axes: Mapping[str, str] | None = None,
+        span: tuple[float, float] | None = None,
     ) -> None:
-        """Vertical lines with labels at the steps findings point at (hover shows the message)."""
+        """Vertical lines with labels at the steps findings point at (hover shows the message),
+        and what each finding's :class:`~tbreport.model.Mark` records ask for on this chart.
+
+        Args:
+            tags: The tags the chart shows: only their marks are drawn. None (a chart hosting
+                findings about tags it does not show): the steps of every mark (lines and
+                bands), never values in another tag's units.
+            data: The chart's traces: points and levels are added as traces, in data
+                coordinates, so they follow the log-axis and time switches. Without it, only
+                steps are marked.
+            axes: Tag -> the y axis its curve is drawn on (``"y2"``), when not the first.
+            span: The steps the chart covers, for the extent of a level.
+        """
         by_step: dict[int, list[tuple[str, str, str, int]]] = {}
 
         def add(step: int, label: str, hover: str, color: str, rank: int) -> None:
@@ -389,39 +399,20 @@ class ChartBuilder:
                     color,
                     severity.rank + 1,
                 )
-            for extra in _evidence_steps(finding):
-                if finding.step is not None and extra == finding.step:
+            for mark in finding.marks:
+                if tags is not None and mark.tag not in tags:
                     continue
-                layout["shapes"].append(
-                    {
-                        "type": "line",
-                        "xref": "x",
-                        "yref": "paper",
-                        "x0": extra,
-                        "x1": extra,
-                        "y0": 0,
-                        "y1": 1,
-                        "opacity": 0.45,
-                        "line": {"color": color, "width": 1, "dash": "dot"},
-                    }
-                )
-            window = _evidence_window(finding)
-            if window is not None:
-                layout["shapes"].append(
-                    {
-                        "type": "rect",
-                        "xref": "x",
-                        "yref": "paper",
-                        "x0": window[0],
-                        "x1": window[1],
-                        "y0": 0,
-                        "y1": 1,
-                        "fillcolor": color,
-                        "opacity": 0.07,
-                        "line": {"width": 0},
-                        "layer": "below",
-                    }
-                )
+                if mark.kind == "vline" and mark.step != finding.step:
+                    layout["shapes"].append(_vline_shape(mark, color))
+                elif mark.kind == "band":
+                    layout["shapes"].append(_band_shape(mark, color))
+                elif mark.kind in ("point", "hline") and tags is not None and data is not None:
+                    trace = _value_trace(mark, finding, color, span)
+                    if trace is not None:
+                        axis = (axes or {}).get(mark.tag)
+                        if axis:
+                            trace["yaxis"] = axis
+                        data.append(trace)
         if best is not None:
             add(best.step, "best", f"best validation loss {best.value:.6g}", BEST_COLOR, 0)
         for tag, step in nonfinite:
@@ -501,7 +492,15 @@ class ChartBuilder:
                 bad = np.flatnonzero(~np.isfinite(curve.values))
                 if bad.size:
                     nonfinite.append((curve.tag, int(curve.steps[bad[0]])))
-        self.add_marks(layout, findings=findings, best=best, nonfinite=nonfinite)
+        self.add_marks(
+            layout,
+            findings=findings,
+            best=best,
+            nonfinite=nonfinite,
+            tags={c.tag for c in curves},
+            data=data,
+            span=_step_bounds(curves),
+        )
         values = [c.values for c in curves]
         if axis_toggle and not ylog and choose_log_axis(values, findings):
             layout["yaxis"]["type"] = "log"
@@ -552,7 +551,15 @@ class ChartBuilder:
                     "exponentformat": "e",
                 }
                 layout["margin"]["r"] = 60
-        self.add_marks(layout, findings=findings)
+        shown_curves = [c for c in (mean, std) if c is not None]
+        self.add_marks(
+            layout,
+            findings=findings,
+            tags={c.tag for c in shown_curves},
+            data=data,
+            axes={std.tag: "y2"} if std is not None and mean is not None else None,
+            span=_step_bounds(shown_curves),
+        )
         note = _thinning_note(shown, total)
         _add_note_annotation(layout, note)
         return Chart(
@@ -621,7 +628,14 @@ class ChartBuilder:
         layout = _base_layout(height=220)
         layout["showlegend"] = False
         layout["margin"] = {"l": 55, "r": 10, "t": 26, "b": 36}
-        self.add_marks(layout, findings=findings)
+        step_values = rows["step"].to_numpy(dtype=np.int64)
+        self.add_marks(
+            layout,
+            findings=findings,
+            tags={tag},
+            data=data,
+            span=(float(step_values.min()), float(step_values.max())) if len(rows) else None,
+        )
         total = len(run.histograms[tag])
         note = None
         if len(rows) < total:
@@ -1029,6 +1043,13 @@ def comparison_colors(runs: Sequence[RunData]) -> dict[str, tuple[str, str]]:
     return {run.anchor: (colors[i], dashes[i]) for i, run in enumerate(runs)}
 
 
+def _step_bounds(curves: Sequence[Curve]) -> tuple[float, float] | None:
+    """The first and last step of the curves (None when they hold no point)."""
+    lows = [int(c.steps[0]) for c in curves if len(c)]
+    highs = [int(c.steps[-1]) for c in curves if len(c)]
+    return (float(min(lows)), float(max(highs))) if lows else None
+
+
 def _step_span(curves: Sequence[Curve]) -> float | None:
     lows = [int(c.steps[0]) for c in curves if len(c)]
     highs = [int(c.steps[-1]) for c in curves if len(c)]
@@ -1083,34 +1104,64 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:.2f})"
 
 
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
+def _vline_shape(mark: Mark, color: str) -> dict[str, Any]:
+    """A thin line at a step a finding points at besides its own (a spike, a drop)."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": mark.step,
+        "x1": mark.step,
+        "y0": 0,
+        "y1": 1,
+        "opacity": 0.45,
+        "line": {"color": color, "width": 1, "dash": "dot"},
+    }
+
+
+def _band_shape(mark: Mark, color: str) -> dict[str, Any]:
+    """A faint band over the steps a finding is about."""
+    return {
+        "type": "rect",
+        "xref": "x",
+        "yref": "paper",
+        "x0": mark.step,
+        "x1": mark.step_end,
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": color,
+        "opacity": 0.07,
+        "line": {"width": 0},
+        "layer": "below",
+    }
+
+
+def _value_trace(
+    mark: Mark, finding: Finding, color: str, span: tuple[float, float] | None
+) -> dict[str, Any] | None:
+    """A point (an open circle on the curve) or a level (a dashed line across the chart)."""
+    label = mark.label or finding.name
+    hover = plotly_text(f"{finding.code} {label}") + ": %{y:.6g} at step %{x}<extra></extra>"
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "name": plotly_text(label),
+        "showlegend": False,
+        "hovertemplate": hover,
+    }
+    if mark.kind == "point":
+        trace.update(
+            mode="markers",
+            x=[mark.step],
+            y=[mark.value],
+            marker={"size": 10, "symbol": "circle-open", "color": color, "line": {"width": 2}},
+        )
+        return trace
+    if span is None:
+        return None
+    trace.update(
+        mode="lines",
+        x=[span[0], span[1]],
+        y=[mark.value, mark.value],
+        line={"color": color, "width": 1, "dash": "dash"},
     )
-
-
-def _evidence_window(finding: Finding) -> tuple[float, float] | None:
-    """The ``[start, end]`` steps a finding's evidence names, if any."""
-    evidence = finding.evidence or {}
-    pairs = []
-    window = evidence.get(_WINDOW_KEY)
-    if isinstance(window, (list, tuple)) and len(window) == 2:
-        pairs.append((window[0], window[1]))
-    pairs.extend((evidence.get(a), evidence.get(b)) for a, b in _WINDOW_KEYS)
-    for start, end in pairs:
-        if _is_number(start) and _is_number(end) and float(end) > float(start):
-            return float(start), float(end)
-    return None
-
-
-def _evidence_steps(finding: Finding) -> list[float]:
-    """Further steps a finding points at (e.g. every spike), besides ``finding.step``."""
-    evidence = finding.evidence or {}
-    steps: list[float] = []
-    for key in _STEP_LIST_KEYS:
-        values = evidence.get(key)
-        if isinstance(values, (list, tuple)):
-            steps.extend(float(v) for v in values if _is_number(v))
-    return steps
+    return trace

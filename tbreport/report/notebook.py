@@ -133,18 +133,26 @@ def diagnosis_html(diagnosis: Any) -> str:
 
 
 def finding_html(finding: Any) -> str:
-    """One finding: severity, detector, run, step, message, advice and evidence."""
+    """One finding: severity, detector, run, step (and range), message, the observed value
+    against its limit, advice and evidence."""
     severity = str(getattr(finding.severity, "value", finding.severity))
     evidence = "".join(
         f"<tr><td {_CELL}><code>{_e(k)}</code></td><td {_CELL}>{_e(_short(v))}</td></tr>"
         for k, v in dict(finding.evidence or {}).items()
     )
     step = "whole run" if finding.step is None else f"step {finding.step:,}"
+    step_range = getattr(finding, "step_range", None)
+    if step_range is not None:
+        step += f", steps {step_range[0]:,}–{step_range[1]:,}"
     parts = [
         f"<p>{badge(severity)} <code>{_e(finding.code)}</code> <b>{_e(finding.name)}</b> "
         f"in <code>{_e(finding.run)}</code> ({_e(step)})</p>",
         f"<p>{_e(finding.message)}</p>",
     ]
+    observed, limit = getattr(finding, "observed", None), getattr(finding, "limit", None)
+    if observed is not None:
+        against = f" against the limit {_short(limit)}" if limit is not None else ""
+        parts.append(f"<p>observed {_e(_short(observed))}{_e(against)}</p>")
     if finding.advice:
         parts.append(f'<p style="color:#475467"><b>What to do:</b> {_e(finding.advice)}</p>')
     if evidence:

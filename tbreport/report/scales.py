@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tbreport.diagnosis.detectors import ALL_DETECTORS
 from tbreport.model import Finding
 
 #: A linear axis flattens curves that span more than this ratio (max/min of positive values).
@@ -22,9 +23,9 @@ LOG_AXIS_RATIO = 1e3
 OUTLIER_SPANS = 10.0
 
 # Problems shown by a change of a curve's level (a rise, a plateau): a log axis compresses them,
-# so a chart that carries such a finding stays linear whatever its span.
+# so a chart that carries such a finding stays linear whatever its span. Detectors of other
+# problems ask for it themselves (``Detector.linear_axis``).
 LINEAR_PROBLEMS = frozenset({"overfitting", "underfitting", "erratic-loss"})
-LINEAR_CODES = frozenset({"L101", "L102", "L103", "L105", "R501"})
 
 _TEN_COLORS = (
     "#1f77b4",
@@ -140,7 +141,8 @@ def spans_decades(values: Iterable[np.ndarray]) -> bool:
 
 def finding_wants_linear(findings: Iterable[Finding]) -> bool:
     """Whether a finding on the chart is about a change of level a log axis would hide."""
-    return any(f.problem in LINEAR_PROBLEMS or f.code in LINEAR_CODES for f in findings)
+    linear = {d.code for d in ALL_DETECTORS if d.linear_axis}
+    return any(f.problem in LINEAR_PROBLEMS or f.code in linear for f in findings)
 
 
 def choose_log_axis(values: Iterable[np.ndarray], findings: Iterable[Finding] = ()) -> bool:

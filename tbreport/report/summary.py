@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tbreport.diagnosis.detectors.base import Curve
@@ -41,20 +40,17 @@ SUMMARY_COLUMNS = (
 
 
 def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPoint | None:
-    """The best point a chart marks: the one a finding measured from (e.g. overfitting's
-    ``best_step`` of the smoothed curve), else the curve's lowest value, so the best-step
-    marker and the finding's marker never disagree."""
+    """The best point a chart marks: the one a finding measured from (a ``"best"`` point mark
+    on the curve's tag, e.g. overfitting's best step), else the curve's lowest value, so the
+    best-step marker and the finding's marker never disagree."""
     if curve is not None:
         for finding in findings:
-            evidence = finding.evidence or {}
-            step, value = evidence.get("best_step"), evidence.get("best_value")
-            if curve.tag in finding.tags and _number(step) and _number(value):
-                return BestPoint(value=float(value), step=int(step))
+            for mark in finding.marks:
+                if mark.kind == "point" and mark.label == "best" and mark.tag == curve.tag:
+                    return BestPoint(value=mark.value, step=mark.step)
     return best_point(curve)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
 
 
 def finding_rank(finding: Finding) -> tuple[int, float]:

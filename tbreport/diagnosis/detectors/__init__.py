@@ -1,72 +1,79 @@
-"""Every detector, registered explicitly, and selection by code, name or code prefix.
+"""Every detector, found in this package's modules, and selection by code, name or code prefix.
+
+A detector is one :class:`~tbreport.diagnosis.detectors.base.Detector` subclass with a code in
+one module of this package: the registry imports every module and lists what it finds, in code
+order (the family's digit orders the families), so adding a detector is adding its file.
 
 Codes are a family letter plus three digits: ``L1xx`` loss, ``G2xx`` gradients, ``P3xx``
 predictions, ``W4xx`` weights, ``R5xx`` learning-rate schedule, ``E6xx`` reinforcement-learning
-episodes, ``D9xx`` data integrity. Codes
-and names are a public contract: they never change meaning, and retired codes stay reserved.
+episodes, ``D9xx`` data integrity. Codes and names are a public contract: they never change
+meaning, and retired codes stay reserved (:data:`RETIRED_CODES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+import pkgutil
+from collections.abc import Iterable, Mapping
 
-from tbreport.diagnosis.detectors.approx_kl_blow_up import ApproxKlBlowUp
 from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector
-from tbreport.diagnosis.detectors.diverged_loss import DivergedLoss
-from tbreport.diagnosis.detectors.entropy_collapse import EntropyCollapse
-from tbreport.diagnosis.detectors.frozen_loss import FrozenLoss
-from tbreport.diagnosis.detectors.gradients import (
-    DeadNeurons,
-    ExplodingGradients,
-    VanishingGradients,
-)
-from tbreport.diagnosis.detectors.integrity import DamagedFile, DuplicateSteps
-from tbreport.diagnosis.detectors.loss import (
-    ErraticLoss,
-    GeneralisationGap,
-    NonFiniteLoss,
-    Overfitting,
-    Underfitting,
-)
-from tbreport.diagnosis.detectors.non_finite_metric import NonFiniteMetric
-from tbreport.diagnosis.detectors.predictions import CollapsedPredictions
-from tbreport.diagnosis.detectors.reward_collapse import RewardCollapse
-from tbreport.diagnosis.detectors.reward_not_improving import RewardNotImproving
-from tbreport.diagnosis.detectors.schedule import LrScheduleNoEffect
-from tbreport.diagnosis.detectors.value_loss_blow_up import ValueLossBlowUp
-from tbreport.diagnosis.detectors.weights import WeightCollapse, WeightGrowth
 from tbreport.errors import ConfigError
 
-ALL_DETECTORS: tuple[type[Detector], ...] = (
-    Overfitting,
-    Underfitting,
-    ErraticLoss,
-    NonFiniteLoss,
-    GeneralisationGap,
-    NonFiniteMetric,
-    DivergedLoss,
-    ExplodingGradients,
-    VanishingGradients,
-    DeadNeurons,
-    CollapsedPredictions,
-    FrozenLoss,
-    WeightCollapse,
-    WeightGrowth,
-    LrScheduleNoEffect,
-    RewardNotImproving,
-    RewardCollapse,
-    EntropyCollapse,
-    ValueLossBlowUp,
-    ApproxKlBlowUp,
-    DuplicateSteps,
-    DamagedFile,
-)
+#: Code family letter -> (its digit, what its detectors judge), in registry order.
+FAMILIES: Mapping[str, tuple[str, str]] = {
+    "L": ("1", "loss curves"),
+    "G": ("2", "gradients"),
+    "P": ("3", "predictions"),
+    "W": ("4", "weights"),
+    "R": ("5", "learning-rate schedule"),
+    "E": ("6", "reinforcement-learning episodes"),
+    "D": ("9", "data integrity"),
+}
+
+#: Codes that were once given to a detector and are no detector's any more -> why. They stay
+#: reserved: a configuration or a CI script that names one must not silently get another
+#: detector. No detector has been retired yet; retire one by deleting its module and adding
+#: its code here, e.g. ``"L108": "spiky-loss, merged into erratic-loss (L103) in 0.2"``.
+RETIRED_CODES: Mapping[str, str] = {}
+
+
+def _order(detector: type[Detector]) -> tuple[str, str]:
+    """Registry order: by the code's digits (the family's digit leads them), then the code."""
+    return detector.code[1:], detector.code
+
+
+def discover() -> tuple[type[Detector], ...]:
+    """Every Detector subclass with a code defined in a module of this package, in code order.
+
+    Modules are imported in name order and classes sorted by code, so the order never depends
+    on the file system.
+    """
+    found: dict[type[Detector], None] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Detector)
+                and value.__module__ == module.__name__
+                and value.code
+            ):
+                found[value] = None
+    return tuple(sorted(found, key=_order))
+
+
+ALL_DETECTORS: tuple[type[Detector], ...] = discover()
 
 __all__ = [
     "ALL_DETECTORS",
+    "FAMILIES",
+    "RETIRED_CODES",
     "Detector",
     "RunData",
     "SkipDetector",
+    "discover",
     "find_detector",
     "select_detectors",
 ]
@@ -82,6 +89,10 @@ def find_detector(key: str) -> type[Detector]:
     for detector in ALL_DETECTORS:
         if detector.code.lower() == wanted or detector.name == wanted:
             return detector
+    retired = {code.lower(): (code, why) for code, why in RETIRED_CODES.items()}
+    if wanted in retired:
+        code, why = retired[wanted]
+        raise ConfigError(f"detector {code} was retired ({why}); `tbreport rules` lists the others")
     raise ConfigError(f"unknown detector {key!r}; `tbreport rules` lists codes and names")
 
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector, fmt, param
+from tbreport.diagnosis.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    mark_point,
+    param,
+)
 from tbreport.model import Finding, Severity
 
 
@@ -38,7 +45,7 @@ class ApproxKlBlowUp(Detector):
 
     code = "E605"
     name = "approx-kl-blow-up"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "erratic-loss"
     run_kinds = ("reinforcement-learning",)
     requires = ("approx_kl",)
@@ -91,4 +98,7 @@ class ApproxKlBlowUp(Detector):
             },
             tags=(finite.tag,),
             strength=min(ratio / params.spike_factor, peak / params.min_kl),
+            observed=ratio,
+            limit=params.spike_factor,
+            marks=[mark_point(finite.tag, step, finite.values[peak_index], "peak")],
         )

@@ -1,10 +1,13 @@
 """The detector base class, the per-run data detectors see, and shared curve helpers.
 
-A detector is one class: code, name, severity, the roles it needs, a frozen ``Params``
-dataclass whose fields carry ``help`` metadata, a docstring with the sections
-``## What it detects``, ``## Why it matters``, ``## What to do`` and ``## Example``, and a pure
-``check(run, params)`` that yields :class:`~tbreport.model.Finding` records. It never formats
-anything beyond its one-line message.
+A detector is one class in one module of this package (the registry finds it): code, name,
+the severities it can raise, its problem, the roles it needs, a frozen ``Params`` dataclass whose
+fields carry ``help`` metadata, a docstring with the sections ``## What it detects``,
+``## Why it matters``, ``## What to do`` and ``## Example``, and a pure ``check(run, params)``
+that yields :class:`~tbreport.model.Finding` records through :meth:`Detector.finding`: the
+observed value and its numeric limit, the step and step range, the tags, and the
+:class:`~tbreport.model.Mark` records a chart should draw. It never formats anything beyond its
+one-line message.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,7 +25,7 @@ import pandas as pd
 from tbreport.diagnosis.semantics import RunSemantics
 from tbreport.diagnosis.stats import rolling_median
 from tbreport.errors import ConfigError
-from tbreport.model import Finding, ReadWarning, Severity
+from tbreport.model import Finding, Mark, ReadWarning, Severity
 
 DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
 
@@ -167,6 +170,11 @@ class RunData:
         order = np.argsort(steps, kind="stable")
         return Curve(tag, steps[order], values[order], walls[order])
 
+    def parts(self, tag: str) -> tuple[str, ...]:
+        """The logged tags behind a tag: the summed loss terms of a role judged on their sum
+        (``"a+b"``), else the tag itself."""
+        return self._sums.get(tag, (tag,))
+
     def curve(self, role: str) -> Curve | None:
         """The curve of the first tag resolved for a scalar role, or None."""
         tags = self.roles.get(role)
@@ -225,15 +233,25 @@ class Detector:
 
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
-    severity: ClassVar[Severity] = Severity.WARNING
-    #: Every severity the detector can raise (the default ``severity`` among them).
+    #: Every severity the detector can raise, lowest first. A finding of another severity is a
+    #: bug (:meth:`finding` refuses it), and a configured override maps each of them.
     severities: ClassVar[tuple[Severity, ...]] = ()
+    #: The severity of a finding that does not choose one: the lowest of ``severities``
+    #: (filled in by ``__init_subclass__``).
+    severity: ClassVar[Severity] = Severity.WARNING
     #: The training problem its findings report, in the seed vocabulary (``model.PROBLEMS``),
     #: or None for findings about the data rather than the training.
     problem: ClassVar[str | None] = None
     #: Run kinds the detector judges (``"supervised"``, ``"reinforcement-learning"``,
     #: ``"adversarial"``, ``"unknown"``); empty: every kind.
     run_kinds: ClassVar[tuple[str, ...]] = ()
+    #: Run kinds whose assessment rests on this detector: a run of such a kind is called healthy
+    #: only when one of its key detectors ran (see ``diagnosis.engine.KEY_DETECTORS``).
+    assesses: ClassVar[tuple[str, ...]] = ()
+    #: Its findings are about a change of a curve's level (a rise, a plateau, no response): a
+    #: chart carrying one stays on a linear axis, which a log axis would flatten. Findings of the
+    #: problems in ``report.scales.LINEAR_PROBLEMS`` do so whatever their detector.
+    linear_axis: ClassVar[bool] = False
     #: Roles that must all be present, else the detector is skipped.
     requires: ClassVar[tuple[str, ...]] = ()
     #: Roles of which at least one must be present (empty: no such condition).
@@ -252,8 +270,19 @@ class Detector:
         super().__init_subclass__(**kwargs)
         doc = (cls.__doc__ or "").strip()
         cls.summary = doc.splitlines()[0].strip() if doc else ""
-        if not cls.__dict__.get("severities"):
-            cls.severities = (cls.severity,)
+        declared = cls.__dict__.get("severities")
+        if declared:
+            levels = tuple(sorted({Severity(s) for s in declared}, key=lambda s: s.rank))
+            cls.severities = levels
+            if "severity" not in cls.__dict__:
+                cls.severity = levels[0]
+        elif "severity" in cls.__dict__ or not cls.severities:
+            cls.severities = (Severity(cls.severity),)
+        if cls.severity not in cls.severities:
+            raise TypeError(
+                f"{cls.__name__}: default severity {cls.severity} is not among its severities "
+                f"{', '.join(map(str, cls.severities))}"
+            )
 
     # -- documentation ------------------------------------------------------------------------
     @classmethod
@@ -343,33 +372,134 @@ class Detector:
         *,
         message: str,
         step: int | None,
-        evidence: Mapping[str, Any],
+        evidence: Mapping[str, Any] | None = None,
         tags: Sequence[str] = (),
         severity: Severity | None = None,
         strength: float | None = None,
         advice: str | None = None,
+        observed: float | None = None,
+        limit: float | None = None,
+        step_range: Sequence[int] | None = None,
+        marks: Iterable[Mark | None] = (),
     ) -> Finding:
         """A finding of this detector, with its problem and advice attached.
 
         Args:
             strength: How far past the threshold (1.0 = at it), see :class:`Finding`.
             advice: Advice chosen from the evidence; the documented ``What to do`` when None.
+            observed: The value compared with the threshold; ``limit``: that threshold.
+            step_range: ``(first, last)`` steps the problem covers.
+            marks: What a chart should draw; ``None`` entries (a mark that could not be placed,
+                see :func:`mark_point`) are left out.
+
+        Raises:
+            ValueError: ``severity`` is not one the detector declares, or a mark is on a tag the
+                run does not have or the finding does not name (a chart could not draw it).
         """
+        severity = Severity(severity) if severity is not None else self.severity
+        if severity not in self.severities:
+            raise ValueError(
+                f"{self.code} ({self.name}) declares severities "
+                f"{', '.join(map(str, self.severities))}, not {severity}"
+            )
         if strength is not None and not math.isfinite(strength):
             strength = None
+        tags, marks = _logged(run, tags, marks)
+        if marks and hasattr(run, "scalar_tags"):
+            known = {*run.scalar_tags, *run.histogram_tags}
+            stray = sorted({m.tag for m in marks if m.tag not in known or m.tag not in tags})
+            if stray:
+                raise ValueError(
+                    f"{self.code} ({self.name}) marks tags the run does not have or the finding "
+                    f"does not name: {', '.join(stray)}"
+                )
         return Finding(
             run=run.run,
             code=self.code,
             name=self.name,
-            severity=severity or self.severity,
+            severity=severity,
             message=message,
-            step=None if step is None else int(step),
-            evidence={k: jsonable(v) for k, v in evidence.items()},
+            step=step,
+            evidence={k: jsonable(v) for k, v in (evidence or {}).items()},
             advice=self.advice() if advice is None else advice,
-            tags=tuple(tags),
+            tags=tags,
             problem=self.problem,
             strength=None if strength is None else round(float(strength), 3),
+            observed=_rounded(observed),
+            limit=_rounded(limit),
+            step_range=None if step_range is None else tuple(step_range),
+            marks=marks,
         )
+
+
+def _logged(
+    run: RunData, tags: Sequence[str], marks: Iterable[Mark | None]
+) -> tuple[tuple[str, ...], tuple[Mark, ...]]:
+    """Tags and marks on the tags that were logged: a curve summed from loss terms (``"a+b"``)
+    is no tag of the run and no chart shows it, so it names its terms, and its steps are marked
+    on each term (a value on the sum is on none of their curves)."""
+    parts = getattr(run, "parts", lambda tag: (tag,))
+    logged = tuple(dict.fromkeys(part for tag in tags for part in parts(tag)))
+    placed: list[Mark] = []
+    for mark in marks:
+        if mark is None:
+            continue
+        terms = parts(mark.tag)
+        if terms == (mark.tag,):
+            placed.append(mark)
+        elif mark.kind in ("vline", "band"):
+            placed.extend(dataclasses.replace(mark, tag=term) for term in terms)
+    return logged, tuple(placed)
+
+
+def _rounded(value: float | None) -> float | None:
+    """A number for a finding: 6 significant digits (as evidence), None when not finite."""
+    if value is None:
+        return None
+    value = float(value)
+    return float(f"{value:.6g}") if math.isfinite(value) else None
+
+
+# -- marks: what a chart draws for a finding -----------------------------------------------------
+# Each returns None when the mark cannot be placed (a non-finite value, an empty band), so a
+# detector can pass them to ``finding(marks=...)`` without guarding every number. Values are
+# rounded as evidence is (6 significant digits), so a mark and the evidence agree.
+
+
+def mark_point(tag: str, step: Any, value: Any, label: str = "") -> Mark | None:
+    """A value at a step of a tag's curve (a best, a peak, the point of a collapse)."""
+    if step is None or value is None or not math.isfinite(float(value)):
+        return None
+    return Mark("point", tag, step=int(step), value=_rounded(value), label=label)
+
+
+def mark_vline(tag: str, step: Any, label: str = "") -> Mark | None:
+    """A step of a tag's chart (a spike, a drop)."""
+    return None if step is None else Mark("vline", tag, step=int(step), label=label)
+
+
+def mark_band(tag: str, start: Any, end: Any, label: str = "") -> Mark | None:
+    """The steps ``start`` to ``end`` of a tag's chart (what came after the best step...)."""
+    if start is None or end is None or int(end) < int(start):
+        return None
+    return Mark("band", tag, step=int(start), step_end=int(end), label=label)
+
+
+def mark_hline(tag: str, value: Any, label: str = "") -> Mark | None:
+    """A level in a tag's units (the value a loss froze at)."""
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return Mark("hline", tag, value=_rounded(value), label=label)
+
+
+def param_minimum(fld: dataclasses.Field) -> float | None:
+    """The smallest value a configuration may give a parameter (None: no lower bound): its
+    ``minimum`` metadata, and at least 1 for a count of points."""
+    minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
+    kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
+    if kind == "int" and (fld.name.endswith("points") or fld.name.startswith("min_points")):
+        minimum = max(minimum or 0, 1)
+    return minimum
 
 
 def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
@@ -388,9 +518,7 @@ def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
             number = None
         if number is None or not math.isfinite(number):
             raise ConfigError(f"{where} must be a number, got {value!r}")
-        minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
-        if kind == "int" and (fld.name.endswith("points") or fld.name.startswith("min_points")):
-            minimum = max(minimum or 0, 1)
+        minimum = param_minimum(fld)
         if minimum is not None and number < minimum:
             raise ConfigError(f"{where} must be at least {minimum}, got {value!r}")
         if kind == "int":

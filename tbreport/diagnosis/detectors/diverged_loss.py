@@ -13,6 +13,8 @@ from tbreport.diagnosis.detectors.base import (
     SkipDetector,
     fmt,
     head_level,
+    mark_band,
+    mark_point,
     param,
     tail_level,
     trend_level,
@@ -48,7 +50,7 @@ class DivergedLoss(Detector):
 
     code = "L107"
     name = "diverged-loss"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "erratic-loss"
     run_kinds = ("supervised",)
     requires = ("train_loss",)
@@ -110,8 +112,14 @@ class DivergedLoss(Detector):
                 "progress_lost": lost,
                 "min_ratio": params.min_ratio,
                 "min_lost": params.min_lost,
-                "step_range": [step, int(finite.steps[-1])],
             },
             tags=(finite.tag,),
             strength=min(ratio / params.min_ratio, lost / params.min_lost),
+            observed=ratio,
+            limit=params.min_ratio,
+            step_range=(step, int(finite.steps[-1])),
+            marks=[
+                mark_point(finite.tag, finite.steps[low], minimum, "minimum"),
+                mark_band(finite.tag, step, finite.steps[-1], "diverged"),
+            ],
         )

@@ -13,6 +13,7 @@ from tbreport.diagnosis.detectors.base import (
     SkipDetector,
     fmt,
     head_level,
+    mark_point,
     param,
     trend_level,
 )
@@ -44,7 +45,7 @@ class EntropyCollapse(Detector):
 
     code = "E603"
     name = "entropy-collapse"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "collapsed-predictions"
     run_kinds = ("reinforcement-learning",)
     requires = ("entropy",)
@@ -96,4 +97,7 @@ class EntropyCollapse(Detector):
             },
             tags=(finite.tag,),
             strength=params.max_ratio * start / max(float(level[first]), 1e-12),
+            observed=float(level[first]) / start,
+            limit=params.max_ratio,
+            marks=[mark_point(finite.tag, step, finite.values[first], "collapsed")],
         )

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Curve, Detector, RunData, SkipDetector, fmt, param
+from tbreport.diagnosis.detectors.base import (
+    Curve,
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    mark_band,
+    mark_hline,
+    param,
+)
 from tbreport.model import Finding, Severity
 
 
@@ -39,7 +48,7 @@ class FrozenLoss(Detector):
 
     code = "P302"
     name = "frozen-loss"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "collapsed-predictions"
     run_kinds = ("supervised",)
     requires_any = ("train_loss", "val_loss")
@@ -90,10 +99,16 @@ class FrozenLoss(Detector):
                 "rtol": params.rtol,
                 "frozen_points": span,
                 "points": n,
-                "step_range": [step, int(finite.steps[-1])],
             },
             tags=(finite.tag,),
             strength=span / max(params.min_fraction * n, 1.0),
+            observed=spread,
+            limit=params.rtol,
+            step_range=(step, int(finite.steps[-1])),
+            marks=[
+                mark_band(finite.tag, step, finite.steps[-1], "frozen"),
+                mark_hline(finite.tag, level, "frozen level"),
+            ],
         )
 
 

@@ -19,6 +19,9 @@ from tbreport.diagnosis.detectors.base import (
     histogram_rms,
     is_bias,
     layer_label,
+    mark_band,
+    mark_point,
+    mark_vline,
     param,
     pct,
 )
@@ -79,7 +82,6 @@ class ExplodingGradients(Detector):
 
     code = "G201"
     name = "exploding-gradients"
-    severity = Severity.WARNING
     severities = (Severity.WARNING, Severity.ERROR)
     problem = "exploding-gradients"
     requires_any = ("grad_norm", "gradient_histograms")
@@ -129,7 +131,6 @@ class ExplodingGradients(Detector):
                 # (a bad label, a log of zero), not from an explosion: non-finite-loss reports it.
                 return
             evidence.update(
-                step_range=[int(steps[first]), int(steps[-1])],
                 first_nonfinite_step=int(steps[first]),
                 nonfinite_points=int((~finite).sum()),
                 typical_norm=typical,
@@ -145,6 +146,10 @@ class ExplodingGradients(Detector):
                 evidence=evidence,
                 tags=tags[:20],
                 severity=Severity.ERROR,
+                observed=int((~finite).sum()),
+                limit=0,
+                step_range=(int(steps[first]), int(steps[-1])),
+                marks=[mark_band(tags[0], steps[first], steps[-1], "non-finite")],
             )
             return
         early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
@@ -159,7 +164,6 @@ class ExplodingGradients(Detector):
                 peak_norm=float(norm[peak_index]),
                 peak_step=int(steps[peak_index]),
                 final_norm=float(np.median(norm[-max(1, norm.size // 10) :])),
-                step_range=[int(steps[0]), int(steps[early.size - 1])],
             )
             yield self.finding(
                 run,
@@ -173,6 +177,13 @@ class ExplodingGradients(Detector):
                 evidence=evidence,
                 tags=tags[:20],
                 strength=early_level / params.max_early_norm,
+                observed=early_level,
+                limit=params.max_early_norm,
+                step_range=(int(steps[0]), int(steps[early.size - 1])),
+                marks=[
+                    mark_band(tags[0], steps[0], steps[early.size - 1], "early"),
+                    _peak_mark(source, tags[0], steps[peak_index], norm[peak_index]),
+                ],
             )
             return
         # Typical level: the lower of the run's median and its early median, so a steady climb
@@ -205,11 +216,8 @@ class ExplodingGradients(Detector):
             min_z=params.min_z,
             error_factor=params.error_factor,
             onset_step=int(steps[onset]),
-            step_range=[
-                int(steps[onset]),
-                int(steps[max(peak_index, onset)] if peak_index > onset else steps[-1]),
-            ],
         )
+        until = int(steps[max(peak_index, onset)] if peak_index > onset else steps[-1])
         yield self.finding(
             run,
             message=(
@@ -222,7 +230,22 @@ class ExplodingGradients(Detector):
             tags=tags[:20],
             severity=severity,
             strength=growth / params.growth_factor,
+            observed=growth,
+            limit=params.growth_factor,
+            step_range=(int(steps[onset]), until),
+            marks=[
+                mark_band(tags[0], steps[onset], until, "growth"),
+                _peak_mark(source, tags[0], steps[peak_index], peak),
+            ],
         )
+
+
+def _peak_mark(source: str, tag: str, step, value):
+    """The peak of the norm: a point on the scalar norm's curve; a step on a histogram chart
+    (the global norm over the histograms is no curve of any tag)."""
+    if source == "scalar":
+        return mark_point(tag, step, value, "peak")
+    return mark_vline(tag, step, "peak")
 
 
 def _any_nonfinite_scalar(run: RunData) -> bool:
@@ -264,7 +287,7 @@ class VanishingGradients(Detector):
 
     code = "G202"
     name = "vanishing-gradients"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "vanishing-gradients"
     requires_any = ("grad_norm", "gradient_histograms")
     # Tiny early-layer gradients next to exploded late-layer ones are a consequence: the blow-up
@@ -312,6 +335,8 @@ class VanishingGradients(Detector):
             "min_decay": params.min_decay,
             "source": "scalar",
         }
+        half_step = int(norm.steps[norm.values.size // 2])
+        second_half = (half_step, int(norm.steps[-1]))
         if late < params.min_norm:
             yield self.finding(
                 run,
@@ -319,9 +344,13 @@ class VanishingGradients(Detector):
                     f"gradient norm is {fmt(late)} over the second half "
                     f"(threshold {fmt(params.min_norm)})"
                 ),
-                step=int(norm.steps[norm.values.size // 2]),
+                step=half_step,
                 evidence=evidence,
                 tags=(norm.tag,),
+                observed=late,
+                limit=params.min_norm,
+                step_range=second_half,
+                marks=[mark_band(norm.tag, *second_half, "second half")],
             )
         elif early > 0 and late / early < params.min_decay:
             evidence["decay"] = late / early
@@ -331,9 +360,13 @@ class VanishingGradients(Detector):
                     f"gradient norm fell to {fmt(late / early)} of its early level "
                     f"({fmt(early)} → {fmt(late)}; threshold {fmt(params.min_decay)})"
                 ),
-                step=int(norm.steps[norm.values.size // 2]),
+                step=half_step,
                 evidence=evidence,
                 tags=(norm.tag,),
+                observed=late / early,
+                limit=params.min_decay,
+                step_range=second_half,
+                marks=[mark_band(norm.tag, *second_half, "second half")],
             )
 
     def _from_histograms(self, run: RunData, frames: dict[str, pd.DataFrame], params: Params):
@@ -370,12 +403,12 @@ class VanishingGradients(Detector):
         )
         weights = [t for t in late if not is_bias(t)] or list(late)
         first, last = weights[0], weights[-1]
+        second_half = (int(cutoff), int(steps_all[-1]))
         evidence = {
             "source": "histograms",
             "overall_rms": overall,
             "min_rms": params.min_rms,
             "from_step": int(cutoff),
-            "step_range": [int(cutoff), int(steps_all[-1])],
             "layer_rms": {layer_label(t): late[t] for t in weights[:50]},
         }
         if np.isfinite(overall) and overall < params.min_rms:
@@ -388,6 +421,10 @@ class VanishingGradients(Detector):
                 step=int(cutoff),
                 evidence=evidence,
                 tags=weights[:20],
+                observed=overall,
+                limit=params.min_rms,
+                step_range=second_half,
+                marks=[mark_band(t, *second_half, "second half") for t in weights[:20]],
             )
             return
         if len(weights) >= 2 and late[last] > 0:
@@ -411,6 +448,10 @@ class VanishingGradients(Detector):
                     step=int(cutoff),
                     evidence=evidence,
                     tags=(first, last),
+                    observed=ratio,
+                    limit=params.min_layer_ratio,
+                    step_range=second_half,
+                    marks=[mark_band(t, *second_half, "second half") for t in (first, last)],
                 )
 
 
@@ -448,7 +489,7 @@ class DeadNeurons(Detector):
 
     code = "G203"
     name = "dead-neurons"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "dead-neurons"
     requires_any = ("gradient_histograms", "weight_histograms")
     # A blow-up drives units into saturation, where float32 gradients are exactly zero: the
@@ -481,6 +522,7 @@ class DeadNeurons(Detector):
         if not enough:
             raise SkipDetector(f"no histogram tag has {params.min_points} or more logged steps")
         dead: dict[str, float] = {}
+        onsets: dict[str, int] = {}
         first_step = None
         for tag, frame in grads.items():
             if is_bias(tag) or len(frame) < params.min_points:
@@ -492,9 +534,11 @@ class DeadNeurons(Detector):
                 dead[tag] = zero
                 onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
                 step = int(onset[0]) if onset.size else int(half["step"].iloc[0])
+                onsets[tag] = step
                 first_step = step if first_step is None else min(first_step, step)
         if dead:
             worst = max(dead, key=dead.get)
+            last_step = int(max(f["step"].max() for f in grads.values()))
             yield self.finding(
                 run,
                 message=(
@@ -506,9 +550,15 @@ class DeadNeurons(Detector):
                     "zero_fraction": {layer_label(t): v for t, v in dead.items()},
                     "max_zero_fraction": params.max_zero_fraction,
                     "kind": "zero-gradients",
-                    "step_range": [first_step, int(max(f["step"].max() for f in grads.values()))],
                 },
                 tags=list(dead)[:20],
+                observed=dead[worst],
+                limit=params.max_zero_fraction,
+                step_range=(first_step, last_step),
+                marks=[
+                    mark_band(t, onsets[t], grads[t]["step"].max(), "zero gradients")
+                    for t in list(dead)[:20]
+                ],
             )
             return
         # Layers with gradient histograms were judged on them above (tiny but non-zero gradients
@@ -541,6 +591,8 @@ class DeadNeurons(Detector):
                     "kind": "frozen-weights",
                 },
                 tags=tags[:20],
+                step_range=(step, int(max(weights[t]["step"].max() for t in tags))),
+                marks=[mark_band(t, step, weights[t]["step"].max(), "frozen") for t in tags[:20]],
             )
 
     @staticmethod

@@ -34,7 +34,7 @@ class DuplicateSteps(Detector):
 
     code = "D901"
     name = "duplicate-steps"
-    severity = Severity.INFO
+    severities = (Severity.INFO,)
 
     @dataclass(frozen=True)
     class Params:
@@ -72,6 +72,8 @@ class DuplicateSteps(Detector):
                 "min_duplicates": params.min_duplicates,
             },
             tags=[str(t) for t in per_tag.index[:20]],
+            observed=len(conflicting),
+            limit=params.min_duplicates,
         )
 
 
@@ -112,7 +114,7 @@ class DamagedFile(Detector):
 
     code = "D902"
     name = "damaged-file"
-    severity = Severity.INFO
+    severities = (Severity.INFO,)
 
     @dataclass(frozen=True)
     class Params:
@@ -137,5 +139,8 @@ class DamagedFile(Detector):
                     for w in damage[:20]
                 ],
                 "count": len(damage),
+                "threshold": "any damaged record",
             },
+            observed=len(damage),
+            limit=0,
         )

@@ -14,6 +14,9 @@ from tbreport.diagnosis.detectors.base import (
     SkipDetector,
     fmt,
     head_level,
+    mark_band,
+    mark_point,
+    mark_vline,
     param,
     pct,
     positive_log,
@@ -139,10 +142,11 @@ class Overfitting(Detector):
 
     code = "L101"
     name = "overfitting"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "overfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires = ("val_loss", "train_loss")
 
     @dataclass(frozen=True)
@@ -219,7 +223,6 @@ class Overfitting(Detector):
             "last_step": last_step,
             "steps_past_best": last_step - best_step,
             "fraction_past_best": past,
-            "step_range": [best_step, last_step],
         }
         wall = val.wall_times
         if np.isfinite(wall[best]) and np.isfinite(wall[-1]) and wall[-1] > wall[best] > 0:
@@ -236,6 +239,13 @@ class Overfitting(Detector):
             evidence=evidence,
             tags=(val.tag, train.tag),
             strength=rise / params.min_rise,
+            observed=rise,
+            limit=params.min_rise,
+            step_range=(best_step, last_step),
+            marks=[
+                mark_point(val.tag, best_step, best_raw_value, "best"),
+                mark_band(val.tag, best_step, last_step, "after the best step"),
+            ],
         )
 
 
@@ -275,10 +285,11 @@ class Underfitting(Detector):
 
     code = "L102"
     name = "underfitting"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "underfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires_any = ("train_loss", "val_loss")
     # An unstable run "does not learn" because the learning rate is too high: the advice to
     # raise it would be harmful, so the instability is reported instead.
@@ -370,7 +381,6 @@ class Underfitting(Detector):
             parts.append(f"validation loss {fmt(v_start)} → {fmt(v_end)} ({pct(v_improvement)})")
         evidence["min_improvement"] = params.min_improvement
         last = train if train_ok else val
-        evidence["step_range"] = [int(last.steps[0]), int(last.steps[-1])]
         message = "; ".join(parts) + f" (threshold: falls {pct(params.min_improvement)})"
         lr = run.curve("learning_rate")
         advice = None
@@ -394,6 +404,10 @@ class Underfitting(Detector):
             tags=tags,
             advice=advice,
             strength=params.min_improvement / max(worst, params.min_improvement / 10),
+            observed=worst,
+            limit=params.min_improvement,
+            step_range=(int(last.steps[0]), int(last.steps[-1])),
+            marks=[mark_band(last.tag, last.steps[0], last.steps[-1], "no progress")],
         )
 
 
@@ -439,10 +453,11 @@ class ErraticLoss(Detector):
 
     code = "L103"
     name = "erratic-loss"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "erratic-loss"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
+    assesses = ("supervised",)
     requires = ("train_loss",)
     explained_by = ("non-finite-loss",)
 
@@ -595,12 +610,23 @@ class ErraticLoss(Detector):
                 spike_factor=params.spike_factor,
                 min_spikes=params.min_spikes,
             )
+            # The test that fired, as the observed value and its limit: the oscillation, else the
+            # number of spikes, else the one huge spike.
+            if oscillating:
+                observed, limit = a["noise"], params.max_noise
+            elif a["spikes"] >= params.min_spikes:
+                observed, limit = a["spikes"], params.min_spikes
+            else:
+                observed, limit = a["max_spike"], params.huge_spike_factor
             yield self.finding(
                 run,
                 message=f"{a['tag']} " + " and ".join(parts),
                 step=a["first_step"],
                 evidence=evidence,
                 tags=(a["tag"],),
+                observed=observed,
+                limit=limit,
+                marks=[mark_vline(a["tag"], s, "spike") for s in a["spike_steps"]],
                 strength=max(
                     a["noise"] / params.max_noise if oscillating else 0.0,
                     a["spikes"] / params.min_spikes if spiky else 0.0,
@@ -640,7 +666,7 @@ class NonFiniteLoss(Detector):
 
     code = "L104"
     name = "non-finite-loss"
-    severity = Severity.ERROR
+    severities = (Severity.ERROR,)
     problem = "non-finite-loss"
 
     @dataclass(frozen=True)
@@ -699,12 +725,15 @@ class NonFiniteLoss(Detector):
             step=first_step,
             evidence={
                 "first_bad_step": first_step,
-                "step_range": [first_step, int(run.scalars["step"].max())],
                 "tags": {t: bad_tags[t] for t in ordered[:20]},
                 "affected_tags": len(bad_tags),
                 "threshold": "any non-finite value",
             },
             tags=ordered[:20],
+            observed=bad_tags[head]["count"],
+            limit=0,
+            step_range=(first_step, int(run.scalars["step"].max())),
+            marks=[mark_vline(t, bad_tags[t]["first_step"], "NaN") for t in ordered[:20]],
         )
 
 
@@ -735,7 +764,7 @@ class GeneralisationGap(Detector):
 
     code = "L105"
     name = "generalisation-gap"
-    severity = Severity.INFO
+    severities = (Severity.INFO,)
     problem = "overfitting"
     # A loss that must fall: RL surrogate losses and GAN losses follow other rules.
     run_kinds = ("supervised",)
@@ -780,4 +809,12 @@ class GeneralisationGap(Detector):
                 "max_gap": params.max_gap,
             },
             tags=(val.tag, train.tag),
+            observed=gap,
+            limit=params.max_gap,
+            step_range=(int(val.steps[-k]), int(val.steps[-1])),
+            marks=[
+                mark_band(val.tag, val.steps[-k], val.steps[-1], "end of the run"),
+                mark_point(val.tag, val.steps[-1], val_end, "validation end"),
+                mark_point(train.tag, val.steps[-1], train_end, "training end"),
+            ],
         )

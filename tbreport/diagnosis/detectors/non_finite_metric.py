@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Detector, RunData
+from tbreport.diagnosis.detectors.base import Detector, RunData, mark_vline
 from tbreport.diagnosis.detectors.loss import is_metric_tag
 from tbreport.model import Finding, Severity
 
@@ -35,7 +35,7 @@ class NonFiniteMetric(Detector):
 
     code = "L106"
     name = "non-finite-metric"
-    severity = Severity.INFO
+    severities = (Severity.INFO,)
     # Once a loss is NaN every metric computed from the model follows: the loss is the cause.
     explained_by = ("non-finite-loss",)
 
@@ -71,6 +71,13 @@ class NonFiniteMetric(Detector):
                 f"{info['first_step']}" + (f"; {len(bad) - 1} more metrics" if len(bad) > 1 else "")
             ),
             step=info["first_step"],
-            evidence={"tags": {t: bad[t] for t in list(bad)[:20]}, "affected_tags": len(bad)},
+            evidence={
+                "tags": {t: bad[t] for t in list(bad)[:20]},
+                "affected_tags": len(bad),
+                "threshold": "any non-finite value",
+            },
             tags=list(bad)[:20],
+            observed=info["count"],
+            limit=0,
+            marks=[mark_vline(t, bad[t]["first_step"], "NaN") for t in list(bad)[:20]],
         )

@@ -12,6 +12,8 @@ from tbreport.diagnosis.detectors.base import (
     RunData,
     SkipDetector,
     fmt,
+    mark_band,
+    mark_point,
     param,
     pct,
     trend_level,
@@ -43,7 +45,7 @@ class CollapsedPredictions(Detector):
 
     code = "P301"
     name = "collapsed-predictions"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "collapsed-predictions"
     requires = ("pred_std",)
 
@@ -107,7 +109,16 @@ class CollapsedPredictions(Detector):
                 "max_ratio": params.max_ratio,
                 "min_std": params.min_std,
                 "patience": patience,
-                "step_range": [int(finite.steps[onset]), int(finite.steps[-1])],
             },
             tags=(finite.tag,),
+            # The relative test when it fired (the absolute one is the floor under it).
+            observed=ratio if relative else final,
+            limit=params.max_ratio if relative else params.min_std,
+            step_range=(int(finite.steps[onset]), int(finite.steps[-1])),
+            marks=[
+                mark_point(finite.tag, finite.steps[peak_index], peak, "peak")
+                if relative
+                else None,
+                mark_band(finite.tag, finite.steps[onset], finite.steps[-1], "collapsed"),
+            ],
         )

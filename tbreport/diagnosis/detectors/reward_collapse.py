@@ -12,6 +12,8 @@ from tbreport.diagnosis.detectors.base import (
     RunData,
     fmt,
     head_level,
+    mark_band,
+    mark_point,
     param,
     tail_level,
     trend_level,
@@ -47,7 +49,7 @@ class RewardCollapse(Detector):
 
     code = "E602"
     name = "reward-collapse"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "erratic-loss"
     run_kinds = ("reinforcement-learning",)
     requires = ("reward",)
@@ -106,8 +108,14 @@ class RewardCollapse(Detector):
                 "gain_lost": lost,
                 "learning_share": learning_share,
                 "min_lost": params.min_lost,
-                "step_range": [step, int(finite.steps[-1])],
             },
             tags=(finite.tag,),
             strength=lost / params.min_lost,
+            observed=lost,
+            limit=params.min_lost,
+            step_range=(step, int(finite.steps[-1])),
+            marks=[
+                mark_point(finite.tag, step, peak, "peak"),
+                mark_band(finite.tag, step, finite.steps[-1], "after the peak"),
+            ],
         )

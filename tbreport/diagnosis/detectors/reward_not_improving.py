@@ -14,6 +14,7 @@ from tbreport.diagnosis.detectors.base import (
     SkipDetector,
     fmt,
     head_level,
+    mark_band,
     param,
     pct,
     tail_level,
@@ -69,9 +70,10 @@ class RewardNotImproving(Detector):
 
     code = "E601"
     name = "reward-not-improving"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "underfitting"
     run_kinds = ("reinforcement-learning",)
+    assesses = ("reinforcement-learning",)
     requires = ("reward",)
 
     @dataclass(frozen=True)
@@ -125,8 +127,11 @@ class RewardNotImproving(Detector):
                 "improvement": improvement,
                 "learning_share": learning_share,
                 "min_improvement": params.min_improvement,
-                "step_range": [int(finite.steps[0]), int(finite.steps[-1])],
             },
             tags=(finite.tag,),
             strength=(params.min_improvement - improvement) / params.min_improvement + 1.0,
+            observed=improvement,
+            limit=params.min_improvement,
+            step_range=(int(finite.steps[0]), int(finite.steps[-1])),
+            marks=[mark_band(finite.tag, finite.steps[0], finite.steps[-1], "no progress")],
         )

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector, fmt, param, pct
+from tbreport.diagnosis.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    mark_band,
+    mark_vline,
+    param,
+    pct,
+)
 from tbreport.model import Finding, Severity
 
 
@@ -37,8 +46,9 @@ class LrScheduleNoEffect(Detector):
 
     code = "R501"
     name = "lr-schedule-no-effect"
-    severity = Severity.INFO
+    severities = (Severity.INFO,)
     run_kinds = ("supervised",)
+    linear_axis = True
     requires = ("learning_rate", "train_loss")
 
     @dataclass(frozen=True)
@@ -91,8 +101,14 @@ class LrScheduleNoEffect(Detector):
                     "response": response,
                     "min_response": params.min_response,
                     "min_drop_factor": params.min_drop_factor,
-                    "step_range": [step - window, step + window],
                 },
                 tags=(lr.tag, train.tag),
+                observed=response,
+                limit=params.min_response,
+                step_range=(step - window, step + window),
+                marks=[
+                    mark_vline(lr.tag, step, "drop"),
+                    mark_band(train.tag, step - window, step + window, "before and after"),
+                ],
             )
             return

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Detector, RunData, SkipDetector, fmt, param
+from tbreport.diagnosis.detectors.base import (
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    mark_point,
+    param,
+)
 from tbreport.model import Finding, Severity
 
 # SB3 value_loss / critic_loss, CleanRL losses/value_loss and qf1_loss, RLlib vf_loss; DQN's
@@ -42,7 +49,7 @@ class ValueLossBlowUp(Detector):
 
     code = "E604"
     name = "value-loss-blow-up"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "erratic-loss"
     run_kinds = ("reinforcement-learning",)
 
@@ -108,4 +115,7 @@ class ValueLossBlowUp(Detector):
             },
             tags=(tag,),
             strength=ratio / params.spike_factor,
+            observed=ratio,
+            limit=params.spike_factor,
+            marks=[mark_point(tag, step, peak, "peak")],
         )

@@ -60,7 +60,7 @@ class WeightCollapse(Detector):
 
     code = "W401"
     name = "weight-collapse"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     # A layer pulled to zero makes the network's output constant: the predictions collapse.
     problem = "collapsed-predictions"
     requires = ("weight_histograms",)
@@ -116,6 +116,9 @@ class WeightCollapse(Detector):
                 "max_zero_fraction": params.max_zero_fraction,
             },
             tags=list(collapsed)[:20],
+            # The RMS test when its ratio is known, else the share of exact zeros.
+            observed=w["ratio"] if np.isfinite(w["ratio"]) else w["zero_fraction"],
+            limit=params.max_ratio if np.isfinite(w["ratio"]) else params.max_zero_fraction,
         )
 
 
@@ -143,7 +146,7 @@ class WeightGrowth(Detector):
 
     code = "W402"
     name = "weight-growth"
-    severity = Severity.WARNING
+    severities = (Severity.WARNING,)
     problem = "exploding-gradients"
     requires = ("weight_histograms",)
     explained_by = ("exploding-gradients", "non-finite-loss")
@@ -203,6 +206,9 @@ class WeightGrowth(Detector):
                 step=int(steps[onset]),
                 evidence=evidence,
                 tags=list(layers)[:20],
+                observed=growth,
+                limit=params.growth_factor,
+                step_range=(int(steps[onset]), int(steps[-1])),
             )
         elif huge:
             worst = max(huge, key=huge.get)
@@ -216,4 +222,6 @@ class WeightGrowth(Detector):
                 step=int(layers[worst][0][int(np.nanargmax(layers[worst][1]))]),
                 evidence=evidence,
                 tags=list(huge)[:20],
+                observed=huge[worst],
+                limit=params.max_rms,
             )
