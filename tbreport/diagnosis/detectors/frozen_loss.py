@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tbreport.diagnosis.detectors.base import Curve, Detector, RunData, SkipDetector, fmt, param
+from tbreport.diagnosis.detectors.base import (
+    Curve,
+    Detector,
+    RunData,
+    SkipDetector,
+    fmt,
+    frozen_layers,
+    param,
+)
 from tbreport.model import Finding, Severity
 
 
@@ -72,6 +80,13 @@ class FrozenLoss(Detector):
             return
         level = float(np.median(finite.values[frozen_from:]))
         if abs(level) < params.min_level:
+            return
+        # Every weight layer stopped changing (a learning rate of 0): the loss is still because
+        # nothing trains, not because the outputs collapsed; dead-neurons reports the network.
+        stopped = frozen_layers(
+            run.histogram_frames("weight_histograms"), min_points=3, min_fraction=0.3, rtol=0.0
+        )
+        if stopped is not None and stopped.whole_network:
             return
         band = finite.values[frozen_from:]
         spread = float((band.max() - band.min()) / abs(level))

@@ -14,10 +14,12 @@ from tbreport.diagnosis.detectors.base import (
     SkipDetector,
     exact_zero_fraction,
     fmt,
+    frozen_layers,
     global_norm_by_step,
     histogram_nonfinite,
     histogram_rms,
     is_bias,
+    is_embedding,
     layer_label,
     param,
     pct,
@@ -418,17 +420,18 @@ class DeadNeurons(Detector):
     """A layer whose gradients are mostly exactly zero, or whose weights stop changing.
 
     ## What it detects
-    From gradient histograms: a weight layer where at least `max_zero_fraction` of the gradient
-    values are exactly zero (median over the second half of the run, at least `min_points`
-    logged steps) — dead ReLU units pass no gradient to their weights. Exact zeros are read from
-    the histogram's zero bucket (±1e-12, PyTorch's and TensorFlow's default bins), so tiny
-    vanishing gradients are not mistaken for dead ones. For layers whose gradients are not
-    logged, from weight histograms: a weight layer whose histogram statistics stay identical
-    (relative tolerance `rtol`) over the last `min_frozen_fraction` of its logs (and at least
-    `min_points` of them) while other layers keep changing, or every layer frozen that way
-    (the whole network stopped learning). Not
-    reported next to exploding gradients or a non-finite loss, which saturate units as a
-    side effect.
+    From gradient histograms: a weight layer (not a bias, not an embedding, whose rows for
+    tokens absent from a batch get no gradient) where at least `max_zero_fraction` of the
+    gradient values are exactly zero (median over the second half of the run, at least
+    `min_points` logged steps) — dead ReLU units pass no gradient to their weights. Exact zeros
+    are read from the histogram's zero bucket (±1e-12, PyTorch's and TensorFlow's default
+    bins), so tiny vanishing gradients are not mistaken for dead ones. From weight histograms:
+    a weight layer whose histogram statistics stay identical (relative tolerance `rtol`) over
+    the last `min_frozen_fraction` of its logs (and at least `min_points` of them) after having
+    changed, while other layers keep changing, or every layer frozen that way (the whole
+    network stopped learning, e.g. a learning rate of 0). Not reported next to exploding or
+    vanishing gradients or a non-finite loss, which saturate units or stall updates as a side
+    effect.
 
     ## Why it matters
     A unit that outputs zero for every input gets no gradient and never recovers: the layer's
@@ -483,7 +486,8 @@ class DeadNeurons(Detector):
         dead: dict[str, float] = {}
         first_step = None
         for tag, frame in grads.items():
-            if is_bias(tag) or len(frame) < params.min_points:
+            # An embedding's rows for tokens absent from the batch get exactly zero gradient.
+            if is_bias(tag) or is_embedding(tag) or len(frame) < params.min_points:
                 continue
             half = frame.iloc[len(frame) // 2 :]
             zeros = exact_zero_fraction(frame)
@@ -511,14 +515,17 @@ class DeadNeurons(Detector):
                 tags=list(dead)[:20],
             )
             return
-        # Layers with gradient histograms were judged on them above (tiny but non-zero gradients
-        # also freeze weights: that is vanishing-gradients' finding); the weights-only test is for
-        # layers whose gradients are not logged.
-        with_gradients = {layer_label(t) for t in grads}
-        weights = {t: f for t, f in weights.items() if layer_label(t) not in with_gradients}
-        frozen = self._frozen_layers(weights, params)
+        # Weights that stop changing while gradients still flow: the optimiser no longer applies
+        # updates (a learning rate of 0, parameters left out of the optimiser). Gradients too
+        # small to move the weights are vanishing-gradients' finding, which explains this one.
+        frozen = frozen_layers(
+            weights,
+            min_points=params.min_points,
+            min_fraction=params.min_frozen_fraction,
+            rtol=params.rtol,
+        )
         if frozen:
-            tags, step, whole = frozen
+            tags, step, whole = frozen.tags, frozen.since_step, frozen.whole_network
             what = (
                 "the whole network stopped changing"
                 if whole
@@ -542,38 +549,3 @@ class DeadNeurons(Detector):
                 },
                 tags=tags[:20],
             )
-
-    @staticmethod
-    def _frozen_layers(weights: dict[str, pd.DataFrame], params: Params):
-        # Exact sums only: TF2 tensor histograms carry bucket counts (their sums are NaN), whose
-        # statistics can stay the same while the weights move within a bucket.
-        stats_cols = ["min", "max", "sum", "sum_squares"]
-        changing, frozen = [], []
-        since = None
-        for tag, frame in weights.items():
-            if len(frame) < params.min_points or is_bias(tag):
-                continue
-            stats = frame[stats_cols].to_numpy(np.float64)
-            if not np.isfinite(stats).all():
-                continue
-            scale = np.maximum(np.abs(stats[-1]), 1e-12)
-            differs = np.any(np.abs(stats - stats[-1]) > params.rtol * scale, axis=1)
-            first_same = int(np.nonzero(differs)[0][-1]) + 1 if differs.any() else 0
-            span = len(stats) - first_same  # logs identical to the last one, at the end
-            # A layer frozen for the last few logs only may just have converged below float
-            # precision; one frozen for a good share of the run is not being trained. A layer
-            # that never changed at all is most often frozen on purpose (a pretrained backbone)
-            # or unused (a recurrent kernel over sequences of one step): it did not *stop*.
-            if first_same > 0 and span >= max(
-                params.min_points, params.min_frozen_fraction * len(stats)
-            ):
-                frozen.append(tag)
-                s = int(frame["step"].iloc[first_same])
-                since = s if since is None else min(since, s)
-            else:
-                changing.append(tag)
-        if frozen:
-            # Some layers frozen while others learn, or the whole network (a learning rate of
-            # 0, a detached loss): either way those weights stopped being trained.
-            return frozen, since, not changing
-        return None
