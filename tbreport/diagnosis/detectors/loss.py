@@ -492,7 +492,11 @@ class ErraticLoss(Detector):
     points more than `spike_factor` times the local median, after the first `skip_fraction` of
     the run) or oscillates: its typical relative deviation from the trend (median absolute log
     residual) exceeds `max_noise` while the residual changes sign at least as often as noise
-    does (`min_sign_changes`); the oscillation test needs `min_points_noise` points. Curves
+    does (`min_sign_changes`); the oscillation test needs `min_points_noise` points, or, for a
+    validation loss of at least `min_points`, a deviation `short_noise_factor` times larger
+    (a short curve's trend is less certain). A training loss is judged per step only when the
+    validation loss corroborates it ("both erratic"): a spike of `corroborating_spike_factor`
+    or a typical deviation above `max_noise`; otherwise on the evaluation grid. Curves
     longer than `max_points` are first reduced to block medians. Limitation: a training loss
     logged per step with very small batches can wobble this much from minibatch noise alone;
     without a validation loss, raise `max_noise` for such runs. Not
@@ -537,6 +541,12 @@ class ErraticLoss(Detector):
         min_points_noise: int = param(
             20, "Fewest points for the oscillation test (a trend needs enough points to be known)."
         )
+        short_noise_factor: float = param(
+            2.5,
+            "A curve with fewer than `min_points_noise` points (but at least `min_points`) "
+            "oscillates only when its typical deviation exceeds `max_noise` this many times.",
+            minimum=1.0,
+        )
         max_points: int = param(
             200,
             "Longer curves are first reduced to this many block medians: averages out per-step "
@@ -552,7 +562,7 @@ class ErraticLoss(Detector):
         corroborating_spike_factor: float = param(
             2.0,
             "A validation point this many times above its local median (or a typical deviation "
-            "above half of `max_noise`) lets an oscillating per-step training loss count.",
+            "above `max_noise`) lets an oscillating per-step training loss count.",
         )
         huge_spike_factor: float = param(
             10.0, "One point this many times above its local median is erratic on its own."
@@ -595,9 +605,17 @@ class ErraticLoss(Detector):
 
     @staticmethod
     def _oscillating(a: dict, params: Params) -> bool:
+        # A short curve (an evaluation per epoch for a few epochs) has a less certain trend: it
+        # must wobble `short_noise_factor` times more to count.
+        # Only a validation loss (a fixed set) may be judged short: a short training curve's
+        # wobble is as much its minibatches' as the optimiser's.
+        short = a["points"] < params.min_points_noise
+        needed = params.max_noise * (params.short_noise_factor if short else 1.0)
         return (
-            a["points"] >= params.min_points_noise
-            and a["noise"] > params.max_noise
+            not a.get("spikes_only", False)
+            and (not short or a.get("validation", False))
+            and a["points"] >= params.min_points
+            and a["noise"] > needed
             and a["sign_change_ratio"] >= params.min_sign_changes
         )
 
@@ -617,11 +635,13 @@ class ErraticLoss(Detector):
         val_wobbles = False
         if val is not None and len(val.finite()) >= params.min_points:
             assessment = self._assess(val, params)
+            if assessment is not None:
+                assessment["validation"] = True
             # Too short for the oscillation test on its own, the validation loss can still
             # corroborate a training loss that oscillates ("both erratic" in the seed guide).
             if assessment is not None and not self._erratic(assessment, params):
                 val_wobbles = (
-                    assessment["noise"] > params.max_noise / 2
+                    assessment["noise"] > params.max_noise
                     or assessment["max_spike"] >= params.corroborating_spike_factor
                 )
                 if val_wobbles and assessment["points"] < params.min_points_noise:
@@ -644,7 +664,7 @@ class ErraticLoss(Detector):
             assessment = self._assess(train, params)
             if assessment is not None and not _epoch_level(run, train) and not val_wobbles:
                 # Minibatch noise of a per-step loss is no oscillation: only spikes count.
-                assessment["points"] = min(assessment["points"], params.min_points_noise - 1)
+                assessment["spikes_only"] = True
         if assessment is None:
             raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
         assessments = [assessment]
