@@ -717,3 +717,46 @@ def test_embedding_table_with_mostly_zero_gradients_is_not_dead(tmp_path):
     _zero_gradients(tmp_path, np.random.default_rng(73), "embedding.weight")
     diagnosis, _ = _diagnose(tmp_path)
     assert _named(diagnosis, "dead-neurons") is None, [f.message for f in diagnosis]
+
+
+# -- erratic loss on short validation curves (10-16 epochs) ---------------------------------------
+
+
+def _short_keras(root: Path, val: np.ndarray, rng) -> None:
+    e = np.arange(val.size, dtype=float)
+    train = _decay(e, 0.9, 0.05, 3.0) * _lognormal(rng, 0.02, e.size)
+    _keras(root, {"epoch_loss": (e, train)}, {"epoch_loss": (e, val)})
+
+
+def test_short_validation_loss_jumping_around_its_trend_is_erratic(tmp_path):
+    # 16 epochs whose evaluations jump some 12% around their trend on a typical epoch (a
+    # learning rate too high), as the erratic runs of the labelled corpora do.
+    rng = np.random.default_rng(80)
+    e = np.arange(16, dtype=float)
+    val = _decay(e, 0.4, 0.08, 2.0) * _lognormal(rng, 0.17, e.size)
+    _short_keras(tmp_path, val, rng)
+    diagnosis, _ = _diagnose(tmp_path)
+    finding = _named(diagnosis, "erratic-loss")
+    assert finding is not None, [f.message for f in diagnosis]
+    assert finding.evidence["points"] == 16
+
+
+def test_short_validation_loss_falling_fast_with_one_bump_is_not_erratic(tmp_path):
+    # A real 10-epoch run: a steep fall (the rolling median lags it) and one 14% bump.
+    val = np.array([0.638, 0.559, 0.361, 0.242, 0.223, 0.254, 0.189, 0.205, 0.199, 0.178])
+    _short_keras(tmp_path, val, np.random.default_rng(81))
+    diagnosis, _ = _diagnose(tmp_path)
+    assert _named(diagnosis, "erratic-loss") is None, [f.message for f in diagnosis]
+
+
+def test_per_step_noise_beside_a_steady_short_validation_loss_is_not_erratic(tmp_path):
+    # tensorboardX-style: a per-step training loss near 0.015 with 40% minibatch noise, and 8
+    # evaluations that wobble 3-4% (under max_noise): neither says the learning rate is wrong.
+    rng = np.random.default_rng(82)
+    steps = np.arange(16, 528, 16)
+    train = 0.015 * _lognormal(rng, 0.55, steps.size)
+    val_steps = np.arange(64, 576, 64)
+    val = 0.044 * np.array([1.0, 1.04, 1.0, 0.99, 1.06, 1.03, 0.96, 1.0])
+    _write(tmp_path / "run", {"train/loss": (steps, train), "valid/loss": (val_steps, val)})
+    diagnosis, _ = _diagnose(tmp_path)
+    assert _named(diagnosis, "erratic-loss") is None, [f.message for f in diagnosis]
