@@ -343,7 +343,8 @@ class VanishingGradients(Detector):
         live = {}
         for tag, frame in frames.items():
             half = exact_zero_fraction(frame.iloc[len(frame) // 2 :])
-            if not (half.size and np.nanmedian(half) >= params.max_zero_fraction):
+            half = half[np.isfinite(half)]  # rows without buckets say nothing
+            if not (half.size and np.median(half) >= params.max_zero_fraction):
                 live[tag] = frame
         if not live:
             raise SkipDetector("every gradient histogram is mostly exact zeros (see dead-neurons)")
@@ -491,7 +492,9 @@ class DeadNeurons(Detector):
                 continue
             half = frame.iloc[len(frame) // 2 :]
             zeros = exact_zero_fraction(frame)
-            zero = float(np.nanmedian(zeros[len(frame) // 2 :]))
+            late = zeros[len(frame) // 2 :]
+            late = late[np.isfinite(late)]
+            zero = float(np.median(late)) if late.size else 0.0
             if zero >= params.max_zero_fraction:
                 dead[tag] = zero
                 onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
