@@ -760,3 +760,44 @@ def test_per_step_noise_beside_a_steady_short_validation_loss_is_not_erratic(tmp
     _write(tmp_path / "run", {"train/loss": (steps, train), "valid/loss": (val_steps, val)})
     diagnosis, _ = _diagnose(tmp_path)
     assert _named(diagnosis, "erratic-loss") is None, [f.message for f in diagnosis]
+
+
+# -- weights thrown toward zero by a blow-up -----------------------------------------------------
+
+
+def _collapsing_weights(root: Path, rng, *, blow_up: bool) -> None:
+    """The last layer's weights shrink to 1e-5 of their start; with ``blow_up`` the gradient
+    norm jumps from ~1 to 1e5 at step 100 first (the collapse is the blow-up's doing)."""
+    events = [file_version_event(wall_time=1000.0)]
+    for step in range(0, 200):
+        wall = 1000.0 + step
+        norm = 1e5 if blow_up and step >= 100 else 1.0
+        events.append(
+            scalar_event("grad_norm", norm * rng.lognormal(0, 0.1), step=step, wall_time=wall)
+        )
+        loss = 0.5 + 0.5 * np.exp(-step / 40)
+        events.append(
+            scalar_event("Loss/train", loss * rng.lognormal(0, 0.05), step=step, wall_time=wall)
+        )
+        if step % 10 == 0:
+            shrink = 1e-5 ** (step / 190)
+            for layer, scale in (("fc1.weight", 0.1), ("head.weight", 0.1 * shrink)):
+                values = rng.normal(scale=scale, size=1024)
+                events.append(
+                    histogram_event(f"Weights/{layer}", values, step=step, wall_time=wall)
+                )
+    write_events(root / "events.out.tfevents.1000.host.1.0", events)
+
+
+def test_weights_shrinking_to_zero_are_collapsed_predictions(tmp_path):
+    _collapsing_weights(tmp_path, np.random.default_rng(90), blow_up=False)
+    diagnosis, _ = _diagnose(tmp_path)
+    finding = _named(diagnosis, "weight-collapse")
+    assert finding is not None and finding.problem == "collapsed-predictions"
+
+
+def test_weights_thrown_to_zero_by_exploding_gradients_are_its_side_effect(tmp_path):
+    _collapsing_weights(tmp_path, np.random.default_rng(90), blow_up=True)
+    diagnosis, _ = _diagnose(tmp_path)
+    assert _named(diagnosis, "exploding-gradients") is not None, [f.message for f in diagnosis]
+    assert _named(diagnosis, "weight-collapse") is None, [f.message for f in diagnosis]
