@@ -8,7 +8,8 @@ clearly visible (a "healthy" run that went NaN) is required all the same.
 
 After a blow-up (a NaN, a divergence, or a first training loss >= 100 x the constant
 prediction's: activations blown up at initialisation) a loss stuck high is a side effect of the
-blow-up, not a model too weak to learn: underfitting is then allowed, not required.
+blow-up, not a model too weak to learn, and units it killed are its side effect:
+underfitting and dead neurons are then allowed, not required.
 
 Thresholds (on the logged series; "tail" = median of the last sixth, at least 3 points):
 
@@ -27,12 +28,13 @@ Thresholds (on the logged series; "tail" = median of the last sixth, at least 3 
 - vanishing_gradients: first-layer gradient RMS < 1e-3 x the last layer's (median of the second
   half of the histograms), or a gradient norm below 1e-6 (weak: ratio < 1e-2);
 - dead_neurons: a layer with >= 50% exactly-zero gradients (median of the second half; weak
-  30%; only weak in layouts whose histograms have equal-width buckets, where exact zeros share
+  30%; only weak when the layer's gradient RMS is below 1e-10, where zeros are underflow, and
+  in layouts whose histograms have equal-width buckets, where exact zeros share
   a bucket with small values and cannot be read off the logged numbers), or the whole network
   frozen (all logged weight histograms identical over the last 3
   logs after having changed, or a validation loss constant to 1e-7 over the last 40%);
 - collapsed_predictions: the last 3 prediction-spread points all < 0.1 x its peak, or < 1e-6
-  (weak: < 0.25 x).
+  (weak: < 0.25 x, or the output layer's weight RMS ending below 1% of its start).
 """
 
 from __future__ import annotations
@@ -220,7 +222,10 @@ def _gradients(v: _Verdict, rec: Recorder, h: History, layout: str) -> None:
             )
         hidden = names[:-1] if len(names) > 1 else names
         worst = max(hidden, key=lambda n: zero[n])
-        if zero[worst] >= 0.5 and layout not in EQUAL_WIDTH_HISTOGRAM_LAYOUTS:
+        # Zeros in a layer whose gradients underflow (RMS < 1e-10) are vanishing gradients
+        # rounded to zero, not dead units: debatable at most.
+        visible = layout not in EQUAL_WIDTH_HISTOGRAM_LAYOUTS and rms[worst] >= 1e-10
+        if zero[worst] >= 0.5 and visible:
             v.strong.add("dead_neurons")
         elif zero[worst] >= 0.3:
             v.weak.add("dead_neurons")
@@ -263,6 +268,22 @@ def _frozen(v: _Verdict, rec: Recorder) -> None:
             )
 
 
+def _collapsed_weights(v: _Verdict, rec: Recorder, h: History) -> None:
+    """An output layer whose weights shrank to < 1% of their start makes the predictions
+    (almost) constant even when their spread is not logged: debatable, so allowed."""
+    if not h.hist_params:
+        return
+    points = rec.weight_hists.get(h.hist_params[-1], [])
+    if len(points) < 3:
+        return
+    start, end = (
+        float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) for w in (points[0][1], points[-1][1])
+    )
+    if start > 0 and np.isfinite(end) and end < 0.01 * start:
+        v.weak.add("collapsed_predictions")
+        v.why.append(f"output layer weight RMS {_g(start)} -> {_g(end)}")
+
+
 def _predictions(v: _Verdict, rec: Recorder) -> None:
     _, ps = rec.series("pred_std")
     ps = np.abs(ps[np.isfinite(ps)])
@@ -288,6 +309,7 @@ def label_run(*, recipe: Recipe, history: History, rec: Recorder) -> dict[str, A
     _gradients(v, rec, history, recipe.layout)
     _frozen(v, rec)
     _predictions(v, rec)
+    _collapsed_weights(v, rec, history)
     diverged = "_diverged" in v.strong
     v.strong.discard("_diverged")
     if "nan_loss" in v.strong:
@@ -298,9 +320,10 @@ def label_run(*, recipe: Recipe, history: History, rec: Recorder) -> dict[str, A
     if diverged or _blown_up_at_init(rec, history):
         # A loss stuck high after diverging, or after activations blew up at initialisation, is
         # not a model too weak to learn.
-        for p in v.strong & {"underfitting"}:
+        # Units killed by the blow-up are its side effect too.
+        for p in v.strong & {"underfitting", "dead_neurons"}:
             v.weak.add(p)
-        v.strong.discard("underfitting")
+        v.strong -= {"underfitting", "dead_neurons"}
         v.weak |= {"exploding_gradients"}
     intent = "erratic_loss" if recipe.intent == "divergence" else recipe.intent
     note = f"intent {recipe.intent} ({recipe.variant})"

@@ -250,7 +250,9 @@ class Overfitting(Detector):
             0.5, "For a plateau: the smallest fall of the training loss after the best step."
         )
         min_gap_plateau: float = param(
-            3.0, "For a plateau: the smallest final validation / training loss ratio."
+            1.5,
+            "For a plateau: the smallest final validation / training loss ratio (chosen by "
+            "grouped cross-validation: bench/calibrate.py).",
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
