@@ -152,7 +152,9 @@ def _plateau(val: Curve, aligned: np.ndarray, params, *, needed: int) -> Overfit
         return None
     final_value = float(tail_level(val.values[best + 1 :], fraction=0.34, minimum=1, maximum=10))
     rise = (final_value - best_value) / best_value
-    if rise < params.min_rise_plateau:
+    # Without a trend a plateau needs the larger rise: `min_rise` raised above it still rules.
+    needed_rise = max(params.min_rise, params.min_rise_plateau)
+    if rise < needed_rise:
         return None
     noise_units = _rise_beyond_noise(val, best_value, final_value, rise)
     if noise_units < params.min_rise_noise:
@@ -171,7 +173,7 @@ def _plateau(val: Curve, aligned: np.ndarray, params, *, needed: int) -> Overfit
         best_value=best_value,
         final_value=final_value,
         rise=rise,
-        threshold=params.min_rise_plateau,
+        threshold=needed_rise,
         p_increasing=mann_kendall(val.values[best:]).p_increasing,
         train_best=train_best,
         train_final=train_tail,
