@@ -690,7 +690,7 @@ def test_weights_updated_by_the_same_gradients_are_alive(tmp_path):
     assert _named(diagnosis, "dead-neurons") is None, [f.message for f in diagnosis]
 
 
-def _zero_gradients(root: Path, rng, layer: str) -> None:
+def _zero_gradients(root: Path, rng, layer: str, share: float = 0.95) -> None:
     steps = np.arange(0, 200)
     loss = _decay(steps.astype(float), 1.0, 0.3, 50.0) * _lognormal(rng, 0.05, steps.size)
     events = [file_version_event(wall_time=1000.0)]
@@ -700,7 +700,7 @@ def _zero_gradients(root: Path, rng, layer: str) -> None:
             for tag in (f"Gradients/{layer}", "Gradients/head.weight"):
                 grads = rng.normal(scale=1e-2, size=4096)
                 if tag.endswith(layer):
-                    grads[rng.random(4096) < 0.95] = 0.0  # 95% exactly zero
+                    grads[rng.random(4096) < share] = 0.0  # exactly zero: dead units
                 events.append(histogram_event(tag, grads, step=int(step), wall_time=1000.0))
     write_events(root / "events.out.tfevents.1000.host.1.0", events)
 
@@ -801,3 +801,32 @@ def test_weights_thrown_to_zero_by_exploding_gradients_are_its_side_effect(tmp_p
     diagnosis, _ = _diagnose(tmp_path)
     assert _named(diagnosis, "exploding-gradients") is not None, [f.message for f in diagnosis]
     assert _named(diagnosis, "weight-collapse") is None, [f.message for f in diagnosis]
+
+
+def test_half_of_a_layers_units_dead_is_reported(tmp_path):
+    # A conv layer with 60% of its gradient values exactly zero: most of its filters are dead.
+    _zero_gradients(tmp_path, np.random.default_rng(74), "convs.0.weight", share=0.6)
+    diagnosis, _ = _diagnose(tmp_path)
+    finding = _named(diagnosis, "dead-neurons")
+    assert finding is not None, [f.message for f in diagnosis]
+
+
+def test_a_fifth_of_gradients_exactly_zero_is_ordinary_relu_sparsity(tmp_path):
+    _zero_gradients(tmp_path, np.random.default_rng(74), "convs.0.weight", share=0.2)
+    diagnosis, _ = _diagnose(tmp_path)
+    assert _named(diagnosis, "dead-neurons") is None, [f.message for f in diagnosis]
+
+
+@pytest.mark.parametrize(("early_norm", "fires"), [(5e3, True), (3e2, False)])
+def test_gradient_norm_in_the_thousands_from_the_start_is_exploding(tmp_path, early_norm, fires):
+    # A bad initialisation starts at thousands and is tamed to tens; a large healthy model
+    # starts at a few hundred and settles the same way.
+    rng = np.random.default_rng(75)
+    steps = np.arange(0, 400, 4)
+    norm = early_norm * np.exp(-steps / 150) + 20 * _lognormal(rng, 0.1, steps.size)
+    loss = _decay(steps.astype(float), 2.0, 0.4, 80.0) * _lognormal(rng, 0.05, steps.size)
+    _write(tmp_path / "run", {"train/loss": (steps, loss), "train/grad_norm": (steps, norm)})
+    diagnosis, _ = _diagnose(tmp_path)
+    assert (_named(diagnosis, "exploding-gradients") is not None) == fires, [
+        f.message for f in diagnosis
+    ]
