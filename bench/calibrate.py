@@ -48,6 +48,7 @@ from tbreport.reader import read  # noqa: E402
 GRID: Mapping[str, tuple[float, ...]] = {
     "overfitting.min_rise": (0.05, 0.1, 0.15, 0.2, 0.3),
     "overfitting.min_gap_plateau": (1.5, 2.0, 3.0, 5.0),
+    "overfitting.min_train_drop_plateau": (0.2, 0.3, 0.5, 0.7),
     "underfitting.min_improvement": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
     "erratic-loss.max_noise": (0.02, 0.03, 0.04, 0.05, 0.07, 0.1),
     "erratic-loss.short_noise_factor": (1.5, 2.0, 2.5, 3.0, 4.0),
