@@ -249,7 +249,9 @@ class Overfitting(Detector):
             "smallest rise over the minimum that still counts, with the two conditions below.",
         )
         min_train_drop_plateau: float = param(
-            0.5, "For a plateau: the smallest fall of the training loss after the best step."
+            0.2,
+            "For a plateau: the smallest fall of the training loss after the best step (chosen "
+            "by grouped cross-validation: bench/calibrate.py).",
         )
         min_gap_plateau: float = param(
             1.5,
