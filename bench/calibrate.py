@@ -42,16 +42,27 @@ from tbreport.diagnosis.detectors import find_detector  # noqa: E402
 from tbreport.model import PROBLEMS  # noqa: E402
 from tbreport.reading.reader import read  # noqa: E402
 
-#: Detector -> (parameter, candidate values); the detector's default is always among them.
-GRID: Mapping[str, tuple[str, tuple[float, ...]]] = {
-    "overfitting": ("min_rise", (0.05, 0.1, 0.15, 0.2, 0.3)),
-    "underfitting": ("min_improvement", (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)),
-    "erratic-loss": ("max_noise", (0.02, 0.03, 0.04, 0.05, 0.07, 0.1)),
-    "exploding-gradients": ("max_early_norm", (1e3, 2e3, 3e3, 5e3, 1e4, 3e4)),
-    "reward-not-improving": ("min_improvement", (0.1, 0.2, 0.3, 0.5)),
-    "frozen-loss": ("rtol", (1e-5, 1e-4, 1e-3)),
-    "collapsed-predictions": ("max_ratio", (0.05, 0.1, 0.2)),
+#: "detector.parameter" -> candidate values; the detector's default is always among them. Each
+#: parameter is chosen on its own (the others at their defaults); a fold then applies all its
+#: choices together to its held-out group.
+GRID: Mapping[str, tuple[float, ...]] = {
+    "overfitting.min_rise": (0.05, 0.1, 0.15, 0.2, 0.3),
+    "overfitting.min_gap_plateau": (1.5, 2.0, 3.0, 5.0),
+    "overfitting.min_train_drop_plateau": (0.2, 0.3, 0.5, 0.7),
+    "underfitting.min_improvement": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+    "erratic-loss.max_noise": (0.02, 0.03, 0.04, 0.05, 0.07, 0.1),
+    "erratic-loss.short_noise_factor": (1.5, 2.0, 2.5, 3.0, 4.0),
+    "exploding-gradients.max_early_norm": (1e3, 2e3, 3e3, 5e3, 1e4, 3e4),
+    "dead-neurons.max_zero_fraction": (0.5, 0.6, 0.7, 0.8, 0.9),
+    "reward-not-improving.min_improvement": (0.1, 0.2, 0.3, 0.5),
+    "frozen-loss.rtol": (1e-5, 1e-4, 1e-3),
+    "collapsed-predictions.max_ratio": (0.05, 0.1, 0.2),
 }
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    detector, param = key.rsplit(".", 1)
+    return detector, param
 
 
 #: What one alarm on a healthy run costs, in missed or false calls: the target is no alarm on
@@ -111,46 +122,48 @@ def cross_validate_many(corpora: Sequence[Corpus], *, grid: Mapping = GRID) -> d
         for run, entry in c.labels.items()
     }
     default = _findings(corpora, None)
+    defaults = {}
     by_value: dict[str, dict[float, dict]] = {}
-    for detector, (param, values) in grid.items():
-        default_value = getattr(find_detector(detector).Params(), param)
-        by_value[detector] = {}
+    for key, values in grid.items():
+        detector, param = _split_key(key)
+        defaults[key] = getattr(find_detector(detector).Params(), param)
+        by_value[key] = {}
         for value in values:
-            if value == default_value:
-                by_value[detector][value] = default
+            if value == defaults[key]:
+                by_value[key][value] = default
             else:
                 config = {"detectors": {detector: {param: value}}}
-                by_value[detector][value] = _findings(corpora, config)
+                by_value[key][value] = _findings(corpora, config)
     groups = sorted({e["group"] for e in labels.values()})
-    chosen: dict[str, Counter] = {d: Counter() for d in grid}
+    chosen: dict[str, Counter] = {key: Counter() for key in grid}
     held_out: dict[str, dict[str, str]] = {}
+    combined: dict[tuple, dict] = {}  # a fold's choices together -> findings
     for group in groups:
         inside = {r: e for r, e in labels.items() if e["group"] != group}
         outside = [r for r, e in labels.items() if e["group"] == group]
         picks = {}
-        for detector, (param, values) in grid.items():
-            problem = _problem(detector)
-            default_value = getattr(find_detector(detector).Params(), param)
+        for key, values in grid.items():
+            problem = _problem(_split_key(key)[0])
             # Best training score; ties go to the documented default, then the smaller value.
             best = max(
                 values,
-                key=lambda v, p=problem, d=detector, dv=default_value: (
-                    _objective(inside, by_value[d][v], p),
-                    v == dv,
+                key=lambda v, p=problem, k=key: (
+                    _objective(inside, by_value[k][v], p),
+                    v == defaults[k],
                     -v,
                 ),
             )
-            picks[detector] = best
-            chosen[detector][best] += 1
+            picks[key] = best
+            chosen[key][best] += 1
+        changed = tuple(sorted((k, v) for k, v in picks.items() if v != defaults[k]))
+        if changed not in combined:
+            config: dict[str, dict[str, dict[str, float]]] = {"detectors": {}}
+            for key, value in changed:
+                detector, param = _split_key(key)
+                config["detectors"].setdefault(detector, {})[param] = value
+            combined[changed] = _findings(corpora, config) if changed else default
         for run in outside:
-            found = dict(default.get(run, {}))
-            for detector, value in picks.items():
-                problem = _problem(detector)
-                found.pop(problem, None)
-                severity = by_value[detector][value].get(run, {}).get(problem)
-                if severity is not None:
-                    found[problem] = severity
-            held_out[run] = found
+            held_out[run] = dict(combined[changed].get(run, {}))
     return {"labels": labels, "held_out": held_out, "default": default, "chosen": chosen}
 
 
@@ -213,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nIn-sample with the shipped defaults: {_summary(in_sample)}\n")
         figures[corpus.name] = {"held_out": _counts(report), "in_sample": _counts(in_sample)}
     print("## Thresholds chosen by the folds (value: folds)\n")
-    for detector, counts in result["chosen"].items():
-        param, _ = GRID[detector]
+    for key, counts in result["chosen"].items():
+        detector, param = _split_key(key)
         default_value = getattr(find_detector(detector).Params(), param)
         shown = ", ".join(f"{v:g}: {n}" for v, n in sorted(counts.items()))
-        print(f"- {detector}.{param} (default {default_value:g}): {shown}")
+        print(f"- {key} (default {default_value:g}): {shown}")
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

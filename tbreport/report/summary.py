@@ -51,8 +51,6 @@ def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPo
     return best_point(curve)
 
 
-
-
 def finding_rank(finding: Finding) -> tuple[int, float]:
     """Sort key of a finding, worst first: severity, then strength (unknown strength last)."""
     strength = finding.strength

@@ -6,6 +6,11 @@ when they show it weakly, or when it was intended but the layout does not log wh
 numbers contradict is dropped and the ``why`` says so; a problem that was not intended but is
 clearly visible (a "healthy" run that went NaN) is required all the same.
 
+After a blow-up (a NaN, a divergence, or a first training loss >= 100 x the constant
+prediction's: activations blown up at initialisation) a loss stuck high is a side effect of the
+blow-up, not a model too weak to learn, and units it killed are its side effect:
+underfitting and dead neurons are then allowed, not required.
+
 Thresholds (on the logged series; "tail" = median of the last sixth, at least 3 points):
 
 - overfitting: validation tail >= 1.15 x its minimum while the training tail fell to <= 0.8 x
@@ -23,10 +28,13 @@ Thresholds (on the logged series; "tail" = median of the last sixth, at least 3 
 - vanishing_gradients: first-layer gradient RMS < 1e-3 x the last layer's (median of the second
   half of the histograms), or a gradient norm below 1e-6 (weak: ratio < 1e-2);
 - dead_neurons: a layer with >= 50% exactly-zero gradients (median of the second half; weak
-  30%), or the whole network frozen (all logged weight histograms identical over the last 3
+  30%; only weak when the layer's gradient RMS is below 1e-10, where zeros are underflow, and
+  in layouts whose histograms have equal-width buckets, where exact zeros share
+  a bucket with small values and cannot be read off the logged numbers), or the whole network
+  frozen (all logged weight histograms identical over the last 3
   logs after having changed, or a validation loss constant to 1e-7 over the last 40%);
 - collapsed_predictions: the last 3 prediction-spread points all < 0.1 x its peak, or < 1e-6
-  (weak: < 0.25 x).
+  (weak: < 0.25 x, or the output layer's weight RMS ending below 1% of its start).
 """
 
 from __future__ import annotations
@@ -160,7 +168,18 @@ def _grad_norm_series(rec: Recorder) -> tuple[np.ndarray, np.ndarray, str]:
     return steps, np.sqrt(np.array([by_step[s] for s in steps])), "gradient histograms"
 
 
-def _gradients(v: _Verdict, rec: Recorder, h: History) -> None:
+#: Layouts writing TF2 tensor histograms (30 equal-width buckets from min to max): exact zeros
+#: land in the bucket around zero together with small values, so their share is not logged.
+EQUAL_WIDTH_HISTOGRAM_LAYOUTS = frozenset({"tf2loop"})
+
+
+def _blown_up_at_init(rec: Recorder, h: History) -> bool:
+    _, tv = rec.series("train_loss")
+    tv = tv[np.isfinite(tv)]
+    return bool(tv.size) and h.baseline_train > 0 and tv[0] >= 100 * h.baseline_train
+
+
+def _gradients(v: _Verdict, rec: Recorder, h: History, layout: str) -> None:
     steps, norm, source = _grad_norm_series(rec)
     if norm.size >= 3:
         v.observable.add("exploding_gradients")
@@ -176,8 +195,7 @@ def _gradients(v: _Verdict, rec: Recorder, h: History) -> None:
                 if pre.size and np.median(pre[: max(1, pre.size // 5)]) > 0
                 else 1.0
             )
-            _, tv = rec.series("train_loss")
-            blown_up = bool(tv.size) and tv[0] >= 100 * h.baseline_train  # activations at init
+            blown_up = _blown_up_at_init(rec, h)  # activations at init
             if (peak >= 1e3 and peak >= 100 * late) or growth >= 100 or (peak >= 1e4 and blown_up):
                 v.strong.add("exploding_gradients")
             elif peak >= 100 and peak >= 30 * late:
@@ -204,7 +222,10 @@ def _gradients(v: _Verdict, rec: Recorder, h: History) -> None:
             )
         hidden = names[:-1] if len(names) > 1 else names
         worst = max(hidden, key=lambda n: zero[n])
-        if zero[worst] >= 0.5:
+        # Zeros in a layer whose gradients underflow (RMS < 1e-10) are vanishing gradients
+        # rounded to zero, not dead units: debatable at most.
+        visible = layout not in EQUAL_WIDTH_HISTOGRAM_LAYOUTS and rms[worst] >= 1e-10
+        if zero[worst] >= 0.5 and visible:
             v.strong.add("dead_neurons")
         elif zero[worst] >= 0.3:
             v.weak.add("dead_neurons")
@@ -247,6 +268,22 @@ def _frozen(v: _Verdict, rec: Recorder) -> None:
             )
 
 
+def _collapsed_weights(v: _Verdict, rec: Recorder, h: History) -> None:
+    """An output layer whose weights shrank to < 1% of their start makes the predictions
+    (almost) constant even when their spread is not logged: debatable, so allowed."""
+    if not h.hist_params:
+        return
+    points = rec.weight_hists.get(h.hist_params[-1], [])
+    if len(points) < 3:
+        return
+    start, end = (
+        float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) for w in (points[0][1], points[-1][1])
+    )
+    if start > 0 and np.isfinite(end) and end < 0.01 * start:
+        v.weak.add("collapsed_predictions")
+        v.why.append(f"output layer weight RMS {_g(start)} -> {_g(end)}")
+
+
 def _predictions(v: _Verdict, rec: Recorder) -> None:
     _, ps = rec.series("pred_std")
     ps = np.abs(ps[np.isfinite(ps)])
@@ -269,9 +306,10 @@ def label_run(*, recipe: Recipe, history: History, rec: Recorder) -> dict[str, A
     """The labels.json entry for one run: required, allowed, why (plus family, layout, ...)."""
     v = _Verdict()
     _losses(v, rec, history)
-    _gradients(v, rec, history)
+    _gradients(v, rec, history, recipe.layout)
     _frozen(v, rec)
     _predictions(v, rec)
+    _collapsed_weights(v, rec, history)
     diverged = "_diverged" in v.strong
     v.strong.discard("_diverged")
     if "nan_loss" in v.strong:
@@ -279,11 +317,13 @@ def label_run(*, recipe: Recipe, history: History, rec: Recorder) -> dict[str, A
         for p in v.strong - {"nan_loss", "exploding_gradients"}:
             v.weak.add(p)
         v.strong &= {"nan_loss", "exploding_gradients"}
-    if diverged:
-        # A loss stuck high after diverging is not a model too weak to learn.
-        for p in v.strong & {"underfitting"}:
+    if diverged or _blown_up_at_init(rec, history):
+        # A loss stuck high after diverging, or after activations blew up at initialisation, is
+        # not a model too weak to learn.
+        # Units killed by the blow-up are its side effect too.
+        for p in v.strong & {"underfitting", "dead_neurons"}:
             v.weak.add(p)
-        v.strong.discard("underfitting")
+        v.strong -= {"underfitting", "dead_neurons"}
         v.weak |= {"exploding_gradients"}
     intent = "erratic_loss" if recipe.intent == "divergence" else recipe.intent
     note = f"intent {recipe.intent} ({recipe.variant})"

@@ -190,7 +190,7 @@ class RunData:
 
     def histogram_frames(self, role: str) -> dict[str, pd.DataFrame]:
         """Tag -> its histogram rows sorted by step (duplicates: last wins), for a histogram role,
-        in the order the tags were first written (usually input layer to output layer)."""
+        layers in model order (input layer to output layer, see `model_order`)."""
         frames = {}
         for tag in self.roles.get(role, ()):
             rows = self._hist_rows_of.get(tag)
@@ -199,7 +199,7 @@ class RunData:
                 frames[tag] = frame.drop_duplicates("step", keep="last").sort_values(
                     "step", kind="stable"
                 )
-        return frames
+        return {tag: frames[tag] for tag in model_order(frames)}
 
 
 def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
@@ -720,11 +720,97 @@ def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray,
     return joined.index.to_numpy(np.int64), np.sqrt(joined.to_numpy(np.float64))
 
 
+def _natural_key(tag: str) -> tuple:
+    """``net.8`` before ``net.16``: numbers in a tag compare as numbers."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+        for part in re.split(r"(\d+)", tag)
+        if part
+    )
+
+
+def model_order(frames: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Histogram tags from the input layer to the output layer.
+
+    Writers log a model's layers in order (``named_parameters``), each with its own wall time,
+    but the reader returns tags sorted by name (``net.16`` before ``net.8``). The write order
+    is recovered from the wall times at the first step every layer was logged at; when those
+    tie (one wall time per step), numbers in the names decide (``net.8`` before ``net.16``).
+    """
+    tags = list(frames)
+    if len(tags) < 2:
+        return tags
+    natural = sorted(tags, key=_natural_key)
+    firsts = {tag: int(frames[tag]["step"].iloc[0]) for tag in tags}
+    step = max(firsts.values())
+    times = {}
+    for tag in tags:
+        at = frames[tag].loc[frames[tag]["step"] == step, "wall_time"]
+        if not len(at):
+            return natural
+        times[tag] = float(at.iloc[0])
+    if len(set(times.values())) < len(tags) or not all(map(math.isfinite, times.values())):
+        return natural
+    return sorted(tags, key=lambda t: times[t])
+
+
 def layer_label(tag: str) -> str:
     """A short layer name for messages: the tag without its role prefix."""
     return tag.split("/", 1)[1] if "/" in tag else tag
 
 
+def is_embedding(tag: str) -> bool:
+    """Whether a histogram tag is an embedding table (sparse gradients by design)."""
+    return bool(re.search(r"embed|(?:^|[/_.])wte(?:$|[/_.])|(?:^|[/_.])wpe(?:$|[/_.])", tag, re.I))
+
+
 def is_bias(tag: str) -> bool:
     """Whether a histogram tag is a bias vector (few values, often legitimately zero)."""
     return bool(re.search(r"(?:^|[/_.])bias(?:es)?(?:$|[/_.:\d])", tag, re.IGNORECASE))
+
+
+@dataclass(frozen=True)
+class FrozenLayers:
+    """Weight layers whose histograms stopped changing (see `frozen_layers`)."""
+
+    tags: list[str]
+    since_step: int
+    whole_network: bool
+
+
+def frozen_layers(
+    weights: Mapping[str, pd.DataFrame], *, min_points: int, min_fraction: float, rtol: float
+) -> FrozenLayers | None:
+    """Weight layers (no biases) whose histogram statistics stay identical, within ``rtol``,
+    over the last ``min_fraction`` of their logs (at least ``min_points``) after having
+    changed; None when every layer keeps changing."""
+    # Exact sums only: TF2 tensor histograms carry bucket counts (their sums are NaN), whose
+    # statistics can stay the same while the weights move within a bucket.
+    stats_cols = ["min", "max", "sum", "sum_squares"]
+    changing, frozen = [], []
+    since = None
+    for tag, frame in weights.items():
+        if len(frame) < min_points or is_bias(tag):
+            continue
+        stats = frame[stats_cols].to_numpy(np.float64)
+        if not np.isfinite(stats).all():
+            continue
+        scale = np.maximum(np.abs(stats[-1]), 1e-12)
+        differs = np.any(np.abs(stats - stats[-1]) > rtol * scale, axis=1)
+        first_same = int(np.nonzero(differs)[0][-1]) + 1 if differs.any() else 0
+        span = len(stats) - first_same  # logs identical to the last one, at the end
+        # A layer frozen for the last few logs only may just have converged below float
+        # precision; one frozen for a good share of the run is not being trained. A layer
+        # that never changed at all is most often frozen on purpose (a pretrained backbone)
+        # or unused (a recurrent kernel over sequences of one step): it did not *stop*.
+        if first_same > 0 and span >= max(min_points, min_fraction * len(stats)):
+            frozen.append(tag)
+            step = int(frame["step"].iloc[first_same])
+            since = step if since is None else min(since, step)
+        else:
+            changing.append(tag)
+    if not frozen or since is None:
+        return None
+    # Some layers frozen while others learn, or the whole network (a learning rate of 0, a
+    # detached loss): either way those weights stopped being trained.
+    return FrozenLayers(tags=frozen, since_step=since, whole_network=not changing)

@@ -13,6 +13,7 @@ from tbreport.diagnosis.detectors.base import (
     RunData,
     SkipDetector,
     fmt,
+    frozen_layers,
     mark_band,
     mark_hline,
     param,
@@ -81,6 +82,13 @@ class FrozenLoss(Detector):
             return
         level = float(np.median(finite.values[frozen_from:]))
         if abs(level) < params.min_level:
+            return
+        # Every weight layer stopped changing (a learning rate of 0): the loss is still because
+        # nothing trains, not because the outputs collapsed; dead-neurons reports the network.
+        stopped = frozen_layers(
+            run.histogram_frames("weight_histograms"), min_points=3, min_fraction=0.3, rtol=0.0
+        )
+        if stopped is not None and stopped.whole_network:
             return
         band = finite.values[frozen_from:]
         spread = float((band.max() - band.min()) / abs(level))

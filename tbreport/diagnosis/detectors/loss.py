@@ -48,33 +48,77 @@ def _robust_sigma(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(resid - np.median(resid)))) if resid.size else 0.0
 
 
-def assess_overfitting(val: Curve, train: Curve, params) -> tuple | None:
-    """The overfitting test shared by `overfitting` and `generalisation-gap`; None when absent.
+@dataclass(frozen=True)
+class OverfitSign:
+    """What `assess_overfitting` found: where the validation loss was best and how far it rose."""
 
-    Returns ``(best_index, best_value, final_value, rise, trend, train_best, train_final,
-    train_drop, noise)``.
-    """
-    level = trend_level(val.values, fraction=params.smoothing_fraction)
-    best = int(np.nanargmin(level))
-    after = val.values.size - 1 - best
-    needed = max(params.min_points_after, int(np.ceil(params.min_fraction_after * val.values.size)))
-    if after < needed:
-        return None
-    best_value = float(level[best])
-    final_value = float(tail_level(val.values[best + 1 :], fraction=0.34, minimum=1, maximum=10))
-    scale = abs(best_value) if best_value != 0 else 1.0
-    rise = (final_value - best_value) / scale
-    if rise < params.min_rise:
-        return None
-    # The rise must stand out from the curve's own noise (in log space for positive losses).
+    kind: str  # "rising" (a significant upward trend) or "plateau" (rose, then stays up)
+    best: int  # index of the best validation point (smoothed minimum, or raw for a plateau)
+    best_value: float
+    final_value: float
+    rise: float  # (final - best) / best
+    threshold: float  # the rise this sign needs
+    p_increasing: float  # one-sided Mann-Kendall p-value after the best point
+    train_best: float
+    train_final: float
+    train_drop: float
+    noise_units: float  # the rise in robust standard deviations of the validation loss
+
+
+def _train_fell_beyond_noise(
+    aligned: np.ndarray, train_best: float, train_tail: float, params
+) -> bool:
+    """ "Keeps falling" must stand out from the training loss's own noise, measured on the
+    evaluation grid (per-step minibatch noise is not the curve's)."""
+    train_logged, train_is_log = positive_log(aligned)
+    train_noise = _robust_sigma(train_logged[np.isfinite(train_logged)])
+    return not (
+        train_is_log
+        and train_tail > 0
+        and train_best > 0
+        and np.log(train_best / train_tail) < params.min_rise_noise * train_noise
+    )
+
+
+def _rise_beyond_noise(val: Curve, best_value: float, final_value: float, rise: float) -> float:
+    """The rise in units of the validation loss's own noise (in log space for positive losses)."""
     logged, is_log = positive_log(val.values)
     noise = _robust_sigma(logged)
     size = np.log(final_value / best_value) if is_log and best_value > 0 else rise
     if not is_log:
-        noise = noise / scale
-    if size < params.min_rise_noise * noise:
-        return None
+        noise = noise / (abs(best_value) or 1.0)
+    return size / noise if noise > 0 else np.inf
+
+
+def assess_overfitting(val: Curve, train: Curve, params) -> OverfitSign | None:
+    """The overfitting test shared by `overfitting` and `generalisation-gap`; None when absent.
+
+    Two signs from the seed's table, each enough: the validation loss *rises* (a significant
+    upward trend after the smoothed minimum) while the training loss keeps falling; or it rose
+    and then *plateaus* above its minimum while the training loss keeps falling far below it (a
+    large, growing gap). For a plateau, the best point is the raw minimum.
+    """
+    needed = max(params.min_points_after, int(np.ceil(params.min_fraction_after * val.values.size)))
     aligned = train_at(train, val.steps)  # the training loss at each evaluation
+    rising = _rising(val, aligned, params, needed=needed)
+    if rising is not None:
+        return rising
+    return _plateau(val, aligned, params, needed=needed)
+
+
+def _rising(val: Curve, aligned: np.ndarray, params, *, needed: int) -> OverfitSign | None:
+    level = trend_level(val.values, fraction=params.smoothing_fraction)
+    best = int(np.nanargmin(level))
+    if val.values.size - 1 - best < needed:
+        return None
+    best_value = float(level[best])
+    final_value = float(tail_level(val.values[best + 1 :], fraction=0.34, minimum=1, maximum=10))
+    rise = (final_value - best_value) / (abs(best_value) if best_value != 0 else 1.0)
+    if rise < params.min_rise:
+        return None
+    noise_units = _rise_beyond_noise(val, best_value, final_value, rise)
+    if noise_units < params.min_rise_noise:
+        return None
     train_best = float(aligned[best])
     train_tail = float(tail_level(aligned[best:], fraction=0.34, maximum=10))
     train_drop = (train_best - train_tail) / (abs(train_best) or 1.0)
@@ -82,32 +126,63 @@ def assess_overfitting(val: Curve, train: Curve, params) -> tuple | None:
         return None
     trend = mann_kendall(val.values[best:])
     if not trend.increasing(alpha=params.alpha):
-        # The seed's other sign: a validation loss that rose and then stays up (noisily, so no
-        # monotonic trend) while the training loss collapsed: a large, growing gap.
-        gap = final_value / train_tail if train_tail > 0 else np.inf
-        # Measured from the raw minimum around the best step: a rolling median sits above a
-        # noisy minimum and would shrink a 15% rise to 10%.
-        window = max(3, int(round(params.smoothing_fraction * val.values.size)))
-        raw_best = float(np.min(val.values[: best + window // 2 + 1]))
-        plateau_rise = (final_value - raw_best) / (abs(raw_best) or 1.0)
-        if not (
-            plateau_rise >= params.min_rise_plateau
-            and train_drop >= params.min_train_drop_plateau
-            and gap >= params.min_gap_plateau
-        ):
-            return None
-    # "Keeps falling" must stand out from the training loss's own noise, measured on the
-    # evaluation grid (per-step minibatch noise is not the curve's).
-    train_logged, train_is_log = positive_log(aligned)
-    train_noise = _robust_sigma(train_logged[np.isfinite(train_logged)])
-    if (
-        train_is_log
-        and train_tail > 0
-        and train_best > 0
-        and np.log(train_best / train_tail) < params.min_rise_noise * train_noise
-    ):
         return None
-    return best, best_value, final_value, rise, trend, train_best, train_tail, train_drop, noise
+    if not _train_fell_beyond_noise(aligned, train_best, train_tail, params):
+        return None
+    return OverfitSign(
+        kind="rising",
+        best=best,
+        best_value=best_value,
+        final_value=final_value,
+        rise=rise,
+        threshold=params.min_rise,
+        p_increasing=trend.p_increasing,
+        train_best=train_best,
+        train_final=train_tail,
+        train_drop=train_drop,
+        noise_units=noise_units,
+    )
+
+
+def _plateau(val: Curve, aligned: np.ndarray, params, *, needed: int) -> OverfitSign | None:
+    # The raw minimum: a rolling median sits above a noisy minimum and would shrink a 15% rise
+    # to 10%. It must leave enough evaluations after it to call what follows a plateau.
+    if val.values.size <= needed:
+        return None
+    best = int(np.argmin(val.values[: val.values.size - needed]))
+    best_value = float(val.values[best])
+    if not best_value > 0:
+        return None
+    final_value = float(tail_level(val.values[best + 1 :], fraction=0.34, minimum=1, maximum=10))
+    rise = (final_value - best_value) / best_value
+    # Without a trend a plateau needs the larger rise: `min_rise` raised above it still rules.
+    needed_rise = max(params.min_rise, params.min_rise_plateau)
+    if rise < needed_rise:
+        return None
+    noise_units = _rise_beyond_noise(val, best_value, final_value, rise)
+    if noise_units < params.min_rise_noise:
+        return None
+    train_best = float(np.median(aligned[max(0, best - 1) : best + 2]))
+    train_tail = float(tail_level(aligned[best:], fraction=0.34, maximum=10))
+    train_drop = (train_best - train_tail) / (abs(train_best) or 1.0)
+    gap = final_value / train_tail if train_tail > 0 else np.inf
+    if not (train_drop >= params.min_train_drop_plateau and gap >= params.min_gap_plateau):
+        return None
+    if not _train_fell_beyond_noise(aligned, train_best, train_tail, params):
+        return None
+    return OverfitSign(
+        kind="plateau",
+        best=best,
+        best_value=best_value,
+        final_value=final_value,
+        rise=rise,
+        threshold=needed_rise,
+        p_increasing=mann_kendall(val.values[best:]).p_increasing,
+        train_best=train_best,
+        train_final=train_tail,
+        train_drop=train_drop,
+        noise_units=noise_units,
+    )
 
 
 class Overfitting(Detector):
@@ -178,27 +253,31 @@ class Overfitting(Detector):
             "smallest rise over the minimum that still counts, with the two conditions below.",
         )
         min_train_drop_plateau: float = param(
-            0.5, "For a plateau: the smallest fall of the training loss after the best step."
+            0.2,
+            "For a plateau: the smallest fall of the training loss after the best step (chosen "
+            "by grouped cross-validation: bench/calibrate.py).",
         )
         min_gap_plateau: float = param(
-            3.0, "For a plateau: the smallest final validation / training loss ratio."
+            1.5,
+            "For a plateau: the smallest final validation / training loss ratio (chosen by "
+            "grouped cross-validation: bench/calibrate.py).",
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         val = _finite_curve(run, "val_loss", minimum=params.min_points, what="validation loss")
         train = _finite_curve(run, "train_loss", minimum=2, what="training loss")
-        found = assess_overfitting(val, train, params)
-        if found is None:
+        sign = assess_overfitting(val, train, params)
+        if sign is None:
             return
-        best, best_value, final_value, rise, trend, train_best, train_tail, train_drop, noise = (
-            found
-        )
-        # The checkpoint to keep is the raw minimum up to the end of the smoothing window, not
-        # the smoothed curve's argmin (a rolling median can shift it by a few evaluations).
-        window = max(3, int(round(params.smoothing_fraction * len(val))))
-        raw_best = int(np.argmin(val.values[: best + window // 2 + 1]))
-        best_step = int(val.steps[raw_best])
-        best_raw_value = float(val.values[raw_best])
+        best_step = int(val.steps[sign.best])
+        best_raw_value = sign.best_value
+        if sign.kind == "rising":
+            # The checkpoint to keep is the raw minimum up to the end of the smoothing window,
+            # not the smoothed curve's argmin (a rolling median can shift it by a few points).
+            window = max(3, int(round(params.smoothing_fraction * len(val))))
+            raw_best = int(np.argmin(val.values[: sign.best + window // 2 + 1]))
+            best_step = int(val.steps[raw_best])
+            best_raw_value = float(val.values[raw_best])
         first_step, last_step = (
             int(min(val.steps[0], train.steps[0])),
             int(max(val.steps[-1], train.steps[-1])),
@@ -206,41 +285,45 @@ class Overfitting(Detector):
         span = max(last_step - first_step, 1)
         past = (last_step - best_step) / span
         evidence = {
+            "sign": sign.kind,
             "best_step": best_step,
             "best_value": best_raw_value,
-            "smoothed_best_value": best_value,
-            "final_value": final_value,
-            "rise": rise,
-            "min_rise": params.min_rise,
-            "trend_p_value": trend.p_increasing,
-            "noise_sigma": noise,
+            "smoothed_best_value": sign.best_value,
+            "final_value": sign.final_value,
+            "rise": sign.rise,
+            "min_rise": sign.threshold,
+            "trend_p_value": sign.p_increasing,
+            "rise_noise_units": sign.noise_units,
             "min_rise_noise": params.min_rise_noise,
             "alpha": params.alpha,
-            "train_at_best": train_best,
-            "train_final": train_tail,
-            "train_drop": train_drop,
+            "train_at_best": sign.train_best,
+            "train_final": sign.train_final,
+            "train_drop": sign.train_drop,
             "min_train_drop": params.min_train_drop,
             "last_step": last_step,
             "steps_past_best": last_step - best_step,
             "fraction_past_best": past,
         }
+        best = sign.best
+        rise, final_value, train_drop = sign.rise, sign.final_value, sign.train_drop
         wall = val.wall_times
         if np.isfinite(wall[best]) and np.isfinite(wall[-1]) and wall[-1] > wall[best] > 0:
             evidence["seconds_past_best"] = float(wall[-1] - wall[best])
         yield self.finding(
             run,
             message=(
-                f"validation loss rose {pct(rise)} (threshold {pct(params.min_rise)}) "
-                f"from its best {fmt(best_raw_value)} at step {best_step} to {fmt(final_value)} "
-                f"while training loss fell {pct(train_drop)}; {pct(past)} of the run came after "
-                "the best step"
+                f"validation loss rose {pct(rise)} (threshold {pct(sign.threshold)}) "
+                f"from its best {fmt(best_raw_value)} at step {best_step} to {fmt(final_value)}"
+                + (" and stays up" if sign.kind == "plateau" else "")
+                + f" while training loss fell {pct(train_drop)}; {pct(past)} of the run came "
+                "after the best step"
             ),
             step=best_step,
             evidence=evidence,
             tags=(val.tag, train.tag),
-            strength=rise / params.min_rise,
+            strength=rise / sign.threshold,
             observed=rise,
-            limit=params.min_rise,
+            limit=sign.threshold,
             step_range=(best_step, last_step),
             marks=[
                 mark_point(val.tag, best_step, best_raw_value, "best"),
@@ -429,7 +512,11 @@ class ErraticLoss(Detector):
     points more than `spike_factor` times the local median, after the first `skip_fraction` of
     the run) or oscillates: its typical relative deviation from the trend (median absolute log
     residual) exceeds `max_noise` while the residual changes sign at least as often as noise
-    does (`min_sign_changes`); the oscillation test needs `min_points_noise` points. Curves
+    does (`min_sign_changes`); the oscillation test needs `min_points_noise` points, or, for a
+    validation loss of at least `min_points`, a deviation `short_noise_factor` times larger
+    (a short curve's trend is less certain). A training loss is judged per step only when the
+    validation loss corroborates it ("both erratic"): a spike of `corroborating_spike_factor`
+    or a typical deviation above `max_noise`; otherwise on the evaluation grid. Curves
     longer than `max_points` are first reduced to block medians. Limitation: a training loss
     logged per step with very small batches can wobble this much from minibatch noise alone;
     without a validation loss, raise `max_noise` for such runs. Not
@@ -475,6 +562,12 @@ class ErraticLoss(Detector):
         min_points_noise: int = param(
             20, "Fewest points for the oscillation test (a trend needs enough points to be known)."
         )
+        short_noise_factor: float = param(
+            2.5,
+            "A curve with fewer than `min_points_noise` points (but at least `min_points`) "
+            "oscillates only when its typical deviation exceeds `max_noise` this many times.",
+            minimum=1.0,
+        )
         max_points: int = param(
             200,
             "Longer curves are first reduced to this many block medians: averages out per-step "
@@ -490,7 +583,7 @@ class ErraticLoss(Detector):
         corroborating_spike_factor: float = param(
             2.0,
             "A validation point this many times above its local median (or a typical deviation "
-            "above half of `max_noise`) lets an oscillating per-step training loss count.",
+            "above `max_noise`) lets an oscillating per-step training loss count.",
         )
         huge_spike_factor: float = param(
             10.0, "One point this many times above its local median is erratic on its own."
@@ -533,9 +626,17 @@ class ErraticLoss(Detector):
 
     @staticmethod
     def _oscillating(a: dict, params: Params) -> bool:
+        # A short curve (an evaluation per epoch for a few epochs) has a less certain trend: it
+        # must wobble `short_noise_factor` times more to count.
+        # Only a validation loss (a fixed set) may be judged short: a short training curve's
+        # wobble is as much its minibatches' as the optimiser's.
+        short = a["points"] < params.min_points_noise
+        needed = params.max_noise * (params.short_noise_factor if short else 1.0)
         return (
-            a["points"] >= params.min_points_noise
-            and a["noise"] > params.max_noise
+            not a.get("spikes_only", False)
+            and (not short or a.get("validation", False))
+            and a["points"] >= params.min_points
+            and a["noise"] > needed
             and a["sign_change_ratio"] >= params.min_sign_changes
         )
 
@@ -555,11 +656,13 @@ class ErraticLoss(Detector):
         val_wobbles = False
         if val is not None and len(val.finite()) >= params.min_points:
             assessment = self._assess(val, params)
+            if assessment is not None:
+                assessment["validation"] = True
             # Too short for the oscillation test on its own, the validation loss can still
             # corroborate a training loss that oscillates ("both erratic" in the seed guide).
             if assessment is not None and not self._erratic(assessment, params):
                 val_wobbles = (
-                    assessment["noise"] > params.max_noise / 2
+                    assessment["noise"] > params.max_noise
                     or assessment["max_spike"] >= params.corroborating_spike_factor
                 )
                 if val_wobbles and assessment["points"] < params.min_points_noise:
@@ -582,7 +685,7 @@ class ErraticLoss(Detector):
             assessment = self._assess(train, params)
             if assessment is not None and not _epoch_level(run, train) and not val_wobbles:
                 # Minibatch noise of a per-step loss is no oscillation: only spikes count.
-                assessment["points"] = min(assessment["points"], params.min_points_noise - 1)
+                assessment["spikes_only"] = True
         if assessment is None:
             raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
         assessments = [assessment]

@@ -64,6 +64,9 @@ class WeightCollapse(Detector):
     # A layer pulled to zero makes the network's output constant: the predictions collapse.
     problem = "collapsed-predictions"
     requires = ("weight_histograms",)
+    # Huge updates after a blow-up throw weights anywhere, toward zero too: the blow-up is the
+    # cause to fix.
+    explained_by = ("exploding-gradients", "non-finite-loss")
 
     @dataclass(frozen=True)
     class Params:
