@@ -172,8 +172,9 @@ def read_exported_scalars(path: Path) -> pd.DataFrame:
         path,
         keep_default_na=False,
         na_values={"value": [""], "wall_time": [""]},
-        float_precision="round_trip",
         dtype={"run": str, "tag": str},
+        # pandas 3 parses floats round-trip by default and deprecates the argument.
+        **({} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}),
     )
 
 
