@@ -622,8 +622,8 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
         # numpy call per target, which cost seconds on 10,000-point curves.
         group = np.searchsorted(steps, finite.steps, side="left")
         inside = group < steps.size
-        medians = pd.Series(finite.values[inside]).groupby(group[inside]).median()
-        out[medians.index.to_numpy()] = medians.to_numpy()
+        targets, medians = group_medians(group[inside], finite.values[inside])
+        out[targets] = medians
         return out
     # Training points in (previous target, target]: contiguous slices of the sorted steps.
     highs = np.searchsorted(finite.steps, steps, side="right")
@@ -632,6 +632,20 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
         if hi > lo:
             out[i] = float(np.median(finite.values[lo:hi]))
     return out
+
+
+def group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``groups`` (ascending) and the median of the ``values`` in each, for every
+    group at once: one sort, no per-group call."""
+    if groups.size == 0:
+        return groups.astype(np.int64), values.astype(np.float64)
+    order = np.lexsort((values, groups))
+    ordered_groups, ordered = groups[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered_groups[1:] != ordered_groups[:-1]]))
+    counts = np.diff(np.concatenate([starts, [ordered.size]]))
+    low = ordered[starts + (counts - 1) // 2]
+    high = ordered[starts + counts // 2]
+    return ordered_groups[starts], (low + high) / 2
 
 
 def histogram_rms(frame: pd.DataFrame) -> np.ndarray:
