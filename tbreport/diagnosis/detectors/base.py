@@ -204,7 +204,17 @@ class RunData:
 
 def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
     """Tag -> positions of its rows, tags in order of first appearance (as ``groupby``)."""
-    codes, uniques = pd.factorize(tags, sort=False)
+    if isinstance(tags.dtype, pd.CategoricalDtype):
+        # The codes are there already; keep the categories present, in order of appearance.
+        all_codes = tags.cat.codes.to_numpy()
+        present, first = np.unique(all_codes, return_index=True)
+        present = present[np.argsort(first)]
+        remap = np.full(len(tags.cat.categories) + 1, -1, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        codes = remap[all_codes]
+        uniques = tags.cat.categories[present]
+    else:
+        codes, uniques = pd.factorize(tags, sort=False)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     return {
