@@ -122,3 +122,22 @@ def test_mann_kendall_matches_pymannkendall():
     assert test.s == 374
     assert test.z == pytest.approx(2.3789671594544366, rel=1e-9)
     assert test.slope == pytest.approx(0.02154746121044899, rel=1e-9)
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_rolling_median_matches_pandas_on_every_path(monkeypatch, accelerated):
+    """The sorted-window path (short curves), bottleneck's and pandas' give the same medians:
+    shrinking edge windows, NaNs skipped, a window of only NaNs NaN."""
+    import pandas as pd
+
+    if not accelerated:
+        monkeypatch.setattr(stats, "move_median", None)
+    rng = np.random.default_rng(5)
+    for n, window in [(7, 3), (40, 9), (300, 31), (3000, 301), (20_000, 2001), (50, 200)]:
+        y = rng.normal(size=n)
+        y[rng.random(n) < 0.1] = np.nan
+        y[: min(5, n)] = np.nan  # a window of only NaNs at the start
+        half = window // 2
+        expected = pd.Series(y).rolling(2 * half + 1, center=True, min_periods=1).median()
+        got = stats.rolling_median(y, window=window)
+        np.testing.assert_allclose(got, expected.to_numpy(), rtol=0, atol=1e-12)

@@ -315,7 +315,8 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         tag_column = tag_column.astype("category")
     tag_codes = tag_column.cat.codes.to_numpy()
     tag_names = [str(t) for t in tag_column.cat.categories]
-    columns = scalars[["tag", "step", "wall_time", "value"]].assign(tag=scalars["tag"].astype(str))
+    # Tags stay categorical: turning millions of rows into strings cost more than diagnosing.
+    columns = scalars[["tag", "step", "wall_time", "value"]].assign(tag=tag_column)
     scalars_by_run = {
         run: (columns.iloc[rows], tag_codes[rows]) for run, rows in _rows_by_run(scalars["run"])
     }
@@ -451,6 +452,7 @@ def describe_meanings(
                 for part in run.semantics.loss_sum.get(role, (tag,)) if run.semantics else (tag,):
                     played.setdefault(part, []).append(role)
         counts = run.scalars["tag"].value_counts(sort=False)
+        counts = counts[counts > 0]  # a categorical column counts every category
         for tag, meaning in run.meanings.items():
             rows.append(
                 {

@@ -204,7 +204,17 @@ class RunData:
 
 def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
     """Tag -> positions of its rows, tags in order of first appearance (as ``groupby``)."""
-    codes, uniques = pd.factorize(tags, sort=False)
+    if isinstance(tags.dtype, pd.CategoricalDtype):
+        # The codes are there already; keep the categories present, in order of appearance.
+        all_codes = tags.cat.codes.to_numpy()
+        present, first = np.unique(all_codes, return_index=True)
+        present = present[np.argsort(first)]
+        remap = np.full(len(tags.cat.categories) + 1, -1, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        codes = remap[all_codes]
+        uniques = tags.cat.categories[present]
+    else:
+        codes, uniques = pd.factorize(tags, sort=False)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     return {
@@ -622,8 +632,8 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
         # numpy call per target, which cost seconds on 10,000-point curves.
         group = np.searchsorted(steps, finite.steps, side="left")
         inside = group < steps.size
-        medians = pd.Series(finite.values[inside]).groupby(group[inside]).median()
-        out[medians.index.to_numpy()] = medians.to_numpy()
+        targets, medians = group_medians(group[inside], finite.values[inside])
+        out[targets] = medians
         return out
     # Training points in (previous target, target]: contiguous slices of the sorted steps.
     highs = np.searchsorted(finite.steps, steps, side="right")
@@ -632,6 +642,20 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
         if hi > lo:
             out[i] = float(np.median(finite.values[lo:hi]))
     return out
+
+
+def group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``groups`` (ascending) and the median of the ``values`` in each, for every
+    group at once: one sort, no per-group call."""
+    if groups.size == 0:
+        return groups.astype(np.int64), values.astype(np.float64)
+    order = np.lexsort((values, groups))
+    ordered_groups, ordered = groups[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered_groups[1:] != ordered_groups[:-1]]))
+    counts = np.diff(np.concatenate([starts, [ordered.size]]))
+    low = ordered[starts + (counts - 1) // 2]
+    high = ordered[starts + counts // 2]
+    return ordered_groups[starts], (low + high) / 2
 
 
 def histogram_rms(frame: pd.DataFrame) -> np.ndarray:

@@ -45,10 +45,10 @@ class DuplicateSteps(Detector):
         if frame.empty:
             raise SkipDetector("no scalars")
         # Sub-runs of a logical run have distinct tags after folding, so (tag, step) is the key.
+        if not _has_duplicate_steps(run):
+            return  # the usual case, decided on arrays
         keyed = frame[["tag", "step", "value"]]
         dup_mask = keyed.duplicated(["tag", "step"], keep=False)
-        if not dup_mask.any():
-            return
         dups = keyed[dup_mask]
         values = dups["value"].to_numpy(np.float64)
         dups = dups.assign(value=np.where(np.isnan(values), np.inf, values))
@@ -75,6 +75,15 @@ class DuplicateSteps(Detector):
             observed=len(conflicting),
             limit=params.min_duplicates,
         )
+
+
+def _has_duplicate_steps(run: RunData) -> bool:
+    """Whether any tag holds a step twice (from each tag's rows, without a pandas group)."""
+    for tag in run.scalar_tags:
+        steps = run.points(tag).steps  # in step order
+        if steps.size > 1 and bool(np.any(steps[1:] == steps[:-1])):
+            return True
+    return False
 
 
 #: ReadWarning kinds that mean bytes were damaged or unreadable.
