@@ -15,6 +15,7 @@ segment, a prefix or a suffix), then the remaining words name the quantity.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -179,6 +180,7 @@ def _split_of(segments: list[list[str]]) -> tuple[str | None, list[list[str]], s
 MAX_TAG_LENGTH = 256
 
 
+@functools.lru_cache(maxsize=65536)  # runs share their tags: read each name once
 def describe_tag(tag: str) -> TagMeaning:
     """The meaning of one scalar tag, from its name alone."""
     if len(tag) > MAX_TAG_LENGTH:

@@ -28,6 +28,8 @@ from tbreport.errors import ConfigError
 from tbreport.model import Finding, Mark, ReadWarning, Severity
 
 DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
+#: Detector class -> its parsed docstring sections (advice is read from them for every finding).
+_DOC_SECTIONS: dict[type, dict[str, str]] = {}
 
 
 def param(default: Any, help: str, *, minimum: float | None = None) -> Any:  # noqa: A002
@@ -212,9 +214,11 @@ def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
         remap = np.full(len(tags.cat.categories) + 1, -1, dtype=np.int64)
         remap[present] = np.arange(present.size)
         codes = remap[all_codes]
-        uniques = tags.cat.categories[present]
+        # One conversion to Python strings (an arrow-backed index is slow to index one by one).
+        uniques = tags.cat.categories.take(present).tolist()
     else:
         codes, uniques = pd.factorize(tags, sort=False)
+        uniques = uniques.tolist()
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     return {
@@ -298,6 +302,13 @@ class Detector:
     @classmethod
     def doc_sections(cls) -> dict[str, str]:
         """The docstring's ``## Heading`` sections, heading -> dedented body."""
+        cached = _DOC_SECTIONS.get(cls)
+        if cached is None:
+            cached = _DOC_SECTIONS[cls] = cls._parse_doc_sections()
+        return dict(cached)
+
+    @classmethod
+    def _parse_doc_sections(cls) -> dict[str, str]:
         import inspect
 
         doc = inspect.cleandoc(cls.__doc__ or "")
@@ -597,13 +608,23 @@ def trend_level(values: np.ndarray, *, fraction: float = 0.1, minimum: int = 3) 
     return rolling_median(values, window=window)
 
 
+def small_median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array without its dispatch overhead (tens of microseconds, which
+    the many medians of short curves added up to); NaN when any value is NaN, as np.median."""
+    ordered = np.sort(values)
+    n = ordered.size
+    if n == 0 or np.isnan(ordered[-1]):
+        return float("nan")
+    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
+
+
 def head_level(
     values: np.ndarray, *, fraction: float = 0.1, minimum: int = 1, maximum: int = 20
 ) -> float:
     """Median of the first ``clip(fraction·n, minimum, maximum)`` finite points."""
     finite = values[np.isfinite(values)]
     k = int(min(max(minimum, round(fraction * finite.size)), maximum, finite.size))
-    return float(np.median(finite[:k])) if k else float("nan")
+    return small_median(finite[:k]) if k else float("nan")
 
 
 def tail_level(
@@ -612,7 +633,7 @@ def tail_level(
     """Median of the last ``clip(fraction·n, minimum, maximum)`` finite points."""
     finite = values[np.isfinite(values)]
     k = int(min(max(minimum, round(fraction * finite.size)), maximum, finite.size))
-    return float(np.median(finite[-k:])) if k else float("nan")
+    return small_median(finite[-k:]) if k else float("nan")
 
 
 def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
