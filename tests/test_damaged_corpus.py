@@ -193,7 +193,7 @@ def tbreport_cli(*args) -> subprocess.CompletedProcess:
 def has_check_command() -> bool:
     try:
         from tbreport.cli import cli
-    except Exception:  # noqa: BLE001 - then the check part is skipped
+    except Exception:  # then the check part is skipped
         return False
     return "check" in cli.commands
 

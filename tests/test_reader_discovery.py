@@ -240,7 +240,7 @@ def _in_child_as_nobody(fn):
     if os.geteuid() != 0:
         try:
             return ("ok", fn())
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:  # reported to the test
             return ("error", f"{type(exc).__name__}: {exc}")
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -253,11 +253,11 @@ def _in_child_as_nobody(fn):
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
                 payload = ("ok", fn())
-            except Exception as exc:  # noqa: BLE001 - reported to the parent
+            except Exception as exc:  # reported to the parent
                 payload = ("error", f"{type(exc).__name__}: {exc}")
             with os.fdopen(write_end, "wb") as out:
                 out.write(pickle.dumps(payload))
-        except BaseException:  # noqa: BLE001 - never return into pytest from the child
+        except BaseException:  # never return into pytest from the child
             code = 1
         finally:
             os._exit(code)

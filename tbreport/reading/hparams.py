@@ -117,7 +117,7 @@ def load_hparams_yaml(path: str) -> Any:
     class _PlainLoader(yaml.SafeLoader):
         aliases = 0
 
-        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        def compose_node(self, parent, index):  # PyYAML's signature
             # A few aliases are legitimate; thousands are a "billion laughs" expansion bomb.
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
@@ -138,7 +138,7 @@ def load_hparams_yaml(path: str) -> Any:
     if len(text) > _MAX_YAML_BYTES:
         raise ValueError(f"larger than {_MAX_YAML_BYTES // 1024} KiB")
     try:
-        return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_PlainLoader)  # SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
 

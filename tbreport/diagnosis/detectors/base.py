@@ -30,7 +30,7 @@ from tbreport.model import Finding, Mark, ReadWarning, Severity
 DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
 
 
-def param(default: Any, help: str, *, minimum: float | None = None) -> Any:  # noqa: A002
+def param(default: Any, help: str, *, minimum: float | None = None) -> Any:
     """A ``Params`` field with its documentation.
 
     Args:
