@@ -76,7 +76,7 @@ def build_synthetic_corpus(root: Path) -> Path:
     write_run(resumed, scalar_series("loss", range(120)), index=0)
     write_run(
         resumed,
-        [testing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
+        [testing.session_start_event(step=80), *scalar_series("loss", range(80, 150))],
         index=1,
     )
     lightning = root / "lightning_logs" / "version_0"

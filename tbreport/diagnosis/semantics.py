@@ -165,11 +165,11 @@ def _split_of(segments: list[list[str]]) -> tuple[str | None, list[list[str]], s
                 word = seg[pos]
                 if word in _SPLIT_WORDS:
                     trimmed = seg[1:] if pos == 0 else seg[:-1]
-                    rest = segments[:i] + [trimmed] + segments[i + 1 :]
+                    rest = [*segments[:i], trimmed, *segments[i + 1 :]]
                     return _SPLIT_WORDS[word], rest, f"word {word!r}"
             if seg[0] == "v" and seg[1] in ("loss", "acc", "accuracy"):
                 # TensorFlow's custom-loop tutorials log v_loss / v_acc for validation.
-                rest = segments[:i] + [seg[1:]] + segments[i + 1 :]
+                rest = [*segments[:i], seg[1:], *segments[i + 1 :]]
                 return VALIDATION, rest, "prefix 'v_'"
     return None, segments, ""
 
@@ -199,7 +199,7 @@ def describe_tag(tag: str) -> TagMeaning:
     split, rest, split_why = _split_of(segments)
     last = rest[-1] if rest else []
     if split is not None and len(last) >= 2 and last[0] == "v" and last[1] in ("loss", "acc"):
-        rest = rest[:-1] + [last[1:]]  # test/v_loss: TensorFlow tutorials' naming
+        rest = [*rest[:-1], last[1:]]  # test/v_loss: TensorFlow tutorials' naming
     # Repeated words (loss/train_loss) and RL/SB3 namespaces say nothing about the quantity.
     words: list[str] = []
     for seg in rest:

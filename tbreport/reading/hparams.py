@@ -220,7 +220,7 @@ def build_hparams(
     for column in columns:
         values = table[column]
         if values.map(
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or v is None
+            lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None
         ).all():
             table[column] = pd.to_numeric(values, errors="coerce")
     return table, hparam_records, warnings

@@ -983,7 +983,6 @@ def set_value_ranges(
     ranges: dict[str, list[float] | None] = {"linear": None, "log": None}
     if bulk is not None:
         ranges["linear"] = bulk
-        low, high = bulk
         positive = [v[np.isfinite(v) & (v > 0)] for v in values]
         positive = [p for p in positive if p.size]
         if positive:

@@ -180,7 +180,7 @@ def _blown_up_at_init(rec: Recorder, h: History) -> bool:
 
 
 def _gradients(v: _Verdict, rec: Recorder, h: History, layout: str) -> None:
-    steps, norm, source = _grad_norm_series(rec)
+    _steps, norm, source = _grad_norm_series(rec)
     if norm.size >= 3:
         v.observable.add("exploding_gradients")
         finite = norm[np.isfinite(norm)]
