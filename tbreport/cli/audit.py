@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,12 +41,18 @@ def parse_size(text: str) -> int:
     return int(float(number) * base ** _POWERS[unit.lower()])
 
 
-class SizeType(click.ParamType):
+if TYPE_CHECKING:  # generic in recent click only (8.1, still supported, is not at run time)
+    _IntParamType = click.ParamType[int]
+else:
+    _IntParamType = click.ParamType
+
+
+class SizeType(_IntParamType):
     """A byte count with an optional unit."""
 
     name = "SIZE"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
         try:

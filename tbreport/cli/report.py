@@ -20,8 +20,10 @@ from tbreport.cli.options import (
 from tbreport.diagnosis import diagnose
 from tbreport.outputs import atomic_write_text, check_output_dir, check_output_file
 from tbreport.reading.discovery import printable_name
+from tbreport.reading.reader import Engine
 from tbreport.report import render_report, write_csv_bundle
 from tbreport.report.bundle import bundle_files
+from tbreport.report.html import PlotlyMode
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
@@ -30,7 +32,7 @@ DEFAULT_CSV_DIR = "report-csv"
 
 
 def _size(path: Path) -> str:
-    size = path.stat().st_size
+    size: float = path.stat().st_size
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
@@ -91,7 +93,7 @@ def report(
     logdir: str,
     output: str | None,
     output_format: str,
-    plotly_mode: str,
+    plotly_mode: PlotlyMode,
     title: str | None,
     smoothing: float,
     max_points: int,
@@ -104,7 +106,7 @@ def report(
     tags: str | None,
     runs: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -138,9 +140,11 @@ def report(
     )
     # Refuse a bad output before spending time on reading.
     to_stdout = output == STDOUT
+    csv_dir: Path | None = None  # the CSV bundle's directory
+    target: Path | None = None  # the HTML file (None: standard output)
     if output_format == "csv":
         probe_output(output or DEFAULT_CSV_DIR, directory=True)
-        target = check_output_dir(
+        csv_dir = check_output_dir(
             output or DEFAULT_CSV_DIR, known_names=bundle_files(), force=force
         )
     else:
@@ -156,12 +160,12 @@ def report(
         f"{plural(len(diagnosis.runs), 'run')}, {plural(counts['error'], 'error')}, "
         f"{plural(counts['warning'], 'warning')}, {counts['info']} info"
     )
-    if output_format == "csv":
-        written = write_csv_bundle(result, diagnosis, target, force=force)
+    if csv_dir is not None:
+        written = write_csv_bundle(result, diagnosis, csv_dir, force=force)
         elapsed = time.perf_counter() - started
         if not quiet:
             click.echo(
-                f"wrote {plural(len(written), 'CSV file')} to {target} ({summary}) "
+                f"wrote {plural(len(written), 'CSV file')} to {csv_dir} ({summary}) "
                 f"in {elapsed:.1f} s"
             )
         return

@@ -154,7 +154,7 @@ def _summary(monitor: Monitor, started: float) -> str:
     return "\n".join(lines)
 
 
-def _findings_signature(monitor: Monitor) -> tuple:
+def _findings_signature(monitor: Monitor) -> tuple[tuple[str, str, str], ...]:
     return tuple(
         (r.run, f.code, Severity(f.severity).value) for r in monitor.runs for f in r.findings
     )
@@ -269,7 +269,7 @@ def watch(
     )
     output = _Output(output_format=output_format, live=live)
     started = time.monotonic()
-    html_signature: tuple | None = None
+    html_signature: tuple[tuple[str, str, str], ...] | None = None
     code = EXIT_OK
     try:
         while True:

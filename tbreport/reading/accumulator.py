@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
 from tbreport.reading.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
 from tbreport.reading.rundata import RunData
+from tbreport.safe_regex import Pattern
 
 # Largest tensor handed to TensorBoard's make_ndarray whose values are not all in the record.
 _MAX_TENSOR_VALUES = _MAX_BROADCAST_VALUES
@@ -69,7 +69,7 @@ def _ndarray(tensor_proto) -> np.ndarray | None:
 
 
 def read_runs_with_accumulator(
-    runs: list[RunRef], *, tag_filter: re.Pattern[str] | None = None
+    runs: list[RunRef], *, tag_filter: Pattern | None = None
 ) -> list[RunData]:
     """Read each run directory with ``EventAccumulator`` into the fast engine's `RunData`."""
     out = []

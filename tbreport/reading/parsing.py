@@ -15,7 +15,6 @@ run's plugin names during assembly (`tbreport.reading.assemble`).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -31,6 +30,7 @@ from tbreport.reading.records import (
     frame_records,
     gather_columns,
 )
+from tbreport.safe_regex import Pattern
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -308,7 +308,7 @@ def _valid_varint_columns(cols: np.ndarray) -> np.ndarray:
 class _Collector:
     """Accumulates decoded values of one file before they become `FileData` arrays."""
 
-    def __init__(self, path: str, tag_filter: re.Pattern[str] | None) -> None:
+    def __init__(self, path: str, tag_filter: Pattern | None) -> None:
         self.data = FileData(path=path)
         self.tag_index: dict[str, int] = {}
         self.tag_filter = tag_filter
@@ -337,9 +337,7 @@ class _Collector:
         self.data.other_values[kind] = self.data.other_values.get(kind, 0) + 1
 
 
-def parse_event_bytes(
-    buf: bytes, *, path: str, tag_filter: re.Pattern[str] | None = None
-) -> FileData:
+def parse_event_bytes(buf: bytes, *, path: str, tag_filter: Pattern | None = None) -> FileData:
     """Parse the whole content of one event file.
 
     Args:
@@ -355,7 +353,7 @@ def parse_event_bytes(
 
 
 def parse_event_files(
-    files: list[tuple[bytes, str]], *, tag_filter: re.Pattern[str] | None = None
+    files: list[tuple[bytes, str]], *, tag_filter: Pattern | None = None
 ) -> list[FileData]:
     """Parse several event files at once; the same result as `parse_event_bytes` on each.
 
@@ -402,7 +400,7 @@ def parse_event_stream(
     handle: BinaryIO,
     *,
     path: str,
-    tag_filter: re.Pattern[str] | None = None,
+    tag_filter: Pattern | None = None,
     chunk_bytes: int = 64 << 20,
     size_hint: int = 0,
 ) -> FileData | None:
@@ -579,7 +577,7 @@ def _frame(buf: bytes, collector: _Collector) -> Framing | None:
 
 def _decode_together(
     framed: list[tuple[bytes, Framing, _Collector]],
-    tag_filter: re.Pattern[str] | None,
+    tag_filter: Pattern | None,
     *,
     fast: bool,
 ) -> None:

@@ -31,7 +31,7 @@ from tbreport.reading.parsing import (
 )
 from tbreport.reading.result import ReadResult
 from tbreport.reading.rundata import RunData
-from tbreport.safe_regex import compile_pattern
+from tbreport.safe_regex import Pattern, compile_pattern
 
 
 #: Event files larger than this are skipped with a warning: a damaged file is read whole into
@@ -96,7 +96,7 @@ def read(
     return result
 
 
-def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
+def _compile_tags(tags: str | Sequence[str] | None) -> Pattern | None:
     if tags is None:
         return None
     pattern = tags if isinstance(tags, str) else "|".join(f"(?:{t})" for t in tags)
@@ -107,11 +107,11 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
         raise InputError(f"invalid tag pattern {pattern!r} (--tags / tags=): {exc}") from exc
 
 
-def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+def _parse_file(ref: EventFileRef, tag_filter: Pattern | None) -> FileData:
     return _parse_files([ref], tag_filter)[0]
 
 
-def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -> list[FileData]:
+def _parse_files(refs: list[EventFileRef], tag_filter: Pattern | None) -> list[FileData]:
     """Read and parse ``refs``; the records of all of them are decoded together."""
     out: list[FileData | None] = []
     contents: list[tuple[bytes, str]] = []
@@ -146,7 +146,7 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
 _STREAM_BYTES = 16 << 20
 
 
-def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData | None:
+def _parse_streaming(ref: EventFileRef, tag_filter: Pattern | None) -> FileData | None:
     """A large file parsed chunk by chunk; None when it must be read whole (damage, an old
     file format, too large, unreadable: the whole-file path reports it)."""
     if ref.size > MAX_FILE_BYTES:
@@ -227,8 +227,8 @@ def read_runs(
     runs: list[RunRef],
     *,
     jobs: int | None = None,
-    tag_filter: re.Pattern[str] | None = None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None = None,
+    tag_filter: Pattern | None = None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None = None,
 ) -> list[RunData]:
     """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run.
 
@@ -280,8 +280,8 @@ def _batches(sizes: list[int], limit: int, counts: list[int] | None = None) -> l
 
 def _parse_batch(
     refs: list[EventFileRef],
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[FileData]:
     if parse is not None:
         return [parse(ref, tag_filter) for ref in refs]
@@ -290,8 +290,8 @@ def _parse_batch(
 
 def _read_run_batch(
     runs: list[RunRef],
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> _RunBatch:
     """Parse and assemble whole runs (in a worker)."""
     parsed = _parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
@@ -380,8 +380,8 @@ def _read_in_pool(
     runs: list[RunRef],
     *,
     workers: int,
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[RunData]:
     """Read batches of runs in worker processes; a worker killed by the OS costs a retry, not
     the read.
@@ -444,8 +444,8 @@ def _read_in_pool(
 def _parse_one_per_process(
     refs: list[EventFileRef],
     context,
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[FileData]:
     """Each file in a process of its own; a file whose process dies is reported unreadable."""
     out = []
