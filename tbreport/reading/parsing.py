@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -31,6 +31,12 @@ from tbreport.reading.records import (
     gather_columns,
 )
 from tbreport.safe_regex import Pattern
+
+#: A protobuf message of TensorBoard's generated classes (which carry no type information).
+Proto = Any
+#: Scalar rows decoded in bulk: record indices, tag ids, steps, wall times, values, and is_tensor
+#: (one flag for the whole layout, or one per row).
+FastRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, "np.ndarray | bool"]
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -99,12 +105,12 @@ class FileData:
 
     # Workers send FileData to the reading process: histograms go as a few flat arrays, since
     # pickling one object and two arrays per histogram cost more than parsing them.
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["histograms"] = _pack_histograms(state["histograms"])
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state["histograms"] = _unpack_histograms(state["histograms"])
         self.__dict__.update(state)
 
@@ -314,9 +320,7 @@ class _Collector:
         self.tag_filter = tag_filter
         self._keep: dict[str, bool] = {}
         # (record indices, tag ids, steps, wall times, values, is_tensor) per decoded layout.
-        self.fast: list[
-            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
-        ] = []
+        self.fast: list[FastRows] = []
         self.slow_scalars: list[tuple[int, int, int, float, float, bool]] = []
 
     def keep(self, tag: str) -> bool:
@@ -454,7 +458,7 @@ def parse_event_stream(
             else:
                 slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
             for k in range(fast_before, len(collector.fast)):
-                rows, *rest = collector.fast[k]
+                rows, rest = collector.fast[k][0], collector.fast[k][1:]
                 collector.fast[k] = (rows + seq_base, *rest)
             _decode_slow(
                 buf,
@@ -895,7 +899,7 @@ _HISTO_DOUBLE_KEYS = frozenset((0x09, 0x11, 0x19, 0x21, 0x29))
 _NO_BUCKETS = np.zeros(0, dtype=np.float64)
 
 
-def _bucket_arrays(histo) -> tuple[np.ndarray, np.ndarray]:
+def _bucket_arrays(histo: Proto) -> tuple[np.ndarray, np.ndarray]:
     """``bucket_limit`` and ``bucket`` of a HistogramProto as float64 arrays.
 
     Converting a repeated field element by element costs microseconds per histogram; upb
@@ -951,7 +955,7 @@ def _bucket_arrays(histo) -> tuple[np.ndarray, np.ndarray]:
     return found.get(0x32, empty), found.get(0x3A, empty)
 
 
-def _tensor_array(tensor) -> np.ndarray | None:
+def _tensor_array(tensor: Proto) -> np.ndarray | None:
     dtype = _NUMERIC_DTYPES.get(tensor.dtype)
     if dtype is None:
         return None
@@ -986,7 +990,9 @@ def _tensor_array(tensor) -> np.ndarray | None:
         return None
 
 
-def _tensor(tensor, tag: str, seq: int, step: int, wall: float, collector: _Collector) -> None:
+def _tensor(
+    tensor: Proto, tag: str, seq: int, step: int, wall: float, collector: _Collector
+) -> None:
     data = collector.data
     if tensor.dtype == _DTYPE_STRING:
         text = "\n".join(s.decode("utf-8", errors="replace") for s in tensor.string_val)

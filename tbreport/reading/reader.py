@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
@@ -32,6 +33,9 @@ from tbreport.reading.parsing import (
 from tbreport.reading.result import ReadResult
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern, compile_pattern
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 
 #: Event files larger than this are skipped with a warning: a damaged file is read whole into
@@ -311,7 +315,7 @@ class _RunBatch:
     def __init__(self, runs: list[RunData]) -> None:
         self.runs = runs
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         runs = self.runs
         return {
             "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
@@ -339,7 +343,7 @@ class _RunBatch:
             ],
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
         rows = _unpack_histograms(state["hist_rows"])
         hist_tags = state["hist_tags"]
@@ -443,7 +447,7 @@ def _read_in_pool(
 
 def _parse_one_per_process(
     refs: list[EventFileRef],
-    context,
+    context: BaseContext,
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[FileData]:
@@ -467,5 +471,5 @@ def _parse_one_per_process(
     return out
 
 
-def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)

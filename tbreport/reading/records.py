@@ -85,7 +85,7 @@ def masked_crc32c(data: bytes) -> int:
     """Masked CRC32C of one byte string (as written by every TensorBoard writer)."""
     import google_crc32c
 
-    crc = google_crc32c.value(data)
+    crc: int = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
@@ -106,7 +106,7 @@ class Framing:
     bytes_skipped: int = 0
 
 
-def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
+def _walk(buf: bytes, start: int, limit: int) -> tuple[array[int], array[int], int]:
     """Follow length fields from ``start`` until the data ends, a length does not fit, or
     ``limit`` records are found.
 
@@ -157,7 +157,9 @@ _FIRST_BATCH = 64
 _MAX_BATCH = 1 << 18
 
 
-def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array, most: int) -> int:
+def _speculate(
+    arr: np.ndarray, pos: int, lengths: array[int], offsets: array[int], most: int
+) -> int:
     """Try to confirm many records at once by repeating the recent cycle of lengths.
 
     Returns the new position after the confirmed records (appended to ``offsets``/``lengths``),
