@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -180,6 +180,19 @@ class RunData:
         tags = self.roles.get(role)
         return self.tag_curve(tags[0]) if tags else None
 
+    def required_curve(self, role: str) -> Curve:
+        """The curve of a role the detector ``requires``.
+
+        Raises:
+            SkipDetector: No tag resolved to ``role``. The engine skips a detector whose
+                required roles are missing before calling it; a detector checked directly on a
+                run without the role is skipped the same way instead of failing on None.
+        """
+        curve = self.curve(role)
+        if curve is None:
+            raise SkipDetector(f"no tag matched role {role}")
+        return curve
+
     def histogram_rows(self, tag: str) -> pd.DataFrame:
         """Every histogram of one tag in step order, duplicate steps included (for charts)."""
         rows = self._hist_rows_of.get(tag)
@@ -324,7 +337,7 @@ class Detector:
         return "; ".join(items)
 
     @classmethod
-    def param_fields(cls) -> list[dataclasses.Field]:
+    def param_fields(cls) -> list[dataclasses.Field[Any]]:
         return list(dataclasses.fields(cls.Params))
 
     @classmethod
@@ -427,7 +440,8 @@ class Detector:
             strength=None if strength is None else round(float(strength), 3),
             observed=_rounded(observed),
             limit=_rounded(limit),
-            step_range=None if step_range is None else tuple(step_range),
+            # Finding checks that it is a (first, last) pair.
+            step_range=None if step_range is None else cast(tuple[int, int], tuple(step_range)),
             marks=marks,
         )
 
@@ -492,7 +506,7 @@ def mark_hline(tag: str, value: Any, label: str = "") -> Mark | None:
     return Mark("hline", tag, value=_rounded(value), label=label)
 
 
-def param_minimum(fld: dataclasses.Field) -> float | None:
+def param_minimum(fld: dataclasses.Field[Any]) -> float | None:
     """The smallest value a configuration may give a parameter (None: no lower bound): its
     ``minimum`` metadata, and at least 1 for a count of points."""
     minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
@@ -502,7 +516,7 @@ def param_minimum(fld: dataclasses.Field) -> float | None:
     return minimum
 
 
-def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
+def _coerce(value: Any, fld: dataclasses.Field[Any], cls: type[Detector]) -> Any:
     kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
     where = f"detector {cls.code} ({cls.name}) parameter {fld.name!r}"
     if kind == "bool":
@@ -720,7 +734,7 @@ def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray,
     return joined.index.to_numpy(np.int64), np.sqrt(joined.to_numpy(np.float64))
 
 
-def _natural_key(tag: str) -> tuple:
+def _natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
     """``net.8`` before ``net.16``: numbers in a tag compare as numbers."""
     return tuple(
         (0, int(part), "") if part.isdigit() else (1, 0, part.lower())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from tbreport.diagnosis.detectors.base import (
     param,
     pct,
 )
-from tbreport.model import Finding, Severity
+from tbreport.model import Finding, Mark, Severity
 
 
 def _gradient_norm(run: RunData) -> tuple[str, np.ndarray, np.ndarray, list[str]]:
@@ -121,7 +122,7 @@ class ExplodingGradients(Detector):
                 f"gradient norm has {norm.size} points, fewer than {params.min_points}"
             )
         finite = np.isfinite(norm)
-        evidence: dict = {"source": source, "growth_factor": params.growth_factor}
+        evidence: dict[str, Any] = {"source": source, "growth_factor": params.growth_factor}
         if not finite.all():
             first = int(np.argmax(~finite))
             typical = float(np.median(norm[finite])) if finite.any() else float("nan")
@@ -243,7 +244,7 @@ class ExplodingGradients(Detector):
         )
 
 
-def _peak_mark(source: str, tag: str, step, value):
+def _peak_mark(source: str, tag: str, step: int, value: float) -> Mark | None:
     """The peak of the norm: a point on the scalar norm's curve; a step on a histogram chart
     (the global norm over the histograms is no curve of any tag)."""
     if source == "scalar":
@@ -318,11 +319,11 @@ class VanishingGradients(Detector):
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         frames = run.histogram_frames("gradient_histograms")
         curve = run.curve("grad_norm")
-        if not frames and curve is None:
-            raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
         if frames:
             yield from self._from_histograms(run, frames, params)
             return
+        if curve is None:
+            raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
         norm = curve.finite()
         if len(norm) < params.min_points:
             raise SkipDetector(
@@ -372,7 +373,9 @@ class VanishingGradients(Detector):
                 marks=[mark_band(norm.tag, *second_half, "second half")],
             )
 
-    def _from_histograms(self, run: RunData, frames: dict[str, pd.DataFrame], params: Params):
+    def _from_histograms(
+        self, run: RunData, frames: dict[str, pd.DataFrame], params: Params
+    ) -> Iterator[Finding]:
         # Exactly-zero gradients are dead units, not vanishing ones: leave them to dead-neurons.
         live = {}
         for tag, frame in frames.items():
@@ -536,7 +539,6 @@ class DeadNeurons(Detector):
             raise SkipDetector(f"no histogram tag has {params.min_points} or more logged steps")
         dead: dict[str, float] = {}
         onsets: dict[str, int] = {}
-        first_step = None
         for tag, frame in grads.items():
             # An embedding's rows for tokens absent from the batch get exactly zero gradient.
             if is_bias(tag) or is_embedding(tag) or len(frame) < params.min_points:
@@ -551,9 +553,9 @@ class DeadNeurons(Detector):
                 onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
                 step = int(onset[0]) if onset.size else int(half["step"].iloc[0])
                 onsets[tag] = step
-                first_step = step if first_step is None else min(first_step, step)
         if dead:
-            worst = max(dead, key=dead.get)
+            first_step = min(onsets.values())
+            worst = max(dead, key=dead.__getitem__)
             last_step = int(max(f["step"].max() for f in grads.values()))
             yield self.finding(
                 run,
