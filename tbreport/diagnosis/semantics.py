@@ -218,7 +218,9 @@ def describe_tag(tag: str) -> TagMeaning:
     core = [w for w in words if w not in ("epoch", "step", "batch") or len(words) == 1]
     core_text = " ".join(core)
 
-    def meaning(quantity: str, goal: str | None, reason: str, component: bool = False):
+    def meaning(
+        quantity: str, goal: str | None, reason: str, component: bool = False
+    ) -> TagMeaning:
         return TagMeaning(
             tag=tag,
             split=split,
@@ -332,7 +334,7 @@ def classify_run(meanings: Mapping[str, TagMeaning]) -> tuple[str, str]:
     if rewards or rl_specific or len(set(rl_words)) >= 2:
         shown = (rewards + rl_specific + rl_words)[:3]
         return REINFORCEMENT, "reinforcement-learning tags: " + ", ".join(shown)
-    sides = {}
+    sides: dict[str, str] = {}
     for m in values:
         side = _is_gan_loss(m)
         if side:

@@ -630,7 +630,7 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
     finite = train.finite()
     if len(finite) == 0:
         return np.full(steps.size, np.nan)
-    out = np.interp(steps, finite.steps, finite.values)
+    out: np.ndarray = np.interp(steps, finite.steps, finite.values)
     if steps.size > 1 and np.all(np.diff(steps) > 0):
         # Training points in (previous target, target]: one grouped median (C), not one
         # numpy call per target, which cost seconds on 10,000-point curves.
@@ -658,7 +658,8 @@ def histogram_rms(frame: pd.DataFrame) -> np.ndarray:
         fallback = np.sqrt(
             frame["std"].to_numpy(np.float64) ** 2 + frame["mean"].to_numpy(np.float64) ** 2
         )
-    return np.where(np.isnan(sum_squares), fallback, rms)
+    chosen: np.ndarray = np.where(np.isnan(sum_squares), fallback, rms)
+    return chosen
 
 
 def histogram_sum_squares(frame: pd.DataFrame) -> np.ndarray:
@@ -715,7 +716,7 @@ def histogram_nonfinite(frame: pd.DataFrame) -> np.ndarray:
     values = frame[cols].to_numpy(np.float64)
     # sum/sum_squares are NaN by design for TF2 tensor histograms: judge on min/max/mean there.
     bad = ~np.isfinite(values[:, :2]) if values.shape[1] >= 2 else np.zeros((len(frame), 1), bool)
-    return bad.any(axis=1)
+    return np.asarray(bad.any(axis=1))
 
 
 def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
