@@ -94,7 +94,9 @@ def mad(values: ArrayLike) -> float:
     return float(np.median(np.abs(y - np.median(y))))
 
 
-def robust_z(values: ArrayLike, *, center: float | None = None, scale: float | None = None) -> np.ndarray:
+def robust_z(
+    values: ArrayLike, *, center: float | None = None, scale: float | None = None
+) -> np.ndarray:
     """Modified z-scores ``0.6745·(x − median) / MAD`` (Iglewicz & Hoaglin; flag ``|z| > 3.5``).
 
     Args:
@@ -120,7 +122,9 @@ def robust_z(values: ArrayLike, *, center: float | None = None, scale: float | N
         return scores
 
 
-def block_medians(steps: ArrayLike, values: ArrayLike, *, max_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def block_medians(
+    steps: ArrayLike, values: ArrayLike, *, max_points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """Reduce a long series to at most ``max_points`` block medians (steps: block medians too).
 
     Short series are returned unchanged (as float arrays). NaNs are ignored inside blocks.
@@ -147,7 +151,9 @@ def block_medians(steps: ArrayLike, values: ArrayLike, *, max_points: int = 200)
     return out_s, out_y
 
 
-def sens_slope(values: ArrayLike, steps: ArrayLike | None = None, *, max_points: int = 500) -> float:
+def sens_slope(
+    values: ArrayLike, steps: ArrayLike | None = None, *, max_points: int = 500
+) -> float:
     """Sen's slope: the median of all pairwise slopes ``(y_j − y_i)/(t_j − t_i)``, ``i < j``.
 
     Args:
