@@ -7,6 +7,8 @@ Public API:
     Monitor(logdir, *, fail_on=None, config=None).poll() -> list[Finding]  (runs still training)
 """
 
+import typing as _typing
+
 from tbreport._version import __version__
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _typing.Any:
     # The report writer pulls in jinja2 and plotly: imported on first use only.
     if name == "write_html":
         from tbreport.report import write_html

@@ -219,7 +219,7 @@ def plan_units(runs: Sequence[RunEntry]) -> list[list[RunEntry]]:
     return list(groups.values())
 
 
-def _unit_order(unit: list[RunEntry]) -> tuple:
+def _unit_order(unit: list[RunEntry]) -> tuple[int, list[str]]:
     """Archive order: where the unit's first member lies."""
     locators = [f.locator for run in unit for f in run.files]
     numeric = [loc for loc in locators if isinstance(loc, int)]

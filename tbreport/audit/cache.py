@@ -60,7 +60,7 @@ def settings_fingerprint(config: Any) -> str:
     """What, besides the data, decides a unit's summaries: code and diagnosis configuration."""
     if config is None:
         described: Any = None
-    elif dataclasses.is_dataclass(config):
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
         described = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
     else:
         described = config
@@ -202,7 +202,7 @@ class SourceCache:
         if payload is None:
             return None
         try:
-            value = json.loads(payload)
+            value: list[dict[str, Any]] = json.loads(payload)
         except ValueError:
             return None
         self._used.add(key)

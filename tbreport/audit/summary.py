@@ -25,7 +25,7 @@ import pandas as pd
 from tbreport.diagnosis import diagnose, logical_runs
 from tbreport.diagnosis.detectors.base import Curve
 from tbreport.diagnosis.metrics import best_point, distinct_steps, final_value
-from tbreport.model import ReadWarning
+from tbreport.model import Finding, ReadWarning
 from tbreport.reading.inputs import read_entries
 from tbreport.reading.sources import RunEntry, SourceSpec
 
@@ -188,7 +188,9 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
 
     def curve(run: str, role: str) -> Curve | None:
         view = views.get(run)
-        tags = view.roles.get(role, ()) if view is not None else ()
+        if view is None:
+            return None
+        tags = view.roles.get(role, ())
         return view.points(tags[0]) if tags else None
 
     def run_steps(run: str) -> list[np.ndarray]:
@@ -299,7 +301,7 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _finding_dict(finding: Any) -> dict[str, Any]:
+def _finding_dict(finding: Finding) -> dict[str, Any]:
     data = finding.to_dict()
     data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
     data["tags"] = [str(t) for t in data.get("tags") or ()]

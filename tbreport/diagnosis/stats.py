@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
-from numpy.typing import ArrayLike
 import pandas as pd
+from numpy.typing import ArrayLike
 
 #: 0.6745 = Φ⁻¹(0.75): scales a MAD to a standard deviation for normal data (Iglewicz & Hoaglin).
 MAD_TO_SIGMA = 0.6744897501960817

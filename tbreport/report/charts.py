@@ -808,8 +808,12 @@ class ChartBuilder:
         Returns:
             The charts and how many varying hyperparameters were left out.
         """
-        best = {run.anchor: best_point(run.first_curve("val_loss")) for run in runs}
-        scored = [run for run in runs if best[run.anchor] is not None]
+        best: dict[str, BestPoint] = {}
+        for run in runs:  # anchors are unique
+            point = best_point(run.first_curve("val_loss"))
+            if point is not None:
+                best[run.anchor] = point
+        scored = [run for run in runs if run.anchor in best]
         if len(scored) < 2:
             return [], 0
         names: dict[str, None] = {}

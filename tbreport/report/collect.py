@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -159,7 +159,11 @@ def fold_to_logical(frame: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.D
 def _group_positions(frame: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
     if frame is None or frame.empty:
         return {}
-    grouped = frame.groupby(["run", "tag"], observed=True, sort=False).indices
+    # Grouped by two columns: the keys are (run, tag) pairs.
+    grouped = cast(
+        "dict[tuple[Any, Any], np.ndarray]",
+        frame.groupby(["run", "tag"], observed=True, sort=False).indices,
+    )
     return {(str(r), str(t)): idx for (r, t), idx in grouped.items()}
 
 
@@ -288,8 +292,12 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
 
     global_warnings: list[ReadWarning] = []
     for warning in getattr(read, "warnings", []) or []:
-        run = getattr(warning, "run", None)
-        logical = mapping.get(str(run), (str(run), "", ""))[0] if run is not None else None
+        warning_run = getattr(warning, "run", None)
+        logical = (
+            mapping.get(str(warning_run), (str(warning_run), "", ""))[0]
+            if warning_run is not None
+            else None
+        )
         if logical in runs:
             runs[logical].warnings.append(warning)
         else:

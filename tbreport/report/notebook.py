@@ -14,11 +14,14 @@ import html
 import math
 import sys
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tbreport.report.summary import worst_finding
+
+if TYPE_CHECKING:
+    from tbreport.diagnosis import Diagnosis
 
 #: Rows shown in a notebook table (the DataFrames hold everything).
 MAX_ROWS = 40
@@ -193,7 +196,7 @@ def diagnosis_text(diagnosis: Any) -> str:
     return "\n".join(lines)
 
 
-def diagnosis_frame(diagnosis: Any) -> pd.DataFrame:
+def diagnosis_frame(diagnosis: Diagnosis) -> pd.DataFrame:
     """One row per finding, evidence kept as a dict (``Diagnosis.to_frame()``)."""
     return diagnosis.to_frame()
 
