@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ _STORE_EVERYTHING = {
 }
 
 
-def _load(directory: str):
+def _load(directory: str) -> Any:  # an EventAccumulator (tensorboard is untyped)
     from tensorboard.backend.event_processing import event_accumulator
 
     # TensorBoard logs every truncated record at WARNING; our reader reports damage itself.
@@ -46,7 +47,7 @@ def _load(directory: str):
     return acc
 
 
-def _ndarray(tensor_proto) -> np.ndarray | None:
+def _ndarray(tensor_proto: Any) -> np.ndarray | None:
     """``tensor_util.make_ndarray``, refusing what would allocate far more than the record holds.
 
     A few bytes can claim 10^12 elements (one value broadcast to the shape); TensorBoard would
@@ -63,7 +64,8 @@ def _ndarray(tensor_proto) -> np.ndarray | None:
         if len(tensor_proto.tensor_content) != size * itemsize:
             return None
     try:
-        return tensor_util.make_ndarray(tensor_proto)
+        array: np.ndarray = tensor_util.make_ndarray(tensor_proto)
+        return array
     except (ValueError, TypeError, MemoryError, OverflowError):
         return None
 

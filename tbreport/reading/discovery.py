@@ -203,7 +203,7 @@ def _visit(
     return subdirs
 
 
-def _is_regular(entry: os.DirEntry) -> bool:
+def _is_regular(entry: os.DirEntry[str]) -> bool:
     try:
         return stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
     except OSError:

@@ -8,7 +8,7 @@ hparams-plugin summary (``session_start_info``, ``session_end_info``, ``experime
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
-def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
@@ -44,7 +44,7 @@ def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _struct_value(value) -> Any:
+def _struct_value(value: Any) -> Any:  # a protobuf Value
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         return value.number_value
@@ -59,10 +59,11 @@ def _struct_value(value) -> Any:
     return None
 
 
-def _enum_name(enum, value: int) -> str:
+def _enum_name(enum: Any, value: int) -> str:
     """The name of an enum value; event files may hold numbers this TensorBoard does not know."""
     try:
-        return enum.Name(value)
+        name: str = enum.Name(value)
+        return name
     except ValueError:
         return f"UNKNOWN_{value}"
 
@@ -117,7 +118,7 @@ def load_hparams_yaml(path: str) -> Any:
     class _PlainLoader(yaml.SafeLoader):
         aliases = 0
 
-        def compose_node(self, parent, index):  # PyYAML's signature
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
             # A few aliases are legitimate; thousands are a "billion laughs" expansion bomb.
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
@@ -130,7 +131,7 @@ def load_hparams_yaml(path: str) -> Any:
             return loader.construct_mapping(node, deep=True)
         if isinstance(node, yaml.SequenceNode):
             return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
+        return loader.construct_scalar(cast(yaml.ScalarNode, node))  # the one kind left
 
     _PlainLoader.add_multi_constructor("", _plain_node)
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -152,6 +153,7 @@ def build_hparams(
     records: list[tuple[str, str, str, str, str, Any]] = []
 
     hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
+    row: Any  # a row of the text frame
     for row in hf_args.itertuples(index=False):
         run = str(row.run)
         try:

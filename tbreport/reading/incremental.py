@@ -273,9 +273,10 @@ class IncrementalReader:
                     message="file ends inside a record; kept every complete record before it",
                 )
             return len(new), None
-        tails = [w for w in data.warnings if w.kind in _TAIL_KINDS and w.offset is not None]
-        tail = max(tails, key=lambda w: w.offset) if tails else None
-        end = tail.offset if tail is not None else start + len(new)
+        tails = [
+            (w.offset, w) for w in data.warnings if w.kind in _TAIL_KINDS and w.offset is not None
+        ]
+        end, tail = max(tails, key=lambda pair: pair[0]) if tails else (start + len(new), None)
         data.warnings = [w for w in data.warnings if w is not tail]
         state.tail = tail
         if end <= start:  # only the start of a record so far
@@ -374,7 +375,7 @@ class IncrementalReader:
         for logical, members in groups.items():
             if not wanted.intersection(members):
                 continue
-            parts = [assembled.pop(m, None) or self._assemble(m) for m in members]
+            parts = [assembled.pop(m) if m in assembled else self._assemble(m) for m in members]
             results[logical] = combine(self.logdir, parts)
         return results
 
