@@ -651,6 +651,14 @@ class ErraticLoss(Detector):
         return self._oscillating(a, params) or self._spiky(a, params)
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        assessment = self._assessment(run, params)
+        finding = self._report(run, assessment, params)
+        if finding is not None:
+            yield finding
+
+    def _assessment(self, run: RunData, params: Params) -> dict[str, Any]:
+        """The wobble of the curve judged: the validation loss, else the training loss (on the
+        evaluation grid when it is logged per step)."""
         # The validation loss is computed on a fixed set: its wobble is the optimiser's. A
         # training loss logged per step also carries minibatch noise (large relative noise near
         # zero loss, bad batches), so it is judged only when validation is too sparse.
@@ -690,55 +698,56 @@ class ErraticLoss(Detector):
                 assessment["spikes_only"] = True
         if assessment is None:
             raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
-        assessments = [assessment]
-        for a in assessments:
-            oscillating = self._oscillating(a, params)
-            spiky = self._spiky(a, params)
-            if not (oscillating or spiky):
-                continue
-            parts = []
-            if oscillating:
-                parts.append(
-                    f"deviates {pct(a['noise'])} from its trend on a typical point "
-                    f"(threshold {pct(params.max_noise)})"
-                )
-            if spiky:
-                parts.append(
-                    f"has {a['spikes']} spikes above {fmt(params.spike_factor)}× its local median "
-                    f"(threshold {params.min_spikes})"
-                )
-            evidence = dict(a)
-            evidence.pop("tag")
-            evidence.update(
-                max_noise=params.max_noise,
-                min_sign_changes=params.min_sign_changes,
-                spike_factor=params.spike_factor,
-                min_spikes=params.min_spikes,
+        return assessment
+
+    def _report(self, run: RunData, a: dict[str, Any], params: Params) -> Finding | None:
+        """The finding on the judged curve, when it oscillates or spikes."""
+        oscillating = self._oscillating(a, params)
+        spiky = self._spiky(a, params)
+        if not (oscillating or spiky):
+            return None
+        parts = []
+        if oscillating:
+            parts.append(
+                f"deviates {pct(a['noise'])} from its trend on a typical point "
+                f"(threshold {pct(params.max_noise)})"
             )
-            # The test that fired, as the observed value and its limit: the oscillation, else the
-            # number of spikes, else the one huge spike.
-            if oscillating:
-                observed, limit = a["noise"], params.max_noise
-            elif a["spikes"] >= params.min_spikes:
-                observed, limit = a["spikes"], params.min_spikes
-            else:
-                observed, limit = a["max_spike"], params.huge_spike_factor
-            yield self.finding(
-                run,
-                message=f"{a['tag']} " + " and ".join(parts),
-                step=a["first_step"],
-                evidence=evidence,
-                tags=(a["tag"],),
-                observed=observed,
-                limit=limit,
-                marks=[mark_vline(a["tag"], s, "spike") for s in a["spike_steps"]],
-                strength=max(
-                    a["noise"] / params.max_noise if oscillating else 0.0,
-                    a["spikes"] / params.min_spikes if spiky else 0.0,
-                    a["max_spike"] / params.huge_spike_factor if spiky else 0.0,
-                ),
+        if spiky:
+            parts.append(
+                f"has {a['spikes']} spikes above {fmt(params.spike_factor)}× its local median "
+                f"(threshold {params.min_spikes})"
             )
-            return  # one finding per run: the first curve that shows it
+        evidence = dict(a)
+        evidence.pop("tag")
+        evidence.update(
+            max_noise=params.max_noise,
+            min_sign_changes=params.min_sign_changes,
+            spike_factor=params.spike_factor,
+            min_spikes=params.min_spikes,
+        )
+        # The test that fired, as the observed value and its limit: the oscillation, else the
+        # number of spikes, else the one huge spike.
+        if oscillating:
+            observed, limit = a["noise"], params.max_noise
+        elif a["spikes"] >= params.min_spikes:
+            observed, limit = a["spikes"], params.min_spikes
+        else:
+            observed, limit = a["max_spike"], params.huge_spike_factor
+        return self.finding(
+            run,
+            message=f"{a['tag']} " + " and ".join(parts),
+            step=a["first_step"],
+            evidence=evidence,
+            tags=(a["tag"],),
+            observed=observed,
+            limit=limit,
+            marks=[mark_vline(a["tag"], s, "spike") for s in a["spike_steps"]],
+            strength=max(
+                a["noise"] / params.max_noise if oscillating else 0.0,
+                a["spikes"] / params.min_spikes if spiky else 0.0,
+                a["max_spike"] / params.huge_spike_factor if spiky else 0.0,
+            ),
+        )
 
 
 def is_metric_tag(run: RunData, tag: str) -> bool:
