@@ -8,7 +8,7 @@ hparams-plugin summary (``session_start_info``, ``session_end_info``, ``experime
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pandas as pd
 
@@ -144,14 +144,37 @@ def load_hparams_yaml(path: str) -> Any:
         raise ValueError(str(exc)) from exc
 
 
+class HparamRecord(NamedTuple):
+    """One row of ``hparam_records`` (the columns of `HPARAM_RECORD_COLUMNS`)."""
+
+    run: str  # the logical run
+    source_run: str
+    source: str
+    kind: str
+    name: str
+    value: Any
+
+
 def build_hparams(
     run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadWarning]]:
     """The wide ``hparams`` table (one row per logical run) and the long ``hparam_records``."""
     logical_of = dict(zip(runs["run"], runs["logical_run"], strict=True))
     warnings: list[ReadWarning] = []
-    records: list[tuple[str, str, str, str, str, Any]] = []
+    records = _hf_args_records(text, logical_of)
+    for rd in run_data:
+        records += _run_records(rd, logical_of, warnings)
 
+    hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
+    for column in ("run", "source_run", "source", "kind", "name"):
+        hparam_records[column] = hparam_records[column].astype(object)
+    hparam_records["value"] = hparam_records["value"].astype(object)
+    return _wide_table(records, runs), hparam_records, warnings
+
+
+def _hf_args_records(text: pd.DataFrame, logical_of: dict[str, str]) -> list[HparamRecord]:
+    """The hyperparameters of HF Trainer's ``args/text_summary`` JSON."""
+    records: list[HparamRecord] = []
     hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
     row: Any  # a row of the text frame
     for row in hf_args.itertuples(index=False):
@@ -162,54 +185,60 @@ def build_hparams(
         except (TypeError, ValueError, RecursionError):  # not JSON, or nested beyond reason
             continue
         for name, value in flat.items():
-            records.append((logical_of.get(run, run), run, "hf-args", "hparam", name, value))
+            records.append(
+                HparamRecord(logical_of.get(run, run), run, "hf-args", "hparam", name, value)
+            )
+    return records
 
-    for rd in run_data:
-        run = rd.ref.name
-        logical = logical_of.get(run, run)
-        if rd.ref.hparams_yaml:
-            try:
-                loaded = load_hparams_yaml(rd.ref.hparams_yaml)
-                flat = _flatten(loaded) if isinstance(loaded, dict) else {}
-            except (OSError, ValueError, RecursionError) as exc:
+
+def _run_records(
+    rd: RunData, logical_of: dict[str, str], warnings: list[ReadWarning]
+) -> list[HparamRecord]:
+    """A run directory's Lightning ``hparams.yaml`` and hparams-plugin records."""
+    records: list[HparamRecord] = []
+    run = rd.ref.name
+    logical = logical_of.get(run, run)
+    if rd.ref.hparams_yaml:
+        try:
+            loaded = load_hparams_yaml(rd.ref.hparams_yaml)
+            flat = _flatten(loaded) if isinstance(loaded, dict) else {}
+        except (OSError, ValueError, RecursionError) as exc:
+            warnings.append(
+                ReadWarning(
+                    kind="hparams-yaml",
+                    path=rd.ref.hparams_yaml,
+                    run=run,
+                    message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
+                )
+            )
+            flat = {}
+        for name, value in flat.items():
+            records.append(HparamRecord(logical, run, "hparams.yaml", "hparam", name, value))
+    for tag, content in rd.hparam_contents:
+        for kind, name, value in _hparams_plugin_records(content):
+            if kind == "invalid":
                 warnings.append(
                     ReadWarning(
-                        kind="hparams-yaml",
-                        path=rd.ref.hparams_yaml,
+                        kind="hparams-undecodable",
+                        path=rd.ref.directory,
                         run=run,
-                        message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
+                        message=f"hparams data of tag {tag!r} could not be decoded; skipped",
                     )
                 )
-                flat = {}
-            for name, value in flat.items():
-                records.append((logical, run, "hparams.yaml", "hparam", name, value))
-        for tag, content in rd.hparam_contents:
-            for kind, name, value in _hparams_plugin_records(content):
-                if kind == "invalid":
-                    warnings.append(
-                        ReadWarning(
-                            kind="hparams-undecodable",
-                            path=rd.ref.directory,
-                            run=run,
-                            message=f"hparams data of tag {tag!r} could not be decoded; skipped",
-                        )
-                    )
-                    continue
-                source = (
-                    tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
-                )
-                records.append((logical, run, source, kind, name, value))
+                continue
+            source = tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
+            records.append(HparamRecord(logical, run, source, kind, name, value))
+    return records
 
-    hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
-    for column in ("run", "source_run", "source", "kind", "name"):
-        hparam_records[column] = hparam_records[column].astype(object)
-    hparam_records["value"] = hparam_records["value"].astype(object)
 
+def _wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per logical run, one column per hyperparameter: HF args, then hparams.yaml, then
+    the hparams plugin (later sources win); numeric columns become numbers."""
     source_rank = {"hf-args": 0, "hparams.yaml": 1}
     wide: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
-    hp_rows = [r for r in records if r[3] == "hparam"]
-    hp_rows.sort(key=lambda r: source_rank.get(r[2], 2))  # stable: later sources win
+    hp_rows = [r for r in records if r.kind == "hparam"]
+    hp_rows.sort(key=lambda r: source_rank.get(r.source, 2))  # stable: later sources win
     for logical, _, _, _, name, value in hp_rows:
         if name not in columns:
             columns.append(name)
@@ -225,4 +254,4 @@ def build_hparams(
             lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None
         ).all():
             table[column] = pd.to_numeric(values, errors="coerce")
-    return table, hparam_records, warnings
+    return table
