@@ -608,22 +608,9 @@ def build_context(
     overview_hparams, overview_hidden = choose_hparams(data.runs, limit=MAX_OVERVIEW_HPARAMS)
     anchors = {run.run: run.anchor for run in data.runs}
 
-    position = {name: i for i, name in enumerate(r.run for r in ordered_runs)}
-    findings = sorted(
-        data.findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position)))
-    )
+    findings = _ordered_findings(data.findings, ordered_runs)
     advice = advice_groups(findings, anchors)
-    advice_anchor = {}
-    for group in advice:
-        advice_anchor[group.problem] = group.anchor
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for finding in data.findings:
-        counts[Severity(finding.severity).value] += 1
-    statuses = {"healthy": 0, "not-assessed": 0, "info": 0, "warning": 0, "error": 0}
-    for run in data.runs:
-        statuses[run.status] = statuses.get(run.status, 0) + 1
-
-    js, version, integrity = _plotly_js()
+    advice_anchor = {group.problem: group.anchor for group in advice}
     all_charts = [c for v in views for c in v.charts] + comparison + hparam_charts
     if hparam_parallel is not None:
         all_charts.append(hparam_parallel)
@@ -634,11 +621,7 @@ def build_context(
         "generated_at": (generated_at or _dt.datetime.now().astimezone())
         .strftime("%Y-%m-%d %H:%M %Z")
         .strip(),
-        "plotly_mode": plotly,
-        "plotly_js": Markup(js) if plotly == "inline" else None,
-        "plotly_version": version,
-        "plotly_cdn_url": plotly_cdn_url(),
-        "plotly_integrity": integrity,
+        **_plotly_context(plotly),
         "smoothing": smoothing,
         "max_points": max_points,
         "runs": views,
@@ -649,8 +632,8 @@ def build_context(
         "findings": findings,
         "advice_groups": advice,
         "advice_anchor": advice_anchor,
-        "finding_counts": counts,
-        "status_counts": statuses,
+        "finding_counts": _finding_counts(data.findings),
+        "status_counts": _status_counts(data.runs),
         "anchors": anchors,
         "comparison": comparison,
         "comparison_hidden": comparison_hidden,
@@ -663,6 +646,38 @@ def build_context(
         "severity_colors": SEVERITY_COLORS,
         "best_color": BEST_COLOR,
     }
+
+
+def _ordered_findings(findings: Sequence[Finding], runs: Sequence[RunData]) -> list[Finding]:
+    """Worst first, then in the order of the runs' sections."""
+    position = {name: i for i, name in enumerate(r.run for r in runs)}
+    return sorted(findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position))))
+
+
+def _plotly_context(plotly: PlotlyMode) -> dict[str, Any]:
+    """plotly.js inline, or the CDN address with its version and integrity hash."""
+    js, version, integrity = _plotly_js()
+    return {
+        "plotly_mode": plotly,
+        "plotly_js": Markup(js) if plotly == "inline" else None,
+        "plotly_version": version,
+        "plotly_cdn_url": plotly_cdn_url(),
+        "plotly_integrity": integrity,
+    }
+
+
+def _finding_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in findings:
+        counts[Severity(finding.severity).value] += 1
+    return counts
+
+
+def _status_counts(runs: Sequence[RunData]) -> dict[str, int]:
+    statuses = {"healthy": 0, "not-assessed": 0, "info": 0, "warning": 0, "error": 0}
+    for run in runs:
+        statuses[run.status] = statuses.get(run.status, 0) + 1
+    return statuses
 
 
 def render_html(data: ReportData, **options: Any) -> str:
