@@ -452,26 +452,7 @@ def parse_event_stream(
         if seq_base == 0 and (not n or _is_legacy(buf, framing.offsets, framing.lengths)):
             return None
         if n:
-            fast_before = len(collector.fast)
-            if n < _FAST_MIN_RECORDS:
-                slow = np.arange(n, dtype=np.int64)
-            else:
-                slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
-            for k in range(fast_before, len(collector.fast)):
-                rows, rest = collector.fast[k][0], collector.fast[k][1:]
-                collector.fast[k] = (rows + seq_base, *rest)
-            _decode_slow(
-                buf,
-                framing.offsets,
-                framing.lengths,
-                slow,
-                collector,
-                seq_base=seq_base,
-                legacy=False,
-            )
-            # Into the preallocated columns at once: per-chunk parts kept until the end would
-            # interleave with each chunk's temporaries and fragment the heap (RSS twice the data).
-            _finish(collector)
+            _decode_chunk(buf, framing, collector, seq_base=seq_base)
             store.append(data)
         seq_base += n
         carry = buf[end:]
@@ -483,6 +464,31 @@ def parse_event_stream(
         return None
     store.finish(data)
     return data
+
+
+def _decode_chunk(buf: bytes, framing: Framing, collector: _Collector, *, seq_base: int) -> None:
+    """Decode one chunk's records into ``collector``, numbered from ``seq_base`` on."""
+    n = len(framing.offsets)
+    fast_before = len(collector.fast)
+    if n < _FAST_MIN_RECORDS:
+        slow = np.arange(n, dtype=np.int64)
+    else:
+        slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
+    for k in range(fast_before, len(collector.fast)):
+        rows, rest = collector.fast[k][0], collector.fast[k][1:]
+        collector.fast[k] = (rows + seq_base, *rest)
+    _decode_slow(
+        buf,
+        framing.offsets,
+        framing.lengths,
+        slow,
+        collector,
+        seq_base=seq_base,
+        legacy=False,
+    )
+    # Into the preallocated columns at once: per-chunk parts kept until the end would
+    # interleave with each chunk's temporaries and fragment the heap (RSS twice the data).
+    _finish(collector)
 
 
 class _ScalarStore:
