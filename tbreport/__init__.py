@@ -38,8 +38,9 @@ def __getattr__(name: str) -> _typing.Any:
     raise AttributeError(f"module 'tbreport' has no attribute {name!r}")
 
 
+# Notebook display is presentation: wired here, so that the reading and diagnosis layers and the
+# shared model import none of it (and `import tbreport` loads the report package only on use).
 def _read_result_html(self: ReadResult) -> str:
-    # Notebook display is presentation: wired here so the reading layer imports none of it.
     from tbreport.report.notebook import read_result_html
 
     return read_result_html(self)
@@ -51,8 +52,24 @@ def _diagnosis_html(self: Diagnosis) -> str:
     return diagnosis_html(self)
 
 
-ReadResult._repr_html_ = _read_result_html  # type: ignore[attr-defined]
-Diagnosis._repr_html_ = _diagnosis_html  # type: ignore[attr-defined]
+def _finding_html(self: Finding) -> str:
+    from tbreport.report.notebook import finding_html
+
+    return finding_html(self)
+
+
+def _wire_html_reprs() -> None:
+    reprs: dict[type[_typing.Any], _typing.Callable[[_typing.Any], str]] = {
+        ReadResult: _read_result_html,
+        Diagnosis: _diagnosis_html,
+        Finding: _finding_html,
+    }
+    for cls, html in reprs.items():
+        cls._repr_html_ = html
+
+
+_wire_html_reprs()
+del _wire_html_reprs
 
 
 def _notebook_display() -> None:

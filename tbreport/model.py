@@ -234,14 +234,17 @@ class Finding:
             raise TypeError(f"evidence must be a mapping, got {type(self.evidence).__name__}")
 
     def __repr__(self) -> str:
-        from tbreport.report.notebook import finding_repr
+        """``Finding(L101 overfitting, warning, run='a', step=40): message``.
 
-        return finding_repr(self)
-
-    def _repr_html_(self) -> str:
-        from tbreport.report.notebook import finding_html
-
-        return finding_html(self)
+        In a notebook a finding shows as HTML too: ``_repr_html_`` is added by the presentation
+        layer (``tbreport/__init__.py`` wires ``report/notebook.py``), which this module does not
+        import.
+        """
+        step = "" if self.step is None else f", step={self.step}"
+        return (
+            f"Finding({self.code} {self.name}, {self.severity.value}, run={self.run!r}{step}): "
+            f"{self.message}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON schema's ``findings[]`` item."""

@@ -1,9 +1,10 @@
 """How results look in a notebook: compact HTML tables with status badges, readable reprs.
 
-``ReadResult._repr_html_``, ``Diagnosis._repr_html_`` (both wired in ``tbreport/__init__.py``,
-so the reading and diagnosis layers import no presentation code) and ``Finding._repr_html_``
-call these functions; :func:`register_notebook_display` (run on ``import tbreport`` inside
-IPython) also registers the Diagnosis text form with IPython's display formatters.
+``ReadResult._repr_html_``, ``Diagnosis._repr_html_`` and ``Finding._repr_html_`` call these
+functions (all three wired in ``tbreport/__init__.py``, so the reading and diagnosis layers and
+the shared model import no presentation code); :func:`register_notebook_display` (run on
+``import tbreport`` inside IPython) also registers the Diagnosis text form with IPython's
+display formatters.
 
 Everything from an event file is escaped.
 """
@@ -170,16 +171,6 @@ def _short(value: Any) -> str:
         return f"{value:.6g}" if math.isfinite(value) else str(value)
     text = str(value)
     return text if len(text) <= 200 else text[:200] + "…"
-
-
-def finding_repr(finding: Any) -> str:
-    """``Finding(L101 overfitting, warning, run='a', step=40): message``."""
-    severity = str(getattr(finding.severity, "value", finding.severity))
-    step = "" if finding.step is None else f", step={finding.step}"
-    return (
-        f"Finding({finding.code} {finding.name}, {severity}, run={finding.run!r}{step}): "
-        f"{finding.message}"
-    )
 
 
 def diagnosis_text(diagnosis: Any) -> str:
