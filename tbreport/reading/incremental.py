@@ -27,6 +27,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
@@ -96,6 +97,15 @@ class PollResult:
     warnings: tuple[ReadWarning, ...]
     bytes_read: int
     grew: bool
+
+
+class _FileOutcome(NamedTuple):
+    """What one poll of one file found."""
+
+    changed: bool  # the run must be assembled and diagnosed again
+    grew: bool
+    bytes_read: int
+    warnings: list[ReadWarning]
 
 
 class IncrementalReader:
@@ -202,7 +212,7 @@ class IncrementalReader:
 
     def _poll_file(
         self, run: _RunState, path: str, display: str, now: float, finished: bool
-    ) -> tuple[bool, bool, int, list[ReadWarning]] | None:
+    ) -> _FileOutcome | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -241,7 +251,7 @@ class IncrementalReader:
         if is_damage != state.tail_is_damage:
             state.tail_is_damage = is_damage
             changed = True
-        return changed, grew, nbytes, warnings
+        return _FileOutcome(changed, grew, nbytes, warnings)
 
     def _read_new(self, state: _FileState, run: str) -> tuple[int, ReadWarning | None]:
         """Parse the bytes after ``state.consumed``; returns bytes read and a read failure."""
