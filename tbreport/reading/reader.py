@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -142,7 +142,7 @@ def _parse_files(refs: list[EventFileRef], tag_filter: Pattern | None) -> list[F
             return [_parse_file(ref, tag_filter) for ref in refs]
     for slot, data in zip(slots, parsed, strict=True):
         out[slot] = data
-    return out  # type: ignore[return-value]
+    return cast("list[FileData]", out)  # the None slots are filled above
 
 
 # Files larger than this are parsed in chunks of this size (memory stays near the parsed columns,

@@ -815,7 +815,7 @@ class SourceReader:
         # The event file format has its own per-record checksums, so a member failing the zip
         # CRC is still worth reading: the parser reports exactly which records are damaged.
         with self._zip.open(info) as handle:
-            handle._expected_crc = None  # type: ignore[attr-defined]
+            handle._expected_crc = None  # type: ignore[attr-defined]  # ZipExtFile's, private
             data, warnings = _read_exactly(handle, member.size, display)
         warnings.append(
             ReadWarning(
