@@ -133,9 +133,8 @@ class {_class_name(name)}(Detector):
         limit: float = param(1.0, "The threshold the observed value is compared with.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("{role}")
-        finite = curve.finite() if curve is not None else None
-        if finite is None or len(finite) < params.min_points:
+        finite = run.required_curve("{role}").finite()
+        if len(finite) < params.min_points:
             return
         # The rule compares a statistic of `finite` with `params.limit` and, past it, yields
         #     self.finding(run, message=..., step=..., observed=..., limit=params.limit,
