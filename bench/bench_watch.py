@@ -158,7 +158,8 @@ def measure(root: Path, sizes: list[int], steps: int) -> dict:
             with open(target, "ab") as out:
                 out.write(data)
             seconds, polled = _timed(reader.poll)
-            assert polled.bytes_read == len(data) and polled.changed == {"run_000"}
+            assert polled.bytes_read == len(data)
+            assert polled.changed == {"run_000"}
             appended[size] = (seconds, len(data))
     finally:
         os.truncate(target, original)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.zoo.__main__ import main  # noqa: E402
+from tools.zoo.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -133,9 +133,8 @@ class {_class_name(name)}(Detector):
         limit: float = param(1.0, "The threshold the observed value is compared with.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("{role}")
-        finite = curve.finite() if curve is not None else None
-        if finite is None or len(finite) < params.min_points:
+        finite = run.required_curve("{role}").finite()
+        if len(finite) < params.min_points:
             return
         # The rule compares a statistic of `finite` with `params.limit` and, past it, yields
         #     self.finding(run, message=..., step=..., observed=..., limit=params.limit,
@@ -194,14 +193,17 @@ def test_fires_on_a_run_that_shows_the_problem(tmp_path):
     assert not result.skipped, result.skipped
     (finding,) = result.findings
     assert finding.severity in find_detector(CODE).severities
-    assert finding.observed is not None and finding.limit is not None
-    assert finding.step is not None and finding.tags
+    assert finding.observed is not None
+    assert finding.limit is not None
+    assert finding.step is not None
+    assert finding.tags
 
 
 @SCAFFOLDED
 def test_silent_on_a_healthy_run(tmp_path):
     healthy = _diagnosed(tmp_path / "healthy", problem=False)
-    assert not healthy.skipped and not healthy.findings, healthy.findings
+    assert not healthy.skipped, healthy.skipped
+    assert not healthy.findings, healthy.findings
     # Silence says something only from a rule that fires on the problem.
     assert _diagnosed(tmp_path / "problem", problem=True).findings
 '''

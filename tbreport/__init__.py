@@ -7,6 +7,8 @@ Public API:
     Monitor(logdir, *, fail_on=None, config=None).poll() -> list[Finding]  (runs still training)
 """
 
+import typing as _typing
+
 from tbreport._version import __version__
 from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.model import Finding, ReadWarning, Severity
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _typing.Any:
     # The report writer pulls in jinja2 and plotly: imported on first use only.
     if name == "write_html":
         from tbreport.report import write_html
@@ -36,8 +38,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tbreport' has no attribute {name!r}")
 
 
+# Notebook display is presentation: wired here, so that the reading and diagnosis layers and the
+# shared model import none of it (and `import tbreport` loads the report package only on use).
 def _read_result_html(self: ReadResult) -> str:
-    # Notebook display is presentation: wired here so the reading layer imports none of it.
     from tbreport.report.notebook import read_result_html
 
     return read_result_html(self)
@@ -49,8 +52,24 @@ def _diagnosis_html(self: Diagnosis) -> str:
     return diagnosis_html(self)
 
 
-ReadResult._repr_html_ = _read_result_html  # type: ignore[attr-defined]
-Diagnosis._repr_html_ = _diagnosis_html  # type: ignore[attr-defined]
+def _finding_html(self: Finding) -> str:
+    from tbreport.report.notebook import finding_html
+
+    return finding_html(self)
+
+
+def _wire_html_reprs() -> None:
+    reprs: dict[type[_typing.Any], _typing.Callable[[_typing.Any], str]] = {
+        ReadResult: _read_result_html,
+        Diagnosis: _diagnosis_html,
+        Finding: _finding_html,
+    }
+    for cls, html in reprs.items():
+        cls._repr_html_ = html
+
+
+_wire_html_reprs()
+del _wire_html_reprs
 
 
 def _notebook_display() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +117,12 @@ class Mark:
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} mark needs a finite {' and '.join(missing)}")
-        if self.kind == "band" and self.step_end < self.step:
+        if (
+            self.kind == "band"
+            and self.step is not None
+            and self.step_end is not None  # both are, for a band (checked above)
+            and self.step_end < self.step
+        ):
             raise ValueError(f"a band mark ends before it starts ({self.step}..{self.step_end})")
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,13 +218,15 @@ class Finding:
     def __post_init__(self) -> None:
         if self.problem is not None and self.problem not in PROBLEMS:
             raise ValueError(f"unknown problem {self.problem!r}; expected one of {PROBLEMS}")
-        if not isinstance(self.severity, Severity):
-            object.__setattr__(self, "severity", Severity(str(self.severity).strip().lower()))
+        # Callers may pass a severity's value ("warning"), and any iterable of tags.
+        severity: object = self.severity
+        if not isinstance(severity, Severity):
+            object.__setattr__(self, "severity", Severity(str(severity).strip().lower()))
         set_ = object.__setattr__
         set_(self, "step", _as_step(self.step, "step"))
         for name in ("strength", "observed", "limit"):
             set_(self, name, _as_number(getattr(self, name), name))
-        tags = self.tags
+        tags: Iterable[object] = self.tags
         set_(self, "tags", (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags))
         set_(self, "step_range", _as_step_range(self.step_range))
         set_(self, "marks", tuple(_as_mark(m) for m in self.marks))
@@ -227,14 +234,17 @@ class Finding:
             raise TypeError(f"evidence must be a mapping, got {type(self.evidence).__name__}")
 
     def __repr__(self) -> str:
-        from tbreport.report.notebook import finding_repr
+        """``Finding(L101 overfitting, warning, run='a', step=40): message``.
 
-        return finding_repr(self)
-
-    def _repr_html_(self) -> str:
-        from tbreport.report.notebook import finding_html
-
-        return finding_html(self)
+        In a notebook a finding shows as HTML too: ``_repr_html_`` is added by the presentation
+        layer (``tbreport/__init__.py`` wires ``report/notebook.py``), which this module does not
+        import.
+        """
+        step = "" if self.step is None else f", step={self.step}"
+        return (
+            f"Finding({self.code} {self.name}, {self.severity.value}, run={self.run!r}{step}): "
+            f"{self.message}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON schema's ``findings[]`` item."""

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tbreport.errors import InputError
 
@@ -181,7 +181,9 @@ def check_output_dir(
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | PathLike[str], mode: str = "w", **open_kwargs) -> Iterator[IO]:
+def atomic_open(
+    path: str | PathLike[str], mode: str = "w", **open_kwargs: Any
+) -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
 
     The parent directory is created when missing. If the body raises (or the process is

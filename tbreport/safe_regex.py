@@ -24,7 +24,8 @@ MATCH_TIMEOUT = 1.0
 class Pattern(Protocol):
     """What callers use of a compiled pattern (a subset of ``re.Pattern``)."""
 
-    pattern: str
+    @property
+    def pattern(self) -> str: ...
 
     def search(self, string: str) -> Any: ...
 
@@ -63,9 +64,10 @@ def _re2(pattern: str, ignore_case: bool) -> Pattern | None:
     options.case_sensitive = not ignore_case
     options.log_errors = False  # unsupported syntax is expected: we fall back
     try:
-        return re2.compile(pattern, options)
+        compiled: Pattern = re2.compile(pattern, options)
     except (re2.error, TypeError, ValueError):
         return None
+    return compiled
 
 
 def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Pattern:

@@ -260,73 +260,87 @@ def write_run(root: Path, name: str, layout: str, curves: Curves) -> str:
     """Write ``curves`` under ``root/name`` in ``layout``; returns the logical run path."""
     directory = root / name
     if layout in LAYOUT_TAGS:
-        tags = LAYOUT_TAGS[layout]
-        w = _Writer()
-        scale = 50 if layout == "lightning" else (10 if layout == "hf" else 1)
-        for role in ("train_loss", "learning_rate", "grad_norm"):
+        _write_tagged_layout(directory, layout, curves)
+    elif layout == "keras":
+        _write_keras(directory, curves)
+    elif layout == "add_scalars":
+        _write_add_scalars(directory, curves)
+    else:
+        raise ValueError(layout)
+    return name
+
+
+def _write_tagged_layout(directory: Path, layout: str, curves: Curves) -> None:
+    """One directory, the tags of ``LAYOUT_TAGS[layout]``."""
+    tags = LAYOUT_TAGS[layout]
+    w = _Writer()
+    scale = 50 if layout == "lightning" else (10 if layout == "hf" else 1)
+    for role in ("train_loss", "learning_rate", "grad_norm"):
+        series = getattr(curves, role)
+        if series is not None:
+            w.scalar(tags[role], series, step_scale=scale)
+    if layout == "lightning":
+        # Lightning: val once per "epoch" of 4 logged train intervals, on its own step grid.
+        if curves.val_loss is not None:
+            steps, values = curves.val_loss
+            w.scalar(tags["val_loss"], (steps[3::4] * 50 + 49, values[3::4]))
+        if curves.pred_std is not None:
+            steps = curves.pred_std[0]
+            w.scalar(tags["pred_std"], (steps[3::4] * 50 + 49, curves.pred_std[1][3::4]))
+    else:
+        for role in ("val_loss", "pred_std"):
             series = getattr(curves, role)
             if series is not None:
                 w.scalar(tags[role], series, step_scale=scale)
-        if layout == "lightning":
-            # Lightning: val once per "epoch" of 4 logged train intervals, on its own step grid.
-            if curves.val_loss is not None:
-                steps, values = curves.val_loss
-                w.scalar(tags["val_loss"], (steps[3::4] * 50 + 49, values[3::4]))
-            if curves.pred_std is not None:
-                steps = curves.pred_std[0]
-                w.scalar(tags["pred_std"], (steps[3::4] * 50 + 49, curves.pred_std[1][3::4]))
-        else:
-            for role in ("val_loss", "pred_std"):
-                series = getattr(curves, role)
-                if series is not None:
-                    w.scalar(tags[role], series, step_scale=scale)
-        if layout == "autostock" and curves.val_loss is not None:
-            w.scalar("Best_Val_Loss", (curves.val_loss[0], np.fmin.accumulate(curves.val_loss[1])))
-        w.histograms(tags["gradient_histograms"], curves.gradient_histograms, step_scale=scale)
-        w.histograms(tags["weight_histograms"], curves.weight_histograms, step_scale=scale)
-        w.write(directory)
-        return name
-    if layout == "keras":
-        train, validation = _Writer(), _Writer()
-        train.scalar("epoch_loss", curves.train_loss, tensor=True)
-        if curves.learning_rate is not None:
-            train.scalar("epoch_learning_rate", curves.learning_rate, tensor=True)
-        if curves.val_loss is not None:
-            validation.scalar("epoch_loss", curves.val_loss, tensor=True)
-        if curves.pred_std is not None:
-            validation.scalar("epoch_pred_std", curves.pred_std, tensor=True)
-        if curves.grad_norm is not None:
-            train.scalar("epoch_grad_norm", curves.grad_norm, tensor=True)
-        train.histograms(
-            "{}/histogram",
-            {k.replace(".weight", "/kernel"): v for k, v in curves.weight_histograms.items()},
-            tensor=True,
-        )
-        train.histograms("gradients/{}", curves.gradient_histograms, tensor=True)
-        train.write(directory / "train")
-        validation.write(directory / "validation")
-        return name
-    if layout == "add_scalars":
-        # torch add_scalars("Loss", {"train": ..., "validation": ...}): one directory per series.
-        main, loss_train, loss_val = _Writer(), _Writer(), _Writer()
-        loss_train.scalar("Loss", curves.train_loss)
-        loss_train.write(directory / "Loss_train")
-        if curves.val_loss is not None:
-            loss_val.scalar("Loss", curves.val_loss)
-            loss_val.write(directory / "Loss_validation")
-        for role, tag in (
-            ("learning_rate", "lr"),
-            ("grad_norm", "grad_norm"),
-            ("pred_std", "pred_std"),
-        ):
-            series = getattr(curves, role)
-            if series is not None:
-                main.scalar(tag, series)
-        main.histograms("gradients/{}", curves.gradient_histograms)
-        main.histograms("weights/{}", curves.weight_histograms)
-        main.write(directory)
-        return name
-    raise ValueError(layout)
+    if layout == "autostock" and curves.val_loss is not None:
+        w.scalar("Best_Val_Loss", (curves.val_loss[0], np.fmin.accumulate(curves.val_loss[1])))
+    w.histograms(tags["gradient_histograms"], curves.gradient_histograms, step_scale=scale)
+    w.histograms(tags["weight_histograms"], curves.weight_histograms, step_scale=scale)
+    w.write(directory)
+
+
+def _write_keras(directory: Path, curves: Curves) -> None:
+    """Keras: train/ and validation/ sub-runs, TF2 tensors."""
+    train, validation = _Writer(), _Writer()
+    train.scalar("epoch_loss", curves.train_loss, tensor=True)
+    if curves.learning_rate is not None:
+        train.scalar("epoch_learning_rate", curves.learning_rate, tensor=True)
+    if curves.val_loss is not None:
+        validation.scalar("epoch_loss", curves.val_loss, tensor=True)
+    if curves.pred_std is not None:
+        validation.scalar("epoch_pred_std", curves.pred_std, tensor=True)
+    if curves.grad_norm is not None:
+        train.scalar("epoch_grad_norm", curves.grad_norm, tensor=True)
+    train.histograms(
+        "{}/histogram",
+        {k.replace(".weight", "/kernel"): v for k, v in curves.weight_histograms.items()},
+        tensor=True,
+    )
+    train.histograms("gradients/{}", curves.gradient_histograms, tensor=True)
+    train.write(directory / "train")
+    validation.write(directory / "validation")
+
+
+def _write_add_scalars(directory: Path, curves: Curves) -> None:
+    """torch's add_scalars: one directory per series of the loss."""
+    # torch add_scalars("Loss", {"train": ..., "validation": ...}): one directory per series.
+    main, loss_train, loss_val = _Writer(), _Writer(), _Writer()
+    loss_train.scalar("Loss", curves.train_loss)
+    loss_train.write(directory / "Loss_train")
+    if curves.val_loss is not None:
+        loss_val.scalar("Loss", curves.val_loss)
+        loss_val.write(directory / "Loss_validation")
+    for role, tag in (
+        ("learning_rate", "lr"),
+        ("grad_norm", "grad_norm"),
+        ("pred_std", "pred_std"),
+    ):
+        series = getattr(curves, role)
+        if series is not None:
+            main.scalar(tag, series)
+    main.histograms("gradients/{}", curves.gradient_histograms)
+    main.histograms("weights/{}", curves.weight_histograms)
+    main.write(directory)
 
 
 # -- in-memory runs for unit tests -------------------------------------------------------------

@@ -303,7 +303,8 @@ def test_dask_local_cluster_gives_the_same_rows(archives, directory_frame):
             )
     # The workers read the archives themselves; this process only listed them.
     assert sources.archive_opens == opened_here
-    assert len(opens) == 2 and all(n >= 1 for n in opens.values()), opens
+    assert len(opens) == 2, opens
+    assert all(n >= 1 for n in opens.values()), opens
     # --executor dask without a scheduler starts (and stops) a local cluster of its own.
     result = audit([archives["tar"]], executor="dask", jobs=2, use_cache=False)
     _assert_same_rows(directory_frame, result.frame())
@@ -333,7 +334,8 @@ def test_plan_units_keeps_logical_runs_together_and_sweeps_apart():
     units = [[r.name for r in unit] for unit in plan_units(runs)]
     assert ["a/train", "a/validation"] in units
     assert ["b", "b/Loss_train", "b/1700000000.5"] in units
-    assert ["c"] in units and ["d"] in units
+    assert ["c"] in units
+    assert ["d"] in units
     # A run with a whole sweep of runs beneath it is not one giant unit.
     sweep = [_entry("root")] + [_entry(f"root/run_{i}") for i in range(100)]
     assert max(len(u) for u in plan_units(sweep)) == 1
@@ -366,7 +368,8 @@ def test_second_audit_of_an_unchanged_archive_reads_nothing(archives, tmp_path, 
     archive.write_bytes(archives["tar.gz"].read_bytes())
     cache = tmp_path / "cache"
     first = audit([archive], jobs=1, cache_dir=cache)
-    assert first.stats.cached_units == 0 and first.stats.audited_units == first.stats.units
+    assert first.stats.cached_units == 0
+    assert first.stats.audited_units == first.stats.units
     assert any(cache.rglob("*.parquet"))
     # Same size and modification time, but no longer a readable archive: only a cache that
     # opens nothing can still answer.
@@ -448,7 +451,8 @@ def test_write_audit_writes_csv_and_linked_html(logdir, tmp_path):
     assert '<meta name="generator" content="tbreport' in html
     for index, (_, summary) in enumerate(result.runs):
         if summary.findings:
-            assert f'href="#run-{index}"' in html and f'id="run-{index}"' in html
+            assert f'href="#run-{index}"' in html
+            assert f'id="run-{index}"' in html
             for finding in summary.findings:
                 assert finding["code"] in html
 
@@ -496,7 +500,7 @@ def test_parse_size():
     assert parse_size("500MB") == 500_000_000
     assert parse_size("1.5k") == 1500
     assert parse_size("1024") == 1024
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a size"):
         parse_size("big")
 
 

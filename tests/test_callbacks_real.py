@@ -53,9 +53,11 @@ def test_keras_fit_stops_on_a_nan_loss(tmp_path, monkeypatch, nan_from_epoch):
     stopper = callback_cls(str(logdir), stop_on="error")
     history = model.fit(x, y, epochs=12, verbose=0, callbacks=[EpochLogger(), stopper])
     if nan_from_epoch is None:
-        assert stopper.stopped_by is None and len(history.history["loss"]) == 12
+        assert stopper.stopped_by is None
+        assert len(history.history["loss"]) == 12
     else:
-        assert stopper.stopped_by is not None and stopper.stopped_by.code == "L104"
+        assert stopper.stopped_by is not None
+        assert stopper.stopped_by.code == "L104"
         assert len(history.history["loss"]) == nan_from_epoch + 1  # stopped after that epoch
 
 
@@ -107,7 +109,9 @@ def test_hf_trainer_stops_on_a_nan_loss(tmp_path, monkeypatch, nan_from_step):
     trainer.add_callback(stopper)
     trainer.train()
     if nan_from_step is None:
-        assert stopper.stopped_by is None and trainer.state.global_step == 80
+        assert stopper.stopped_by is None
+        assert trainer.state.global_step == 80
     else:
-        assert stopper.stopped_by is not None and stopper.stopped_by.code == "L104"
+        assert stopper.stopped_by is not None
+        assert stopper.stopped_by.code == "L104"
         assert trainer.state.global_step < 80  # stopped at the end of the epoch that went NaN

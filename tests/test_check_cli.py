@@ -54,9 +54,11 @@ def test_usage_and_input_errors_exit_2(logdir, tmp_path):
     empty.mkdir()
     assert run("check", empty).exit_code == 2
     bad_select = run("check", logdir, "--select", "Z999")
-    assert bad_select.exit_code == 2 and "matches no detector" in bad_select.output
+    assert bad_select.exit_code == 2
+    assert "matches no detector" in bad_select.output
     bad_role = run("check", logdir, "--role", "val_loss")
-    assert bad_role.exit_code == 2 and "NAME=REGEX" in bad_role.output
+    assert bad_role.exit_code == 2
+    assert "NAME=REGEX" in bad_role.output
     assert run("check", logdir, "--fail-on", "sometimes").exit_code == 2
     assert run("check", logdir, "--format", "xml").exit_code == 2
 
@@ -71,9 +73,12 @@ def test_json_matches_the_schema(logdir):
     for r in doc["runs"]:
         assert set(r) == {"run", "status", "kind", "assessed", "reason", "skipped"}
         assert r["status"] in {"healthy", "not-assessed", "info", "warning", "error"}
-        assert r["kind"] == "supervised" and r["assessed"] is True and r["reason"] == ""
+        assert r["kind"] == "supervised"
+        assert r["assessed"] is True
+        assert r["reason"] == ""
         for s in r["skipped"]:
-            assert set(s) == {"code", "name", "reason"} and s["reason"]
+            assert set(s) == {"code", "name", "reason"}
+            assert s["reason"]
     statuses = {r["run"]: r["status"] for r in doc["runs"]}
     assert statuses == {"exp/healthy": "healthy", "exp/nan": "error", "exp/overfit": "warning"}
     required = {"run", "code", "name", "severity", "message", "step", "evidence", "advice"}
@@ -83,23 +88,28 @@ def test_json_matches_the_schema(logdir):
     assert problems["overfitting"] == "overfitting"
     for f in doc["findings"]:
         assert required <= set(f)
-        assert f["run"] in statuses and isinstance(f["evidence"], dict) and f["advice"]
+        assert f["run"] in statuses
+        assert isinstance(f["evidence"], dict)
+        assert f["advice"]
         assert f["observed"] is None or isinstance(f["observed"], float)
         assert f["limit"] is None or isinstance(f["limit"], float)
         assert f["step_range"] is None or f["step_range"][0] <= f["step_range"][1]
         for mark in f["marks"]:
-            assert mark["kind"] in {"point", "vline", "band", "hline"} and mark["tag"] in f["tags"]
+            assert mark["kind"] in {"point", "vline", "band", "hline"}
+            assert mark["tag"] in f["tags"]
     overfit = next(f for f in doc["findings"] if f["name"] == "overfitting")
     assert overfit["observed"] >= overfit["limit"] == 0.1
     assert "step_range" not in overfit["evidence"]
     names = {(f["run"], f["name"]) for f in doc["findings"]}
-    assert ("exp/nan", "non-finite-loss") in names and ("exp/overfit", "overfitting") in names
+    assert ("exp/nan", "non-finite-loss") in names
+    assert ("exp/overfit", "overfitting") in names
 
 
 def test_csv_has_one_row_per_finding(logdir):
     result = run("check", logdir, "--format", "csv", "--fail-on", "never")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert rows and set(rows[0]) >= {
+    assert rows
+    assert set(rows[0]) >= {
         "run",
         "code",
         "name",
@@ -126,10 +136,12 @@ def test_text_groups_by_run_and_ends_with_a_summary(logdir):
     text = result.output
     assert "\x1b[" not in text, "no colour when stdout is not a terminal"
     assert text.index("exp/nan") < text.index("exp/overfit")
-    assert "L104 error" in text and "non-finite-loss" in text
+    assert "L104 error" in text
+    assert "non-finite-loss" in text
     assert "healthy (1 run):\n  exp/healthy\n" in text
     last = text.strip().splitlines()[-1]
-    assert "finding" in last and "of 3 runs" in last
+    assert "finding" in last
+    assert "of 3 runs" in last
     coloured = run("check", logdir, "--fail-on", "never", "--color").output
     assert "\x1b[" in coloured
 
@@ -149,7 +161,7 @@ def test_select_and_ignore_accept_codes_names_and_prefixes(logdir):
     assert names("--select", "overfitting,non-finite-loss")[0] == {"overfitting", "non-finite-loss"}
     found, _ = names("--ignore", "L1")
     assert not {n for n in found if n in {"overfitting", "non-finite-loss"}}
-    only_gradients, doc = names("--select", "G")
+    _only_gradients, doc = names("--select", "G")
     assert all(s["code"].startswith("G") for r in doc["runs"] for s in r["skipped"])
 
 
@@ -191,7 +203,8 @@ def test_config_file_in_the_working_directory_is_used_and_cli_wins(logdir, tmp_p
     assert run("check", logdir, "--fail-on", "error").exit_code == 0
     (tmp_path / "tbreport.toml").write_text("[detectors.overfitting]\nmin_ris = 1\n")
     bad = run("check", logdir)
-    assert bad.exit_code == 2 and "no parameter 'min_ris'" in bad.output
+    assert bad.exit_code == 2
+    assert "no parameter 'min_ris'" in bad.output
 
 
 def test_rules_without_argument_is_a_short_table():
@@ -200,7 +213,8 @@ def test_rules_without_argument_is_a_short_table():
     lines = [line for line in result.output.splitlines() if line.strip()]
     for detector in ALL_DETECTORS:
         row = next(line for line in lines if line.startswith(detector.code + " "))
-        assert detector.name in row and detector.severity.value in row
+        assert detector.name in row
+        assert detector.severity.value in row
     assert "What it detects:" not in result.output
     assert len(lines) == len(ALL_DETECTORS) + 1
 
@@ -208,7 +222,8 @@ def test_rules_without_argument_is_a_short_table():
 def test_rules_accept_a_code_prefix_like_select():
     result = run("rules", "L1")
     codes = [d.code for d in ALL_DETECTORS if d.code.startswith("L1")]
-    assert result.exit_code == 0 and len(codes) > 1
+    assert result.exit_code == 0
+    assert len(codes) > 1
     for code in codes:
         assert f"\n{code} " in "\n" + result.output
     assert "G201" not in result.output
@@ -228,16 +243,19 @@ def test_rules_for_one_detector_by_code_or_name():
     by_name = run("rules", "overfitting").output
     assert by_code == by_name
     assert by_code.startswith("L101 overfitting (warning)")
-    assert "min_rise = 0.1" in by_code and "Parameters" in by_code
+    assert "min_rise = 0.1" in by_code
+    assert "Parameters" in by_code
     doc = json.loads(run("rules", "G201", "--format", "json").output)
     assert doc[0]["code"] == "G201"
     assert {p["name"] for p in doc[0]["params"]} >= {"growth_factor", "error_factor"}
     assert all(p["help"] for p in doc[0]["params"])
     missing = run("rules", "nope")
-    assert missing.exit_code == 2 and "unknown detector" in missing.output
+    assert missing.exit_code == 2
+    assert "unknown detector" in missing.output
 
 
 def test_help_for_both_commands():
     for command in ("check", "rules"):
         result = run(command, "--help")
-        assert result.exit_code == 0 and "Examples:" in result.output
+        assert result.exit_code == 0
+        assert "Examples:" in result.output

@@ -93,7 +93,8 @@ def test_url_without_its_fsspec_backend_says_what_to_install():
     for verb in ("ls", "check"):
         result = run(verb, "s3://bucket/runs")
         assert result.exit_code == 2
-        assert "s3fs" in result.output and "Traceback" not in result.output
+        assert "s3fs" in result.output
+        assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("verb", VERBS)
@@ -119,7 +120,8 @@ def test_runs_selects_runs_in_every_verb(sources, verb, tmp_path):
         names = set(frame["logical_run"] if "logical_run" in frame else frame["run"])
     assert names == {"lstm_basic", "lstm_overfit"}, names
     nothing = run("ls", sources["dir"], "--runs", "^nothing$")
-    assert nothing.exit_code == 2 and "no run" in nothing.output
+    assert nothing.exit_code == 2
+    assert "no run" in nothing.output
 
 
 def test_tags_are_case_insensitive_like_tensorboard(sources, tmp_path):
@@ -127,7 +129,8 @@ def test_tags_are_case_insensitive_like_tensorboard(sources, tmp_path):
     assert result.exit_code == 0, result.output
     tags = set(pd.read_csv(tmp_path / "e" / "scalars.csv")["tag"])
     assert {"Loss/train", "Loss/validation", "epoch_loss"} <= tags
-    assert "Learning_Rate" not in tags and "Gradient/norm" not in tags
+    assert "Learning_Rate" not in tags
+    assert "Gradient/norm" not in tags
     listed = run("ls", sources["zip"], "--tags", "LEARNING", "--format", "csv")
     assert set(pd.read_csv(pd.io.common.StringIO(listed.output))["tag"]) == {"Learning_Rate"}
 
@@ -139,7 +142,8 @@ def test_ls_formats(sources):
     run_names = {r["run"] for r in document["runs"]}
     assert {"lstm_basic", "keras_mlp/train"} <= run_names
     tags = {t["tag"]: t for r in document["runs"] if r["run"] == "lstm_basic" for t in r["tags"]}
-    assert tags["Loss/train"]["points"] == 120 and tags["Loss/train"]["last_step"] == 119
+    assert tags["Loss/train"]["points"] == 120
+    assert tags["Loss/train"]["last_step"] == 119
     table = pd.read_csv(pd.io.common.StringIO(run("ls", sources["dir"], "-f", "csv").output))
     assert list(table.columns) == [
         "run",
@@ -151,7 +155,8 @@ def test_ls_formats(sources):
         "last_step",
     ]
     meaning = run("ls", sources["dir"], "--meaning")
-    assert meaning.exit_code == 0 and "[supervised]" in meaning.output
+    assert meaning.exit_code == 0
+    assert "[supervised]" in meaning.output
     meanings = pd.read_csv(
         pd.io.common.StringIO(run("ls", sources["dir"], "--meaning", "-f", "csv").output)
     )
@@ -199,7 +204,8 @@ def test_quiet_prints_nothing(sources, tmp_path):
         ["audit", sources["zip"], "-o", tmp_path / "a", "--no-cache", "-j", "1"],
     ):
         result = run(*args, "-q")
-        assert result.exit_code == 0 and result.output == "", (args, result.output)
+        assert result.exit_code == 0, (args, result.output)
+        assert result.output == "", (args, result.output)
 
 
 @pytest.fixture
@@ -216,7 +222,8 @@ def test_warnings_grouped_by_kind_with_counts_and_all_under_verbose(damaged):
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if line.startswith("  - [")]
     header = next(line for line in result.output.splitlines() if "while reading" in line)
-    assert "truncated-record" in header and "warnings while reading" in header
+    assert "truncated-record" in header
+    assert "warnings while reading" in header
     kinds = [line.split("]")[0] for line in lines]
     assert len(kinds) == len(set(kinds)), "one example per kind"
     verbose = run("ls", damaged, "-v")
@@ -229,18 +236,19 @@ def test_no_color_is_honoured(damaged):
     coloured = run("check", damaged, "--fail-on", "never", color=True)
     assert "\x1b[" in coloured.output
     plain = run("check", damaged, "--fail-on", "never", color=True, env={"NO_COLOR": "1"})
-    assert "\x1b[" not in plain.output and "while reading" in plain.output
+    assert "\x1b[" not in plain.output
+    assert "while reading" in plain.output
 
 
 def test_report_to_standard_output(sources):
     result = CliRunner().invoke(cli, ["report", str(sources["dir"]), "-o", "-"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("<!DOCTYPE html>") and result.stdout.rstrip().endswith(
-        "</html>"
-    )
+    assert result.stdout.startswith("<!DOCTYPE html>")
+    assert result.stdout.rstrip().endswith("</html>")
     assert "standard output" in result.stderr
     refused = run("export", sources["dir"], "-o", "-")
-    assert refused.exit_code == 2 and "standard output" in refused.output
+    assert refused.exit_code == 2
+    assert "standard output" in refused.output
 
 
 @pytest.mark.parametrize(
@@ -253,7 +261,7 @@ def test_report_to_standard_output(sources):
     ],
 )
 @pytest.mark.parametrize(
-    "output, message",
+    ("output", "message"),
     [
         ("/sys/kernel/tbreport-out", "system directory"),
         ("{tmp}/missing/parent/out", "does not exist"),
@@ -272,7 +280,8 @@ def test_unwritable_output_is_refused_before_any_work(
     args = [a.format(src=sources["dir"], out=out) for a in verb_args]
     result = run(*args)
     assert result.exit_code == 2, result.output
-    assert message in result.output and "Traceback" not in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
 
 
 def test_read_only_directory_is_refused(tmp_path, sources, monkeypatch):
@@ -283,7 +292,8 @@ def test_read_only_directory_is_refused(tmp_path, sources, monkeypatch):
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     result = run("report", sources["dir"], "-o", tmp_path / "r.html")
-    assert result.exit_code == 2 and "Read-only file system" in result.output
+    assert result.exit_code == 2
+    assert "Read-only file system" in result.output
 
 
 def test_plurals_are_right(tmp_path):

@@ -75,11 +75,13 @@ def test_export_realworld_point_counts_equal_tensorboard(tmp_path):
     assert not (out / "scalars_wide.csv").exists()  # --wide was not asked for
     meanings = pd.read_csv(out / "meanings.csv")
     hf = meanings[meanings["run"] == "AguLeon__LoRA_RoBERTa_AGNews/runs/run0"].set_index("tag")
-    assert hf.loc["eval/loss", "roles"] == "val_loss" and hf.loc["train/loss", "split"] == "train"
+    assert hf.loc["eval/loss", "roles"] == "val_loss"
+    assert hf.loc["train/loss", "split"] == "train"
     assert (meanings["kind"][meanings["run"].str.startswith("janosh")] == "unknown").all()
     warnings = pd.read_csv(out / "warnings.csv")
     truncated = warnings[warnings["kind"] == "truncated-record"]
-    assert len(truncated) == 2 and truncated["offset"].notna().all()  # the two cut-off files
+    assert len(truncated) == 2  # the two cut-off files
+    assert truncated["offset"].notna().all()
 
 
 @pytest.fixture
@@ -111,7 +113,8 @@ def test_ls_lists_runs_tags_and_counts(logdir):
 def test_ls_tags_filter_and_reference_engine(logdir):
     proc = tbreport_cli("ls", logdir, "--tags", "^acc$", "--engine", "accumulator")
     assert proc.returncode == 0, proc.stderr
-    assert "acc" in proc.stdout and "loss" not in proc.stdout
+    assert "acc" in proc.stdout
+    assert "loss" not in proc.stdout
 
 
 def test_export_writes_every_point(logdir, tmp_path):
@@ -184,7 +187,8 @@ def test_logdir_that_is_a_file_exits_2(tmp_path):
 def test_invalid_tag_pattern_exits_2(logdir):
     code, output = cli_in_process("ls", logdir, "--tags", "([")
     assert code == 2
-    assert "invalid tag pattern" in output and "Traceback" not in output
+    assert "invalid tag pattern" in output
+    assert "Traceback" not in output
 
 
 def test_nothing_readable_exits_2_subprocess(tmp_path):
@@ -193,7 +197,8 @@ def test_nothing_readable_exits_2_subprocess(tmp_path):
     bad.write_bytes(b"\x00" * 64)
     proc = tbreport_cli("export", tmp_path, "-o", tmp_path / "out")
     assert proc.returncode == 2
-    assert "nothing readable" in proc.stderr and "Traceback" not in proc.stderr
+    assert "nothing readable" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def _write_scalars(directory: Path, series: dict[str, list[float]]) -> None:
@@ -218,9 +223,11 @@ def test_ls_meaning_shows_kinds_roles_and_escapes_names(tmp_path):
     proc = tbreport_cli("ls", "--meaning", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "tf2  [supervised]" in out and "PPO_1  [reinforcement-learning]" in out
+    assert "tf2  [supervised]" in out
+    assert "PPO_1  [reinforcement-learning]" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("    ")}
     assert "-> train_loss" in lines["train/loss"]
     assert "-> val_loss" in lines["test/v_loss"]  # the test split stands in for validation
     assert "-> reward" in lines["rollout/ep_rew_mean"]
-    assert "\x1b" not in out and "x\\x1b[2Jy" in out
+    assert "\x1b" not in out
+    assert "x\\x1b[2Jy" in out

@@ -76,7 +76,7 @@ def build_synthetic_corpus(root: Path) -> Path:
     write_run(resumed, scalar_series("loss", range(120)), index=0)
     write_run(
         resumed,
-        [testing.session_start_event(step=80)] + scalar_series("loss", range(80, 150)),
+        [testing.session_start_event(step=80), *scalar_series("loss", range(80, 150))],
         index=1,
     )
     lightning = root / "lightning_logs" / "version_0"
@@ -194,7 +194,7 @@ def tbreport_cli(*args) -> subprocess.CompletedProcess:
 def has_check_command() -> bool:
     try:
         from tbreport.cli import cli
-    except Exception:  # noqa: BLE001 - then the check part is skipped
+    except Exception:  # then the check part is skipped
         return False
     return "check" in cli.commands
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from diagnosis_helpers import PROBLEMS, check, decay, make_curves, run_data, write_run
 from writer_layouts import CASES, available, make_variant
@@ -256,3 +257,21 @@ def test_charts_draw_from_the_typed_fields_not_from_evidence(corpora):
     with_evidence = charts(render_report(diagnosis.read, diagnosis))
     assert with_evidence == charts(render_report(diagnosis.read, stripped))
     assert any('"circle-open"' in chart for chart in with_evidence), "no point mark was drawn"
+
+
+@pytest.mark.parametrize("code", [d.code for d in ALL_DETECTORS if d.requires])
+def test_a_detector_called_without_its_required_role_is_skipped(code):
+    """The engine never calls a detector whose required roles are missing; called directly, it
+    is skipped with the missing role named (it used to fail on a None curve)."""
+    from tbreport.diagnosis.detectors.base import RunData, SkipDetector
+
+    detector = find_detector(code)()
+    columns = {"tag": [], "step": [], "value": [], "wall_time": []}
+    run = RunData(
+        run="r",
+        scalars=pd.DataFrame(columns),
+        histograms=pd.DataFrame({"tag": [], "step": []}),
+        roles={},
+    )
+    with pytest.raises(SkipDetector):
+        list(detector.check(run, detector.make_params()))

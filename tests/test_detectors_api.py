@@ -28,10 +28,12 @@ def logdir(tmp_path_factory):
 def test_diagnose_accepts_a_path_or_a_read_result(logdir):
     from_path = tbreport.diagnose(logdir)
     from_read = tbreport.diagnose(tbreport.read(logdir))
-    assert isinstance(from_path, Diagnosis) and isinstance(from_path, list)
+    assert isinstance(from_path, Diagnosis)
+    assert isinstance(from_path, list)
     assert [f.to_dict() for f in from_path] == [f.to_dict() for f in from_read]
     assert all(isinstance(f, Finding) for f in from_path)
-    assert from_path.read is not None and len(from_path.read.runs) >= 3
+    assert from_path.read is not None
+    assert len(from_path.read.runs) >= 3
 
 
 def test_findings_are_ordered_by_run_then_severity_then_step(logdir):
@@ -49,7 +51,8 @@ def test_run_diagnoses_carry_status_skipped_and_roles(logdir):
     assert isinstance(runs["a_nan"], RunDiagnosis)
     assert runs["a_nan"].status == "error"
     assert runs["b_overfit"].status == "warning"
-    assert runs["c_healthy"].status == "healthy" and runs["c_healthy"].findings == ()
+    assert runs["c_healthy"].status == "healthy"
+    assert runs["c_healthy"].findings == ()
     # add_scalars series folded into one logical run, resolved as train/validation loss
     assert runs["c_healthy"].roles["train_loss"] == ("Loss/train",)
     assert runs["c_healthy"].roles["val_loss"] == ("Loss/validation",)
@@ -61,7 +64,8 @@ def test_run_diagnoses_carry_status_skipped_and_roles(logdir):
 def test_to_frame_has_one_row_per_finding(logdir):
     diagnosis = tbreport.diagnose(logdir)
     frame = diagnosis.to_frame()
-    assert isinstance(frame, pd.DataFrame) and len(frame) == len(diagnosis)
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) == len(diagnosis)
     assert list(frame.columns[:8]) == [
         "run",
         "code",
@@ -80,7 +84,8 @@ def test_to_frame_has_one_row_per_finding(logdir):
 
 def test_to_json_dict_is_the_check_document(logdir):
     doc = tbreport.diagnose(logdir).to_json_dict(logdir="runs")
-    assert doc["schema_version"] == 3 and doc["logdir"] == "runs"
+    assert doc["schema_version"] == 3
+    assert doc["logdir"] == "runs"
     assert [r["run"] for r in doc["runs"]] == ["a_nan", "b_overfit", "c_healthy"]
     json.dumps(doc, allow_nan=False)  # strictly valid JSON, NaN evidence included
 
@@ -131,9 +136,8 @@ def test_real_world_logs_are_diagnosed_sensibly():
     }
     assert alarms == {}, "healthy real-world runs must not get warnings or errors"
     lightning = runs["Abdul-AA__Text-Generation-With-LSTM/lightning_logs/version_0"]
-    assert lightning.roles["train_loss"] == ("train_loss",) and lightning.roles["val_loss"] == (
-        "val_loss",
-    )
+    assert lightning.roles["train_loss"] == ("train_loss",)
+    assert lightning.roles["val_loss"] == ("val_loss",)
     assert not any(s.name == "overfitting" for s in lightning.skipped), (
         "val on its own step grid is used"
     )
@@ -196,7 +200,8 @@ def test_one_level_detectors_take_a_level_or_a_table(logdir):
     for severity in ("warning", {"error": "warning"}):
         config = {"select": ["L104"], "detectors": {"non-finite-loss": {"severity": severity}}}
         found = tbreport.diagnose(logdir, config=config)
-        assert found and all(f.severity == Severity.WARNING for f in found)
+        assert found
+        assert all(f.severity == Severity.WARNING for f in found)
 
 
 def test_severity_tables_come_from_toml(tmp_path, exploding):

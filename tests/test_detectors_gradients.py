@@ -54,7 +54,8 @@ def test_gradients_that_grow_then_turn_nan_are_an_error_at_the_first_bad_step():
     norm = 10 ** (4 * STEPS / N) * _noisy(1.0)
     norm[45:] = np.nan
     (finding,), _ = check("exploding-gradients", run_data({"Gradient/norm": (STEPS, norm)}))
-    assert finding.severity == Severity.ERROR and finding.step == 45
+    assert finding.severity == Severity.ERROR
+    assert finding.step == 45
     assert finding.evidence["first_nonfinite_step"] == 45
 
 
@@ -87,7 +88,8 @@ def test_exploding_from_gradient_histograms():
 
 def test_exploding_is_skipped_without_gradients():
     findings, reason = check("exploding-gradients", run_data({"train_loss": (STEPS, np.ones(N))}))
-    assert findings == [] and "grad_norm" in reason
+    assert findings == []
+    assert "grad_norm" in reason
 
 
 # -- vanishing -------------------------------------------------------------------------------------
@@ -196,7 +198,8 @@ def test_a_network_that_stops_only_at_the_very_end_is_not_frozen():
 def test_dead_neurons_need_enough_histogram_logs():
     hist = _layers({"gradients/fc1.weight": 1e-2}, [0, 10], zero_share=0.9)
     findings, reason = check("dead-neurons", run_data(histograms=hist))
-    assert findings == [] and "3 or more" in reason
+    assert findings == []
+    assert "3 or more" in reason
 
 
 def test_a_layer_that_never_changed_is_frozen_on_purpose_not_dead():
@@ -212,4 +215,5 @@ def test_a_layer_that_never_changed_is_frozen_on_purpose_not_dead():
     # The same layer stopping half-way through while the others learn is reported.
     hist["weights/backbone.weight"] = _frozen_after(30)["weights/a.weight"]
     findings = check("dead-neurons", run_data(histograms=hist))[0]
-    assert [f.name for f in findings] == ["dead-neurons"] and "backbone" in findings[0].message
+    assert [f.name for f in findings] == ["dead-neurons"]
+    assert "backbone" in findings[0].message

@@ -73,7 +73,8 @@ def test_findings_carry_evidence_and_advice(diagnosed):
         for finding in run.findings:
             assert finding.advice, finding
             assert finding.evidence, finding
-            assert finding.message and "threshold" in finding.message, finding.message
+            assert finding.message, finding.message
+            assert "threshold" in finding.message, finding.message
             assert isinstance(finding.severity, Severity)
 
 
@@ -83,7 +84,8 @@ def test_non_finite_loss_is_an_error_with_the_first_bad_step(diagnosed):
         run = runs[f"seed{SEEDS[0]}/{layout}/non-finite-loss"]
         (finding,) = [f for f in run.findings if f.name == "non-finite-loss"]
         assert finding.severity == Severity.ERROR
-        assert finding.step is not None and finding.step > 0, "NaN starts at 60% of the run"
+        assert finding.step is not None, "NaN starts at 60% of the run"
+        assert finding.step > 0, "NaN starts at 60% of the run"
         assert run.status == "error"
 
 

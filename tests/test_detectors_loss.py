@@ -34,7 +34,8 @@ def test_overfitting_reports_best_step_rise_and_compute_past_best():
     assert 0.6 < ev["fraction_past_best"] < 0.8
     assert ev["steps_past_best"] == N - 1 - ev["best_step"]
     assert finding.step_range == (ev["best_step"], N - 1)
-    assert finding.observed == ev["rise"] and finding.limit == 0.10
+    assert finding.observed == ev["rise"]
+    assert finding.limit == 0.10
     best = next(m for m in finding.marks if m.kind == "point")
     assert (best.tag, best.step, best.value, best.label) == (
         "val_loss",
@@ -43,7 +44,8 @@ def test_overfitting_reports_best_step_rise_and_compute_past_best():
         "best",
     )
     assert "seconds_past_best" in ev
-    assert f"step {ev['best_step']}" in finding.message and "threshold 10%" in finding.message
+    assert f"step {ev['best_step']}" in finding.message
+    assert "threshold 10%" in finding.message
     assert finding.severity == Severity.WARNING
     assert "Increase the dropout rate" in finding.advice
 
@@ -85,7 +87,8 @@ def test_overfitting_needs_enough_validation_points():
     findings, reason = check(
         "overfitting", _run(make_curve("healthy", N), make_curve("healthy", 4))
     )
-    assert findings == [] and "fewer than 6" in reason
+    assert findings == []
+    assert "fewer than 6" in reason
     _, reason = check("overfitting", _run(make_curve("healthy", N)))
     assert reason == "no tag matched role val_loss"
 
@@ -98,7 +101,8 @@ def test_flat_losses_are_underfitting_with_evidence():
         "underfitting", _run(make_curve("flat", N), make_curve("flat", N, seed=1))
     )
     ev = finding.evidence
-    assert abs(ev["train_improvement"]) < 0.02 and ev["min_improvement"] == 0.15
+    assert abs(ev["train_improvement"]) < 0.02
+    assert ev["min_improvement"] == 0.15
     assert "val_improvement" in ev
     assert "Increase the learning rate" in finding.advice
 
@@ -206,7 +210,9 @@ def test_gap_is_not_repeated_when_overfitting_is_reported():
 def test_loss_detectors_skip_runs_without_a_training_loss(name):
     data = run_data({"something_else": (STEPS, np.ones(N))})
     findings, reason = check(name, data)
-    assert findings == [] and reason and "role" in reason
+    assert findings == []
+    assert reason
+    assert "role" in reason
 
 
 def test_per_step_batch_noise_is_judged_by_the_validation_loss():

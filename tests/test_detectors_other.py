@@ -33,8 +33,10 @@ def test_prediction_spread_falling_to_zero_is_collapse():
     ev = finding.evidence
     assert ev["ratio"] < ev["max_ratio"]
     assert ev["peak_step"] <= 2
-    assert finding.step_range[1] == N - 1 and finding.step == finding.step_range[0]
-    assert finding.observed == ev["ratio"] and finding.limit == ev["max_ratio"]
+    assert finding.step_range[1] == N - 1
+    assert finding.step == finding.step_range[0]
+    assert finding.observed == ev["ratio"]
+    assert finding.limit == ev["max_ratio"]
     assert "lower learning rate" in finding.advice
 
 
@@ -75,7 +77,8 @@ def test_weights_growing_without_bound():
         factor=lambda i: 2.0**i,
     )
     (finding,), _ = check("weight-growth", run_data(histograms=hist))
-    assert finding.evidence["growth"] >= 10 and finding.evidence["trend_p_value"] < 0.05
+    assert finding.evidence["growth"] >= 10
+    assert finding.evidence["trend_p_value"] < 0.05
 
 
 def test_normal_weight_drift_is_silent():
@@ -98,8 +101,10 @@ def test_lr_drop_without_loss_response():
     (finding,), _ = check(
         "lr-schedule-no-effect", run_data({"lr": (STEPS, lr), "train_loss": (STEPS, loss)})
     )
-    assert finding.step == 20 and finding.severity == Severity.INFO
-    assert finding.evidence["lr_before"] == 1e-3 and finding.evidence["lr_after"] == 1e-4
+    assert finding.step == 20
+    assert finding.severity == Severity.INFO
+    assert finding.evidence["lr_before"] == 1e-3
+    assert finding.evidence["lr_after"] == 1e-4
 
 
 def test_lr_drop_followed_by_a_loss_drop_is_fine():
@@ -131,7 +136,8 @@ def test_conflicting_duplicate_steps_are_reported_identical_repeats_are_not():
     steps = np.concatenate([STEPS, STEPS[:5]])
     values = np.concatenate([np.ones(N), np.full(5, 2.0)])
     (finding,), _ = check("duplicate-steps", run_data({"loss": (steps, values)}))
-    assert finding.evidence["conflicting_steps"] == 5 and finding.severity == Severity.INFO
+    assert finding.evidence["conflicting_steps"] == 5
+    assert finding.severity == Severity.INFO
     same = np.concatenate([np.ones(N), np.ones(5)])
     assert check("duplicate-steps", run_data({"epoch": (steps, same)}))[0] == []
 
@@ -154,4 +160,5 @@ def test_damaged_files_are_reported_from_read_warnings():
 def test_outputs_constant_from_the_start_are_collapsed():
     pred_std = np.full(N, 3e-8)  # e.g. a deep sigmoid stack whose output never varied
     (finding,), _ = check("collapsed-predictions", run_data({"pred_std": (STEPS, pred_std)}))
-    assert "constant" in finding.message and finding.evidence["final_std"] < 1e-6
+    assert "constant" in finding.message
+    assert finding.evidence["final_std"] < 1e-6

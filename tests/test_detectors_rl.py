@@ -60,7 +60,8 @@ def test_reward_that_learned_then_collapsed_fires(tmp_path):
     series = _healthy(np.random.default_rng(1))
     series["reward"][120:] = 15 + np.random.default_rng(2).normal(0, 2, N - 120)
     found = _names(_sb3_run(tmp_path, **series))
-    assert "reward-collapse" in found and found["reward-collapse"].problem == "erratic-loss"
+    assert "reward-collapse" in found
+    assert found["reward-collapse"].problem == "erratic-loss"
     assert "reward-not-improving" not in found
 
 

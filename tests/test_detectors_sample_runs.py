@@ -89,7 +89,8 @@ def test_check_sample_runs_fails_on_error_and_emits_the_json_schema():
     )
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 3 and doc["logdir"] == str(SAMPLE_RUNS)
+    assert doc["schema_version"] == 3
+    assert doc["logdir"] == str(SAMPLE_RUNS)
     assert set(LABELS) <= {r["run"] for r in doc["runs"]}
     for finding in doc["findings"]:
         assert {"run", "code", "name", "severity", "message", "step", "evidence", "advice"} <= set(

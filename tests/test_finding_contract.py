@@ -26,10 +26,14 @@ def test_numpy_values_lists_and_strings_become_plain_typed_values():
         marks=[{"kind": "point", "tag": "val_loss", "step": np.int64(12), "value": np.float32(1)}],
     )
     assert finding.severity is Severity.WARNING
-    assert type(finding.step) is int and finding.step == 12
-    assert type(finding.observed) is float and finding.observed == pytest.approx(0.25)
-    assert type(finding.limit) is float and type(finding.strength) is float
-    assert finding.step_range == (12, 40) and all(type(s) is int for s in finding.step_range)
+    assert type(finding.step) is int
+    assert finding.step == 12
+    assert type(finding.observed) is float
+    assert finding.observed == pytest.approx(0.25)
+    assert type(finding.limit) is float
+    assert type(finding.strength) is float
+    assert finding.step_range == (12, 40)
+    assert all(type(s) is int for s in finding.step_range)
     assert finding.tags == ("val_loss", "train_loss")
     assert finding.marks == (Mark("point", "val_loss", step=12, value=1.0),)
     assert _finding(tags="loss").tags == ("loss",)  # one tag, not its letters
@@ -38,7 +42,9 @@ def test_numpy_values_lists_and_strings_become_plain_typed_values():
 
 def test_non_finite_numbers_become_none_so_the_json_stays_strict():
     finding = _finding(observed=float("nan"), limit=np.inf, strength=float("-inf"))
-    assert finding.observed is None and finding.limit is None and finding.strength is None
+    assert finding.observed is None
+    assert finding.limit is None
+    assert finding.strength is None
     json.dumps(finding.to_dict(), allow_nan=False)
 
 
@@ -80,7 +86,7 @@ def test_every_problem_of_the_vocabulary_is_accepted():
     ],
 )
 def test_marks_need_what_their_kind_draws(fields):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mark"):
         Mark(**fields)
 
 
@@ -96,10 +102,13 @@ def test_to_dict_carries_the_typed_fields():
         evidence={"best_value": 1.0},
     )
     item = finding.to_dict()
-    assert item["observed"] == 0.3 and item["limit"] == 0.1 and item["step_range"] == [4, 9]
+    assert item["observed"] == 0.3
+    assert item["limit"] == 0.1
+    assert item["step_range"] == [4, 9]
     assert item["marks"] == [
         {"kind": "band", "tag": "val", "step": 4, "value": None, "step_end": 9, "label": "after"}
     ]
-    assert item["evidence"] == {"best_value": 1.0} and item["problem"] == "overfitting"
+    assert item["evidence"] == {"best_value": 1.0}
+    assert item["problem"] == "overfitting"
     rebuilt = Finding(**{**item, "step_range": item["step_range"], "marks": item["marks"]})
     assert rebuilt == finding  # a JSON item builds the same finding back

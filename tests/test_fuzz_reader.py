@@ -69,7 +69,8 @@ def _base_events():
 BASE = b"".join(testing.frame(e.SerializeToString()) for e in _base_events())
 SPANS = record_spans(BASE)
 INTACT = parse_event_bytes(BASE, path="intact")
-assert INTACT.warnings == [] and INTACT.n_records == len(SPANS)
+assert INTACT.warnings == []
+assert INTACT.n_records == len(SPANS)
 
 
 @dataclass
@@ -201,7 +202,8 @@ def test_parsing_keeps_every_record_before_the_damage(mutation):
     if mutation.must_warn:
         assert parsed.warnings, mutation.name
     for warning in parsed.warnings:
-        assert warning.path == "fuzz" and warning.message
+        assert warning.path == "fuzz"
+        assert warning.message
         assert warning.offset is None or 0 <= warning.offset <= len(mutation.data)
 
 
@@ -238,7 +240,7 @@ def test_pure_noise_never_raises(noise):
 
 SECOND_FILE = b"".join(
     testing.frame(e.SerializeToString())
-    for e in [testing.file_version_event()] + scalar_series("second/loss", range(100, 110))
+    for e in [testing.file_version_event(), *scalar_series("second/loss", range(100, 110))]
 )
 
 

@@ -150,7 +150,8 @@ def test_overfitting_rise_then_noisy_plateau_fires(tmp_path, rise):
     diagnosis, run = _diagnose(tmp_path)
     finding = _named(diagnosis, "overfitting")
     assert finding is not None, [f.message for f in diagnosis]
-    assert finding.severity == Severity.WARNING and finding.problem == "overfitting"
+    assert finding.severity == Severity.WARNING
+    assert finding.problem == "overfitting"
     assert run.status == "warning"
     assert 9 * STEPS_PER_EPOCH <= finding.evidence["best_step"] <= 20 * STEPS_PER_EPOCH
 
@@ -193,7 +194,8 @@ def test_resumed_run_overfitting_from_its_first_point_fires(tmp_path):
     diagnosis, _ = _diagnose(tmp_path)
     finding = _named(diagnosis, "overfitting")
     assert finding is not None, [f.message for f in diagnosis]
-    assert finding.problem == "overfitting" and finding.severity == Severity.WARNING
+    assert finding.problem == "overfitting"
+    assert finding.severity == Severity.WARNING
     assert finding.evidence["best_step"] == RESUME_FROM
     assert finding.evidence["rise"] >= 0.25
 
@@ -306,7 +308,7 @@ def test_loss_near_three_thousandths_with_relative_noise_is_silent(tmp_path):
     _write(
         tmp_path / "finetune", {"train/loss": (steps, loss), "eval/loss": (eval_steps, eval_loss)}
     )
-    diagnosis, run = _diagnose(tmp_path)
+    diagnosis, _run = _diagnose(tmp_path)
     assert _named(diagnosis, "erratic-loss") is None, [f.message for f in diagnosis]
     assert list(diagnosis) == [], [f.message for f in diagnosis]
 
@@ -419,7 +421,8 @@ def test_whole_network_frozen_from_step_100_is_dead(tmp_path):
     finding = _named(diagnosis, "dead-neurons")
     assert finding is not None, [f.message for f in diagnosis]
     assert finding.problem == "dead-neurons"
-    assert finding.step == 100 and "whole network" in finding.message
+    assert finding.step == 100
+    assert "whole network" in finding.message
 
 
 def test_weights_that_keep_drifting_slightly_are_alive(tmp_path):
@@ -485,7 +488,7 @@ def test_loss_at_exactly_zero_with_perfect_accuracy_is_not_underfitting(tmp_path
         val_acc=(steps, acc),
         epoch=(steps, e),
     )
-    diagnosis, run = _diagnose(tmp_path)
+    diagnosis, _run = _diagnose(tmp_path)
     assert (train == 0.0).sum() >= 50
     assert _named(diagnosis, "underfitting") is None, [f.message for f in diagnosis]
     assert _named(diagnosis, "frozen-loss") is None, [f.message for f in diagnosis]
@@ -543,7 +546,8 @@ def test_overfitting_evidence_names_the_raw_minimum(tmp_path):
     assert finding.evidence["best_step"] == 3
     assert finding.evidence["best_value"] == pytest.approx(0.461, rel=1e-6)
     assert finding.evidence["smoothed_best_value"] != pytest.approx(0.461, rel=1e-3)
-    assert finding.step == 3 and "0.461" in finding.message
+    assert finding.step == 3
+    assert "0.461" in finding.message
 
 
 def test_non_finite_finding_names_the_first_tag_to_go_bad(tmp_path):
@@ -586,7 +590,8 @@ def test_keras_loss_pinned_at_one_for_200_epochs_is_frozen(tmp_path):
     finding = _named(diagnosis, "frozen-loss")
     assert finding is not None, [f.message for f in diagnosis]
     assert finding.problem == "collapsed-predictions"
-    assert finding.step == 3 and finding.evidence["frozen_value"] == 1.0
+    assert finding.step == 3
+    assert finding.evidence["frozen_value"] == 1.0
 
 
 def test_keras_loss_converging_smoothly_is_not_frozen(tmp_path):
@@ -594,7 +599,7 @@ def test_keras_loss_converging_smoothly_is_not_frozen(tmp_path):
     e = np.arange(203, dtype=float)
     loss = _decay(e, 3.3, 0.2, 20.0) * _lognormal(rng, 0.002, e.size)
     _keras(tmp_path, {"epoch_loss": (e, loss)})
-    diagnosis, run = _diagnose(tmp_path)
+    diagnosis, _run = _diagnose(tmp_path)
     assert _named(diagnosis, "frozen-loss") is None, [f.message for f in diagnosis]
     assert list(diagnosis) == [], [f.message for f in diagnosis]
 
@@ -630,7 +635,8 @@ def test_vanishing_first_layer_of_a_deep_net_is_judged_against_the_last(tmp_path
     diagnosis, _ = _diagnose(tmp_path)
     finding = _named(diagnosis, "vanishing-gradients")
     assert finding is not None, [f.message for f in diagnosis]
-    assert "net.16.weight" in finding.message and "net.0.weight" in finding.message
+    assert "net.16.weight" in finding.message
+    assert "net.0.weight" in finding.message
 
 
 def test_deep_net_with_even_gradients_has_no_vanishing_finding(tmp_path):
@@ -681,7 +687,8 @@ def test_weights_frozen_while_gradients_flow_are_a_stopped_network(tmp_path):
     finding = _named(diagnosis, "dead-neurons")
     assert finding is not None, [f.message for f in diagnosis]
     # The last update was logged at step 75: the weights are identical from that log on.
-    assert "whole network" in finding.message and finding.step == 75
+    assert "whole network" in finding.message
+    assert finding.step == 75
 
 
 def test_weights_updated_by_the_same_gradients_are_alive(tmp_path):
@@ -709,7 +716,8 @@ def test_dense_layer_with_mostly_zero_gradients_is_dead(tmp_path):
     _zero_gradients(tmp_path, np.random.default_rng(73), "fc1.weight")
     diagnosis, _ = _diagnose(tmp_path)
     finding = _named(diagnosis, "dead-neurons")
-    assert finding is not None and "fc1.weight" in finding.message, [f.message for f in diagnosis]
+    assert finding is not None, [f.message for f in diagnosis]
+    assert "fc1.weight" in finding.message, [f.message for f in diagnosis]
 
 
 def test_embedding_table_with_mostly_zero_gradients_is_not_dead(tmp_path):
@@ -793,7 +801,8 @@ def test_weights_shrinking_to_zero_are_collapsed_predictions(tmp_path):
     _collapsing_weights(tmp_path, np.random.default_rng(90), blow_up=False)
     diagnosis, _ = _diagnose(tmp_path)
     finding = _named(diagnosis, "weight-collapse")
-    assert finding is not None and finding.problem == "collapsed-predictions"
+    assert finding is not None
+    assert finding.problem == "collapsed-predictions"
 
 
 def test_weights_thrown_to_zero_by_exploding_gradients_are_its_side_effect(tmp_path):

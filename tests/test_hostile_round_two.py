@@ -49,7 +49,7 @@ def test_chunk_deleted_inside_a_large_record_keeps_every_intact_record_after_it(
     big = testing.histogram_event("w", rng.normal(size=200_000) * 1e3, step=0, wall_time=BASE_WALL)
     big.summary.value[0].histo.bucket_limit.extend(np.linspace(0, 1, 20_000).tolist())
     after = scalar_series("loss", range(1000, 2100))
-    data = _file(before + [big] + after)
+    data = _file([*before, big, *after])
     spans = record_spans(data)
     start, end = spans[1 + len(before)]
     assert end - start > 100_000
@@ -194,7 +194,8 @@ def test_truncated_tar_gz_keeps_the_start_of_the_cut_member(tmp_path):
     (member,) = listing.runs[0].files
     got, warnings = SourceReader(spec).read(member)
     assert [w.kind for w in warnings] == ["archive-truncated"]
-    assert len(got) > len(data) // 3 and data.startswith(got)
+    assert len(got) > len(data) // 3
+    assert data.startswith(got)
     parsed = parse_event_bytes(got, path="cut")
     assert len(parsed.scalar_step) > 5_000
 
@@ -323,7 +324,8 @@ def test_sigterm_during_export_removes_the_temporary_file(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while not writing_now.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
             time.sleep(0.05)
         assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
         proc.send_signal(signal.SIGTERM)
@@ -400,7 +402,8 @@ def test_control_characters_in_names_are_escaped_in_ls_and_check(tmp_path):
         result = _cli(*args, str(tmp_path / "logs"))
         assert result.returncode in (0, 1), result.stderr
         for text in (result.stdout, result.stderr):
-            assert "\x1b" not in text and "\x07" not in text, args
+            assert "\x1b" not in text, args
+            assert "\x07" not in text, args
             assert not any(line.startswith("FAKE") for line in text.splitlines()), args
         assert "\\x1b]52" in result.stdout
 
@@ -424,7 +427,8 @@ def test_latin1_names_do_not_break_any_command(tmp_path):
     logdir = os.fsdecode(root)
     listing = _cli("ls", logdir)
     assert listing.returncode == 0, listing.stderr
-    assert "caf\\xe9" in listing.stdout and "ok" in listing.stdout
+    assert "caf\\xe9" in listing.stdout
+    assert "ok" in listing.stdout
     for args in (
         ["export", logdir, "-o", str(tmp_path / "export")],
         ["check", logdir],
@@ -595,7 +599,8 @@ def test_bad_config_file_is_a_clear_error(tmp_path, content):
     config.write_bytes(content)
     result = _cli("check", str(logdir), "--config", str(config))
     assert result.returncode == 2
-    assert "internal error" not in result.stderr and str(config) in result.stderr
+    assert "internal error" not in result.stderr
+    assert str(config) in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -628,7 +633,8 @@ def test_disk_full_and_read_only_are_clear_errors(tmp_path, patch, reason):
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert proc.returncode == 2, proc.stderr
-        assert "internal error" not in proc.stderr and reason in proc.stderr
+        assert "internal error" not in proc.stderr
+        assert reason in proc.stderr
 
 
 def test_detector_parameter_minimum_is_checked():

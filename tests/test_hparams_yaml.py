@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tbreport.reading.hparams import load_hparams_yaml
@@ -19,7 +21,7 @@ def test_python_tags_are_read_as_plain_values(tmp_path):
 def test_alias_bomb_is_refused(tmp_path):
     levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     names = "abcdefgh"
-    for prev, name in zip(names, names[1:], strict=False):
+    for prev, name in itertools.pairwise(names):
         levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     path = tmp_path / "hparams.yaml"
     path.write_text("\n".join(levels) + "\n")

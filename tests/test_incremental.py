@@ -106,12 +106,15 @@ def test_poll_reads_only_new_bytes(tmp_path):
     reader = IncrementalReader(tmp_path)
     assert reader.poll().bytes_read == len(first)
     unchanged = reader.poll()
-    assert unchanged.bytes_read == 0 and not unchanged.changed and not unchanged.grew
+    assert unchanged.bytes_read == 0
+    assert not unchanged.changed
+    assert not unchanged.grew
     more = _record_bytes(scalar_series("loss", range(100, 110)))
     with open(path, "ab") as out:
         out.write(more)
     polled = reader.poll()
-    assert polled.bytes_read == len(more) and polled.changed == {"run"}
+    assert polled.bytes_read == len(more)
+    assert polled.changed == {"run"}
     assert len(reader.result().scalars) == 110
 
 
@@ -124,22 +127,26 @@ def test_partial_record_is_in_progress_until_the_file_stalls(tmp_path):
     path.write_bytes(complete + partial[:7])  # the writer is inside a record header
     reader = IncrementalReader(tmp_path, stall_seconds=30, clock=clock)
     reader.poll()
-    assert reader.result().warnings == [] and reader.pending_bytes() == 7
+    assert reader.result().warnings == []
+    assert reader.pending_bytes() == 7
     with open(path, "ab") as out:
         out.write(partial[7:20])  # now inside its data
     clock.now += 20
     assert reader.poll().changed == {"run"}
     assert reader.result().warnings == []
     clock.now += 29  # 29 s without growth: still being written
-    assert not reader.poll().changed and reader.result().warnings == []
+    assert not reader.poll().changed
+    assert reader.result().warnings == []
     clock.now += 1  # 30 s: the writer is gone, the partial record is damage now
     assert reader.poll().changed == {"run"}
     (warning,) = reader.result().warnings
-    assert warning.kind == "truncated-record" and warning.offset == len(complete)
+    assert warning.kind == "truncated-record"
+    assert warning.offset == len(complete)
     with open(path, "ab") as out:  # ...unless it goes on after all
         out.write(partial[20:])
     reader.poll()
-    assert reader.result().warnings == [] and len(reader.result().scalars) == 11
+    assert reader.result().warnings == []
+    assert len(reader.result().scalars) == 11
 
 
 def test_finished_makes_a_partial_record_damage_at_once(tmp_path):
@@ -168,7 +175,8 @@ def test_damage_in_appended_bytes_is_reported_at_its_file_offset(tmp_path):
     reader.poll()
     result = reader.result()
     (warning,) = result.warnings
-    assert warning.kind == "checksum-mismatch" and warning.offset == len(head)
+    assert warning.kind == "checksum-mismatch"
+    assert warning.offset == len(head)
     assert result.scalars["step"].tolist() == [*range(10), 11]
     assert [w.offset for w in tbreport.read(tmp_path).warnings] == [len(head)]
 
@@ -213,7 +221,8 @@ def test_new_runs_and_files_are_picked_up_and_removed_runs_dropped(tmp_path):
     (tmp_path / "runs" / "b" / event_file_name(0)).unlink()
     (tmp_path / "runs" / "b").rmdir()
     polled = reader.poll()
-    assert polled.removed == {"b"} and reader.runs == ["a"]
+    assert polled.removed == {"b"}
+    assert reader.runs == ["a"]
 
 
 def test_logical_results_hold_only_the_changed_logical_runs(tmp_path):

@@ -41,11 +41,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 
 # Known exceptions, each with its reason. The test fails when one no longer occurs.
-EXCEPTIONS = {
-    # Finding.__repr__ / _repr_html_ format through the notebook module (function-local
-    # imports). To go: wire them from tbreport/__init__.py as ReadResult's and Diagnosis's are.
-    ("tbreport.model", "tbreport.report.notebook"): "Finding's repr is formatted by report/",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> str:
@@ -101,33 +97,43 @@ def imports(path: Path, modules: dict[str, Path], *, module_level: bool) -> set[
     def visit(node: ast.AST, nested: bool) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             nested = True
-        if (
-            isinstance(node, ast.If)
-            and isinstance(node.test, (ast.Name, ast.Attribute))
-            and (getattr(node.test, "id", None) or getattr(node.test, "attr", None))
-            == "TYPE_CHECKING"
-        ):
+        if _is_type_checking_block(node):
             for child in node.body:
                 visit(child, True)
             for child in node.orelse:
                 visit(child, nested)
             return
         if not (module_level and nested):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                if node.module.split(".")[0] == root:
-                    for alias in node.names:
-                        target = resolve(f"{node.module}.{alias.name}")
-                        if target != f"{node.module}.{alias.name}":
-                            target = resolve(node.module)
-                        found.add((target, node.lineno))
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.split(".")[0] == root:
-                        found.add((resolve(alias.name), node.lineno))
+            found.update(_imported(node, root, resolve))
         for child in ast.iter_child_nodes(node):
             visit(child, nested)
 
     visit(ast.parse(path.read_text()), False)
+    return found
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, (ast.Name, ast.Attribute))
+        and (getattr(node.test, "id", None) or getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+    )
+
+
+def _imported(node: ast.AST, root: str, resolve) -> set[tuple[str, int]]:
+    """``(module, line)`` of the package's own modules that the import ``node`` names."""
+    found = set()
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        if node.module.split(".")[0] == root:
+            for alias in node.names:
+                target = resolve(f"{node.module}.{alias.name}")
+                if target != f"{node.module}.{alias.name}":
+                    target = resolve(node.module)
+                found.add((target, node.lineno))
+    elif isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name.split(".")[0] == root:
+                found.add((resolve(alias.name), node.lineno))
     return found
 
 

@@ -60,9 +60,11 @@ def test_nan_is_reported_as_an_error_within_two_polls(tmp_path, writer):
         new, polls = _poll_until_marker_then_count(monitor, marker)
         assert polls <= 2
         (finding,) = [f for f in new if f.code == "L104"]
-        assert finding.severity == Severity.ERROR and finding.run == "exp"
+        assert finding.severity == Severity.ERROR
+        assert finding.run == "exp"
         assert finding.step == NAN_STEP
-        assert monitor.should_stop and monitor.triggered == [finding]
+        assert monitor.should_stop
+        assert monitor.triggered == [finding]
         # Reported once: later polls, with more NaNs, do not report it again.
         process.wait(timeout=30)
         assert not [f for f in monitor.poll(finished=True) if f.code == "L104"]
@@ -79,9 +81,11 @@ def test_healthy_run_gives_no_finding(tmp_path):
             found += monitor.poll()
             time.sleep(0.05)
         found += monitor.poll(finished=True)
-        assert found == [] and not monitor.should_stop
+        assert found == []
+        assert not monitor.should_stop
         (status,) = monitor.runs
-        assert status.status == "healthy" and status.last_step == 59
+        assert status.status == "healthy"
+        assert status.last_step == 59
         assert status.losses["train_loss"][0] == "train/loss"
     finally:
         stop(process)
@@ -193,7 +197,8 @@ def test_keras_callback_stops_fit_and_says_why(tmp_path, monkeypatch, caplog):
     callback.model = types.SimpleNamespace(stop_training=False)
     with caplog.at_level(logging.WARNING, logger="tbreport"):
         callback.on_epoch_end(3, {})
-    assert callback.model.stop_training and callback.stopped_by.code == "L104"
+    assert callback.model.stop_training
+    assert callback.stopped_by.code == "L104"
     assert "stopping training after epoch 3: L104 non-finite-loss" in caplog.text
 
 
@@ -217,7 +222,9 @@ def test_lightning_callback_flushes_watches_log_dir_and_stops(tmp_path, monkeypa
     )
     callback = module.TbreportCallback()
     callback.on_train_epoch_end(trainer, None)
-    assert flushed and trainer.should_stop and callback.stopped_by.code == "L104"
+    assert flushed
+    assert trainer.should_stop
+    assert callback.stopped_by.code == "L104"
 
 
 def test_transformers_callback_stops_the_trainer(tmp_path, monkeypatch):
@@ -240,7 +247,8 @@ def test_healthy_run_does_not_stop_training(tmp_path, monkeypatch):
     control = types.SimpleNamespace(should_training_stop=False)
     callback = module.TbreportCallback(tmp_path)
     callback.on_epoch_end(None, types.SimpleNamespace(epoch=1.0), control)
-    assert not control.should_training_stop and callback.stopped_by is None
+    assert not control.should_training_stop
+    assert callback.stopped_by is None
 
 
 @pytest.mark.parametrize(
@@ -297,5 +305,6 @@ def test_real_lightning_training_stops_after_the_epoch_that_went_nan(tmp_path, m
         enable_checkpointing=False,
     )
     trainer.fit(Model(), data)
-    assert callback.stopped_by is not None and callback.stopped_by.code == "L104"
+    assert callback.stopped_by is not None
+    assert callback.stopped_by.code == "L104"
     assert trainer.global_step == 4 * 4  # epochs 0-3 ran; epoch 4 did not start training

@@ -52,14 +52,16 @@ def test_read_result_renders_a_compact_table(demo):
     assert page.tags.count("table") == 1
     assert page.tags.count("tr") == len(read.runs) + 1
     text = " ".join(page.text)
-    assert "lstm_overfit" in text and "keras_mlp/train" in text
+    assert "lstm_overfit" in text
+    assert "keras_mlp/train" in text
     assert repr(read).startswith("ReadResult(logdir=")
 
 
 def test_read_result_html_escapes_run_names(tmp_path):
     read = tbreport.read(make_hostile_logdir(tmp_path / "runs"))
     markup = read._repr_html_()
-    assert "<img" not in markup and "<script" not in markup
+    assert "<img" not in markup
+    assert "<script" not in markup
     assert HOSTILE_RUN in " ".join(_parse(markup).text)
 
 
@@ -113,13 +115,13 @@ def test_wide_frame_holds_exactly_the_long_frame(demo):
     key = ["run", "tag", "step"]
     got = long_again.astype({"run": str, "tag": str}).sort_values(key).reset_index(drop=True)
     expected = (
-        read.scalars[key + ["value"]]
+        read.scalars[[*key, "value"]]
         .dropna(subset=["value"])
         .astype({"run": str, "tag": str})
         .sort_values(key)
         .reset_index(drop=True)
     )
-    pd.testing.assert_frame_equal(got[key + ["value"]], expected, check_dtype=False)
+    pd.testing.assert_frame_equal(got[[*key, "value"]], expected, check_dtype=False)
 
 
 def test_wide_frame_keeps_duplicate_steps_on_extra_rows(tmp_path):
@@ -127,7 +129,8 @@ def test_wide_frame_keeps_duplicate_steps_on_extra_rows(tmp_path):
     events += [scalar_event("loss", v, step=1, wall_time=2.0) for v in (1.0, 2.0)]
     write_events(tmp_path / "runs" / "a" / "events.out.tfevents.1.host", events)
     wide = tbreport.read(tmp_path / "runs").scalars_wide()
-    assert list(wide["occurrence"]) == [0, 1] and list(wide["loss"]) == [1.0, 2.0]
+    assert list(wide["occurrence"]) == [0, 1]
+    assert list(wide["loss"]) == [1.0, 2.0]
 
 
 def test_select_by_runs_and_case_insensitive_tags(demo):

@@ -98,14 +98,15 @@ def test_every_truncation_keeps_every_complete_record(tmp_path):
 def test_bit_flip_in_middle_record_data(event_file):
     path, data, spans, events = event_file
     k = 50
-    start, end = spans[k]
+    start, _end = spans[k]
     damaged = bytearray(data)
     damaged[start + 12 + 3] ^= 0x10
     path.write_bytes(bytes(damaged))
     result = read_file(path)
     assert scalar_rows(result.scalars) == expected_rows(events, lambda i: i != k)
     (warning,) = warnings_of(result, "checksum-mismatch")
-    assert warning.offset == start and warning.path == str(path)
+    assert warning.offset == start
+    assert warning.path == str(path)
 
 
 @pytest.mark.parametrize("bit", [0, 3, 7, 20, 40, 63])
@@ -167,7 +168,8 @@ def test_zero_filled_tail(event_file):
     result = read_file(path)
     assert scalar_rows(result.scalars) == expected_rows(events, lambda i: True)
     (warning,) = result.warnings
-    assert warning.kind == "zero-filled-tail" and warning.offset == len(data)
+    assert warning.kind == "zero-filled-tail"
+    assert warning.offset == len(data)
 
 
 def test_zeros_overwriting_the_last_records(event_file):
@@ -176,7 +178,8 @@ def test_zeros_overwriting_the_last_records(event_file):
     path.write_bytes(data[:zero_from] + bytes(len(data) - zero_from))
     result = read_file(path)
     assert scalar_rows(result.scalars) == expected_rows(events, lambda i: i < 100)
-    assert len(result.warnings) == 1 and result.warnings[0].offset == spans[100][0]
+    assert len(result.warnings) == 1
+    assert result.warnings[0].offset == spans[100][0]
 
 
 def test_zero_filled_hole_in_the_middle(event_file):
@@ -197,7 +200,8 @@ def test_absurd_length_does_not_allocate(event_file):
     result = read_file(path)
     assert len(result.scalars) == len(events) - 1
     (warning,) = result.warnings
-    assert warning.kind == "truncated-record" and warning.offset == len(data)
+    assert warning.kind == "truncated-record"
+    assert warning.offset == len(data)
     middle = spans[60][0]
     path.write_bytes(data[:middle] + bogus + data[middle:])
     result = read_file(path)
@@ -212,7 +216,8 @@ def test_valid_framing_around_garbage_protos(event_file):
     result = read_file(path)
     assert scalar_rows(result.scalars) == expected_rows(events, lambda i: True)
     (warning,) = result.warnings
-    assert warning.kind == "undecodable-record" and warning.offset == spans[10][0]
+    assert warning.kind == "undecodable-record"
+    assert warning.offset == spans[10][0]
 
 
 def test_many_bad_records_give_bounded_warnings(event_file):
@@ -292,7 +297,8 @@ def test_lfs_pointer_is_skipped_with_advice(good_run):
     )
     result = tbreport.read(good_run)
     (warning,) = result.warnings
-    assert warning.kind == "lfs-pointer" and "git lfs pull" in warning.message
+    assert warning.kind == "lfs-pointer"
+    assert "git lfs pull" in warning.message
     assert set(result.runs["run"]) == {"good"}
 
 

@@ -34,7 +34,7 @@ def _run_names(logdir) -> list[str]:
         return []
     try:
         runs, _ = discover_runs(logdir)
-    except Exception:  # noqa: BLE001 - collection must not fail; the tests then skip
+    except Exception:  # collection must not fail; the tests then skip
         return []
     return [run.name for run in runs]
 
@@ -97,7 +97,8 @@ def test_realworld_run_matches_tensorboard(realworld, run):
 def test_realworld_has_data_and_same_run_list(realworld):
     fast, reference = realworld
     assert fast.runs["run"].tolist() == reference.runs["run"].tolist() == REALWORLD_RUNS
-    assert len(fast.scalars) > 10_000 and len(fast.histograms) > 0
+    assert len(fast.scalars) > 10_000
+    assert len(fast.histograms) > 0
 
 
 def test_realworld_text_and_hparams_match_tensorboard(realworld):
@@ -171,7 +172,7 @@ def test_simple_value_restart_purge_is_the_same_in_both(tmp_path):
     run = tmp_path / "run"
     write_run(run, scalar_series("loss", range(100)), index=0)
     write_run(
-        run, [testing.session_start_event(step=60)] + scalar_series("loss", range(60, 80)), index=1
+        run, [testing.session_start_event(step=60), *scalar_series("loss", range(60, 80))], index=1
     )
     fast, reference = _both_engines(tmp_path)
     assert scalar_rows(fast.scalars) == scalar_rows(reference.scalars)
@@ -197,6 +198,7 @@ def test_tensorboard_keeps_only_the_first_hparams_per_tag(tmp_path):
 
 def test_sample_runs_location_is_the_project_folder():
     # Guards the path the sample-run tests use, so they cannot silently look elsewhere.
-    assert (ROOT / "tbreport").is_dir() and (ROOT / "pyproject.toml").is_file()
+    assert (ROOT / "tbreport").is_dir()
+    assert (ROOT / "pyproject.toml").is_file()
     if "TBREPORT_SAMPLE_RUNS" not in os.environ:
         assert SAMPLE_RUNS == ROOT / "sample_runs"

@@ -173,7 +173,8 @@ def test_torch_purge_step_restart(tmp_path):
         second = 1 if path.name.endswith(".a") else 2
         path.rename(path.with_name(f"events.out.tfevents.170000000{second}.host.1.0{path.suffix}"))
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert len(files) == 2 and files[0].endswith(".a")  # the resumed file sorts second
+    assert len(files) == 2
+    assert files[0].endswith(".a")  # the resumed file sorts second
 
     result = tbreport.read(tmp_path)
     loss = result.scalars
@@ -183,7 +184,8 @@ def test_torch_purge_step_restart(tmp_path):
     ]
     assert result.histograms["step"].tolist() == list(range(20))  # histograms purged too
     purged = [w for w in result.warnings if w.kind == "purged-by-restart"]
-    assert len(purged) == 1 and "step 20" in purged[0].message
+    assert len(purged) == 1
+    assert "step 20" in purged[0].message
     assert int(result.runs.loc[0, "purged"]) == 10 + 10
 
 
@@ -241,8 +243,10 @@ def test_tf2_tensor_histograms(tmp_path):
         assert row["num"] == 1000
         assert row["bucket"].tolist() == counts.astype(float).tolist()
         assert row["bucket_limit"].tolist() == edges[1:].tolist()
-        assert row["min"] == edges[0] and row["max"] == edges[-1]
-        assert math.isnan(row["sum"]) and math.isnan(row["sum_squares"])
+        assert row["min"] == edges[0]
+        assert row["max"] == edges[-1]
+        assert math.isnan(row["sum"])
+        assert math.isnan(row["sum_squares"])
         # Estimated from bucket centres: within a bucket width of the truth.
         width = edges[1] - edges[0]
         assert abs(row["mean"] - d.mean()) < width
@@ -287,7 +291,8 @@ def test_v2_and_profile_empty_files(tmp_path):
     assert len(result.scalars) == 3
     assert result.runs.loc[0, "files"] == 1
     skipped = [w for w in result.warnings if w.kind == "profile-placeholder"]
-    assert len(skipped) == 1 and skipped[0].path.endswith(".profile-empty")
+    assert len(skipped) == 1
+    assert skipped[0].path.endswith(".profile-empty")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +355,8 @@ def test_huggingface_args_text_summary_json(tmp_path):
         testing.text_event(
             "model_config/text_summary", '{"hidden": 8}', step=0, wall_time=BASE_WALL
         ),
-    ] + scalar_series("train/loss", range(0, 100, 10))
+        *scalar_series("train/loss", range(0, 100, 10)),
+    ]
     write_run(tmp_path / "runs" / "Jan01_12-00-00_host", events)
     result = tbreport.read(tmp_path)
     row = result.hparams.set_index("run").loc["runs/Jan01_12-00-00_host"]
@@ -373,14 +379,16 @@ def test_hparams_sources_merge_later_wins(tmp_path):
     (run / "hparams.yaml").write_text("lr: 2.0\nonly_yaml: true\n", encoding="utf-8")
     row = tbreport.read(tmp_path).hparams.set_index("run").loc["version_0"]
     assert row["lr"] == 3.0  # hparams plugin > hparams.yaml > HF args
-    assert row["only_hf"] == 1 and row["only_yaml"] == True  # noqa: E712 - numpy/py bool
+    assert row["only_hf"] == 1
+    assert row["only_yaml"] == True  # noqa: E712 - numpy/py bool
     assert row["only_plugin"] == "x"
 
 
 def test_run_with_only_hparams(tmp_path):
     write_run(tmp_path / "exp" / "1718000000.123456", testing.hparams_events({"lr": 0.1}))
     result = tbreport.read(tmp_path)
-    assert result.scalars.empty and result.histograms.empty
+    assert result.scalars.empty
+    assert result.histograms.empty
     assert result.hparams.to_dict("records") == [{"run": "exp", "lr": 0.1}]
     assert result.runs.loc[0, "subrun_kind"] == "hparams-session"
 
@@ -428,7 +436,8 @@ def test_purge_step_restart_across_two_files(tmp_path):
     assert result.histograms["step"].tolist() == list(range(60))
     warning = [w for w in result.warnings if w.kind == "purged-by-restart"]
     assert len(warning) == 1
-    assert warning[0].run == "run" and "step 60" in warning[0].message
+    assert warning[0].run == "run"
+    assert "step 60" in warning[0].message
     assert int(result.runs.loc[0, "purged"]) == 40 + 40
 
 
@@ -437,8 +446,10 @@ def test_restart_purge_matches_tensorboard(tmp_path):
     write_run(run, scalar_series("loss", range(100)), index=0)
     write_run(
         run,
-        [testing.session_start_event(step=60)]
-        + scalar_series("loss", range(60, 80), value=lambda s: -s),
+        [
+            testing.session_start_event(step=60),
+            *scalar_series("loss", range(60, 80), value=lambda s: -s),
+        ],
         index=1,
     )
     fast = tbreport.read(tmp_path)
@@ -454,7 +465,8 @@ def test_duplicate_steps_are_kept_and_warned(tmp_path):
     assert result.scalars["step"].tolist() == [0, 1, 2, 2, 3, 3, 3]
     assert result.scalars["value"].tolist()[3] == 9.0
     warning = [w for w in result.warnings if w.kind == "duplicate-steps"]
-    assert len(warning) == 1 and "loss" in warning[0].message
+    assert len(warning) == 1
+    assert "loss" in warning[0].message
     assert int(result.runs.loc[0, "duplicate_steps"]) == 3
 
 
@@ -518,7 +530,8 @@ def test_tags_filter(multi_run_logdir):
     assert set(only_train.scalars["tag"].astype(str)) == {"train/loss"}
     expected = everything.scalars[everything.scalars["tag"] == "train/loss"]
     assert scalar_rows(only_train.scalars) == scalar_rows(expected)
-    assert only_train.histograms.empty and only_train.text.empty
+    assert only_train.histograms.empty
+    assert only_train.text.empty
     several = tbreport.read(multi_run_logdir, tags=["^val/", "^w$"])
     assert set(several.scalars["tag"].astype(str)) == {"val/loss"}
     assert len(several.histograms) == 4 * 5

@@ -125,11 +125,13 @@ def test_empty_run_is_listed_not_an_error(tmp_path):
     write_run(tmp_path / "done", scalar_series("loss", range(3)))
     result = tbreport.read(tmp_path)
     runs = result.runs.set_index("run")
-    assert runs.loc["starting", "scalars"] == 0 and runs.loc["starting", "files"] == 1
+    assert runs.loc["starting", "scalars"] == 0
+    assert runs.loc["starting", "files"] == 1
     assert result.warnings == []
     only_empty = tmp_path / "starting"
     alone = tbreport.read(only_empty)
-    assert alone.scalars.empty and len(alone.runs) == 1
+    assert alone.scalars.empty
+    assert len(alone.runs) == 1
 
 
 def test_invalid_utf8_tags_are_skipped_records(tmp_path):
@@ -143,7 +145,8 @@ def test_invalid_utf8_tags_are_skipped_records(tmp_path):
     result = tbreport.read(tmp_path)
     assert result.scalars["value"].tolist() == [float(i) for i in range(6)]
     kinds = [w.kind for w in result.warnings]
-    assert set(kinds) == {"undecodable-record"} and 1 <= len(kinds) <= 6
+    assert set(kinds) == {"undecodable-record"}
+    assert 1 <= len(kinds) <= 6
 
 
 def test_text_with_invalid_utf8_is_replaced_not_fatal(tmp_path):
@@ -179,9 +182,12 @@ def test_degenerate_histograms(tmp_path):
     )
     write_run(tmp_path / "run", [empty, zeros, huge, tf2_empty])
     hist = tbreport.read(tmp_path).histograms.set_index("tag")
-    assert math.isnan(hist.loc["empty", "mean"]) and hist.loc["empty", "num"] == 0
-    assert hist.loc["zeros", "zero_fraction"] == 1.0 and hist.loc["zeros", "std"] == 0.0
-    assert hist.loc["huge", "num"] == 3 and hist.loc["huge", "mean"] == pytest.approx(0.5 / 3)
+    assert math.isnan(hist.loc["empty", "mean"])
+    assert hist.loc["empty", "num"] == 0
+    assert hist.loc["zeros", "zero_fraction"] == 1.0
+    assert hist.loc["zeros", "std"] == 0.0
+    assert hist.loc["huge", "num"] == 3
+    assert hist.loc["huge", "mean"] == pytest.approx(0.5 / 3)
     assert hist.loc["tf2_empty", "num"] == 0
 
 
@@ -268,7 +274,7 @@ def test_absurd_tensors_are_skipped(tmp_path, dims, fill):
     tensor = tensor_pb2.TensorProto(dtype=2, **fill)
     for size in dims:
         tensor.tensor_shape.dim.add(size=size)
-    events = [_tensor_event("bomb", tensor, "histograms")] + scalar_series("loss", range(3))
+    events = [_tensor_event("bomb", tensor, "histograms"), *scalar_series("loss", range(3))]
     write_run(tmp_path / "run", events)
     result = tbreport.read(tmp_path)
     assert result.histograms.empty
@@ -294,7 +300,9 @@ def test_histogram_with_mismatched_bucket_arrays(tmp_path):
     )
     write_run(tmp_path / "run", [event])
     (row,) = tbreport.read(tmp_path).histograms.to_dict("records")
-    assert row["num"] == 3 and math.isnan(row["mean"]) and math.isnan(row["zero_fraction"])
+    assert row["num"] == 3
+    assert math.isnan(row["mean"])
+    assert math.isnan(row["zero_fraction"])
 
 
 def test_hparams_with_unknown_enum_values(tmp_path):
@@ -326,12 +334,15 @@ def test_deeply_nested_hyperparameters_are_skipped(tmp_path):
     run = tmp_path / "run"
     write_run(
         run,
-        [testing.text_event("args/text_summary", deep_json, step=0, wall_time=BASE_WALL)]
-        + scalar_series("loss", range(3)),
+        [
+            testing.text_event("args/text_summary", deep_json, step=0, wall_time=BASE_WALL),
+            *scalar_series("loss", range(3)),
+        ],
     )
     (run / "hparams.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
     result = tbreport.read(tmp_path)
     assert result.hparams.empty
     assert len(result.scalars) == 3
     (warning,) = result.warnings
-    assert warning.kind == "hparams-yaml" and "RecursionError" in warning.message
+    assert warning.kind == "hparams-yaml"
+    assert "RecursionError" in warning.message

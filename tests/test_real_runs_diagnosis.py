@@ -53,7 +53,8 @@ def test_reinforcement_learning_runs_are_recognised():
     diagnosis = tbreport.diagnose(
         DIAGNOSIS_CORPUS / "PacktPublishing__Deep-Reinforcement-Learning-Hands-On"
     )
-    assert diagnosis.runs and all(r.kind == "reinforcement-learning" for r in diagnosis.runs)
+    assert diagnosis.runs
+    assert all(r.kind == "reinforcement-learning" for r in diagnosis.runs)
     bad = {f.run for f in diagnosis if f.name == "reward-not-improving"}
     assert bad == {"Chapter09/res/Dec06_16-05-54_gpu-pong-pg-bad"}
 
@@ -63,9 +64,11 @@ def test_no_run_is_called_healthy_without_a_key_detector(diagnosed):
     _, diagnosis = diagnosed
     for run in diagnosis.runs:
         if run.status == "healthy":
-            assert run.assessed and not run.reason, run
+            assert run.assessed, run
+            assert not run.reason, run
         if not run.assessed:
-            assert run.status in ("not-assessed", "info", "warning", "error") and run.reason
+            assert run.status in ("not-assessed", "info", "warning", "error")
+            assert run.reason
 
 
 @needs_shared
@@ -77,7 +80,11 @@ def test_every_train_and_validation_split_is_paired(diagnosed):
     for logical, rows in splits.groupby("logical_run"):
         if rows["subrun_key"].nunique() < 2 or rows["scalars"].min() == 0:
             continue  # a lone split, or one that holds only histograms
-        assert "train_loss" in roles[logical] and "val_loss" in roles[logical], (
+        assert "train_loss" in roles[logical], (
+            logical,
+            dict(roles[logical]),
+        )
+        assert "val_loss" in roles[logical], (
             logical,
             dict(roles[logical]),
         )
@@ -107,5 +114,6 @@ def test_nan_explained_variance_is_information_not_an_error():
     corpus = DIAGNOSIS_CORPUS / "BTHeinbach__gym-flp"
     diagnosis = tbreport.diagnose(corpus)
     metric = [f for f in diagnosis if f.name == "non-finite-metric"]
-    assert metric and all(f.severity == Severity.INFO and f.problem is None for f in metric)
+    assert metric
+    assert all(f.severity == Severity.INFO and f.problem is None for f in metric)
     assert not [f for f in diagnosis if f.name == "non-finite-loss"]

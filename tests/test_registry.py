@@ -72,7 +72,8 @@ def test_docstring_has_the_four_sections(detector):
     sections = detector.doc_sections()
     for heading in DOC_SECTIONS:
         assert sections.get(heading), f"{detector.code}: missing or empty '## {heading}'"
-    assert detector.summary and not detector.summary.startswith("#")
+    assert detector.summary
+    assert not detector.summary.startswith("#")
     assert detector.advice(), f"{detector.code}: 'What to do' gives no advice"
 
 
@@ -113,7 +114,8 @@ def test_selection_by_code_name_prefix_and_ignore():
     assert select_detectors() == ALL_DETECTORS
     assert [d.name for d in select_detectors(select=["overfitting"])] == ["overfitting"]
     loss = select_detectors(select=["L"])
-    assert loss and all(d.code.startswith("L") for d in loss)
+    assert loss
+    assert all(d.code.startswith("L") for d in loss)
     gradients = select_detectors(select=["G2"], ignore=["G201"])
     assert "G201" not in {d.code for d in gradients}
     assert {"G202", "G203"} <= {d.code for d in gradients}
@@ -132,7 +134,8 @@ def test_unknown_selector_is_a_config_error():
 def test_make_params_validates_names_and_types():
     overfitting = find_detector("overfitting")
     params = overfitting.make_params({"min_rise": 0.25, "min-points": "8"})
-    assert params.min_rise == 0.25 and params.min_points == 8
+    assert params.min_rise == 0.25
+    assert params.min_points == 8
     with pytest.raises(ConfigError, match="no parameter"):
         overfitting.make_params({"bogus": 1})
     with pytest.raises(ConfigError, match="must be a number"):
@@ -145,7 +148,8 @@ def test_explained_by_names_real_detectors_without_cycles():
     names = {d.name: d for d in ALL_DETECTORS}
     for d in ALL_DETECTORS:
         for cause in d.explained_by:
-            assert cause in names and cause != d.name, f"{d.code}: bad explained_by {cause!r}"
+            assert cause in names, f"{d.code}: bad explained_by {cause!r}"
+            assert cause != d.name, f"{d.code}: bad explained_by {cause!r}"
 
     def reaches(start: str, target: str, seen: frozenset = frozenset()) -> bool:
         for cause in names[start].explained_by:

@@ -37,7 +37,8 @@ def test_discovery_finds_every_detector_in_code_order_and_is_stable():
     assert [d.code for d in ALL_DETECTORS] == sorted(
         (d.code for d in ALL_DETECTORS), key=lambda c: (c[1:], c)
     )
-    assert ALL_DETECTORS[0].code == "L101" and ALL_DETECTORS[-1].code == "D902"
+    assert ALL_DETECTORS[0].code == "L101"
+    assert ALL_DETECTORS[-1].code == "D902"
 
 
 def test_codes_follow_their_family_letter_and_digit():
@@ -52,7 +53,8 @@ def test_no_live_detector_reuses_a_retired_code():
     reused = live & set(RETIRED_CODES)
     assert not reused, f"retired codes taken again: {sorted(reused)}"
     for code, why in RETIRED_CODES.items():
-        assert re.fullmatch(r"[A-Z]\d{3}", code) and code[0] in FAMILIES, code
+        assert re.fullmatch(r"[A-Z]\d{3}", code), code
+        assert code[0] in FAMILIES, code
         assert why.strip(), f"{code}: say why it was retired"
 
 
@@ -92,7 +94,8 @@ def test_key_detectors_and_problem_lists_come_from_the_registry():
     assert set(KEY_DETECTORS) == set(RUN_KINDS)
     for kind, names in KEY_DETECTORS.items():
         assert names == tuple(d.name for d in ALL_DETECTORS if kind in d.assesses)
-    assert KEY_DETECTORS["supervised"] and KEY_DETECTORS["reinforcement-learning"]
+    assert KEY_DETECTORS["supervised"]
+    assert KEY_DETECTORS["reinforcement-learning"]
     assert all(kind in RUN_KINDS for d in ALL_DETECTORS for kind in d.assesses)
     assert set(PROBLEMS) >= LINEAR_PROBLEMS
     assert {d.problem for d in ALL_DETECTORS} - {None} <= set(PROBLEMS)

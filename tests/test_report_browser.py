@@ -134,7 +134,8 @@ def _check_report(browser, path: Path, diagnosis) -> None:
         page.render_all()
         charts = page.js("document.querySelectorAll('div.plot[data-chart]').length")
         drawn = page.js("document.querySelectorAll('div.plot.js-plotly-plot').length")
-        assert charts > 0 and drawn == charts, (drawn, charts)
+        assert charts > 0, (drawn, charts)
+        assert drawn == charts, (drawn, charts)
         assert page.js("document.querySelectorAll('div.plot[data-state=failed]').length") == 0
         assert page.errors == [], page.errors
         assert page.blocked == [], f"the inline report tried the network: {page.blocked}"
@@ -257,7 +258,8 @@ def test_overview_table_sorts_numerically(browser, demo_report):
             ".map(r => r.cells[3].dataset.sort)"
         )
         numbers = [float(k) for k in keys if k]
-        assert numbers == sorted(numbers) and len(numbers) == 4
+        assert numbers == sorted(numbers)
+        assert len(numbers) == 4
         page.page.click("#runs-table thead th:nth-child(4)")
         keys = page.js(
             "Array.from(document.querySelectorAll('#runs-table tbody tr'))"
@@ -288,18 +290,21 @@ def test_injected_markup_never_runs(browser, tmp_path):
         assert page.js("window.__pwned") is None, "injected markup ran"
         assert page.js("document.querySelectorAll('img, b[onmouseover]').length") == 0
         text = page.js("document.body.innerText")
-        assert HOSTILE_RUN in text and HOSTILE_NESTED_RUN in text, "names must show as text"
+        assert HOSTILE_RUN in text, "names must show as text"
+        assert HOSTILE_NESTED_RUN in text, "names must show as text"
         svg_text = page.js(
             "Array.from(document.querySelectorAll('svg text')).map(t => t.textContent).join('\\n')"
         )
-        assert HOSTILE_RUN in svg_text and HOSTILE_NESTED_RUN in svg_text, (
+        assert HOSTILE_RUN in svg_text, "run names must show literally in the comparison legend"
+        assert HOSTILE_NESTED_RUN in svg_text, (
             "run names must show literally in the comparison legend"
         )
         captions = page.js(
             "Array.from(document.querySelectorAll('figcaption')).map(f => f.textContent)"
         )
         assert set(HOSTILE_TAGS) <= set(captions), captions
-        assert page.errors == [] and page.blocked == [], (page.errors, page.blocked)
+        assert page.errors == [], (page.errors, page.blocked)
+        assert page.blocked == [], (page.errors, page.blocked)
     finally:
         page.close()
 
@@ -368,7 +373,8 @@ def test_overview_leads_with_findings_in_severity_order(browser, sweep_report):
             if run in worst:
                 assert cell.startswith(f"{worst[run].code} {worst[run].name}"), (run, cell)
                 assert worst[run].message in cell
-        assert rows[0][0] == "sweep/nan" and {rows[1][0], rows[2][0]} == {
+        assert rows[0][0] == "sweep/nan"
+        assert {rows[1][0], rows[2][0]} == {
             "sweep/overfit",
             "sweep/diverged",
         }
@@ -399,7 +405,8 @@ def test_constant_series_axis_contains_its_value(browser, sweep_report):
         assert len(ranges) == 5, ranges  # four runs and the comparison
         for low, high in ranges:
             assert low < 3e-4 < high, (low, high)
-            assert low > 0 and high < 1e-3, "the axis must not read as 0 ± 1"
+            assert low > 0, "the axis must not read as 0 ± 1"
+            assert high < 1e-3, "the axis must not read as 0 ± 1"
         assert page.errors == [], page.errors
     finally:
         page.close()
@@ -412,11 +419,14 @@ def test_diverging_run_leaves_the_other_runs_visible(browser, sweep_report):
         charts = _comparison_charts(page)
         chart = charts["Validation loss"]
         low, high = chart["range"]
-        assert chart["type"] == "linear" and high < 10, chart["range"]
+        assert chart["type"] == "linear", chart["range"]
+        assert high < 10, chart["range"]
         for name, values in chart["traces"]:
             if "diverged" in name:
                 continue
-            assert values and min(values) >= low and max(values) <= high, name
+            assert values, name
+            assert min(values) >= low, name
+            assert max(values) <= high, name
             assert max(values) - min(values) > 0.2 * (high - low), "curve must not be flat"
         assert "diverged (off scale ↑)" in chart["names"]
         notes = page.js(

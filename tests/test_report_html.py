@@ -122,13 +122,14 @@ def test_cdn_report_loads_plotly_from_the_cdn_and_is_small(demo, demo_html):
     html = render_report(result, diagnosis, logdir=str(logdir), plotly="cdn")
     assert not PLOTLY_BANNER.search(html)
     scripts = [a for a, _ in _parse(html).scripts if a.get("src")]
-    assert len(scripts) == 1 and scripts[0]["src"].startswith("https://cdn.plot.ly/plotly-")
+    assert len(scripts) == 1
+    assert scripts[0]["src"].startswith("https://cdn.plot.ly/plotly-")
     assert scripts[0]["integrity"].startswith("sha256-")
     assert len(html) < len(demo_html) / 3
 
 
 def test_one_section_per_run_and_every_chart_has_valid_json(demo, demo_html):
-    _, result, diagnosis = demo
+    _, _result, diagnosis = demo
     parsed = _parse(demo_html)
     sections = [
         a for t, a in parsed.tags if t == "section" and "run" in (a.get("class") or "").split()
@@ -136,7 +137,8 @@ def test_one_section_per_run_and_every_chart_has_valid_json(demo, demo_html):
     assert sorted(a["data-run"] for a in sections) == sorted(r.run for r in diagnosis.runs)
     plots = [a["data-chart"] for t, a in parsed.tags if t == "div" and a.get("data-chart")]
     data = {a["id"]: text for a, text in parsed.scripts if a.get("type") == "application/json"}
-    assert plots and set(plots) == set(data), "every chart div needs exactly its JSON"
+    assert plots, "every chart div needs exactly its JSON"
+    assert set(plots) == set(data), "every chart div needs exactly its JSON"
     for chart_id in plots:
         payload = json.loads(data[chart_id])
         assert payload["figure"]["data"], chart_id
@@ -182,7 +184,8 @@ def test_long_curves_are_thinned_for_display_and_say_so(tmp_path):
     logdir = make_long_logdir(tmp_path / "runs", steps=9000)
     result = tbreport.read(logdir)
     html = render_report(result, diagnose(result), max_points=1000)
-    assert "showing" in html and "of 18,000 points" in html
+    assert "showing" in html
+    assert "of 18,000 points" in html
     data = [json.loads(t) for a, t in _parse(html).scripts if a.get("type") == "application/json"]
     loss = next(
         d for d in data if any("train_loss" in str(tr.get("name")) for tr in d["figure"]["data"])
@@ -205,12 +208,14 @@ def test_hostile_names_are_escaped_everywhere(hostile):
     for attrs, text in parsed.scripts:
         if attrs.get("type") == "application/json":
             json.loads(text)
-            assert "<" not in text and "\u2028" not in text
+            assert "<" not in text
+            assert "\u2028" not in text
     # The data is still there, as text.
     sections = {a["data-run"] for t, a in parsed.tags if t == "section" and a.get("data-run")}
     assert {HOSTILE_RUN, HOSTILE_NESTED_RUN} <= sections
     assert "&lt;script&gt;window.__pwned=3&lt;/script&gt;" in html
-    assert "window.__pwned=7" in html and HOSTILE_TEXT not in html
+    assert "window.__pwned=7" in html
+    assert HOSTILE_TEXT not in html
     assert "<script>window.__pwned" not in html
 
 
@@ -223,13 +228,15 @@ def test_cli_writes_report_and_refuses_to_clobber_foreign_file(demo, tmp_path):
     out = tmp_path / "report.html"
     result = runner.invoke(cli, ["report", logdir, "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.stat().st_size > 1_000_000 and "wrote" in result.output
+    assert out.stat().st_size > 1_000_000
+    assert "wrote" in result.output
     # Rewriting our own report is fine.
     assert runner.invoke(cli, ["report", logdir, "-o", str(out)]).exit_code == 0
     foreign = tmp_path / "index.html"
     foreign.write_text("<html>keep me</html>")
     result = runner.invoke(cli, ["report", logdir, "-o", str(foreign)])
-    assert result.exit_code == 2 and "--force" in result.output
+    assert result.exit_code == 2
+    assert "--force" in result.output
     assert foreign.read_text() == "<html>keep me</html>"
     result = runner.invoke(
         cli, ["report", logdir, "-o", str(foreign), "--force", "--plotly", "cdn"]
@@ -267,7 +274,8 @@ def test_csv_bundle_has_summary_findings_and_every_point(demo, tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     res = CliRunner().invoke(cli, ["report", str(logdir), "-f", "csv", "-o", str(foreign)])
-    assert res.exit_code == 2 and "notes.txt" in res.output
+    assert res.exit_code == 2
+    assert "notes.txt" in res.output
 
 
 def test_csv_bundle_neutralises_formulas_from_event_files(hostile, tmp_path):

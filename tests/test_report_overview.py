@@ -111,7 +111,8 @@ def test_whole_number_hparams_stay_integers(sweep):
     assert all(type(v) is int for v in sizes.values() if v is not None)
     assert type(data.by_name()["sweep/healthy"].hparams["epochs"]) is int
     cells = re.findall(r'<td data-sort="([^"]*)" class="hparam">([^<]*)</td>', html)
-    assert ("8", "8") in cells and not any(text == "8.0" for _, text in cells)
+    assert ("8", "8") in cells
+    assert not any(text == "8.0" for _, text in cells)
 
 
 def test_overview_has_findings_column_in_severity_order(sweep):
@@ -123,7 +124,8 @@ def test_overview_has_findings_column_in_severity_order(sweep):
     order = re.findall(r'<tr data-run="([^"]+)"', table)
     # The error first, the two warnings (overfitting; the loss gone to 1e30) by strength, then
     # the healthy run.
-    assert order[0] == "sweep/nan" and order[-1] == "sweep/healthy", order
+    assert order[0] == "sweep/nan", order
+    assert order[-1] == "sweep/healthy", order
     assert set(order[1:3]) == {"sweep/overfit", "sweep/diverged"}, order
     strengths = [by.strength for by in diagnosis if by.run in order[1:3]]
     assert all(s is not None for s in strengths), strengths
@@ -151,7 +153,8 @@ def test_advice_is_said_once_per_problem_with_its_runs(tmp_path):
     groups = advice_groups(findings, {f"run{i}": f"run-{i}" for i in range(40)})
     assert [g.problem for g in groups] == ["non-finite-loss", "overfitting"]
     overfitting = groups[1]
-    assert overfitting.advice == ["Stop earlier."] and len(overfitting.runs) == 40
+    assert overfitting.advice == ["Stop earlier."]
+    assert len(overfitting.runs) == 40
     assert overfitting.runs[0] == ("run0", "run-0")
     assert [g.anchor for g in groups] == ["advice-0", "advice-1"]
 

@@ -35,7 +35,9 @@ def _finding(code: str, problem: str | None, **evidence) -> Finding:
 
 def test_constant_series_range_contains_its_value_and_not_zero():
     low, high = constant_range([np.full(50, 3e-4)])
-    assert low < 3e-4 < high and low > 0 and high < 1e-3
+    assert low < 3e-4 < high
+    assert low > 0
+    assert high < 1e-3
     low, high = constant_range([np.full(5, 3e-4)], log=True)
     assert low < math.log10(3e-4) < high
     assert constant_range([np.array([0.0, 0.0])]) == [-1.0, 1.0]
@@ -58,7 +60,8 @@ def test_one_diverging_run_is_clipped_and_named():
     result = bulk_range([*sane[:2], diverged, *sane[2:]])
     assert result.clipped == (2,)
     low, high = result.range
-    assert low < min(v.min() for v in sane) and max(v.max() for v in sane) < high < 2
+    assert low < min(v.min() for v in sane)
+    assert max(v.max() for v in sane) < high < 2
     assert result.clipped_max == 1e30
 
 
@@ -68,7 +71,8 @@ def test_no_clipping_when_runs_agree_or_most_diverge():
     assert bulk_range([np.ones(5), np.full(5, 1e30), np.full(5, 2e30)]).range is None
     assert bulk_range([np.ones(5), np.full(5, 1e30)]).range is None  # two runs: who is wrong?
     spread = [np.full(5, 10.0**k) for k in range(-5, 3)]  # learning rates over decades
-    assert bulk_range(spread).range is None and choose_log_axis(spread)
+    assert bulk_range(spread).range is None
+    assert choose_log_axis(spread)
 
 
 def test_log_axis_when_data_span_decades_unless_the_finding_is_a_rise():
@@ -119,16 +123,21 @@ def test_close_marker_labels_are_stacked_not_overlapped():
     }
     stagger_labels(layout, 1000)
     shifts = {a["text"]: a.get("yshift") for a in layout["annotations"]}
-    assert shifts["best"] == 0 and shifts["L101"] == 13 and shifts["NaN"] == 0
-    assert shifts["note"] is None and layout["margin"]["t"] > 34
+    assert shifts["best"] == 0
+    assert shifts["L101"] == 13
+    assert shifts["NaN"] == 0
+    assert shifts["note"] is None
+    assert layout["margin"]["t"] > 34
 
 
 def test_colours_stay_distinct_beyond_ten_runs():
     for count in (3, 10, 11, 40):
         colors = run_colors(count)
-        assert len(colors) == count and len(set(colors)) == count
+        assert len(colors) == count
+        assert len(set(colors)) == count
     dashes = run_dashes(25)
-    assert dashes[0] == "solid" and dashes[15] != dashes[5]
+    assert dashes[0] == "solid"
+    assert dashes[15] != dashes[5]
     assert set(run_dashes(8)) == {"solid"}
 
 
@@ -153,7 +162,8 @@ def test_loss_chart_stays_linear_when_its_finding_is_a_rise():
         run, ["train", "val"], title="Loss", axis_toggle=True, findings=[rise]
     )
     assert chart.figure["layout"]["yaxis"]["type"] == "linear"
-    assert chart.time is not None and chart.payload()["time"]["base"] == 1_700_000_000.0
+    assert chart.time is not None
+    assert chart.payload()["time"]["base"] == 1_700_000_000.0
 
 
 def test_marks_are_drawn_on_the_charts_of_their_tags_only():
@@ -179,13 +189,19 @@ def test_marks_are_drawn_on_the_charts_of_their_tags_only():
         return rects, lines, data
 
     rects, lines, traces = draw(tags={"val"})
-    assert rects == [(10, 40)] and lines == [10, 25]  # the finding's step and the spike
+    # the finding's step and the spike
+    assert rects == [(10, 40)]
+    assert lines == [10, 25]
     assert [(t["mode"], t["x"], t["y"]) for t in traces] == [
         ("markers", [10], [0.5]),
         ("lines", [0, 40], [0.7, 0.7]),
     ]
     rects, lines, traces = draw(tags={"train"})
-    assert rects == [(0, 5)] and lines == [10] and traces == []
+    assert rects == [(0, 5)]
+    assert lines == [10]
+    assert traces == []
     # A chart hosting findings about tags it does not show marks their steps, never values.
     rects, lines, traces = draw(tags=None)
-    assert rects == [(0, 5), (10, 40)] and lines == [10, 25] and traces == []
+    assert rects == [(0, 5), (10, 40)]
+    assert lines == [10, 25]
+    assert traces == []

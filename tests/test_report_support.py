@@ -198,7 +198,8 @@ def test_hostile_logdir_keeps_its_markup(tmp_path):
 
     result = tbreport.read(make_hostile_logdir(tmp_path / "hostile"))
     runs = set(result.runs["logical_run"].astype(str))
-    assert HOSTILE_RUN in runs and HOSTILE_NESTED_RUN in runs, runs
+    assert HOSTILE_RUN in runs, runs
+    assert HOSTILE_NESTED_RUN in runs, runs
     assert set(HOSTILE_TAGS) <= set(result.scalars["tag"].astype(str))
     assert HOSTILE_TEXT in set(result.text["text"].astype(str))
 

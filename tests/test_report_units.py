@@ -41,7 +41,8 @@ def test_ema_matches_hand_computed_debiased_average():
 
 def test_ema_passes_non_finite_through_without_counting_them():
     got = ema_smooth([1.0, float("nan"), 3.0, float("inf")], weight=0.5)
-    assert math.isnan(got[1]) and math.isinf(got[3])
+    assert math.isnan(got[1])
+    assert math.isinf(got[3])
     # The NaN neither moves the average nor counts: the third point is the second finite one.
     expected_third = (0.5 * 0.5 * 1.0 + 0.5 * 3.0) / (1 - 0.25)
     assert got[0] == pytest.approx(1.0)
@@ -90,7 +91,9 @@ def test_ema_with_counts_equals_smoothing_the_expanded_curve():
 
 def test_short_curves_are_not_thinned():
     t = minmax_thin(np.arange(100), np.arange(100.0), max_points=2000)
-    assert not t.thinned and t.smooth_steps is None and len(t.steps) == 100
+    assert not t.thinned
+    assert t.smooth_steps is None
+    assert len(t.steps) == 100
 
 
 def test_minmax_thinning_keeps_extremes_and_first_nan_and_bounds_size():
@@ -100,10 +103,13 @@ def test_minmax_thinning_keeps_extremes_and_first_nan_and_bounds_size():
     y[33_333] = -40.0
     y[40_000:40_010] = np.nan
     t = minmax_thin(np.arange(y.size), y, max_points=2000)
-    assert t.thinned and t.total == 50_000
+    assert t.thinned
+    assert t.total == 50_000
     assert len(t.steps) <= 3000, len(t.steps)
-    assert 12_345 in t.steps and 33_333 in t.steps
-    assert 40_000 in t.steps and np.isnan(t.values[list(t.steps).index(40_000)])
+    assert 12_345 in t.steps
+    assert 33_333 in t.steps
+    assert 40_000 in t.steps
+    assert np.isnan(t.values[list(t.steps).index(40_000)])
     assert np.all(np.diff(t.steps) > 0), "display points must stay in step order"
     # The smoothing input accounts for every finite point exactly once.
     assert int(t.smooth_counts.sum()) == int(np.isfinite(y).sum())
@@ -122,7 +128,9 @@ def test_drop_flat_interior_keeps_ends_of_each_flat_stretch():
 
 def test_thin_indices_keeps_first_and_last():
     idx = thin_indices(1000, max_points=10)
-    assert idx[0] == 0 and idx[-1] == 999 and len(idx) == 10
+    assert idx[0] == 0
+    assert idx[-1] == 999
+    assert len(idx) == 10
     assert list(thin_indices(5, max_points=10)) == [0, 1, 2, 3, 4]
 
 
@@ -203,9 +211,14 @@ def test_directory_is_not_a_report_file(tmp_path):
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path):
     target = tmp_path / "report.html"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_open(target, "w") as handle:
-        handle.write("half of the new")
-        raise RuntimeError("interrupted")
+
+    def interrupted_write() -> None:
+        with atomic_open(target, "w") as handle:
+            handle.write("half of the new")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        interrupted_write()
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.html"], "the temporary file must be removed"
 
@@ -227,7 +240,7 @@ def test_output_directory_rules(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("x")
-    with pytest.raises(InputError, match="thesis.tex"):
+    with pytest.raises(InputError, match=r"thesis\.tex"):
         check_output_dir(foreign, known_names=known)
     check_output_dir(foreign, known_names=known, force=True)
     (foreign / DIR_MARKER).write_text("tbreport")
@@ -251,7 +264,8 @@ def test_figure_json_cannot_close_a_script_element():
     for bad in ("<", ">", "&", "\u2028", "\u2029"):
         assert bad not in text, bad
     back = json.loads(text)
-    assert back["name"] == payload["name"] and back["t"] == payload["t"]
+    assert back["name"] == payload["name"]
+    assert back["t"] == payload["t"]
     assert back["v"] is None, "NaN is not JSON; it must become null"
 
 
@@ -260,7 +274,7 @@ def test_plotly_text_escapes_markup():
 
 
 @pytest.mark.parametrize(
-    "values, dtype",
+    ("values", "dtype"),
     [
         (np.array([0, 5, 65535]), "u2"),
         (np.array([-1, 10**6]), "i4"),

@@ -103,7 +103,8 @@ def test_summary_tags_never_stand_in_for_a_loss():
         ],
         histogram_tags=[],
     )
-    assert "val_loss" not in roles and "train_loss" not in roles, roles
+    assert "val_loss" not in roles, roles
+    assert "train_loss" not in roles, roles
 
 
 def test_histogram_roles_split_gradients_from_weights():
@@ -189,11 +190,12 @@ def test_cli_beats_file_beats_defaults():
     assert merged.detectors["L101"] == {"min_rise": 0.3, "alpha": 0.01}
     # Not given on the command line: the file's values stay.
     assert file_config.override().select == ("L",)
-    assert Config().fail_on == "error" and Config().select is None
+    assert Config().fail_on == "error"
+    assert Config().select is None
 
 
 @pytest.mark.parametrize(
-    "table, message",
+    ("table", "message"),
     [
         ({"selec": ["L"]}, "unknown key"),
         ({"fail-on": "sometimes"}, "fail-on must be one of"),

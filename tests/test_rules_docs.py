@@ -70,9 +70,11 @@ def test_drift_is_reported_and_repaired(tmp_path):
     assert sorted(stale_docs(tmp_path)) == [tmp_path / "README.md", tmp_path / "docs" / "rules.md"]
     script = [sys.executable, str(ROOT / "scripts" / "render_rules.py"), "--root", str(tmp_path)]
     check = subprocess.run([*script, "--check"], capture_output=True, text=True)
-    assert check.returncode == 1 and "stale: README.md" in check.stdout
+    assert check.returncode == 1
+    assert "stale: README.md" in check.stdout
     assert subprocess.run(script, capture_output=True).returncode == 0
-    assert stale_docs(tmp_path) == [] and write_docs(tmp_path) == []
+    assert stale_docs(tmp_path) == []
+    assert write_docs(tmp_path) == []
     assert (tmp_path / "README.md").read_text() == readme
 
 
@@ -96,4 +98,5 @@ def test_rules_markdown_prints_the_table_the_sections_or_the_whole_document():
     assert _rules("--format", "markdown").strip() == table.strip()
     assert _rules("all", "--format", "markdown") == rules_document()
     sections = _rules("L1", "--format", "markdown")
-    assert "### L101 overfitting" in sections and "### G201" not in sections
+    assert "### L101 overfitting" in sections
+    assert "### G201" not in sections

@@ -123,7 +123,8 @@ def test_file_being_written_is_never_called_damaged(tmp_path):
     try:
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 0, err
-        assert out == "" and "truncated" not in err
+        assert out == ""
+        assert "truncated" not in err
     finally:
         stop(writer)
         stop(watch)
@@ -145,7 +146,8 @@ def test_truncated_and_rewritten_file_is_read_again(tmp_path):
             out.write(b"".join(testing.frame(e.SerializeToString()) for e in events))
         out, err = watch.communicate(timeout=60)
         assert watch.returncode == 1, err
-        assert "[reread]" in err and "shrank" in err
+        assert "[reread]" in err
+        assert "shrank" in err
         assert [(f["code"], f["step"]) for f in _json_lines(out)] == [("L104", 5)]
     finally:
         stop(watch)
@@ -163,7 +165,8 @@ def test_ctrl_c_prints_a_summary_and_exits_0(tmp_path):
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=30)
         assert watch.returncode == 0, err
-        assert "1 run(s) watched" in out and "0 finding(s) reported" in out
+        assert "1 run(s) watched" in out
+        assert "0 finding(s) reported" in out
         assert "Traceback" not in err
     finally:
         stop(watch)
@@ -198,9 +201,10 @@ def test_text_output_escapes_control_characters_from_event_files(tmp_path):
     events += scalar_series("train/loss", range(5, 7), value=lambda s: float("nan"))
     testing.write_events(tmp_path / "evil\x1b[2J" / event_file_name(0), events)
     watch = start_watch(str(tmp_path), "--interval", "0.1")
-    out, err = watch.communicate(timeout=60)
+    out, _err = watch.communicate(timeout=60)
     assert watch.returncode == 1
-    assert "evil\\x1b[2J" in out and "\x1b" not in out
+    assert "evil\\x1b[2J" in out
+    assert "\x1b" not in out
     assert "L104 error   non-finite-loss (step 5)" in out
 
 
@@ -209,11 +213,14 @@ def test_usage_errors_exit_2_with_a_message(tmp_path):
     not_events.write_text("hello")
     watch = start_watch(str(not_events), "--until-idle", "0")
     _, err = watch.communicate(timeout=60)
-    assert watch.returncode == 2 and "error:" in err and "Traceback" not in err
+    assert watch.returncode == 2
+    assert "error:" in err
+    assert "Traceback" not in err
     (tmp_path / "runs").mkdir()
     watch = start_watch(str(tmp_path / "runs"), "--html", str(not_events), "--until-idle", "0")
     _, err = watch.communicate(timeout=60)
-    assert watch.returncode == 2 and "--force" in err
+    assert watch.returncode == 2
+    assert "--force" in err
 
 
 def test_json_lines_stay_strict_json_and_terminal_text_is_escaped():
@@ -221,6 +228,7 @@ def test_json_lines_stay_strict_json_and_terminal_text_is_escaped():
 
     finding = Finding("r", "L104", "n", Severity.ERROR, "m", evidence={"last": float("nan")})
     item = json.loads(_json_line(finding, 12.5))
-    assert item["evidence"] == {"last": "nan"} and item["wall_time"] == 12.5
+    assert item["evidence"] == {"last": "nan"}
+    assert item["wall_time"] == 12.5
     assert terminal_safe("a\x1b[31mb\x07\u202ec\x9b") == "a\\x1b[31mb\\x07\\u202ec\\x9b"
     assert terminal_safe("ünïcode/ok") == "ünïcode/ok"

@@ -110,7 +110,8 @@ def test_healthy_look_alike_is_silent(diagnosed, case):
     if case.family == GAN:
         # No detector judges a GAN's health from its losses: nothing fires, nothing is claimed.
         assert not run.findings, _findings(run)
-        assert run.status == "not-assessed" and "adversarial" in run.reason
+        assert run.status == "not-assessed"
+        assert "adversarial" in run.reason
         return
     assert run.status == "healthy", _findings(run) or run.reason
 
@@ -128,7 +129,8 @@ def test_problem_detector_fires(diagnosed, case):
     assert names == {case.problem}, _findings(run)
     if case.family == RL:
         (finding,) = run.findings
-        assert finding.problem == "underfitting" and finding.code == "E601"
+        assert finding.problem == "underfitting"
+        assert finding.code == "E601"
 
 
 @pytest.mark.parametrize(
@@ -163,7 +165,8 @@ def test_nan_explained_variance_is_information_only(diagnosed, case):
 def test_run_without_points_is_not_assessed(diagnosed, case):
     """Event files with no point: the run is listed, never called healthy."""
     run = _run(diagnosed, case, EMPTY)
-    assert run.status == "not-assessed" and not run.assessed, run.status
+    assert run.status == "not-assessed", run.status
+    assert not run.assessed, run.status
     assert "no scalar or histogram points" in run.reason
     assert not run.findings
 
@@ -182,7 +185,8 @@ def test_logdir_itself_is_the_run_named_dot(written, name):
     """Pointed at the writer's own logdir (``tbreport check logs/``), its run is ``.``."""
     (case,) = [c for c in CASES if c.name == name]
     runs = {r.run: r for r in diagnose(written / name / PROBLEM).runs}
-    assert case.run == "." and "." in runs, sorted(runs)
+    assert case.run == ".", sorted(runs)
+    assert "." in runs, sorted(runs)
     assert {f.name for f in runs["."].findings} == {case.problem}
 
 
@@ -191,7 +195,8 @@ def test_problem_curves_have_the_problem_shape():
     training loss keeps falling; the flat RL reward ends where it started."""
     c = make_variant(PROBLEM, problem="overfitting")
     best = int(np.argmin(c.val))
-    assert c.val[-5:].mean() >= 1.3 * c.val[best] and best < len(c.val) - 10
+    assert c.val[-5:].mean() >= 1.3 * c.val[best]
+    assert best < len(c.val) - 10
     assert c.train[-5:].mean() < c.train[best]
     assert abs(c.reward[-5:].mean() - c.reward[:5].mean()) < 0.1 * abs(c.reward[:5].mean())
 
@@ -203,7 +208,8 @@ def test_the_writer_package_writes_the_files_when_installed(written, case):
     if not available(case.backend):
         pytest.skip(f"{case.backend} is not installed: tbreport.testing wrote the same events")
     files = list((written / case.name / HEALTHY).rglob("events.out.tfevents.*"))
-    assert files and all(f.name != FALLBACK_FILE for f in files), files
+    assert files, files
+    assert all(f.name != FALLBACK_FILE for f in files), files
 
 
 def test_every_case_is_distinct_and_documented():

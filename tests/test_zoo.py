@@ -47,7 +47,9 @@ def test_recipes_cover_every_problem_layout_and_family():
     healthy = sum(r.intent == "healthy" for r in recipes)
     assert healthy / len(recipes) >= 0.35
     lrs = [r.lr for r in recipes]
-    assert min(lrs) <= 1e-5 and max(lrs) >= 1.0  # learning rates over more than four decades
+    # learning rates over more than four decades
+    assert min(lrs) <= 1e-5
+    assert max(lrs) >= 1.0
     assert len({r.name for r in recipes}) == len(recipes)
 
 
@@ -70,10 +72,13 @@ def test_generate_small_zoo_reads_and_labels(tmp_path):
     problems = set(zoo_recipes.PROBLEMS)
     for path, entry in labels.items():
         assert (out / path).is_dir()
-        assert isinstance(entry["required"], list) and isinstance(entry["allowed"], list)
-        assert set(entry["required"]) <= problems and set(entry["allowed"]) <= problems
+        assert isinstance(entry["required"], list)
+        assert isinstance(entry["allowed"], list)
+        assert set(entry["required"]) <= problems
+        assert set(entry["allowed"]) <= problems
         assert not set(entry["required"]) & set(entry["allowed"])
-        assert isinstance(entry["why"], str) and entry["why"]
+        assert isinstance(entry["why"], str)
+        assert entry["why"]
         assert entry["family"] in zoo_recipes.FAMILIES
         assert entry["layout"] in zoo_recipes.LAYOUTS
 
@@ -86,7 +91,8 @@ def test_generate_small_zoo_reads_and_labels(tmp_path):
         assert path in logical or any(r.startswith(path + "/") for r in runs), path
 
     manifest = json.loads((out / "zoo.json").read_text())
-    assert manifest["complete"] and manifest["summary"]["runs"] == 7
+    assert manifest["complete"]
+    assert manifest["summary"]["runs"] == 7
     # A complete zoo of the same version is not regenerated.
     before = (out / "labels.json").stat().st_mtime_ns
     generate(out=out, count=7, seed=3, jobs=1, log=None)

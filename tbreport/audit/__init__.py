@@ -219,7 +219,7 @@ def plan_units(runs: Sequence[RunEntry]) -> list[list[RunEntry]]:
     return list(groups.values())
 
 
-def _unit_order(unit: list[RunEntry]) -> tuple:
+def _unit_order(unit: list[RunEntry]) -> tuple[int, list[str]]:
     """Archive order: where the unit's first member lies."""
     locators = [f.locator for run in unit for f in run.files]
     numeric = [loc for loc in locators if isinstance(loc, int)]
@@ -289,49 +289,18 @@ def audit(
         raise InputError(f"unknown executor {executor!r}; use 'local' or 'dask'")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if use_cache:
-        try:
-            cache_root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            use_cache = False
-            if warn:
-                warn(f"cache disabled: cannot create {cache_root} ({exc.strerror or exc})")
+        use_cache = _cache_usable(cache_root, warn)
 
-    specs: list[SourceSpec] = []
-    for path in paths:
-        spec = resolve_source(str(path))
-        if all((s.kind, s.location) != (spec.kind, spec.location) for s in specs):
-            specs.append(spec)
+    specs = _unique_sources(paths)
     settings = settings_fingerprint(config)
 
-    states: list[_SourceState] = []
     stats = AuditStats(sources=len(specs))
-    for spec in specs:
-        cache = SourceCache(cache_root, spec) if use_cache else None
-        listing = cache.load_listing(limits) if cache is not None else None
-        if listing is None:
-            listing = list_source(spec, limits=limits)
-            if cache is not None:
-                cache.store_listing(listing, limits)
-        state = _SourceState(spec, listing, cache)
-        units = plan_units(listing.runs)
-        units.sort(key=_unit_order)
-        state.units = [(unit_key(spec, unit, settings=settings), unit) for unit in units]
-        stats.run_dirs += len(listing.runs)
-        stats.units += len(units)
-        states.append(state)
-        if not listing.runs:
-            listing.warnings.append(
-                ReadWarning(
-                    kind="no-runs",
-                    path=spec.display,
-                    message="no TensorBoard event files found; nothing to audit here",
-                )
-            )
+    states = [
+        _plan_source(spec, cache_root if use_cache else None, limits, settings, stats)
+        for spec in specs
+    ]
     if stats.run_dirs == 0:
-        shown = ", ".join(str(p) for p in paths[:3])
-        problems = [w for s in states for w in s.listing.warnings if w.kind != "no-runs"][:3]
-        detail = f" ({'; '.join(str(w) for w in problems)})" if problems else ""
-        raise InputError(f"no TensorBoard event files found in {shown}{detail}")
+        raise _nothing_found(paths, states)
 
     try:
         _run(
@@ -349,6 +318,67 @@ def audit(
     runs, warnings = _assemble(states)
     stats.seconds = time.perf_counter() - started
     return AuditResult(sources=specs, runs=runs, warnings=warnings, stats=stats)
+
+
+def _unique_sources(paths: Sequence[str | PathLike[str]]) -> list[SourceSpec]:
+    """The sources ``paths`` name, each once."""
+    specs: list[SourceSpec] = []
+    for path in paths:
+        spec = resolve_source(str(path))
+        if all((s.kind, s.location) != (spec.kind, spec.location) for s in specs):
+            specs.append(spec)
+    return specs
+
+
+def _nothing_found(paths: Sequence[str | PathLike[str]], states: list[_SourceState]) -> InputError:
+    """The error for sources without a single event file, with the first reasons why."""
+    shown = ", ".join(str(p) for p in paths[:3])
+    problems = [w for s in states for w in s.listing.warnings if w.kind != "no-runs"][:3]
+    detail = f" ({'; '.join(str(w) for w in problems)})" if problems else ""
+    return InputError(f"no TensorBoard event files found in {shown}{detail}")
+
+
+def _cache_usable(cache_root: Path, warn: Any) -> bool:
+    """Whether the cache directory exists or could be made (else ``warn`` says so)."""
+    try:
+        cache_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if warn:
+            warn(f"cache disabled: cannot create {cache_root} ({exc.strerror or exc})")
+        return False
+    return True
+
+
+def _plan_source(
+    spec: SourceSpec,
+    cache_root: Path | None,
+    limits: Limits,
+    settings: str,
+    stats: AuditStats,
+) -> _SourceState:
+    """A source's listing (from the cache when it has one) and its units of work, keyed for
+    the cache; ``stats`` counts them."""
+    cache = SourceCache(cache_root, spec) if cache_root is not None else None
+    listing = cache.load_listing(limits) if cache is not None else None
+    if listing is None:
+        listing = list_source(spec, limits=limits)
+        if cache is not None:
+            cache.store_listing(listing, limits)
+    state = _SourceState(spec, listing, cache)
+    units = plan_units(listing.runs)
+    units.sort(key=_unit_order)
+    state.units = [(unit_key(spec, unit, settings=settings), unit) for unit in units]
+    stats.run_dirs += len(listing.runs)
+    stats.units += len(units)
+    if not listing.runs:
+        listing.warnings.append(
+            ReadWarning(
+                kind="no-runs",
+                path=spec.display,
+                message="no TensorBoard event files found; nothing to audit here",
+            )
+        )
+    return state
 
 
 def _run(

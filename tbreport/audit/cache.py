@@ -60,7 +60,7 @@ def settings_fingerprint(config: Any) -> str:
     """What, besides the data, decides a unit's summaries: code and diagnosis configuration."""
     if config is None:
         described: Any = None
-    elif dataclasses.is_dataclass(config):
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
         described = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
     else:
         described = config
@@ -113,7 +113,7 @@ class SourceCache:
                 return None
             extra = json.loads(meta[b"extra"].decode())
             columns = table.to_pydict()
-        except Exception:  # noqa: BLE001 - a damaged cache is a cache miss
+        except Exception:  # a damaged cache is a cache miss
             return None
         locator_is_int = self.spec.kind in ("tar", "zip")
         runs: dict[str, RunEntry] = {}
@@ -189,7 +189,7 @@ class SourceCache:
                 import pyarrow.parquet as pq
 
                 columns = pq.read_table(part).to_pydict()
-            except Exception:  # noqa: BLE001 - damaged or half-deleted: a miss
+            except Exception:  # damaged or half-deleted: a miss
                 continue
             units.update(zip(columns["key"], columns["payload"], strict=True))
             loaded.append(part)
@@ -202,7 +202,7 @@ class SourceCache:
         if payload is None:
             return None
         try:
-            value = json.loads(payload)
+            value: list[dict[str, Any]] = json.loads(payload)
         except ValueError:
             return None
         self._used.add(key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -68,7 +68,7 @@ def audit_batch(batch: Batch) -> BatchResult:
     return out
 
 
-def _unaudited(batch: Batch, runs: list[RunEntry], message: str) -> list:
+def _unaudited(batch: Batch, runs: list[RunEntry], message: str) -> list[RunSummary]:
     return [
         RunSummary(
             run=run.name,
@@ -161,7 +161,9 @@ def _run_pool(batches: list[Batch], *, jobs: int) -> Iterator[tuple[Batch, Batch
             yield batch, _lost_result(batch)
 
 
-def _pool_pass(batches: list[Batch], *, jobs: int):
+def _pool_pass(
+    batches: list[Batch], *, jobs: int
+) -> Generator[tuple[Batch, BatchResult], None, list[Batch]]:
     """Run ``batches`` in a process pool, yielding results; return those a dead worker lost."""
     import multiprocessing
 

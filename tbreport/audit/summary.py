@@ -25,7 +25,7 @@ import pandas as pd
 from tbreport.diagnosis import diagnose, logical_runs
 from tbreport.diagnosis.detectors.base import Curve
 from tbreport.diagnosis.metrics import best_point, distinct_steps, final_value
-from tbreport.model import ReadWarning
+from tbreport.model import Finding, ReadWarning
 from tbreport.reading.inputs import read_entries
 from tbreport.reading.sources import RunEntry, SourceSpec
 
@@ -186,49 +186,13 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         owner = logical_of.get(warning.run, warning.run) if warning.run is not None else None
         problems_of.setdefault(owner, []).append(problem_dict(warning))
 
-    def curve(run: str, role: str) -> Curve | None:
-        view = views.get(run)
-        tags = view.roles.get(role, ()) if view is not None else ()
-        return view.points(tags[0]) if tags else None
-
-    def run_steps(run: str) -> list[np.ndarray]:
-        view = views.get(run)
-        if view is None:
-            return []
-        parts = [view.scalars["step"].to_numpy(np.int64)]
-        if len(view.histograms):
-            parts.append(view.histograms["step"].to_numpy(np.int64))
-        return parts
-
     summaries = []
     for name in dict.fromkeys(logical_of.values()):
         run_diagnosis = diagnosed.get(name)
-        view = views.get(name)
-        train, val = curve(name, "train_loss"), curve(name, "val_loss")
-        best = best_point(val)
         fact = facts[name]
-        first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
-        values_row = {
-            "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
-            "first_wall_time": _iso_time(first_wall),
-            "last_wall_time": _iso_time(last_wall),
-            "duration_s": _finite_or_none(last_wall - first_wall),
-            "first_step": fact["first_step"],
-            "last_step": fact["last_step"],
-            "steps": distinct_steps(run_steps(name)),
-            "scalar_tags": len(view.scalar_tags) if view is not None else 0,
-            "histogram_tags": len(view.histogram_tags) if view is not None else 0,
-            "best_val_loss": best.value if best else None,
-            "best_val_step": best.step if best else None,
-            # NaN stays NaN (the run ended in NaN); None when the run has no such curve.
-            "final_train_loss": final_value(train) if train else None,
-            "final_val_loss": final_value(val) if val else None,
-            "train_loss_tag": train.tag if train else None,
-            "val_loss_tag": val.tag if val else None,
-            "session_status": status_of.get(name),
-            "files": fact["files"],
-            "bytes": fact["bytes"],
-        }
+        values_row = _values_row(views.get(name), run_diagnosis, fact)
+        values_row["session_status"] = status_of.get(name)
+        values_row["files"], values_row["bytes"] = fact["files"], fact["bytes"]
         findings = run_diagnosis.findings if run_diagnosis is not None else ()
         summaries.append(
             RunSummary(
@@ -241,6 +205,49 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
             )
         )
     return summaries
+
+
+def _values_row(view: Any, run_diagnosis: Any, fact: dict[str, Any]) -> dict[str, Any]:
+    """A run's status, time and step bounds, tag counts and losses, for the audit's table (in
+    its column order; the session status, files and bytes follow)."""
+    train, val = _role_points(view, "train_loss"), _role_points(view, "val_loss")
+    best = best_point(val)
+    first_wall, last_wall = fact["first_wall_time"], fact["last_wall_time"]
+    return {
+        "status": run_diagnosis.status if run_diagnosis is not None else "healthy",
+        "first_wall_time": _iso_time(first_wall),
+        "last_wall_time": _iso_time(last_wall),
+        "duration_s": _finite_or_none(last_wall - first_wall),
+        "first_step": fact["first_step"],
+        "last_step": fact["last_step"],
+        "steps": distinct_steps(_run_steps(view)),
+        "scalar_tags": len(view.scalar_tags) if view is not None else 0,
+        "histogram_tags": len(view.histogram_tags) if view is not None else 0,
+        "best_val_loss": best.value if best else None,
+        "best_val_step": best.step if best else None,
+        # NaN stays NaN (the run ended in NaN); None when the run has no such curve.
+        "final_train_loss": final_value(train) if train else None,
+        "final_val_loss": final_value(val) if val else None,
+        "train_loss_tag": train.tag if train else None,
+        "val_loss_tag": val.tag if val else None,
+    }
+
+
+def _role_points(view: Any, role: str) -> Curve | None:
+    """Every point of the first tag of a role in a run's view (None: no view, or no such tag)."""
+    if view is None:
+        return None
+    tags = view.roles.get(role, ())
+    return view.points(tags[0]) if tags else None
+
+
+def _run_steps(view: Any) -> list[np.ndarray]:
+    if view is None:
+        return []
+    parts = [view.scalars["step"].to_numpy(np.int64)]
+    if len(view.histograms):
+        parts.append(view.histograms["step"].to_numpy(np.int64))
+    return parts
 
 
 def _inventory_facts(inventory: Any) -> dict[str, dict[str, Any]]:
@@ -299,7 +306,7 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _finding_dict(finding: Any) -> dict[str, Any]:
+def _finding_dict(finding: Finding) -> dict[str, Any]:
     data = finding.to_dict()
     data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
     data["tags"] = [str(t) for t in data.get("tags") or ()]

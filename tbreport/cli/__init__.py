@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -25,7 +27,7 @@ class _Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that temporary files are cleaned up."""
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
@@ -49,7 +51,7 @@ def _sigterm_unwinds() -> Iterator[None]:
 class _Group(click.Group):
     """Turns every expected failure into one line on stderr and exit code 2, never a traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         if os.environ.get("NO_COLOR"):  # https://no-color.org: no ANSI colour anywhere
             ctx.color = False
         try:

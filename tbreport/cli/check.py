@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -21,9 +22,10 @@ from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
-from tbreport.model import Severity
+from tbreport.model import Finding, Severity
 from tbreport.reading.discovery import printable_name
 from tbreport.reading.inputs import compile_pattern
+from tbreport.reading.reader import Engine
 from tbreport.report.csvsafe import csv_text
 from tbreport.textsafe import term_safe
 
@@ -51,7 +53,7 @@ def render_text(
     """Findings grouped by run, worst first, then a one-line summary (with ``quiet``: the
     findings only)."""
 
-    def style(text: str, **kwargs) -> str:
+    def style(text: str, **kwargs: Any) -> str:
         return click.style(text, **kwargs) if color else text
 
     out = io.StringIO()
@@ -167,7 +169,7 @@ def check(
     tags: str | None,
     runs: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     quiet: bool,
 ) -> None:
     """Diagnose the training runs in LOGDIR and report what went wrong.
@@ -232,7 +234,7 @@ def filter_findings(diagnosis: Diagnosis, *, tags: str | None) -> tuple[Diagnosi
         return diagnosis, 0
     pattern = compile_pattern(tags, option="--tags")
 
-    def keep(finding) -> bool:
+    def keep(finding: Finding) -> bool:
         return any(pattern.search(t) for t in finding.tags)
 
     runs = [

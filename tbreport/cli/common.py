@@ -11,8 +11,10 @@ from pathlib import Path
 import click
 
 from tbreport.errors import InputError
+from tbreport.model import ReadWarning
 from tbreport.outputs import special_kind
 from tbreport.reading.inputs import read_source
+from tbreport.reading.reader import Engine
 from tbreport.reading.result import ReadResult
 from tbreport.textsafe import term_safe
 
@@ -82,7 +84,11 @@ def probe_output(path: str, *, directory: bool, stdout_ok: bool = False) -> None
 
 
 def report_warnings(
-    warnings: list, *, verbose: bool = False, quiet: bool = False, what: str = "while reading"
+    warnings: list[ReadWarning],
+    *,
+    verbose: bool = False,
+    quiet: bool = False,
+    what: str = "while reading",
 ) -> None:
     """Warnings grouped by kind with counts (one example each); all of them with ``verbose``."""
     if not warnings or quiet:
@@ -114,7 +120,7 @@ def read_logdir(
     *,
     tags: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     runs: str | None = None,
     verbose: bool = False,
     quiet: bool = False,

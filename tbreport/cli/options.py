@@ -9,13 +9,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from tbreport.diagnosis.config import Config, load_config
 from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
 
+#: A command function (or command) that an option bundle decorates and returns, typed as it was.
+F = TypeVar("F", bound=Callable[..., Any])
 
-def read_options(func):
+
+def read_options(func: F) -> F:
     """Options shared by every command that reads a LOGDIR."""
     func = click.option(
         "--engine",
@@ -49,7 +55,7 @@ def read_options(func):
     return func
 
 
-def selection_options(func):
+def selection_options(func: F) -> F:
     """``--select --extend-select --ignore --role``: the detectors and roles of every verb that
     diagnoses (check, report, audit, watch)."""
     func = click.option(
@@ -84,7 +90,7 @@ def selection_options(func):
     return func
 
 
-def config_option(func):
+def config_option(func: F) -> F:
     """``--config``: the configuration file (else the nearest one from the working directory)."""
     return click.option(
         "--config",
@@ -130,14 +136,14 @@ def build_config(
     )
 
 
-def quiet_option(func):
+def quiet_option(func: F) -> F:
     """``-q/--quiet``: only errors on stderr."""
     return click.option(
         "--quiet", "-q", is_flag=True, help="Print nothing but errors (no summary, no warnings)."
     )(func)
 
 
-def verbose_option(func):
+def verbose_option(func: F) -> F:
     """``-v/--verbose``: every reading warning, not one example per kind."""
     return click.option(
         "--verbose", "-v", is_flag=True, help="List every reading warning, not one per kind."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 import pandas as pd
@@ -12,6 +13,7 @@ from tbreport.cli.common import plural, probe_output, read_logdir
 from tbreport.cli.options import quiet_option, read_options, verbose_option
 from tbreport.diagnosis import describe_meanings
 from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir, remove_stale
+from tbreport.reading.reader import Engine
 from tbreport.reading.result import ReadResult
 from tbreport.report.csvsafe import neutralise_frame
 from tbreport.report.export import EXPORT_FILES, write_export
@@ -47,7 +49,7 @@ def ls(
     tags: str | None,
     runs: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -98,11 +100,12 @@ def listing_table(result: ReadResult) -> pd.DataFrame:
     return table[columns].reset_index(drop=True)
 
 
-def listing_document(result: ReadResult) -> dict:
+def listing_document(result: ReadResult) -> dict[str, Any]:
     """What `tbreport ls --format json` writes: the runs with their counts and tags."""
     table = listing_table(result)
     by_run = {run: frame for run, frame in table.groupby("run", sort=False)}
     runs = []
+    row: Any  # a row of the inventory: its columns are object, int and float
     for row in result.runs.itertuples(index=False):
         tags = by_run.get(str(row.run))
         runs.append(
@@ -112,18 +115,7 @@ def listing_document(result: ReadResult) -> dict:
                 "files": int(row.files),
                 "scalars": int(row.scalars),
                 "histograms": int(row.histograms),
-                "tags": []
-                if tags is None
-                else [
-                    {
-                        "tag": str(t.tag),
-                        "kind": t.kind,
-                        "points": int(t.points),
-                        "first_step": int(t.first_step),
-                        "last_step": int(t.last_step),
-                    }
-                    for t in tags.itertuples(index=False)
-                ],
+                "tags": [] if tags is None else _tag_entries(tags),
             }
         )
     return {
@@ -134,6 +126,23 @@ def listing_document(result: ReadResult) -> dict:
     }
 
 
+def _tag_entries(tags: pd.DataFrame) -> list[dict[str, Any]]:
+    """One run's rows of the listing table, as the JSON document lists them."""
+    entries = []
+    t: Any  # a row of the listing table
+    for t in tags.itertuples(index=False):
+        entries.append(
+            {
+                "tag": str(t.tag),
+                "kind": t.kind,
+                "points": int(t.points),
+                "first_step": int(t.first_step),
+                "last_step": int(t.last_step),
+            }
+        )
+    return entries
+
+
 def format_meanings(table: pd.DataFrame) -> str:
     """The text `tbreport ls --meaning` prints: one block per logical run, one line per tag."""
     lines = []
@@ -141,6 +150,7 @@ def format_meanings(table: pd.DataFrame) -> str:
         kind = rows["kind"].iloc[0]
         lines.append(f"{term_safe(str(run))}  [{kind}]")
         width = max(len(term_safe(str(t))) for t in rows["tag"])
+        row: Any  # a row of the meanings table
         for row in rows.itertuples(index=False):
             goal = row.goal if isinstance(row.goal, str) else ""
             what = row.quantity + (f" ({goal})" if goal else "")
@@ -186,6 +196,7 @@ def format_listing(result: ReadResult) -> str:
     lines = []
     by_run = {run: frame for run, frame in table.groupby("run", sort=False)}
     # Names come from the files: control characters are escaped, never sent to the terminal.
+    row: Any  # a row of the inventory
     for row in result.runs.itertuples(index=False):
         extra = ""
         if row.subrun_kind:
@@ -244,7 +255,7 @@ def export(
     tags: str | None,
     runs: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     quiet: bool,
     verbose: bool,
 ) -> None:

@@ -17,11 +17,13 @@ from tbreport.cli.options import (
     selection_options,
     verbose_option,
 )
-from tbreport.diagnosis import diagnose
+from tbreport.diagnosis import Diagnosis, diagnose
 from tbreport.outputs import atomic_write_text, check_output_dir, check_output_file
 from tbreport.reading.discovery import printable_name
+from tbreport.reading.reader import Engine
 from tbreport.report import render_report, write_csv_bundle
 from tbreport.report.bundle import bundle_files
+from tbreport.report.html import PlotlyMode
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
 
@@ -30,12 +32,38 @@ DEFAULT_CSV_DIR = "report-csv"
 
 
 def _size(path: Path) -> str:
-    size = path.stat().st_size
+    size: float = path.stat().st_size
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"  # pragma: no cover
+
+
+def _checked_outputs(
+    output: str | None, output_format: str, *, force: bool
+) -> tuple[Path | None, Path | None]:
+    """The CSV bundle's directory (for ``--format csv``), or the HTML file (None: standard
+    output), refused when they cannot be written."""
+    if output_format == "csv":
+        probe_output(output or DEFAULT_CSV_DIR, directory=True)
+        csv_dir = check_output_dir(
+            output or DEFAULT_CSV_DIR, known_names=bundle_files(), force=force
+        )
+        return csv_dir, None
+    probe_output(output or DEFAULT_HTML, directory=False, stdout_ok=True)
+    if output == STDOUT:
+        return None, None
+    return None, check_output_file(output or DEFAULT_HTML, force=force)
+
+
+def _summary(diagnosis: Diagnosis) -> str:
+    """``3 runs, 1 error, 2 warnings, 0 info``."""
+    counts = diagnosis.counts()
+    return (
+        f"{plural(len(diagnosis.runs), 'run')}, {plural(counts['error'], 'error')}, "
+        f"{plural(counts['warning'], 'warning')}, {counts['info']} info"
+    )
 
 
 @click.command("report")
@@ -91,7 +119,7 @@ def report(
     logdir: str,
     output: str | None,
     output_format: str,
-    plotly_mode: str,
+    plotly_mode: PlotlyMode,
     title: str | None,
     smoothing: float,
     max_points: int,
@@ -104,7 +132,7 @@ def report(
     tags: str | None,
     runs: str | None,
     jobs: int | None,
-    engine: str,
+    engine: Engine,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -137,35 +165,20 @@ def report(
         role_options=role_options,
     )
     # Refuse a bad output before spending time on reading.
-    to_stdout = output == STDOUT
-    if output_format == "csv":
-        probe_output(output or DEFAULT_CSV_DIR, directory=True)
-        target = check_output_dir(
-            output or DEFAULT_CSV_DIR, known_names=bundle_files(), force=force
-        )
-    else:
-        probe_output(output or DEFAULT_HTML, directory=False, stdout_ok=True)
-        target = None if to_stdout else check_output_file(output or DEFAULT_HTML, force=force)
-
+    csv_dir, target = _checked_outputs(output, output_format, force=force)
     result = read_logdir(
         logdir, tags=tags, runs=runs, jobs=jobs, engine=engine, verbose=verbose, quiet=quiet
     )
     diagnosis = diagnose(result, config=config)
-    counts = diagnosis.counts()
-    summary = (
-        f"{plural(len(diagnosis.runs), 'run')}, {plural(counts['error'], 'error')}, "
-        f"{plural(counts['warning'], 'warning')}, {counts['info']} info"
-    )
-    if output_format == "csv":
-        written = write_csv_bundle(result, diagnosis, target, force=force)
-        elapsed = time.perf_counter() - started
+    summary = _summary(diagnosis)
+    if csv_dir is not None:
+        written = write_csv_bundle(result, diagnosis, csv_dir, force=force)
         if not quiet:
             click.echo(
-                f"wrote {plural(len(written), 'CSV file')} to {target} ({summary}) "
-                f"in {elapsed:.1f} s"
+                f"wrote {plural(len(written), 'CSV file')} to {csv_dir} ({summary}) "
+                f"in {time.perf_counter() - started:.1f} s"
             )
         return
-
     html = render_report(
         result,
         diagnosis,
@@ -175,6 +188,13 @@ def report(
         smoothing=smoothing,
         max_points=max_points,
     )
+    _write_html(html, target, summary=summary, quiet=quiet, started=started)
+
+
+def _write_html(
+    html: str, target: Path | None, *, summary: str, quiet: bool, started: float
+) -> None:
+    """The report to ``target`` (None: standard output), and what was written on stderr."""
     if target is None:
         click.echo(html, nl=False)
         if not quiet:  # the summary goes to stderr: stdout is the report

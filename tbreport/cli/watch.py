@@ -154,7 +154,7 @@ def _summary(monitor: Monitor, started: float) -> str:
     return "\n".join(lines)
 
 
-def _findings_signature(monitor: Monitor) -> tuple:
+def _findings_signature(monitor: Monitor) -> tuple[tuple[str, str, str], ...]:
     return tuple(
         (r.run, f.code, Severity(f.severity).value) for r in monitor.runs for f in r.findings
     )
@@ -269,30 +269,15 @@ def watch(
     )
     output = _Output(output_format=output_format, live=live)
     started = time.monotonic()
-    html_signature: tuple | None = None
-    code = EXIT_OK
     try:
-        while True:
-            poll_started = time.monotonic()
-            idle = until_idle is not None and monitor.idle_seconds() >= until_idle
-            new = monitor.poll(finished=idle)
-            detected = time.time()
-            for warning in monitor.last_poll.warnings:
-                output.warning(warning)
-            for finding in new:
-                output.finding(finding, detected)
-            output.table(monitor.runs, logdir=logdir, polls=monitor.reader.polls)
-            if html_path is not None:
-                signature = _findings_signature(monitor)
-                if signature != html_signature:
-                    _write_html(monitor, html_path, logdir=logdir)
-                    html_signature = signature
-            if monitor.should_stop:
-                code = EXIT_FINDINGS
-                break
-            if idle:
-                break
-            time.sleep(max(0.0, interval - (time.monotonic() - poll_started)))
+        code = _poll_until_done(
+            monitor,
+            output,
+            logdir=logdir,
+            interval=interval,
+            until_idle=until_idle,
+            html_path=html_path,
+        )
     except KeyboardInterrupt:
         code = EXIT_OK
     finally:
@@ -300,6 +285,41 @@ def watch(
     output.summary(_summary(monitor, started))
     if code:
         sys.exit(code)
+
+
+def _poll_until_done(
+    monitor: Monitor,
+    output: _Output,
+    *,
+    logdir: str,
+    interval: float,
+    until_idle: float | None,
+    html_path: str | None,
+) -> int:
+    """Poll every ``interval`` seconds, showing what is new (and rewriting the HTML report
+    when the findings change), until a finding calls for a stop (exit status 1) or the files
+    have been idle for ``until_idle`` seconds (0)."""
+    html_signature: tuple[tuple[str, str, str], ...] | None = None
+    while True:
+        poll_started = time.monotonic()
+        idle = until_idle is not None and monitor.idle_seconds() >= until_idle
+        new = monitor.poll(finished=idle)
+        detected = time.time()
+        for warning in monitor.last_poll.warnings:
+            output.warning(warning)
+        for finding in new:
+            output.finding(finding, detected)
+        output.table(monitor.runs, logdir=logdir, polls=monitor.reader.polls)
+        if html_path is not None:
+            signature = _findings_signature(monitor)
+            if signature != html_signature:
+                _write_html(monitor, html_path, logdir=logdir)
+                html_signature = signature
+        if monitor.should_stop:
+            return EXIT_FINDINGS
+        if idle:
+            return EXIT_OK
+        time.sleep(max(0.0, interval - (time.monotonic() - poll_started)))
 
 
 def _write_html(monitor: Monitor, path: str, *, logdir: str) -> None:

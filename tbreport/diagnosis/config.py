@@ -25,19 +25,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tbreport.diagnosis.roles import ALL_ROLES
 from tbreport.errors import ConfigError
 
-try:  # Python 3.11+
+_toml: ModuleType | None  # tomllib, or tomli on Python 3.10 (None when it is not installed)
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10
     try:
-        import tomli as _toml  # type: ignore[no-redef]
+        import tomli as _toml
     except ModuleNotFoundError:
         _toml = None
 
@@ -174,7 +177,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: install 'tomli' on Python 3.10")
     try:
         with path.open("rb") as handle:
-            return _toml.load(handle)
+            document: dict[str, Any] = _toml.load(handle)
+            return document
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except _toml.TOMLDecodeError as exc:

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -561,7 +561,8 @@ def _drop_explained(
     """Drop symptoms whose root cause was also found on the run (``Detector.explained_by``)."""
     by_name = {p.detector.name: p.detector for p in plans}
     found = {f.name: f for f in findings}
-    kept, explained = [], []
+    kept: list[Finding] = []
+    explained: list[SkippedDetector] = []
     for finding in findings:
         detector = by_name.get(finding.name)
         causes = [
@@ -579,7 +580,7 @@ def _drop_explained(
     return kept, explained
 
 
-def _finding_order(f: Finding) -> tuple:
+def _finding_order(f: Finding) -> tuple[int, bool, int, str]:
     return (-Severity(f.severity).rank, f.step is None, f.step or 0, f.code)
 
 
@@ -612,7 +613,7 @@ def diagnose(
     plans = _plan(cfg)
     patterns = RolePatterns.build(cfg.roles)
     if hasattr(logdir_or_read_result, "scalars") and hasattr(logdir_or_read_result, "runs"):
-        read = logdir_or_read_result
+        read = cast(ReadResult, logdir_or_read_result)  # or an object with its frames
     else:
         read = read_logdir(logdir_or_read_result)
     views = {run.run: run for run in iter_run_data(read, patterns=patterns)}

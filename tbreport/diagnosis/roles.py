@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tbreport.diagnosis.semantics import RunSemantics, describe_run
 from tbreport.errors import ConfigError
-from tbreport.safe_regex import compile_pattern
+from tbreport.safe_regex import Pattern, compile_pattern
 
 #: Scalar roles detectors ask for. By default they are resolved from each tag's meaning
 #: (:mod:`tbreport.diagnosis.semantics`); a user pattern replaces that for its role.
@@ -58,7 +58,7 @@ HISTOGRAM_ROLES: Mapping[str, tuple[str, ...]] = {
 ALL_ROLES: tuple[str, ...] = tuple(SCALAR_ROLES) + tuple(HISTOGRAM_ROLES)
 
 
-def _compile(patterns: Iterable[str], *, role: str) -> tuple[re.Pattern[str], ...]:
+def _compile(patterns: Iterable[str], *, role: str) -> tuple[Pattern, ...]:
     compiled = []
     for pattern in patterns:
         try:
@@ -79,8 +79,8 @@ class RolePatterns:
         histogram: Role -> compiled patterns, for histogram roles.
     """
 
-    scalar: Mapping[str, tuple[re.Pattern[str], ...]]
-    histogram: Mapping[str, tuple[re.Pattern[str], ...]]
+    scalar: Mapping[str, tuple[Pattern, ...]]
+    histogram: Mapping[str, tuple[Pattern, ...]]
 
     @classmethod
     def build(cls, overrides: Mapping[str, Iterable[str] | str] | None = None) -> RolePatterns:

@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 
@@ -166,11 +167,11 @@ def _split_of(segments: list[list[str]]) -> tuple[str | None, list[list[str]], s
                 word = seg[pos]
                 if word in _SPLIT_WORDS:
                     trimmed = seg[1:] if pos == 0 else seg[:-1]
-                    rest = segments[:i] + [trimmed] + segments[i + 1 :]
+                    rest = [*segments[:i], trimmed, *segments[i + 1 :]]
                     return _SPLIT_WORDS[word], rest, f"word {word!r}"
             if seg[0] == "v" and seg[1] in ("loss", "acc", "accuracy"):
                 # TensorFlow's custom-loop tutorials log v_loss / v_acc for validation.
-                rest = segments[:i] + [seg[1:]] + segments[i + 1 :]
+                rest = [*segments[:i], seg[1:], *segments[i + 1 :]]
                 return VALIDATION, rest, "prefix 'v_'"
     return None, segments, ""
 
@@ -201,15 +202,14 @@ def describe_tag(tag: str) -> TagMeaning:
     split, rest, split_why = _split_of(segments)
     last = rest[-1] if rest else []
     if split is not None and len(last) >= 2 and last[0] == "v" and last[1] in ("loss", "acc"):
-        rest = rest[:-1] + [last[1:]]  # test/v_loss: TensorFlow tutorials' naming
+        rest = [*rest[:-1], last[1:]]  # test/v_loss: TensorFlow tutorials' naming
     # Repeated words (loss/train_loss) and RL/SB3 namespaces say nothing about the quantity.
     words: list[str] = []
     for seg in rest:
         for w in seg:
             if w not in words:
                 words.append(w)
-    text = " ".join(words)
-    name = text
+    name = " ".join(words)
     why = [split_why] if split_why else []
 
     granularity = "unknown"
@@ -218,31 +218,50 @@ def describe_tag(tag: str) -> TagMeaning:
     elif (words and words[-1] == "epoch") or (words[:1] == ["epoch"] and len(words) > 1):
         granularity = "epoch"
     core = [w for w in words if w not in ("epoch", "step", "batch") or len(words) == 1]
+    found = _quantity_of(core, tag.lower()) if core else _Quantity(UNKNOWN, None, "no words")
+    return TagMeaning(
+        tag=tag,
+        split=split,
+        quantity=found.quantity,
+        goal=found.goal,
+        name=" ".join(w for w in core if w not in ("rollout",)) or name,
+        component=found.component,
+        granularity=granularity,
+        evidence="; ".join([*why, found.reason]),
+    )
+
+
+class _Quantity(NamedTuple):
+    """What the words of a tag name: the quantity, its goal, why, and whether it is one term of
+    a loss."""
+
+    quantity: str
+    goal: str | None
+    reason: str
+    component: bool = False
+
+
+def _quantity_of(core: list[str], lowered: str) -> _Quantity:
+    """The quantity named by a tag's words (``core``; ``lowered``: the whole tag in lower case),
+    the first rule that matches deciding."""
     core_text = " ".join(core)
+    return (
+        _summary_schedule_or_model(core, core_text, lowered)
+        or _rl_quantity(core, core_text, lowered)
+        or _loss_or_metric(core, core_text)
+    )
 
-    def meaning(quantity: str, goal: str | None, reason: str, component: bool = False):
-        return TagMeaning(
-            tag=tag,
-            split=split,
-            quantity=quantity,
-            goal=goal,
-            name=" ".join(w for w in core if w not in ("rollout",)) or name,
-            component=component,
-            granularity=granularity,
-            evidence="; ".join([*why, reason]),
-        )
 
-    if not core:
-        return meaning(UNKNOWN, None, "no words")
-    lowered = tag.lower()
+def _summary_schedule_or_model(core: list[str], core_text: str, lowered: str) -> _Quantity | None:
+    """Summaries of the run, the learning rate, the gradient norm, the predictions' spread."""
     # HF Trainer's end-of-run averages (train/train_loss) and summaries of the best value say
     # nothing about the curve's shape.
     if re.search(r"(?:^|/)train/train_", lowered) or core[0] in ("best", "min", "max", "final"):
-        return meaning(BOOKKEEPING, None, "a summary of the run (best/final/average value)")
+        return _Quantity(BOOKKEEPING, None, "a summary of the run (best/final/average value)")
     if lowered.endswith("_vs_iterations"):
-        return meaning(BOOKKEEPING, None, "Keras' evaluation curve repeated on the step axis")
+        return _Quantity(BOOKKEEPING, None, "Keras' evaluation curve repeated on the step axis")
     if core_text in ("hp metric",):
-        return meaning(BOOKKEEPING, None, "add_hparams' placeholder metric")
+        return _Quantity(BOOKKEEPING, None, "add_hparams' placeholder metric")
     # Lightning's LearningRateMonitor logs lr-Adam beside lr-Adam-momentum and
     # lr-Adam-weight_decay: other optimiser settings, not learning rates.
     lr_setting = "momentum" in core or ("weight" in core and "decay" in core)
@@ -250,57 +269,67 @@ def describe_tag(tag: str) -> TagMeaning:
         re.fullmatch(r"(?:.* )?(?:learning rate|lr(?: \w+)?|lr\d+)", core_text)
         or core[0] in ("lr", "lr0", "lr1", "lr2")
     ):
-        return meaning(LEARNING_RATE, None, "learning-rate name")
+        return _Quantity(LEARNING_RATE, None, "learning-rate name")
     if "learning" in core and "rate" in core:
-        return meaning(LEARNING_RATE, None, "learning-rate name")
+        return _Quantity(LEARNING_RATE, None, "learning-rate name")
     if re.search(
         r"(?:^| )(?:grad|grads|gradient|gradients)(?: \w+)? (?:norm|l2)(?: |$)|"
         r"(?:^| )(?:global|total) (?:grad|gradient) norm|grad 2 0 norm|(?:^| )g(?:rad)?norm(?: |$)",
         core_text,
     ) or core_text in ("gradient norm", "grad norm"):
-        return meaning(GRAD_NORM, None, "gradient-norm name")
+        return _Quantity(GRAD_NORM, None, "gradient-norm name")
     if re.search(
         r"(?:^| )(?:pred|preds|prediction|predictions|output|outputs) std(?: |$)", core_text
     ):
-        return meaning(PRED_STD, None, "prediction-spread name")
+        return _Quantity(PRED_STD, None, "prediction-spread name")
     if re.search(
         r"(?:^| )(?:pred|preds|prediction|predictions|output|outputs) mean(?: |$)", core_text
     ):
-        return meaning(PRED_MEAN, None, "prediction-mean name")
+        return _Quantity(PRED_MEAN, None, "prediction-mean name")
+    return None
+
+
+def _rl_quantity(core: list[str], core_text: str, lowered: str) -> _Quantity | None:
+    """Reinforcement learning's and GANs' own quantities, and the loss scale of mixed precision."""
     if "explained" in core and ("variance" in core or "var" in core):  # RLlib vf_explained_var
-        return meaning(EXPLAINED_VARIANCE, "maximise", "RL value-function fit")
+        return _Quantity(EXPLAINED_VARIANCE, "maximise", "RL value-function fit")
     if re.fullmatch(r"(?:old )?approx ?kl", core_text):
-        return meaning(KL, None, "approximate policy KL divergence (RL)")
+        return _Quantity(KL, None, "approximate policy KL divergence (RL)")
     if re.fullmatch(r"(?:.*/)?err[dg]", lowered):
-        return meaning(LOSS, "minimise", "a GAN loss (errD/errG)", component=True)
+        return _Quantity(LOSS, "minimise", "a GAN loss (errD/errG)", component=True)
     if "entropy" in core and (len(core) <= 2 or "policy" in core):
-        return meaning(ENTROPY, None, "policy entropy (RL)")
+        return _Quantity(ENTROPY, None, "policy entropy (RL)")
     if _RL_LENGTH.search(core_text):
-        return meaning(EPISODE_LENGTH, None, "episode-length name (RL)")
+        return _Quantity(EPISODE_LENGTH, None, "episode-length name (RL)")
     if _RL_REWARD.search(core_text) and not (set(core) & _LOSS_WORDS):
-        return meaning(REWARD, "maximise", "reward name (RL)")
+        return _Quantity(REWARD, "maximise", "reward name (RL)")
     if core_text.endswith("loss scale"):
         # fairseq's fp16 loss scaler (train/loss_scale): a multiplier, not a loss.
-        return meaning(BOOKKEEPING, None, "mixed-precision loss scale")
+        return _Quantity(BOOKKEEPING, None, "mixed-precision loss scale")
+    return None
+
+
+def _loss_or_metric(core: list[str], core_text: str) -> _Quantity:
+    """Losses (or loss terms), metrics by their direction, bookkeeping, or nothing known."""
     has_loss = bool(set(core) & _LOSS_WORDS)
     if has_loss:
         others = [w for w in core if w not in _LOSS_WORDS and w not in _TOTAL_WORDS]
         component = bool(others)
-        return meaning(
+        return _Quantity(
             LOSS,
             "minimise",
             "a loss" + (f" term ({' '.join(others)})" if component else ""),
             component=component,
         )
     if set(core) & _MIN_METRIC_WORDS:
-        return meaning(METRIC, "minimise", "an error metric (lower is better)")
+        return _Quantity(METRIC, "minimise", "an error metric (lower is better)")
     if any(w.startswith(_MAX_METRIC_PREFIXES) for w in core):
-        return meaning(METRIC, "maximise", "a score metric (higher is better)")
+        return _Quantity(METRIC, "maximise", "a score metric (higher is better)")
     if set(core) & _BOOKKEEPING_WORDS or core_text in ("lr", "episodes"):
-        return meaning(BOOKKEEPING, None, "bookkeeping (epochs, time, schedules, exploration)")
+        return _Quantity(BOOKKEEPING, None, "bookkeeping (epochs, time, schedules, exploration)")
     if re.fullmatch(r"(?:values? mean|q value|q values|values|baseline|advantage.*)", core_text):
-        return meaning(UNKNOWN, None, "RL value estimate")
-    return meaning(UNKNOWN, None, "no known quantity")
+        return _Quantity(UNKNOWN, None, "RL value estimate")
+    return _Quantity(UNKNOWN, None, "no known quantity")
 
 
 def _is_gan_loss(meaning: TagMeaning) -> str | None:
@@ -334,7 +363,7 @@ def classify_run(meanings: Mapping[str, TagMeaning]) -> tuple[str, str]:
     if rewards or rl_specific or len(set(rl_words)) >= 2:
         shown = (rewards + rl_specific + rl_words)[:3]
         return REINFORCEMENT, "reinforcement-learning tags: " + ", ".join(shown)
-    sides = {}
+    sides: dict[str, str] = {}
     for m in values:
         side = _is_gan_loss(m)
         if side:
@@ -374,7 +403,17 @@ def resolve_roles(
     counts = counts or {}
     values = list(meanings.values())
     roles: dict[str, list[str]] = {}
-    loss_sum: dict[str, tuple[str, ...]] = {}
+    train, val = _train_and_val_losses(values, counts)
+    loss_sum = _pair_losses(train, val, counts, roles)
+    _add_step_loss(meanings, train, loss_sum, roles)
+    _add_metrics_and_single_roles(values, counts, roles)
+    return {k: tuple(v) for k, v in roles.items()}, loss_sum
+
+
+def _train_and_val_losses(
+    values: list[TagMeaning], counts: Mapping[str, int]
+) -> tuple[list[TagMeaning], list[TagMeaning]]:
+    """The training losses and the validation losses (else the test losses) of a run."""
     losses = [m for m in values if m.quantity == LOSS]
     train = [m for m in losses if m.split in (TRAIN, None)]
     val = [m for m in losses if m.split == VALIDATION and counts.get(m.tag, 2) >= 2]
@@ -383,6 +422,18 @@ def resolve_roles(
     # An explicit train split beats a bare "loss" when both exist.
     if any(m.split == TRAIN for m in train):
         train = [m for m in train if m.split == TRAIN]
+    return train, val
+
+
+def _pair_losses(
+    train: list[TagMeaning],
+    val: list[TagMeaning],
+    counts: Mapping[str, int],
+    roles: dict[str, list[str]],
+) -> dict[str, tuple[str, ...]]:
+    """The ``train_loss`` and ``val_loss`` roles, paired by name where both splits have a loss;
+    returns the loss terms summed into a role (empty when a total was logged)."""
+    loss_sum: dict[str, tuple[str, ...]] = {}
     train_keys = {_pair_key(m) for m in train}
     paired_val = [m for m in val if _pair_key(m) in train_keys]
     if paired_val:
@@ -424,6 +475,15 @@ def resolve_roles(
                 roles["train_loss"] = ["+".join(t_tags)]
         if val:
             roles["val_loss"] = [_choose_total(val, counts)[0].tag]
+    return loss_sum
+
+
+def _add_step_loss(
+    meanings: Mapping[str, TagMeaning],
+    train: list[TagMeaning],
+    loss_sum: dict[str, tuple[str, ...]],
+    roles: dict[str, list[str]],
+) -> None:
     # The per-step training loss beside a per-epoch one (Lightning on_step + on_epoch).
     if "train_loss" in roles and "train_loss" not in loss_sum:
         main = meanings.get(roles["train_loss"][0])
@@ -435,6 +495,12 @@ def resolve_roles(
             ]
             if finer:
                 roles["train_loss_step"] = [finer[0].tag]
+
+
+def _add_metrics_and_single_roles(
+    values: list[TagMeaning], counts: Mapping[str, int], roles: dict[str, list[str]]
+) -> None:
+    """The metric roles, paired as the losses are, and the roles of one quantity each."""
     # Metrics paired the same way (for runs that log accuracy but no validation loss).
     metrics = [m for m in values if m.quantity == METRIC and m.goal == "maximise"]
     val_metric = [m for m in metrics if m.split == VALIDATION and counts.get(m.tag, 2) >= 2]
@@ -465,7 +531,6 @@ def resolve_roles(
             )
         if tags:
             roles[role] = [tags[0].tag]
-    return {k: tuple(v) for k, v in roles.items()}, loss_sum
 
 
 def describe_run(

@@ -19,6 +19,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 try:  # a faster exact rolling median; pandas' is the fallback
     from bottleneck import move_median
@@ -31,12 +32,12 @@ MAD_TO_SIGMA = 0.6744897501960817
 _NORMAL = NormalDist()
 
 
-def as_float_array(values) -> np.ndarray:
+def as_float_array(values: ArrayLike) -> np.ndarray:
     """``values`` as a 1-D float64 array (a copy only when needed)."""
     return np.asarray(values, dtype=np.float64).reshape(-1)
 
 
-def tensorboard_smooth(values, *, weight: float = 0.6) -> np.ndarray:
+def tensorboard_smooth(values: ArrayLike, *, weight: float = 0.6) -> np.ndarray:
     """TensorBoard's scalar smoothing: a debiased exponential moving average.
 
     Non-finite points pass through unsmoothed and do not advance the average; a constant series
@@ -65,7 +66,7 @@ def tensorboard_smooth(values, *, weight: float = 0.6) -> np.ndarray:
     return out
 
 
-def rolling_median(values, *, window: int) -> np.ndarray:
+def rolling_median(values: ArrayLike, *, window: int) -> np.ndarray:
     """Centred rolling median; the edges use the part of the window that exists.
 
     NaNs are ignored inside each window (a window of only NaNs gives NaN).
@@ -84,7 +85,8 @@ def rolling_median(values, *, window: int) -> np.ndarray:
             # A trailing window ending `half` points ahead is the centred one; the NaN tail
             # shrinks the last windows as the missing head shrinks the first ones.
             padded = np.concatenate([y, np.full(half, np.nan)])
-            return move_median(padded, window=2 * half + 1, min_count=1)[half:]
+            moved: np.ndarray = move_median(padded, window=2 * half + 1, min_count=1)
+            return moved[half:]
         rolled = pd.Series(y).rolling(2 * half + 1, center=True, min_periods=1).median()
         return rolled.to_numpy(dtype=np.float64)
     # pandas drops infinities from its windows; keep them, exactly, the slow way (rare curves).
@@ -92,7 +94,8 @@ def rolling_median(values, *, window: int) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     with warnings.catch_warnings():  # all-NaN windows are expected at gaps
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(windows, axis=1)
+        medians: np.ndarray = np.nanmedian(windows, axis=1)
+        return medians
 
 
 #: Up to this many window elements in all (points x window), the rolling median sorts every
@@ -114,7 +117,7 @@ def _rolling_median_sorted(y: np.ndarray, half: int) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
-def mad(values) -> float:
+def mad(values: ArrayLike) -> float:
     """Median absolute deviation from the median (unscaled); NaNs ignored; 0.0 when empty."""
     y = as_float_array(values)
     y = y[np.isfinite(y)]
@@ -123,7 +126,9 @@ def mad(values) -> float:
     return float(np.median(np.abs(y - np.median(y))))
 
 
-def robust_z(values, *, center=None, scale: float | None = None) -> np.ndarray:
+def robust_z(
+    values: ArrayLike, *, center: float | None = None, scale: float | None = None
+) -> np.ndarray:
     """Modified z-scores ``0.6745·(x − median) / MAD`` (Iglewicz & Hoaglin; flag ``|z| > 3.5``).
 
     Args:
@@ -145,10 +150,13 @@ def robust_z(values, *, center=None, scale: float | None = None) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         if scale == 0.0:
             return np.where(deviation == 0, 0.0, np.sign(deviation) * np.inf)
-        return MAD_TO_SIGMA * deviation / scale
+        scores: np.ndarray = MAD_TO_SIGMA * deviation / scale
+        return scores
 
 
-def block_medians(steps, values, *, max_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def block_medians(
+    steps: ArrayLike, values: ArrayLike, *, max_points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """Reduce a long series to at most ``max_points`` block medians (steps: block medians too).
 
     Short series are returned unchanged (as float arrays). NaNs are ignored inside blocks.
@@ -175,7 +183,9 @@ def block_medians(steps, values, *, max_points: int = 200) -> tuple[np.ndarray, 
     return out_s, out_y
 
 
-def sens_slope(values, steps=None, *, max_points: int = 500) -> float:
+def sens_slope(
+    values: ArrayLike, steps: ArrayLike | None = None, *, max_points: int = 500
+) -> float:
     """Sen's slope: the median of all pairwise slopes ``(y_j − y_i)/(t_j − t_i)``, ``i < j``.
 
     Args:
@@ -250,7 +260,7 @@ def _autocorrelation(values: np.ndarray) -> np.ndarray:
 
 
 def mann_kendall(
-    values, *, hamed_rao: bool = True, alpha: float = 0.05, max_points: int = 500
+    values: ArrayLike, *, hamed_rao: bool = True, alpha: float = 0.05, max_points: int = 500
 ) -> TrendTest:
     """Mann–Kendall monotonic-trend test, optionally with the Hamed–Rao variance correction.
 
@@ -315,7 +325,7 @@ def mann_kendall(
     )
 
 
-def sign_change_ratio(values) -> float:
+def sign_change_ratio(values: ArrayLike) -> float:
     """Share of consecutive first differences that change sign (0: monotone, ~0.67: white noise).
 
     TheDeepChecker's "smoothness" is one minus this. Zero differences are skipped.

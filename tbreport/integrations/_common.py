@@ -51,6 +51,8 @@ class Stopper:
             self._make_monitor()
 
     def _make_monitor(self) -> None:
+        if self.logdir is None:  # pragma: no cover - called once a logdir is known
+            return
         self.monitor = Monitor(
             self.logdir,
             fail_on=self.stop_on,

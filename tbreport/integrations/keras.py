@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from tbreport.integrations._common import Stopper, missing_framework
+from tbreport.model import Finding
 
 try:
     import keras
@@ -58,10 +59,10 @@ class TbreportCallback(keras.callbacks.Callback):
         self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
 
     @property
-    def stopped_by(self):
+    def stopped_by(self) -> Finding | None:
         return self.stopper.stopped_by
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.stopper.check(where=f"epoch {epoch}") is not None:
             self.model.stop_training = True
 

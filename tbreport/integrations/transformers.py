@@ -41,7 +41,7 @@ class TbreportCallback(StopperCallback, TrainerCallback):
         stopped_by: The finding that stopped training, or None.
     """
 
-    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         self.stopper.bind(_logging_dir(args))
         epoch = getattr(state, "epoch", None)
         where = f"epoch {epoch:g}" if isinstance(epoch, (int, float)) else "an epoch"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-import re
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
 from tbreport.reading.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
 from tbreport.reading.rundata import RunData
+from tbreport.safe_regex import Pattern
 
 # Largest tensor handed to TensorBoard's make_ndarray whose values are not all in the record.
 _MAX_TENSOR_VALUES = _MAX_BROADCAST_VALUES
@@ -36,7 +37,7 @@ _STORE_EVERYTHING = {
 }
 
 
-def _load(directory: str):
+def _load(directory: str) -> Any:  # an EventAccumulator (tensorboard is untyped)
     from tensorboard.backend.event_processing import event_accumulator
 
     # TensorBoard logs every truncated record at WARNING; our reader reports damage itself.
@@ -46,7 +47,7 @@ def _load(directory: str):
     return acc
 
 
-def _ndarray(tensor_proto) -> np.ndarray | None:
+def _ndarray(tensor_proto: Any) -> np.ndarray | None:
     """``tensor_util.make_ndarray``, refusing what would allocate far more than the record holds.
 
     A few bytes can claim 10^12 elements (one value broadcast to the shape); TensorBoard would
@@ -63,47 +64,69 @@ def _ndarray(tensor_proto) -> np.ndarray | None:
         if len(tensor_proto.tensor_content) != size * itemsize:
             return None
     try:
-        return tensor_util.make_ndarray(tensor_proto)
+        array: np.ndarray = tensor_util.make_ndarray(tensor_proto)
+        return array
     except (ValueError, TypeError, MemoryError, OverflowError):
         return None
 
 
 def read_runs_with_accumulator(
-    runs: list[RunRef], *, tag_filter: re.Pattern[str] | None = None
+    runs: list[RunRef], *, tag_filter: Pattern | None = None
 ) -> list[RunData]:
     """Read each run directory with ``EventAccumulator`` into the fast engine's `RunData`."""
     out = []
     for run in runs:
-        refused = 0
         acc = _load(run.directory)
         available = acc.Tags()
-        tags: list[str] = []
-        tag_ids: dict[str, int] = {}
+        rows = _RunRows(tag_filter)
+        rows.add_scalars(acc, available.get("scalars", []))
+        rows.add_histograms(acc, available.get("histograms", []))
+        rows.add_tensors(acc, available.get("tensors", []))
+        hparam_contents = (
+            [(tag, content) for tag, content in acc.PluginTagToContent("hparams").items()]
+            if "hparams" in acc._plugin_to_tag_to_content
+            else []
+        )
+        out.append(rows.run_data(run, hparam_contents))
+    return out
 
-        def tag_id(tag: str, tags: list[str] = tags, tag_ids: dict[str, int] = tag_ids) -> int:
-            if tag not in tag_ids:
-                tag_ids[tag] = len(tags)
-                tags.append(tag)
-            return tag_ids[tag]
 
-        def keep(tag: str) -> bool:
-            return tag_filter is None or tag_filter.search(tag) is not None
+class _RunRows:
+    """The rows of one run as the accumulator hands them out, tags numbered as they come."""
 
-        scalar_rows: list[tuple[int, int, float, float]] = []
-        histograms: list[tuple[int, HistogramRow]] = []
-        texts: list[tuple[int, int, float, str]] = []
-        for tag in available.get("scalars", []):
-            if keep(tag):
+    def __init__(self, tag_filter: Pattern | None) -> None:
+        self.tag_filter = tag_filter
+        self.tags: list[str] = []
+        self.tag_ids: dict[str, int] = {}
+        self.scalar_rows: list[tuple[int, int, float, float]] = []
+        self.histograms: list[tuple[int, HistogramRow]] = []
+        self.texts: list[tuple[int, int, float, str]] = []
+        self.refused = 0
+
+    def tag_id(self, tag: str) -> int:
+        if tag not in self.tag_ids:
+            self.tag_ids[tag] = len(self.tags)
+            self.tags.append(tag)
+        return self.tag_ids[tag]
+
+    def keep(self, tag: str) -> bool:
+        return self.tag_filter is None or self.tag_filter.search(tag) is not None
+
+    def add_scalars(self, acc: Any, tags: list[str]) -> None:
+        for tag in tags:
+            if self.keep(tag):
                 for e in acc.Scalars(tag):
-                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, e.value))
-        for tag in available.get("histograms", []):
-            if not keep(tag):
+                    self.scalar_rows.append((self.tag_id(tag), e.step, e.wall_time, e.value))
+
+    def add_histograms(self, acc: Any, tags: list[str]) -> None:
+        for tag in tags:
+            if not self.keep(tag):
                 continue
             for e in acc.Histograms(tag):
                 h = e.histogram_value
-                histograms.append(
+                self.histograms.append(
                     (
-                        tag_id(tag),
+                        self.tag_id(tag),
                         HistogramRow(
                             0,
                             0,
@@ -120,8 +143,11 @@ def read_runs_with_accumulator(
                         ),
                     )
                 )
-        for tag in available.get("tensors", []):
-            if not keep(tag):
+
+    def add_tensors(self, acc: Any, tags: list[str]) -> None:
+        """Tensors of the scalars, histograms and text plugins (TF2), as those kinds of rows."""
+        for tag in tags:
+            if not self.keep(tag):
                 continue
             plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
             for e in acc.Tensors(tag):
@@ -129,78 +155,80 @@ def read_runs_with_accumulator(
                     continue
                 arr = _ndarray(e.tensor_proto)
                 if arr is None:
-                    refused += 1
+                    self.refused += 1
                     continue
                 if plugin == "scalars":
                     if arr.size != 1 or arr.dtype.kind not in "biuf":
-                        refused += 1
+                        self.refused += 1
                         continue
-                    scalar_rows.append((tag_id(tag), e.step, e.wall_time, float(arr.ravel()[0])))
-                elif plugin == "histograms":
-                    if arr.ndim != 2 or arr.shape[1] != 3 or arr.dtype.kind not in "biuf":
-                        continue
-                    arr = arr.astype(np.float64)
-                    counts = arr[:, 2]
-                    nonzero = np.flatnonzero(counts)
-                    lo = float(arr[nonzero[0], 0]) if len(nonzero) else 0.0
-                    hi = float(arr[nonzero[-1], 1]) if len(nonzero) else 0.0
-                    histograms.append(
-                        (
-                            tag_id(tag),
-                            HistogramRow(
-                                0,
-                                0,
-                                e.step,
-                                e.wall_time,
-                                lo,
-                                hi,
-                                float(counts.sum()),
-                                float("nan"),
-                                float("nan"),
-                                arr[:, 1].copy(),
-                                counts.copy(),
-                                True,
-                            ),
-                        )
+                    self.scalar_rows.append(
+                        (self.tag_id(tag), e.step, e.wall_time, float(arr.ravel()[0]))
                     )
+                elif plugin == "histograms":
+                    self._add_tensor_histogram(tag, e, arr)
                 elif plugin == "text":
                     strings = arr.ravel()
                     text = "\n".join(
                         s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s)
                         for s in strings
                     )
-                    texts.append((tag_id(tag), e.step, e.wall_time, text))
-        hparam_contents = (
-            [(tag, content) for tag, content in acc.PluginTagToContent("hparams").items()]
-            if "hparams" in acc._plugin_to_tag_to_content
-            else []
+                    self.texts.append((self.tag_id(tag), e.step, e.wall_time, text))
+
+    def _add_tensor_histogram(self, tag: str, e: Any, arr: np.ndarray) -> None:
+        """A TF2 ``[k, 3]`` histogram tensor (left edge, right edge, count per bucket)."""
+        if arr.ndim != 2 or arr.shape[1] != 3 or arr.dtype.kind not in "biuf":
+            return
+        arr = arr.astype(np.float64)
+        counts = arr[:, 2]
+        nonzero = np.flatnonzero(counts)
+        lo = float(arr[nonzero[0], 0]) if len(nonzero) else 0.0
+        hi = float(arr[nonzero[-1], 1]) if len(nonzero) else 0.0
+        self.histograms.append(
+            (
+                self.tag_id(tag),
+                HistogramRow(
+                    0,
+                    0,
+                    e.step,
+                    e.wall_time,
+                    lo,
+                    hi,
+                    float(counts.sum()),
+                    float("nan"),
+                    float("nan"),
+                    arr[:, 1].copy(),
+                    counts.copy(),
+                    True,
+                ),
+            )
         )
+
+    def run_data(self, run: RunRef, hparam_contents: list[tuple[str, bytes]]) -> RunData:
         warnings = []
-        if refused:
+        if self.refused:
             warnings.append(
                 ReadWarning(
                     kind="undecodable-record",
                     path=run.directory,
                     run=run.name,
-                    message=f"{refused} tensor values skipped: absurd shapes or not convertible",
+                    message=f"{self.refused} tensor values skipped: absurd shapes or not "
+                    "convertible",
                 )
             )
+        tags, scalar_rows = self.tags, self.scalar_rows
         scalar_rows.sort(key=lambda r: tags[r[0]])  # tag-name order; stable keeps written order
         arr_tag = np.array([r[0] for r in scalar_rows], dtype=np.int32)
-        out.append(
-            RunData(
-                ref=run,
-                tags=tags,
-                scalar_tag=arr_tag,
-                scalar_step=np.array([r[1] for r in scalar_rows], dtype=np.int64),
-                scalar_wall=np.array([r[2] for r in scalar_rows], dtype=np.float64),
-                scalar_value=np.array([r[3] for r in scalar_rows], dtype=np.float64),
-                histograms=histograms,
-                texts=texts,
-                hparam_contents=hparam_contents,
-                files=len(run.files),
-                bytes=sum(f.size for f in run.files),
-                warnings=warnings,
-            )
+        return RunData(
+            ref=run,
+            tags=tags,
+            scalar_tag=arr_tag,
+            scalar_step=np.array([r[1] for r in scalar_rows], dtype=np.int64),
+            scalar_wall=np.array([r[2] for r in scalar_rows], dtype=np.float64),
+            scalar_value=np.array([r[3] for r in scalar_rows], dtype=np.float64),
+            histograms=self.histograms,
+            texts=self.texts,
+            hparam_contents=hparam_contents,
+            files=len(run.files),
+            bytes=sum(f.size for f in run.files),
+            warnings=warnings,
         )
-    return out

@@ -9,10 +9,12 @@ supersede, duplicate steps are kept and reported.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from numpy.typing import DTypeLike
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
@@ -49,6 +51,63 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     tag_ids: dict[str, int] = {}
     warnings: list[ReadWarning] = []
     plugin_of: dict[str, str] = {}
+    bases = _file_bases(files, warnings, plugin_of)
+    parts = _gather(files, bases, plugin_of, tags, tag_ids, release=release)
+    histograms, texts, hparam_contents = parts.histograms, parts.texts, parts.hparam_contents
+    purge_ops = _purge_operations(parts.starts, parts.version_marks, parts.legacy)
+
+    # One column at a time, releasing its parts (a single part is used as it is).
+    seq = _join(parts.seq, np.int64)
+    tag = _join(parts.tag, np.int32)
+    step = _join(parts.step, np.int64)
+    wall = _join(parts.wall, np.float64)
+    value = _join(parts.value, np.float64)
+    del parts
+    alive = _purge(run, purge_ops, warnings, (seq, step, tag), histograms, texts)
+    scalar_alive, hist_alive, text_alive, purged = alive
+    if purged:
+        seq, tag, step, wall, value = (a[scalar_alive] for a in (seq, tag, step, wall, value))
+        histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
+        texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
+
+    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
+    # ``seq`` ascends (files in order, each in record order), so a stable sort by tag suffices.
+    name_rank = np.empty(len(tags), dtype=np.int32)
+    name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
+    if len(seq) > 1 and not (seq[1:] >= seq[:-1]).all():
+        order = np.lexsort((seq, name_rank[tag]))
+        del seq
+        tag, step, wall, value = (column[order] for column in (tag, step, wall, value))
+    elif len(tags) > 1 and not _grouped(tag, name_rank):
+        del seq
+        columns = [step, wall, value, tag]
+        del step, wall, value, tag  # the list holds the only references: released one by one
+        step, wall, value, tag = _group_by_tag(name_rank, columns)
+    duplicates = _count_duplicates(run, tags, step, tag, warnings)
+    warnings = [w if w.run else replace(w, run=run.name) for w in warnings]
+    return RunData(
+        ref=run,
+        tags=tags,
+        scalar_tag=tag,
+        scalar_step=step,
+        scalar_wall=wall,
+        scalar_value=value,
+        histograms=[(h[1], h[2]) for h in sorted(histograms, key=lambda h: (h[1], h[0]))],
+        texts=[t[1:] for t in sorted(texts, key=lambda t: (t[1], t[0]))],
+        hparam_contents=hparam_contents,
+        files=len(files),
+        bytes=sum(f.size for f in run.files),
+        purged=purged,
+        duplicate_steps=duplicates,
+        warnings=warnings,
+    )
+
+
+def _file_bases(
+    files: list[FileData], warnings: list[ReadWarning], plugin_of: dict[str, str]
+) -> list[int]:
+    """Where each file's records start in the run's numbering of records; gathers the files'
+    warnings and the plugin of each tag (its first metadata anywhere in the run)."""
     base = 0
     bases = []
     for data in files:
@@ -57,6 +116,38 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         warnings.extend(data.warnings)
         for tag, (_, plugin) in sorted(data.metadata.items(), key=lambda item: item[1][0]):
             plugin_of.setdefault(tag, plugin)
+    return bases
+
+
+@dataclass
+class _Parts:
+    """A run's rows as its files hold them, before they become columns."""
+
+    seq: list[np.ndarray]
+    tag: list[np.ndarray]
+    step: list[np.ndarray]
+    wall: list[np.ndarray]
+    value: list[np.ndarray]
+    histograms: list[tuple[int, int, HistogramRow]]  # (seq, tag id, row)
+    texts: list[tuple[int, int, int, float, str]]  # (seq, tag id, step, wall time, text)
+    hparam_contents: list[tuple[str, bytes]]
+    starts: list[tuple[int, int]]
+    version_marks: list[tuple[int, float]]
+    legacy: list[tuple[int, int, bool, tuple[int, ...]]]
+
+
+def _gather(
+    files: list[FileData],
+    bases: list[int],
+    plugin_of: dict[str, str],
+    tags: list[str],
+    tag_ids: dict[str, int],
+    *,
+    release: bool,
+) -> _Parts:
+    """Every file's rows with run-wide record numbers and tag ids (new tags are added to
+    ``tags`` and ``tag_ids``); tensors count as scalars, histograms and text only under their
+    plugin. With ``release``, the files' scalar columns are emptied as they are taken."""
 
     def remap(data: FileData) -> np.ndarray:
         mapping = np.empty(len(data.tags), dtype=np.int32)
@@ -69,8 +160,8 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         return mapping
 
     seq_parts, tag_parts, step_parts, wall_parts, value_parts = [], [], [], [], []
-    histograms: list[tuple] = []
-    texts: list[tuple] = []
+    histograms: list[tuple[int, int, HistogramRow]] = []
+    texts: list[tuple[int, int, int, float, str]] = []
     hparam_contents: list[tuple[str, bytes]] = []
     starts: list[tuple[int, int]] = []
     version_marks: list[tuple[int, float]] = []
@@ -111,21 +202,36 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
                 (seq + file_base, step, has_summary, tuple(int(mapping[t]) for t in ev_tags))
                 for seq, step, has_summary, ev_tags in data.legacy_events
             )
+    columns = (seq_parts, tag_parts, step_parts, wall_parts, value_parts)
+    return _Parts(*columns, histograms, texts, hparam_contents, starts, version_marks, legacy)
 
-    # One column at a time, releasing its parts (a single part is used as it is).
-    seq = _join(seq_parts, np.int64)
-    tag = _join(tag_parts, np.int32)
-    step = _join(step_parts, np.int64)
-    wall = _join(wall_parts, np.float64)
-    value = _join(value_parts, np.float64)
+
+class _Alive(NamedTuple):
+    """Which rows survive the restart purges, and how many points were purged."""
+
+    scalars: np.ndarray
+    histograms: np.ndarray
+    texts: np.ndarray
+    purged: int
+
+
+def _purge(
+    run: RunRef,
+    purge_ops: list[tuple[int, int, tuple[int, ...] | None]],
+    warnings: list[ReadWarning],
+    scalars: tuple[np.ndarray, np.ndarray, np.ndarray],
+    histograms: list[tuple[int, int, HistogramRow]],
+    texts: list[tuple[int, int, int, float, str]],
+) -> _Alive:
+    """Apply TensorBoard's purges to the scalar rows (``scalars``: their seq, step and tag
+    columns), the histograms and the texts; each purge that drops points adds a warning."""
+    seq, step, tag = scalars
     hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
     hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
     hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
     text_seq = np.array([t[0] for t in texts], dtype=np.int64)
     text_tag = np.array([t[1] for t in texts], dtype=np.int32)
     text_step = np.array([t[2] for t in texts], dtype=np.int64)
-
-    purge_ops = _purge_operations(starts, version_marks, legacy)
     scalar_alive = np.ones(len(seq), dtype=bool)
     hist_alive = np.ones(len(hist_seq), dtype=bool)
     text_alive = np.ones(len(text_seq), dtype=bool)
@@ -158,24 +264,14 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
                     ),
                 )
             )
-    if purged:
-        seq, tag, step, wall, value = (a[scalar_alive] for a in (seq, tag, step, wall, value))
-        histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
-        texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
+    return _Alive(scalar_alive, hist_alive, text_alive, purged)
 
-    # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
-    # ``seq`` ascends (files in order, each in record order), so a stable sort by tag suffices.
-    name_rank = np.empty(len(tags), dtype=np.int32)
-    name_rank[np.argsort(np.asarray(tags, dtype=object))] = np.arange(len(tags), dtype=np.int32)
-    if len(seq) > 1 and not (seq[1:] >= seq[:-1]).all():
-        order = np.lexsort((seq, name_rank[tag]))
-        del seq
-        tag, step, wall, value = (column[order] for column in (tag, step, wall, value))
-    elif len(tags) > 1 and not _grouped(tag, name_rank):
-        del seq
-        columns = [step, wall, value, tag]
-        del step, wall, value, tag  # the list holds the only references: released one by one
-        step, wall, value, tag = _group_by_tag(name_rank, columns)
+
+def _count_duplicates(
+    run: RunRef, tags: list[str], step: np.ndarray, tag: np.ndarray, warnings: list[ReadWarning]
+) -> int:
+    """Points that share a step with an earlier point of their tag (kept; one warning says so).
+    ``step`` and ``tag`` are grouped by tag, in written order within a tag."""
     duplicates = 0
     # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
     if len(step) > 1 and not ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
@@ -198,23 +294,7 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
                     ),
                 )
             )
-    warnings = [w if w.run else replace(w, run=run.name) for w in warnings]
-    return RunData(
-        ref=run,
-        tags=tags,
-        scalar_tag=tag,
-        scalar_step=step,
-        scalar_wall=wall,
-        scalar_value=value,
-        histograms=[(h[1], h[2]) for h in sorted(histograms, key=lambda h: (h[1], h[0]))],
-        texts=[t[1:] for t in sorted(texts, key=lambda t: (t[1], t[0]))],
-        hparam_contents=hparam_contents,
-        files=len(files),
-        bytes=sum(f.size for f in run.files),
-        purged=purged,
-        duplicate_steps=duplicates,
-        warnings=warnings,
-    )
+    return duplicates
 
 
 def _grouped(tag: np.ndarray, name_rank: np.ndarray) -> bool:
@@ -262,7 +342,7 @@ _EMPTY_INT = np.zeros(0, np.int64)
 _EMPTY_FLOAT = np.zeros(0, np.float64)
 
 
-def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
+def _join(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
     """Concatenate ``parts`` and empty the list (a single part is returned as it is)."""
     if not parts:
         return np.zeros(0, dtype)
@@ -375,7 +455,7 @@ def combine(
     )
 
 
-def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
+def _take_column(run_data: list[RunData], name: str, dtype: DTypeLike) -> np.ndarray:
     """Concatenate one column over runs and release it from them (they are not used again)."""
     parts = [getattr(rd, name) for rd in run_data]
     for rd in run_data:
@@ -383,7 +463,7 @@ def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
     return _join(parts, dtype)
 
 
-def _code_type(categories: int):
+def _code_type(categories: int) -> type[np.signedinteger[Any]]:
     """The integer type pandas keeps for the codes of that many categories."""
     for dtype in (np.int8, np.int16, np.int32):
         if categories < np.iinfo(dtype).max:
@@ -450,7 +530,9 @@ def _histogram_statistics_all(rows: list[HistogramRow]) -> tuple[np.ndarray, ...
     return mean, std, zero
 
 
-def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFrame:
+def _histogram_frame(
+    run_data: list[RunData], run_dtype: pd.CategoricalDtype, tag_dtype: pd.CategoricalDtype
+) -> pd.DataFrame:
     run_codes: list[int] = []
     tag_names: list[str] = []
     rows: list[HistogramRow] = []
@@ -467,7 +549,7 @@ def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFr
             part = slice(start, start + _STATISTICS_CHUNK)
             mean[part], std[part], zero[part] = _histogram_statistics_all(rows[part])
 
-    def column(name: str, dtype=np.float64) -> np.ndarray:
+    def column(name: str, dtype: DTypeLike = np.float64) -> np.ndarray:
         return np.fromiter((getattr(h, name) for h in rows), dtype, n)
 
     def arrays(name: str) -> np.ndarray:

@@ -114,24 +114,8 @@ def _visit(
 ) -> list[tuple[Path, str]]:
     """Record ``directory`` (``rel`` to the root) as a run if it holds event files; return its
     subdirectories with their relative names."""
-    try:
-        st = os.stat(directory)
-    except OSError as exc:
-        warnings.append(_unreadable(directory, root, exc))
+    if not _first_visit(root, directory, seen, warnings):
         return []
-    key = (st.st_dev, st.st_ino)
-    if key in seen:
-        if directory.is_symlink():
-            warnings.append(
-                ReadWarning(
-                    kind="symlink-alias",
-                    path=_display(directory, root),
-                    message="symbolic link to a directory that is already read (or a loop); "
-                    "read it once",
-                )
-            )
-        return []
-    seen.add(key)
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
@@ -167,43 +151,77 @@ def _visit(
         if "tfevents" not in entry.name:
             continue
         display = printable_name(os.path.join(root_text, child))
-        if entry.name.endswith(".profile-empty"):
-            warnings.append(
-                ReadWarning(
-                    kind="profile-placeholder",
-                    path=display,
-                    message="TensorFlow profiler placeholder (*.profile-empty), not an event file; "
-                    "skipped",
-                )
-            )
-            continue
-        try:
-            file_stat = entry.stat(follow_symlinks=True)
-        except OSError as exc:
-            warnings.append(_unreadable(path, root, exc))
-            continue
-        if not stat.S_ISREG(file_stat.st_mode):
-            warnings.append(
-                ReadWarning(kind="not-a-file", path=display, message="not a regular file; skipped")
-            )
-            continue
-        if _is_lfs_pointer(path, file_stat.st_size):
-            warnings.append(
-                ReadWarning(
-                    kind="lfs-pointer",
-                    path=display,
-                    message="Git LFS pointer, not the event file itself (run `git lfs pull`); "
-                    "skipped",
-                )
-            )
-            continue
-        run.files.append(EventFileRef(path=str(path), display=display, size=file_stat.st_size))
+        ref = _event_file(entry, path, display, root, warnings)
+        if ref is not None:
+            run.files.append(ref)
     if run.files:
         runs.append(run)
     return subdirs
 
 
-def _is_regular(entry: os.DirEntry) -> bool:
+def _first_visit(
+    root: Path, directory: Path, seen: set[tuple[int, int]], warnings: list[ReadWarning]
+) -> bool:
+    """Whether ``directory`` is readable and not read yet (through another symbolic link)."""
+    try:
+        st = os.stat(directory)
+    except OSError as exc:
+        warnings.append(_unreadable(directory, root, exc))
+        return False
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        if directory.is_symlink():
+            warnings.append(
+                ReadWarning(
+                    kind="symlink-alias",
+                    path=_display(directory, root),
+                    message="symbolic link to a directory that is already read (or a loop); "
+                    "read it once",
+                )
+            )
+        return False
+    seen.add(key)
+    return True
+
+
+def _event_file(
+    entry: os.DirEntry[str], path: Path, display: str, root: Path, warnings: list[ReadWarning]
+) -> EventFileRef | None:
+    """The event file ``entry``, or None (with a warning) for a profiler placeholder, something
+    other than a regular file, or a Git LFS pointer."""
+    if entry.name.endswith(".profile-empty"):
+        warnings.append(
+            ReadWarning(
+                kind="profile-placeholder",
+                path=display,
+                message="TensorFlow profiler placeholder (*.profile-empty), not an event file; "
+                "skipped",
+            )
+        )
+        return None
+    try:
+        file_stat = entry.stat(follow_symlinks=True)
+    except OSError as exc:
+        warnings.append(_unreadable(path, root, exc))
+        return None
+    if not stat.S_ISREG(file_stat.st_mode):
+        warnings.append(
+            ReadWarning(kind="not-a-file", path=display, message="not a regular file; skipped")
+        )
+        return None
+    if _is_lfs_pointer(path, file_stat.st_size):
+        warnings.append(
+            ReadWarning(
+                kind="lfs-pointer",
+                path=display,
+                message="Git LFS pointer, not the event file itself (run `git lfs pull`); skipped",
+            )
+        )
+        return None
+    return EventFileRef(path=str(path), display=display, size=file_stat.st_size)
+
+
+def _is_regular(entry: os.DirEntry[str]) -> bool:
     try:
         return stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
     except OSError:

@@ -15,6 +15,7 @@ tags renamed so nothing collides (``validation/epoch_loss``, ``Loss/validation``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
     rows = []
     for rd in run_data:
-        scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
+        scalar_tag_ids: Iterable[int] = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
         scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
         hist_tags = {rd.tags[t] for t, _ in rd.histograms}
         # Ranges per column, without concatenating (or filtering) copies of a run's columns.
@@ -163,7 +164,9 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     return frame
 
 
-def _range(parts: list[np.ndarray], valid) -> tuple[float | None, float | None]:
+def _range(
+    parts: list[np.ndarray], valid: Callable[[np.ndarray], np.ndarray | None]
+) -> tuple[float | None, float | None]:
     """Smallest and largest value over ``parts`` where ``valid(part)`` (None: everywhere)."""
     lows, highs = [], []
     for part in parts:
@@ -222,6 +225,6 @@ def fold_into_logical_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFr
     pair_run = np.array([run_position[r] for r in new_runs], dtype=np.int32)
     pair_tag = np.array([tag_position[t] for t in new_tags], dtype=np.int32)
     out = frame.copy(deep=False)
-    out["run"] = pd.Categorical.from_codes(pair_run[inverse], categories=logical_order)
-    out["tag"] = pd.Categorical.from_codes(pair_tag[inverse], categories=tag_categories)
+    out["run"] = pd.Categorical.from_codes(pair_run[inverse], categories=pd.Index(logical_order))
+    out["tag"] = pd.Categorical.from_codes(pair_tag[inverse], categories=pd.Index(tag_categories))
     return out

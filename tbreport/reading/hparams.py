@@ -8,7 +8,7 @@ hparams-plugin summary (``session_start_info``, ``session_end_info``, ``experime
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
-def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
@@ -44,7 +44,7 @@ def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _struct_value(value) -> Any:
+def _struct_value(value: Any) -> Any:  # a protobuf Value
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         return value.number_value
@@ -59,10 +59,11 @@ def _struct_value(value) -> Any:
     return None
 
 
-def _enum_name(enum, value: int) -> str:
+def _enum_name(enum: Any, value: int) -> str:
     """The name of an enum value; event files may hold numbers this TensorBoard does not know."""
     try:
-        return enum.Name(value)
+        name: str = enum.Name(value)
+        return name
     except ValueError:
         return f"UNKNOWN_{value}"
 
@@ -117,7 +118,7 @@ def load_hparams_yaml(path: str) -> Any:
     class _PlainLoader(yaml.SafeLoader):
         aliases = 0
 
-        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
             # A few aliases are legitimate; thousands are a "billion laughs" expansion bomb.
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
@@ -130,7 +131,7 @@ def load_hparams_yaml(path: str) -> Any:
             return loader.construct_mapping(node, deep=True)
         if isinstance(node, yaml.SequenceNode):
             return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
+        return loader.construct_scalar(cast(yaml.ScalarNode, node))  # the one kind left
 
     _PlainLoader.add_multi_constructor("", _plain_node)
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -138,9 +139,20 @@ def load_hparams_yaml(path: str) -> Any:
     if len(text) > _MAX_YAML_BYTES:
         raise ValueError(f"larger than {_MAX_YAML_BYTES // 1024} KiB")
     try:
-        return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_PlainLoader)  # SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
+
+
+class HparamRecord(NamedTuple):
+    """One row of ``hparam_records`` (the columns of `HPARAM_RECORD_COLUMNS`)."""
+
+    run: str  # the logical run
+    source_run: str
+    source: str
+    kind: str
+    name: str
+    value: Any
 
 
 def build_hparams(
@@ -149,9 +161,22 @@ def build_hparams(
     """The wide ``hparams`` table (one row per logical run) and the long ``hparam_records``."""
     logical_of = dict(zip(runs["run"], runs["logical_run"], strict=True))
     warnings: list[ReadWarning] = []
-    records: list[tuple[str, str, str, str, str, Any]] = []
+    records = _hf_args_records(text, logical_of)
+    for rd in run_data:
+        records += _run_records(rd, logical_of, warnings)
 
+    hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
+    for column in ("run", "source_run", "source", "kind", "name"):
+        hparam_records[column] = hparam_records[column].astype(object)
+    hparam_records["value"] = hparam_records["value"].astype(object)
+    return _wide_table(records, runs), hparam_records, warnings
+
+
+def _hf_args_records(text: pd.DataFrame, logical_of: dict[str, str]) -> list[HparamRecord]:
+    """The hyperparameters of HF Trainer's ``args/text_summary`` JSON."""
+    records: list[HparamRecord] = []
     hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
+    row: Any  # a row of the text frame
     for row in hf_args.itertuples(index=False):
         run = str(row.run)
         try:
@@ -160,54 +185,60 @@ def build_hparams(
         except (TypeError, ValueError, RecursionError):  # not JSON, or nested beyond reason
             continue
         for name, value in flat.items():
-            records.append((logical_of.get(run, run), run, "hf-args", "hparam", name, value))
+            records.append(
+                HparamRecord(logical_of.get(run, run), run, "hf-args", "hparam", name, value)
+            )
+    return records
 
-    for rd in run_data:
-        run = rd.ref.name
-        logical = logical_of.get(run, run)
-        if rd.ref.hparams_yaml:
-            try:
-                loaded = load_hparams_yaml(rd.ref.hparams_yaml)
-                flat = _flatten(loaded) if isinstance(loaded, dict) else {}
-            except (OSError, ValueError, RecursionError) as exc:
+
+def _run_records(
+    rd: RunData, logical_of: dict[str, str], warnings: list[ReadWarning]
+) -> list[HparamRecord]:
+    """A run directory's Lightning ``hparams.yaml`` and hparams-plugin records."""
+    records: list[HparamRecord] = []
+    run = rd.ref.name
+    logical = logical_of.get(run, run)
+    if rd.ref.hparams_yaml:
+        try:
+            loaded = load_hparams_yaml(rd.ref.hparams_yaml)
+            flat = _flatten(loaded) if isinstance(loaded, dict) else {}
+        except (OSError, ValueError, RecursionError) as exc:
+            warnings.append(
+                ReadWarning(
+                    kind="hparams-yaml",
+                    path=rd.ref.hparams_yaml,
+                    run=run,
+                    message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
+                )
+            )
+            flat = {}
+        for name, value in flat.items():
+            records.append(HparamRecord(logical, run, "hparams.yaml", "hparam", name, value))
+    for tag, content in rd.hparam_contents:
+        for kind, name, value in _hparams_plugin_records(content):
+            if kind == "invalid":
                 warnings.append(
                     ReadWarning(
-                        kind="hparams-yaml",
-                        path=rd.ref.hparams_yaml,
+                        kind="hparams-undecodable",
+                        path=rd.ref.directory,
                         run=run,
-                        message=f"could not read hparams.yaml ({type(exc).__name__}); skipped",
+                        message=f"hparams data of tag {tag!r} could not be decoded; skipped",
                     )
                 )
-                flat = {}
-            for name, value in flat.items():
-                records.append((logical, run, "hparams.yaml", "hparam", name, value))
-        for tag, content in rd.hparam_contents:
-            for kind, name, value in _hparams_plugin_records(content):
-                if kind == "invalid":
-                    warnings.append(
-                        ReadWarning(
-                            kind="hparams-undecodable",
-                            path=rd.ref.directory,
-                            run=run,
-                            message=f"hparams data of tag {tag!r} could not be decoded; skipped",
-                        )
-                    )
-                    continue
-                source = (
-                    tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
-                )
-                records.append((logical, run, source, kind, name, value))
+                continue
+            source = tag[len(HPARAMS_TAG_PREFIX) :] if tag.startswith(HPARAMS_TAG_PREFIX) else tag
+            records.append(HparamRecord(logical, run, source, kind, name, value))
+    return records
 
-    hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
-    for column in ("run", "source_run", "source", "kind", "name"):
-        hparam_records[column] = hparam_records[column].astype(object)
-    hparam_records["value"] = hparam_records["value"].astype(object)
 
+def _wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per logical run, one column per hyperparameter: HF args, then hparams.yaml, then
+    the hparams plugin (later sources win); numeric columns become numbers."""
     source_rank = {"hf-args": 0, "hparams.yaml": 1}
     wide: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
-    hp_rows = [r for r in records if r[3] == "hparam"]
-    hp_rows.sort(key=lambda r: source_rank.get(r[2], 2))  # stable: later sources win
+    hp_rows = [r for r in records if r.kind == "hparam"]
+    hp_rows.sort(key=lambda r: source_rank.get(r.source, 2))  # stable: later sources win
     for logical, _, _, _, name, value in hp_rows:
         if name not in columns:
             columns.append(name)
@@ -220,7 +251,7 @@ def build_hparams(
     for column in columns:
         values = table[column]
         if values.map(
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or v is None
+            lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None
         ).all():
             table[column] = pd.to_numeric(values, errors="coerce")
-    return table, hparam_records, warnings
+    return table

@@ -27,6 +27,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
@@ -96,6 +97,15 @@ class PollResult:
     warnings: tuple[ReadWarning, ...]
     bytes_read: int
     grew: bool
+
+
+class _FileOutcome(NamedTuple):
+    """What one poll of one file found."""
+
+    changed: bool  # the run must be assembled and diagnosed again
+    grew: bool
+    bytes_read: int
+    warnings: list[ReadWarning]
 
 
 class IncrementalReader:
@@ -202,7 +212,7 @@ class IncrementalReader:
 
     def _poll_file(
         self, run: _RunState, path: str, display: str, now: float, finished: bool
-    ) -> tuple[bool, bool, int, list[ReadWarning]] | None:
+    ) -> _FileOutcome | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -241,7 +251,7 @@ class IncrementalReader:
         if is_damage != state.tail_is_damage:
             state.tail_is_damage = is_damage
             changed = True
-        return changed, grew, nbytes, warnings
+        return _FileOutcome(changed, grew, nbytes, warnings)
 
     def _read_new(self, state: _FileState, run: str) -> tuple[int, ReadWarning | None]:
         """Parse the bytes after ``state.consumed``; returns bytes read and a read failure."""
@@ -273,9 +283,10 @@ class IncrementalReader:
                     message="file ends inside a record; kept every complete record before it",
                 )
             return len(new), None
-        tails = [w for w in data.warnings if w.kind in _TAIL_KINDS and w.offset is not None]
-        tail = max(tails, key=lambda w: w.offset) if tails else None
-        end = tail.offset if tail is not None else start + len(new)
+        tails = [
+            (w.offset, w) for w in data.warnings if w.kind in _TAIL_KINDS and w.offset is not None
+        ]
+        end, tail = max(tails, key=lambda pair: pair[0]) if tails else (start + len(new), None)
         data.warnings = [w for w in data.warnings if w is not tail]
         state.tail = tail
         if end <= start:  # only the start of a record so far
@@ -374,7 +385,7 @@ class IncrementalReader:
         for logical, members in groups.items():
             if not wanted.intersection(members):
                 continue
-            parts = [assembled.pop(m, None) or self._assemble(m) for m in members]
+            parts = [assembled.pop(m) if m in assembled else self._assemble(m) for m in members]
             results[logical] = combine(self.logdir, parts)
         return results
 

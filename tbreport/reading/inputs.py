@@ -16,18 +16,20 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 from tbreport.reading.assemble import assemble_run, combine
 from tbreport.reading.discovery import EventFileRef, RunRef
 from tbreport.reading.parsing import FileData, parse_event_bytes
-from tbreport.reading.reader import read
+from tbreport.reading.reader import Engine, read
 from tbreport.reading.result import ReadResult
 from tbreport.reading.selection import select
 from tbreport.reading.sources import (
+    MemberRef,
     RunEntry,
+    SourceReader,
     SourceSpec,
     archive_kind,
     is_url,
@@ -35,6 +37,7 @@ from tbreport.reading.sources import (
     reader_for,
     resolve_source,
 )
+from tbreport.safe_regex import Pattern
 from tbreport.safe_regex import compile_pattern as safe_compile
 
 
@@ -45,8 +48,16 @@ def is_remote_or_archive(source: str) -> bool:
     return os.path.isfile(source) and archive_kind(os.path.basename(source)) is not None
 
 
-def compile_pattern(pattern: str | None, *, option: str) -> re.Pattern[str] | None:
-    """A case-insensitive regular expression (as TensorBoard's filters), or None.
+@overload
+def compile_pattern(pattern: str, *, option: str) -> Pattern: ...
+@overload
+def compile_pattern(pattern: None, *, option: str) -> None: ...
+@overload
+def compile_pattern(pattern: str | None, *, option: str) -> Pattern | None: ...
+
+
+def compile_pattern(pattern: str | None, *, option: str) -> Pattern | None:
+    """A case-insensitive regular expression (as TensorBoard's filters), or None for None.
 
     Raises:
         InputError: ``pattern`` is not a valid regular expression.
@@ -67,7 +78,7 @@ def read_source(
     tags: str | None = None,
     runs: str | None = None,
     jobs: int | None = None,
-    engine: str = "fast",
+    engine: Engine = "fast",
 ) -> ReadResult:
     """Read a directory, event file, archive or fsspec URL into a ``ReadResult``.
 
@@ -105,8 +116,8 @@ def read_source(
 def _read_archive_or_url(
     source: str,
     *,
-    tag_pattern: re.Pattern[str] | None,
-    run_pattern: re.Pattern[str] | None,
+    tag_pattern: Pattern | None,
+    run_pattern: Pattern | None,
 ) -> ReadResult:
     spec = resolve_source(source)
     listing = list_source(spec)
@@ -121,7 +132,7 @@ def _read_archive_or_url(
     return read_entries(spec, entries, tag_filter=tag_pattern, discovery_warnings=listing.warnings)
 
 
-def _run_matches(pattern: re.Pattern[str], name: str) -> bool:
+def _run_matches(pattern: Pattern, name: str) -> bool:
     parts = name.split("/")
     # The run itself or any parent directory (a logical run holding Keras train/ validation/).
     return any(pattern.search("/".join(parts[:i])) for i in range(len(parts), 0, -1))
@@ -192,7 +203,7 @@ def read_entries(
 
 
 @contextlib.contextmanager
-def _yaml_file(spec: SourceSpec, member, reader) -> Iterator[str | None]:
+def _yaml_file(spec: SourceSpec, member: MemberRef, reader: SourceReader) -> Iterator[str | None]:
     """A path ``load_hparams_yaml`` can open for a Lightning ``hparams.yaml`` member.
 
     Local directories are read in place. For archives and URLs the bytes go to an anonymous

@@ -15,9 +15,8 @@ run's plugin names during assembly (`tbreport.reading.assemble`).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -31,6 +30,13 @@ from tbreport.reading.records import (
     frame_records,
     gather_columns,
 )
+from tbreport.safe_regex import Pattern
+
+#: A protobuf message of TensorBoard's generated classes (which carry no type information).
+Proto = Any
+#: Scalar rows decoded in bulk: record indices, tag ids, steps, wall times, values, and is_tensor
+#: (one flag for the whole layout, or one per row).
+FastRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, "np.ndarray | bool"]
 
 # Groups larger than this many bytes are decoded in row chunks to bound memory.
 _MAX_MATRIX_BYTES = 1 << 25
@@ -99,12 +105,12 @@ class FileData:
 
     # Workers send FileData to the reading process: histograms go as a few flat arrays, since
     # pickling one object and two arrays per histogram cost more than parsing them.
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["histograms"] = _pack_histograms(state["histograms"])
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state["histograms"] = _unpack_histograms(state["histograms"])
         self.__dict__.update(state)
 
@@ -308,15 +314,13 @@ def _valid_varint_columns(cols: np.ndarray) -> np.ndarray:
 class _Collector:
     """Accumulates decoded values of one file before they become `FileData` arrays."""
 
-    def __init__(self, path: str, tag_filter: re.Pattern[str] | None) -> None:
+    def __init__(self, path: str, tag_filter: Pattern | None) -> None:
         self.data = FileData(path=path)
         self.tag_index: dict[str, int] = {}
         self.tag_filter = tag_filter
         self._keep: dict[str, bool] = {}
         # (record indices, tag ids, steps, wall times, values, is_tensor) per decoded layout.
-        self.fast: list[
-            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
-        ] = []
+        self.fast: list[FastRows] = []
         self.slow_scalars: list[tuple[int, int, int, float, float, bool]] = []
 
     def keep(self, tag: str) -> bool:
@@ -337,9 +341,7 @@ class _Collector:
         self.data.other_values[kind] = self.data.other_values.get(kind, 0) + 1
 
 
-def parse_event_bytes(
-    buf: bytes, *, path: str, tag_filter: re.Pattern[str] | None = None
-) -> FileData:
+def parse_event_bytes(buf: bytes, *, path: str, tag_filter: Pattern | None = None) -> FileData:
     """Parse the whole content of one event file.
 
     Args:
@@ -355,7 +357,7 @@ def parse_event_bytes(
 
 
 def parse_event_files(
-    files: list[tuple[bytes, str]], *, tag_filter: re.Pattern[str] | None = None
+    files: list[tuple[bytes, str]], *, tag_filter: Pattern | None = None
 ) -> list[FileData]:
     """Parse several event files at once; the same result as `parse_event_bytes` on each.
 
@@ -402,7 +404,7 @@ def parse_event_stream(
     handle: BinaryIO,
     *,
     path: str,
-    tag_filter: re.Pattern[str] | None = None,
+    tag_filter: Pattern | None = None,
     chunk_bytes: int = 64 << 20,
     size_hint: int = 0,
 ) -> FileData | None:
@@ -450,26 +452,7 @@ def parse_event_stream(
         if seq_base == 0 and (not n or _is_legacy(buf, framing.offsets, framing.lengths)):
             return None
         if n:
-            fast_before = len(collector.fast)
-            if n < _FAST_MIN_RECORDS:
-                slow = np.arange(n, dtype=np.int64)
-            else:
-                slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
-            for k in range(fast_before, len(collector.fast)):
-                rows, *rest = collector.fast[k]
-                collector.fast[k] = (rows + seq_base, *rest)
-            _decode_slow(
-                buf,
-                framing.offsets,
-                framing.lengths,
-                slow,
-                collector,
-                seq_base=seq_base,
-                legacy=False,
-            )
-            # Into the preallocated columns at once: per-chunk parts kept until the end would
-            # interleave with each chunk's temporaries and fragment the heap (RSS twice the data).
-            _finish(collector)
+            _decode_chunk(buf, framing, collector, seq_base=seq_base)
             store.append(data)
         seq_base += n
         carry = buf[end:]
@@ -481,6 +464,31 @@ def parse_event_stream(
         return None
     store.finish(data)
     return data
+
+
+def _decode_chunk(buf: bytes, framing: Framing, collector: _Collector, *, seq_base: int) -> None:
+    """Decode one chunk's records into ``collector``, numbered from ``seq_base`` on."""
+    n = len(framing.offsets)
+    fast_before = len(collector.fast)
+    if n < _FAST_MIN_RECORDS:
+        slow = np.arange(n, dtype=np.int64)
+    else:
+        slow = _decode_fast(buf, framing.offsets, framing.lengths, collector)
+    for k in range(fast_before, len(collector.fast)):
+        rows, rest = collector.fast[k][0], collector.fast[k][1:]
+        collector.fast[k] = (rows + seq_base, *rest)
+    _decode_slow(
+        buf,
+        framing.offsets,
+        framing.lengths,
+        slow,
+        collector,
+        seq_base=seq_base,
+        legacy=False,
+    )
+    # Into the preallocated columns at once: per-chunk parts kept until the end would
+    # interleave with each chunk's temporaries and fragment the heap (RSS twice the data).
+    _finish(collector)
 
 
 class _ScalarStore:
@@ -579,7 +587,7 @@ def _frame(buf: bytes, collector: _Collector) -> Framing | None:
 
 def _decode_together(
     framed: list[tuple[bytes, Framing, _Collector]],
-    tag_filter: re.Pattern[str] | None,
+    tag_filter: Pattern | None,
     *,
     fast: bool,
 ) -> None:
@@ -897,7 +905,7 @@ _HISTO_DOUBLE_KEYS = frozenset((0x09, 0x11, 0x19, 0x21, 0x29))
 _NO_BUCKETS = np.zeros(0, dtype=np.float64)
 
 
-def _bucket_arrays(histo) -> tuple[np.ndarray, np.ndarray]:
+def _bucket_arrays(histo: Proto) -> tuple[np.ndarray, np.ndarray]:
     """``bucket_limit`` and ``bucket`` of a HistogramProto as float64 arrays.
 
     Converting a repeated field element by element costs microseconds per histogram; upb
@@ -953,7 +961,7 @@ def _bucket_arrays(histo) -> tuple[np.ndarray, np.ndarray]:
     return found.get(0x32, empty), found.get(0x3A, empty)
 
 
-def _tensor_array(tensor) -> np.ndarray | None:
+def _tensor_array(tensor: Proto) -> np.ndarray | None:
     dtype = _NUMERIC_DTYPES.get(tensor.dtype)
     if dtype is None:
         return None
@@ -988,7 +996,9 @@ def _tensor_array(tensor) -> np.ndarray | None:
         return None
 
 
-def _tensor(tensor, tag: str, seq: int, step: int, wall: float, collector: _Collector) -> None:
+def _tensor(
+    tensor: Proto, tag: str, seq: int, step: int, wall: float, collector: _Collector
+) -> None:
     data = collector.data
     if tensor.dtype == _DTYPE_STRING:
         text = "\n".join(s.decode("utf-8", errors="replace") for s in tensor.string_val)

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
@@ -31,7 +32,10 @@ from tbreport.reading.parsing import (
 )
 from tbreport.reading.result import ReadResult
 from tbreport.reading.rundata import RunData
-from tbreport.safe_regex import compile_pattern
+from tbreport.safe_regex import Pattern, compile_pattern
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 
 #: Event files larger than this are skipped with a warning: a damaged file is read whole into
@@ -96,7 +100,7 @@ def read(
     return result
 
 
-def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
+def _compile_tags(tags: str | Sequence[str] | None) -> Pattern | None:
     if tags is None:
         return None
     pattern = tags if isinstance(tags, str) else "|".join(f"(?:{t})" for t in tags)
@@ -107,11 +111,11 @@ def _compile_tags(tags: str | Sequence[str] | None) -> re.Pattern[str] | None:
         raise InputError(f"invalid tag pattern {pattern!r} (--tags / tags=): {exc}") from exc
 
 
-def _parse_file(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData:
+def _parse_file(ref: EventFileRef, tag_filter: Pattern | None) -> FileData:
     return _parse_files([ref], tag_filter)[0]
 
 
-def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -> list[FileData]:
+def _parse_files(refs: list[EventFileRef], tag_filter: Pattern | None) -> list[FileData]:
     """Read and parse ``refs``; the records of all of them are decoded together."""
     out: list[FileData | None] = []
     contents: list[tuple[bytes, str]] = []
@@ -138,7 +142,7 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
             return [_parse_file(ref, tag_filter) for ref in refs]
     for slot, data in zip(slots, parsed, strict=True):
         out[slot] = data
-    return out  # type: ignore[return-value]
+    return cast("list[FileData]", out)  # the None slots are filled above
 
 
 # Files larger than this are parsed in chunks of this size (memory stays near the parsed columns,
@@ -146,7 +150,7 @@ def _parse_files(refs: list[EventFileRef], tag_filter: re.Pattern[str] | None) -
 _STREAM_BYTES = 16 << 20
 
 
-def _parse_streaming(ref: EventFileRef, tag_filter: re.Pattern[str] | None) -> FileData | None:
+def _parse_streaming(ref: EventFileRef, tag_filter: Pattern | None) -> FileData | None:
     """A large file parsed chunk by chunk; None when it must be read whole (damage, an old
     file format, too large, unreadable: the whole-file path reports it)."""
     if ref.size > MAX_FILE_BYTES:
@@ -227,8 +231,8 @@ def read_runs(
     runs: list[RunRef],
     *,
     jobs: int | None = None,
-    tag_filter: re.Pattern[str] | None = None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None = None,
+    tag_filter: Pattern | None = None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None = None,
 ) -> list[RunData]:
     """Parse the files of ``runs`` (in parallel when worthwhile) and assemble each run.
 
@@ -280,8 +284,8 @@ def _batches(sizes: list[int], limit: int, counts: list[int] | None = None) -> l
 
 def _parse_batch(
     refs: list[EventFileRef],
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[FileData]:
     if parse is not None:
         return [parse(ref, tag_filter) for ref in refs]
@@ -290,8 +294,8 @@ def _parse_batch(
 
 def _read_run_batch(
     runs: list[RunRef],
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> _RunBatch:
     """Parse and assemble whole runs (in a worker)."""
     parsed = _parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
@@ -311,7 +315,7 @@ class _RunBatch:
     def __init__(self, runs: list[RunData]) -> None:
         self.runs = runs
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         runs = self.runs
         return {
             "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
@@ -339,7 +343,7 @@ class _RunBatch:
             ],
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
         rows = _unpack_histograms(state["hist_rows"])
         hist_tags = state["hist_tags"]
@@ -380,8 +384,8 @@ def _read_in_pool(
     runs: list[RunRef],
     *,
     workers: int,
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[RunData]:
     """Read batches of runs in worker processes; a worker killed by the OS costs a retry, not
     the read.
@@ -443,9 +447,9 @@ def _read_in_pool(
 
 def _parse_one_per_process(
     refs: list[EventFileRef],
-    context,
-    tag_filter: re.Pattern[str] | None,
-    parse: Callable[[EventFileRef, re.Pattern[str] | None], FileData] | None,
+    context: BaseContext,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
 ) -> list[FileData]:
     """Each file in a process of its own; a file whose process dies is reported unreadable."""
     out = []
@@ -467,5 +471,5 @@ def _parse_one_per_process(
     return out
 
 
-def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)

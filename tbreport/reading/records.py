@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def masked_crc32c(data: bytes) -> int:
     """Masked CRC32C of one byte string (as written by every TensorBoard writer)."""
     import google_crc32c
 
-    crc = google_crc32c.value(data)
+    crc: int = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
@@ -106,7 +107,7 @@ class Framing:
     bytes_skipped: int = 0
 
 
-def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
+def _walk(buf: bytes, start: int, limit: int) -> tuple[array[int], array[int], int]:
     """Follow length fields from ``start`` until the data ends, a length does not fit, or
     ``limit`` records are found.
 
@@ -157,7 +158,9 @@ _FIRST_BATCH = 64
 _MAX_BATCH = 1 << 18
 
 
-def _speculate(arr: np.ndarray, pos: int, lengths: array, offsets: array, most: int) -> int:
+def _speculate(
+    arr: np.ndarray, pos: int, lengths: array[int], offsets: array[int], most: int
+) -> int:
     """Try to confirm many records at once by repeating the recent cycle of lengths.
 
     Returns the new position after the confirmed records (appended to ``offsets``/``lengths``),
@@ -439,6 +442,85 @@ def _resync(
     return None
 
 
+class _Batch(NamedTuple):
+    """A batch of records walked by their lengths, and how far their checksums verify."""
+
+    offsets: np.ndarray
+    lengths: np.ndarray
+    first_bad: int  # the first record whose header checksum fails (len(offsets): none)
+    first_data_bad: int  # the first whose data checksum fails, before first_bad
+    stop: int  # where the walk stopped
+
+
+def _verified_batch(buf: bytes, arr: np.ndarray, pos: int, batch: int) -> _Batch:
+    offs_list, lens_list, stop = _walk(buf, pos, batch)
+    offsets = np.frombuffer(offs_list, dtype=np.int64) if offs_list else np.zeros(0, np.int64)
+    lengths = np.frombuffer(lens_list, dtype=np.int64) if lens_list else np.zeros(0, np.int64)
+    header_ok = _header_ok(buf, arr, offsets)
+    first_bad = int(np.argmin(header_ok)) if not header_ok.all() else len(offsets)
+    data_ok = _data_ok(buf, arr, offsets[:first_bad], lengths[:first_bad])
+    first_data_bad = int(np.argmin(data_ok)) if not data_ok.all() else first_bad
+    return _Batch(offsets, lengths, first_bad, first_data_bad, stop)
+
+
+def _checksum_warning(
+    path: str, bad_at: int, length: int, resume: int | None, expected: int
+) -> ReadWarning:
+    where = (
+        "skipped it and went on"
+        if resume is None or resume == expected
+        else f"its length is wrong too; resumed at byte {resume}"
+    )
+    return ReadWarning(
+        kind="checksum-mismatch",
+        path=path,
+        offset=bad_at,
+        message=f"record of {length} bytes failed its data checksum; {where}",
+    )
+
+
+def _tail_warning(buf: bytes, arr: np.ndarray, damage_at: int, path: str) -> ReadWarning:
+    """What the end of a file from ``damage_at`` on is, where no intact record follows."""
+    remaining = len(buf) - damage_at
+    header_valid = remaining >= HEADER_BYTES and bool(
+        _header_ok(buf, arr, np.asarray([damage_at], dtype=np.int64))[0]
+    )
+    zeros = not arr[damage_at:].any()
+    if header_valid:
+        (length,) = struct.unpack_from("<Q", buf, damage_at)
+        kind = "truncated-record"
+        what = (
+            f"file ends inside a record (needs {length + HEADER_BYTES + FOOTER_BYTES} "
+            f"bytes, {remaining} present): a live or interrupted writer"
+        )
+    elif zeros:
+        kind, what = "zero-filled-tail", f"last {remaining} bytes are all zeros"
+    elif remaining < HEADER_BYTES:
+        kind = "truncated-record"
+        what = f"file ends inside a record header ({remaining} bytes)"
+    else:
+        kind, what = "corrupt-data", f"last {remaining} bytes hold no valid record"
+    return ReadWarning(
+        kind=kind,
+        path=path,
+        offset=damage_at,
+        message=f"{what}; kept every complete record before it",
+    )
+
+
+def _resync_warning(path: str, damage_at: int, resume: int) -> ReadWarning:
+    return ReadWarning(
+        kind="corrupt-data",
+        path=path,
+        offset=damage_at,
+        message=(
+            f"{resume - damage_at} bytes of damaged framing (a length that fails its "
+            "checksum or runs past the data); "
+            f"skipped them and resumed at byte {resume}"
+        ),
+    )
+
+
 def frame_records(buf: bytes, *, path: str) -> Framing:
     """Locate and verify every record in ``buf``.
 
@@ -464,13 +546,7 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
     # away, and re-walking costs at most the size of the batch, so damage never makes it quadratic.
     batch = _FIRST_BATCH
     while pos < n:
-        offs_list, lens_list, stop = _walk(buf, pos, batch)
-        offsets = np.frombuffer(offs_list, dtype=np.int64) if offs_list else np.zeros(0, np.int64)
-        lengths = np.frombuffer(lens_list, dtype=np.int64) if lens_list else np.zeros(0, np.int64)
-        header_ok = _header_ok(buf, arr, offsets)
-        first_bad = int(np.argmin(header_ok)) if not header_ok.all() else len(offsets)
-        data_ok = _data_ok(buf, arr, offsets[:first_bad], lengths[:first_bad])
-        first_data_bad = int(np.argmin(data_ok)) if not data_ok.all() else first_bad
+        offsets, lengths, first_bad, first_data_bad, stop = _verified_batch(buf, arr, pos, batch)
         all_offsets.append(offsets[:first_data_bad])
         all_lengths.append(lengths[:first_data_bad])
         if first_data_bad == len(offsets) and len(offsets) >= batch:
@@ -489,19 +565,7 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
             resume = _resync(buf, arr, bad_at + 1, prefix, end=expected)
             bad_records += 1
             if bad_records <= _MAX_RECORD_WARNINGS:
-                where = (
-                    "skipped it and went on"
-                    if resume is None or resume == expected
-                    else f"its length is wrong too; resumed at byte {resume}"
-                )
-                warnings.append(
-                    ReadWarning(
-                        kind="checksum-mismatch",
-                        path=path,
-                        offset=bad_at,
-                        message=f"record of {length} bytes failed its data checksum; {where}",
-                    )
-                )
+                warnings.append(_checksum_warning(path, bad_at, length, resume, expected))
             if resume is None:
                 skipped += expected - bad_at
                 pos = expected
@@ -520,46 +584,10 @@ def frame_records(buf: bytes, *, path: str) -> Framing:
         remaining = n - damage_at
         resume = _resync(buf, arr, damage_at + 1, prefix)
         if resume is None:
-            header_valid = remaining >= HEADER_BYTES and bool(
-                _header_ok(buf, arr, np.asarray([damage_at], dtype=np.int64))[0]
-            )
-            zeros = not arr[damage_at:].any()
-            if header_valid:
-                (length,) = struct.unpack_from("<Q", buf, damage_at)
-                kind = "truncated-record"
-                what = (
-                    f"file ends inside a record (needs {length + HEADER_BYTES + FOOTER_BYTES} "
-                    f"bytes, {remaining} present): a live or interrupted writer"
-                )
-            elif zeros:
-                kind, what = "zero-filled-tail", f"last {remaining} bytes are all zeros"
-            elif remaining < HEADER_BYTES:
-                kind = "truncated-record"
-                what = f"file ends inside a record header ({remaining} bytes)"
-            else:
-                kind, what = "corrupt-data", f"last {remaining} bytes hold no valid record"
-            warnings.append(
-                ReadWarning(
-                    kind=kind,
-                    path=path,
-                    offset=damage_at,
-                    message=f"{what}; kept every complete record before it",
-                )
-            )
+            warnings.append(_tail_warning(buf, arr, damage_at, path))
             skipped += remaining
             break
-        warnings.append(
-            ReadWarning(
-                kind="corrupt-data",
-                path=path,
-                offset=damage_at,
-                message=(
-                    f"{resume - damage_at} bytes of damaged framing (a length that fails its "
-                    "checksum or runs past the data); "
-                    f"skipped them and resumed at byte {resume}"
-                ),
-            )
-        )
+        warnings.append(_resync_warning(path, damage_at, resume))
         skipped += resume - damage_at
         pos = resume
     if bad_records > _MAX_RECORD_WARNINGS:

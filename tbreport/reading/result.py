@@ -8,7 +8,7 @@ import pandas as pd
 
 from tbreport.model import ReadWarning
 from tbreport.reading.grouping import fold_into_logical_runs
-from tbreport.reading.selection import select, wide_scalars
+from tbreport.reading.selection import Selector, select, wide_scalars
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 HISTOGRAM_COLUMNS = [
@@ -66,12 +66,12 @@ class ReadResult:
         return self._logical("histograms")
 
     def _logical(self, name: str) -> pd.DataFrame:
-        cache = self.__dict__.setdefault("_logical_cache", {})
+        cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_logical_cache", {})
         if name not in cache:
             cache[name] = fold_into_logical_runs(getattr(self, name), self.runs)
         return cache[name]
 
-    def select(self, *, runs=None, tags=None) -> ReadResult:
+    def select(self, *, runs: Selector = None, tags: Selector = None) -> ReadResult:
         """Only some runs and tags: regular expressions (case-insensitive) or lists of names.
 
         See :func:`tbreport.reading.selection.select`.

@@ -8,11 +8,15 @@ so that all of these import it without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
+
+if TYPE_CHECKING:
+    from tbreport.reading.parsing import HistogramRow
 
 
 @dataclass
@@ -25,8 +29,8 @@ class RunData:
     scalar_step: np.ndarray
     scalar_wall: np.ndarray
     scalar_value: np.ndarray
-    histograms: list[tuple]
-    texts: list[tuple]
+    histograms: list[tuple[int, HistogramRow]]  # (tag id, row), by tag then written order
+    texts: list[tuple[int, int, float, str]]  # (tag id, step, wall time, text), likewise
     hparam_contents: list[tuple[str, bytes]]
     files: int
     bytes: int

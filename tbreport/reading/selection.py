@@ -3,34 +3,39 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
-from tbreport.safe_regex import compile_pattern
+from tbreport.safe_regex import Pattern, compile_pattern
 
-Pattern = str | re.Pattern[str] | Iterable[str] | None
+if TYPE_CHECKING:  # result.py imports this module
+    from tbreport.reading.result import ReadResult
+
+#: What ``select`` accepts for runs and tags: a regex (text or compiled), names, or None (all).
+Selector = str | Pattern | Iterable[str] | None
 
 
-def _matcher(pattern: Pattern, what: str):
+def _matcher(pattern: Selector, what: str) -> Callable[[str], bool] | None:
     """A predicate on names: a regex (searched, case-insensitive), or an exact list of names."""
     if pattern is None:
         return None
-    if hasattr(pattern, "search"):  # a compiled pattern (re, RE2 or time-limited)
-        return lambda name: pattern.search(name) is not None
     if isinstance(pattern, str):
         try:
             compiled = compile_pattern(pattern, ignore_case=True)
         except re.error as exc:
             raise ValueError(f"invalid {what} pattern {pattern!r}: {exc}") from None
         return lambda name: compiled.search(name) is not None
+    if hasattr(pattern, "search"):  # a compiled pattern (re, RE2 or time-limited)
+        searched = cast(Pattern, pattern)
+        return lambda name: searched.search(name) is not None
     names = {str(n) for n in pattern}
     return lambda name: name in names
 
 
-def _filter(frame: pd.DataFrame, column: str, keep) -> pd.DataFrame:
+def _filter(frame: pd.DataFrame, column: str, keep: Callable[[str], bool]) -> pd.DataFrame:
     if frame is None or frame.empty or column not in frame:
         return frame
     values = frame[column]
@@ -47,7 +52,7 @@ def _filter(frame: pd.DataFrame, column: str, keep) -> pd.DataFrame:
     return out
 
 
-def select(result: Any, *, runs: Pattern = None, tags: Pattern = None) -> Any:
+def select(result: ReadResult, *, runs: Selector = None, tags: Selector = None) -> ReadResult:
     """A ReadResult holding only some runs and tags.
 
     Args:
@@ -66,7 +71,7 @@ def select(result: Any, *, runs: Pattern = None, tags: Pattern = None) -> Any:
     out = result
     if run_ok is not None:
         inventory = result.runs
-        logical_of = {}
+        logical_of: dict[str, str] = {}
         if inventory is not None and not inventory.empty:
             logical = inventory["logical_run"] if "logical_run" in inventory else inventory["run"]
             logical_of = {str(r): str(lr) for r, lr in zip(inventory["run"], logical, strict=True)}

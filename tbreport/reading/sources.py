@@ -28,7 +28,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
@@ -185,7 +185,8 @@ def _fs_and_path(url: str) -> tuple[Any, str]:
     except ImportError as exc:  # pragma: no cover - fsspec is a dependency
         raise InputError(f"{url}: reading URLs needs fsspec (pip install fsspec)") from exc
     try:
-        return url_to_fs(url)
+        found: tuple[Any, str] = url_to_fs(url)  # (file system, path inside it)
+        return found
     except (ImportError, ValueError) as exc:
         raise InputError(
             f"{url}: cannot open this URL ({exc}); install the fsspec package for its protocol "
@@ -484,8 +485,8 @@ def _list_fsspec_tree(spec: SourceSpec) -> SourceListing:
     try:
         if fs.isfile(root):
             info = fs.info(root)
-            name = posixpath.basename(root)
-            if not is_event_file_name(name):
+            base_name = posixpath.basename(root)
+            if not is_event_file_name(base_name):
                 raise InputError(
                     f"{spec.display} is a file, not a log directory or an archive (.tar, .tar.gz, "
                     ".tgz, .zip)"
@@ -592,7 +593,7 @@ def _list_tar(raw: IO[bytes], collector: _Collector, limits: Limits) -> int:
                 )
             expected = archive.offset
             # TarFile remembers every member; an index of millions would grow without bound.
-            archive.members.clear()
+            archive.members.clear()  # type: ignore[attr-defined]  # typeshed omits it
             if cap is not None and info.isreg() and info.offset_data + info.size > cap:
                 raise bounded.too_large()
             name = collector.wanted(info.name)
@@ -651,7 +652,8 @@ def _open_raw(spec: SourceSpec) -> IO[bytes]:
     if spec.is_url:
         fs, path = _fs_and_path(spec.location)
         try:
-            return fs.open(path, "rb")
+            handle: IO[bytes] = fs.open(path, "rb")
+            return handle
         except FileNotFoundError:
             raise InputError(f"{spec.display} does not exist") from None
         except Exception as exc:
@@ -671,7 +673,8 @@ def open_decompressed(raw: IO[bytes]) -> tuple[IO[bytes], bool]:
     head = raw.read(6)
     raw.seek(0)
     if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), True
+        # A binary file like the others, though typeshed does not declare it an IO[bytes].
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), True
     if head[:3] == b"BZh":
         return bz2.BZ2File(raw, mode="rb"), True
     if head[:6] == b"\xfd7zXZ\x00":
@@ -728,7 +731,7 @@ class _BoundedStream(io.RawIOBase):
         self.high_water = max(self.high_water, position + len(data))
         return data
 
-    def readinto(self, buffer) -> int:  # pragma: no cover - tarfile uses read()
+    def readinto(self, buffer: Any) -> int:  # pragma: no cover - tarfile uses read()
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -812,7 +815,7 @@ class SourceReader:
         # The event file format has its own per-record checksums, so a member failing the zip
         # CRC is still worth reading: the parser reports exactly which records are damaged.
         with self._zip.open(info) as handle:
-            handle._expected_crc = None  # type: ignore[attr-defined]
+            handle._expected_crc = None  # type: ignore[attr-defined]  # ZipExtFile's, private
             data, warnings = _read_exactly(handle, member.size, display)
         warnings.append(
             ReadWarning(

@@ -127,6 +127,10 @@ def write_csv_bundle(
         read,
         directory,
         force=force,
-        findings=diagnosis.to_frame(as_text=True) if hasattr(diagnosis, "to_frame") else None,
+        findings=(
+            diagnosis.to_frame(as_text=True)
+            if diagnosis is not None and hasattr(diagnosis, "to_frame")
+            else None
+        ),
         generator=f"tbreport {__version__} report --format csv",
     )

@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from tbreport.diagnosis.metrics import BestPoint, best_point
 from tbreport.model import Finding, Mark, Severity
 from tbreport.report.collect import RunData
 from tbreport.report.scales import (
+    BulkRange,
     bulk_range,
     choose_log_axis,
     constant_range,
@@ -37,6 +38,7 @@ from tbreport.report.scales import (
 from tbreport.report.summary import choose_hparams
 from tbreport.report.thinning import (
     DEFAULT_MAX_POINTS,
+    Thinned,
     drop_flat_interior,
     minmax_thin,
     thin_indices,
@@ -258,6 +260,109 @@ def _distribution_percentiles(rows: pd.DataFrame, percentiles: Sequence[float]) 
     return out
 
 
+def _compared_curves(
+    runs: Sequence[RunData], role: str | None, tag: str | None
+) -> list[tuple[RunData, Curve]]:
+    """The runs that have the role's first curve (or the tag), with that curve."""
+    picked: list[tuple[RunData, Curve]] = []
+    for run in runs:
+        curve = run.first_curve(role) if role else run.scalars.get(tag or "")
+        if curve is not None and len(curve):
+            picked.append((run, curve))
+    return picked
+
+
+def _comparison_layout(
+    kept: list[np.ndarray], *, ytitle: str, prefix: str, bulk: BulkRange
+) -> dict[str, Any]:
+    """A comparison chart's layout: the legend on the right (titled with the runs' common
+    prefix), the y range of the runs on scale, a linear/log switch."""
+    ylog = choose_log_axis(kept)
+    layout = _base_layout(height=420, ytitle=ytitle, ylog=ylog)
+    layout["legend"] = {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 10}}
+    if prefix:
+        layout["legend"]["title"] = {"text": plotly_text(prefix), "font": {"size": 10}}
+    layout["margin"]["r"] = 10
+    if bulk.range is not None:
+        set_value_ranges(layout, kept, toggle=True, bulk=bulk.range)
+    else:
+        set_value_ranges(layout, kept, toggle=True)
+    return layout
+
+
+def _clipping_note(clipped_names: list[str], clipped_max: float) -> str:
+    """What a comparison chart clipped to the bulk of the runs leaves out."""
+    runs_text = ", ".join(clipped_names[:3]) + (
+        f" and {len(clipped_names) - 3} more" if len(clipped_names) > 3 else ""
+    )
+    return (
+        f"y axis clipped to the bulk of the runs: {runs_text} "
+        f"{'goes' if len(clipped_names) == 1 else 'go'} off scale "
+        f"(up to {clipped_max_text(clipped_max)})"
+    )
+
+
+def _smoothing_entry(
+    thinned: Thinned, values: np.ndarray, *, target: int, source: int
+) -> dict[str, Any]:
+    """How the page smooths a curve: the smoothed trace ``target`` from the raw trace
+    ``source``, or from the thinned curve's block means when the curve was thinned."""
+    constant = bool(values.size and np.all(values == values[0]))
+    if thinned.smooth_steps is None:
+        entry: dict[str, Any] = {"target": target, "source": source}
+    else:
+        entry = {
+            "target": target,
+            "x": encode_array(thinned.smooth_steps),
+            "y": encode_array(thinned.smooth_values),
+            "n": encode_array(thinned.smooth_counts),
+        }
+    if constant:
+        entry["constant"] = True
+    return entry
+
+
+class _StepLabel(NamedTuple):
+    """A label on the dotted line at a step: a finding's code, the best point or a NaN."""
+
+    label: str
+    hover: str
+    color: str
+    rank: int  # the highest-ranked label at a step gives the line its colour
+
+
+def _add_step_line(layout: dict[str, Any], step: int, marks: list[_StepLabel]) -> None:
+    """A dotted vertical line at ``step`` with its labels above the plot (hover: the messages)."""
+    marks.sort(key=lambda m: -m[3])
+    color = marks[0][2]
+    labels = list(dict.fromkeys(m[0] for m in marks))
+    layout["shapes"].append(
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": step,
+            "x1": step,
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": color, "width": 1.2, "dash": "dot"},
+        }
+    )
+    layout["annotations"].append(
+        {
+            "x": step,
+            "xref": "x",
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "text": plotly_text(" ".join(labels)),
+            "hovertext": "<br>".join(plotly_text(m[1]) for m in marks),
+            "showarrow": False,
+            "font": {"size": 10, "color": color},
+        }
+    )
+
+
 class ChartBuilder:
     """Builds the report's charts; numbers them so every chart gets a unique id.
 
@@ -342,20 +447,7 @@ class ChartBuilder:
             smoothed["meta"] = meta
         target = len(data)
         data.append(smoothed)
-        values = curve.values
-        constant = bool(values.size and np.all(values == values[0]))
-        if thinned.smooth_steps is None:
-            entry: dict[str, Any] = {"target": target, "source": raw_index}
-        else:
-            entry = {
-                "target": target,
-                "x": encode_array(thinned.smooth_steps),
-                "y": encode_array(thinned.smooth_values),
-                "n": encode_array(thinned.smooth_counts),
-            }
-        if constant:
-            entry["constant"] = True
-        smoothing.append(entry)
+        smoothing.append(_smoothing_entry(thinned, curve.values, target=target, source=raw_index))
         return len(thinned.steps), total
 
     @staticmethod
@@ -383,10 +475,10 @@ class ChartBuilder:
             axes: Tag -> the y axis its curve is drawn on (``"y2"``), when not the first.
             span: The steps the chart covers, for the extent of a level.
         """
-        by_step: dict[int, list[tuple[str, str, str, int]]] = {}
+        by_step: dict[int, list[_StepLabel]] = {}
 
         def add(step: int, label: str, hover: str, color: str, rank: int) -> None:
-            by_step.setdefault(int(step), []).append((label, hover, color, rank))
+            by_step.setdefault(int(step), []).append(_StepLabel(label, hover, color, rank))
 
         for finding in findings:
             severity = Severity(finding.severity)
@@ -417,35 +509,8 @@ class ChartBuilder:
             add(best.step, "best", f"best validation loss {best.value:.6g}", BEST_COLOR, 0)
         for tag, step in nonfinite:
             add(step, "NaN", f"first non-finite value of {tag}", NONFINITE_COLOR, 4)
-        for step, marks in sorted(by_step.items()):
-            marks.sort(key=lambda m: -m[3])
-            color = marks[0][2]
-            labels = list(dict.fromkeys(m[0] for m in marks))
-            layout["shapes"].append(
-                {
-                    "type": "line",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": step,
-                    "x1": step,
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"color": color, "width": 1.2, "dash": "dot"},
-                }
-            )
-            layout["annotations"].append(
-                {
-                    "x": step,
-                    "xref": "x",
-                    "y": 1,
-                    "yref": "paper",
-                    "yanchor": "bottom",
-                    "text": plotly_text(" ".join(labels)),
-                    "hovertext": "<br>".join(plotly_text(m[1]) for m in marks),
-                    "showarrow": False,
-                    "font": {"size": 10, "color": color},
-                }
-            )
+        for step, labels in sorted(by_step.items()):
+            _add_step_line(layout, step, labels)
 
     # -- per-run charts ------------------------------------------------------------------
 
@@ -679,11 +744,7 @@ class ChartBuilder:
             smooth: Draw smoothed lines (not for schedules such as the learning rate).
             min_runs: Fewer runs with the curve give no chart.
         """
-        picked: list[tuple[RunData, Curve]] = []
-        for run in runs:
-            curve = run.first_curve(role) if role else run.scalars.get(tag or "")
-            if curve is not None and len(curve):
-                picked.append((run, curve))
+        picked = _compared_curves(runs, role, tag)
         if len(picked) < max(min_runs, 1):
             return None
         if colors is None:
@@ -717,29 +778,13 @@ class ChartBuilder:
                 trace["line"]["dash"] = dash
             shown, total = shown + s, total + t
         kept = [c.values for i, (_, c) in enumerate(picked) if i not in bulk.clipped]
-        ylog = choose_log_axis(kept)
-        layout = _base_layout(height=420, ytitle=ytitle or title, ylog=ylog)
-        layout["legend"] = {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 10}}
-        if prefix:
-            layout["legend"]["title"] = {"text": plotly_text(prefix), "font": {"size": 10}}
-        layout["margin"]["r"] = 10
-        if bulk.range is not None:
-            set_value_ranges(layout, kept, toggle=True, bulk=bulk.range)
-        else:
-            set_value_ranges(layout, kept, toggle=True)
+        layout = _comparison_layout(kept, ytitle=ytitle or title, prefix=prefix, bulk=bulk)
         notes = []
         thinning = _thinning_note(shown, total)
         if thinning:
             notes.append(thinning)
         if clipped_names:
-            runs_text = ", ".join(clipped_names[:3]) + (
-                f" and {len(clipped_names) - 3} more" if len(clipped_names) > 3 else ""
-            )
-            notes.append(
-                f"y axis clipped to the bulk of the runs: {runs_text} "
-                f"{'goes' if len(clipped_names) == 1 else 'go'} off scale "
-                f"(up to {clipped_max_text(bulk.clipped_max)})"
-            )
+            notes.append(_clipping_note(clipped_names, bulk.clipped_max))
         note = "; ".join(notes) or None
         # Inside the figure only the short thinning note: the clipping note (run names) would run
         # into the axis switch; it is shown under the chart.
@@ -808,8 +853,12 @@ class ChartBuilder:
         Returns:
             The charts and how many varying hyperparameters were left out.
         """
-        best = {run.anchor: best_point(run.first_curve("val_loss")) for run in runs}
-        scored = [run for run in runs if best[run.anchor] is not None]
+        best: dict[str, BestPoint] = {}
+        for run in runs:  # anchors are unique
+            point = best_point(run.first_curve("val_loss"))
+            if point is not None:
+                best[run.anchor] = point
+        scored = [run for run in runs if run.anchor in best]
         if len(scored) < 2:
             return [], 0
         names: dict[str, None] = {}
@@ -983,7 +1032,6 @@ def set_value_ranges(
     ranges: dict[str, list[float] | None] = {"linear": None, "log": None}
     if bulk is not None:
         ranges["linear"] = bulk
-        low, high = bulk
         positive = [v[np.isfinite(v) & (v > 0)] for v in values]
         positive = [p for p in positive if p.size]
         if positive:

@@ -8,9 +8,9 @@ and template code plain per-run records.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -156,10 +156,107 @@ def fold_to_logical(frame: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.D
     return out
 
 
+def _run_order(
+    diagnosed: list[str],
+    mapping: dict[str, tuple[str, str, str]],
+    views: dict[str, Any],
+    text: pd.DataFrame,
+    hparams: dict[str, dict[str, Any]],
+) -> list[str]:
+    """Run order: the diagnosis order, then runs the diagnosis does not know about."""
+    names = list(diagnosed)
+    seen = set(names)
+    extra_sources = [logical for logical, _, _ in mapping.values()]
+    extra_sources.extend(views)
+    if not text.empty:
+        extra_sources.extend(str(r) for r in pd.unique(text["run"].astype(object)))
+    extra_sources.extend(hparams)
+    for name in extra_sources:
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+def _add_series(
+    runs: dict[str, RunData],
+    views: dict[str, Any],
+    text: pd.DataFrame,
+    hparams: dict[str, dict[str, Any]],
+) -> None:
+    """Every point of every tag and the histograms, from the per-run views the diagnosis judged
+    (built once, with the user's roles) rather than from a regrouping here; texts and
+    hyperparameters."""
+    for name, view in views.items():
+        if name not in runs:
+            continue
+        for tag in view.scalar_tags:
+            runs[name].scalars[tag] = view.points(tag)
+        for tag in view.histogram_tags:
+            runs[name].histograms[tag] = view.histogram_rows(tag)
+    if not text.empty:
+        for run, rows in text.groupby("run", sort=False):
+            runs[str(run)].text = rows.sort_values(["tag", "step"], kind="stable").reset_index(
+                drop=True
+            )
+    for run, values_by_name in hparams.items():
+        runs[run].hparams = values_by_name
+
+
+def _place_warnings(
+    warnings: Iterable[ReadWarning],
+    mapping: dict[str, tuple[str, str, str]],
+    runs: dict[str, RunData],
+) -> list[ReadWarning]:
+    """Each reading warning to its logical run; returns those of no run."""
+    global_warnings: list[ReadWarning] = []
+    for warning in warnings:
+        warning_run = getattr(warning, "run", None)
+        logical = (
+            mapping.get(str(warning_run), (str(warning_run), "", ""))[0]
+            if warning_run is not None
+            else None
+        )
+        if logical in runs:
+            runs[logical].warnings.append(warning)
+        else:
+            global_warnings.append(warning)
+    return global_warnings
+
+
+def _add_judgement(data: RunData, rd: Any | None, view: Any | None) -> None:
+    """Status, findings, skipped detectors, roles and kind from the run's diagnosis (or only
+    the roles and kind from its view, for a run the diagnosis does not know)."""
+    if rd is not None:
+        data.status = str(rd.status)
+        data.findings = list(rd.findings)
+        data.skipped = list(rd.skipped)
+        data.roles = {str(k): tuple(v) for k, v in dict(rd.roles).items()}
+        data.kind = str(getattr(rd, "kind", "") or "")
+        data.reason = str(getattr(rd, "reason", "") or "")
+    elif view is not None:
+        data.roles = {str(k): tuple(v) for k, v in view.roles.items()}
+        data.kind = view.kind
+
+
+def _add_wall_times(data: RunData, walls: dict[str, tuple[float, float]]) -> None:
+    """The run's first and last wall time: from the inventory, else from its curves."""
+    data.first_wall_time, data.last_wall_time = walls.get(data.run, (math.nan, math.nan))
+    if math.isnan(data.first_wall_time) and data.scalars:
+        all_walls = np.concatenate([c.wall_times for c in data.scalars.values()])
+        if np.isfinite(all_walls).any():
+            data.first_wall_time = float(np.nanmin(all_walls))
+            data.last_wall_time = float(np.nanmax(all_walls))
+
+
 def _group_positions(frame: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
     if frame is None or frame.empty:
         return {}
-    grouped = frame.groupby(["run", "tag"], observed=True, sort=False).indices
+    # Grouped by two columns: the keys are (run, tag) pairs.
+    grouped = cast(
+        "dict[tuple[Any, Any], np.ndarray]",
+        frame.groupby(["run", "tag"], observed=True, sort=False).indices,
+    )
     return {(str(r), str(t)): idx for (r, t), idx in grouped.items()}
 
 
@@ -249,70 +346,16 @@ def collect(read: Any, diagnosis: Any | None) -> ReportData:
     views = dict(getattr(diagnosis, "views", None) or {}) if diagnosis is not None else {}
     if not views:
         views = logical_runs(read)
-    # Run order: the diagnosis order, then runs the diagnosis does not know about.
-    names: list[str] = []
-    run_diagnoses: dict[str, Any] = {}
-    if diagnosis is not None:
-        for rd in diagnosis.runs:
-            run_diagnoses[str(rd.run)] = rd
-            names.append(str(rd.run))
-    seen = set(names)
-    extra_sources = [logical for logical, _, _ in mapping.values()]
-    extra_sources.extend(views)
-    if not text.empty:
-        extra_sources.extend(str(r) for r in pd.unique(text["run"].astype(object)))
-    extra_sources.extend(hparams)
-    for name in extra_sources:
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-
+    run_diagnoses: dict[str, Any] = (
+        {str(rd.run): rd for rd in diagnosis.runs} if diagnosis is not None else {}
+    )
+    names = _run_order(list(run_diagnoses), mapping, views, text, hparams)
     runs = {name: RunData(run=name, anchor=f"run-{i}") for i, name in enumerate(names)}
-
-    # The per-run views the diagnosis judged (built once, with the user's roles): every point
-    # of every tag, and the histograms, come from them rather than from a regrouping here.
-    for name, view in views.items():
-        if name not in runs:
-            continue
-        for tag in view.scalar_tags:
-            runs[name].scalars[tag] = view.points(tag)
-        for tag in view.histogram_tags:
-            runs[name].histograms[tag] = view.histogram_rows(tag)
-    if not text.empty:
-        for run, rows in text.groupby("run", sort=False):
-            runs[str(run)].text = rows.sort_values(["tag", "step"], kind="stable").reset_index(
-                drop=True
-            )
-    for run, values_by_name in hparams.items():
-        runs[run].hparams = values_by_name
-
-    global_warnings: list[ReadWarning] = []
-    for warning in getattr(read, "warnings", []) or []:
-        run = getattr(warning, "run", None)
-        logical = mapping.get(str(run), (str(run), "", ""))[0] if run is not None else None
-        if logical in runs:
-            runs[logical].warnings.append(warning)
-        else:
-            global_warnings.append(warning)
-
+    _add_series(runs, views, text, hparams)
+    global_warnings = _place_warnings(getattr(read, "warnings", []) or [], mapping, runs)
     for name, data in runs.items():
-        rd = run_diagnoses.get(name)
-        if rd is not None:
-            data.status = str(rd.status)
-            data.findings = list(rd.findings)
-            data.skipped = list(rd.skipped)
-            data.roles = {str(k): tuple(v) for k, v in dict(rd.roles).items()}
-            data.kind = str(getattr(rd, "kind", "") or "")
-            data.reason = str(getattr(rd, "reason", "") or "")
-        elif name in views:
-            data.roles = {str(k): tuple(v) for k, v in views[name].roles.items()}
-            data.kind = views[name].kind
-        data.first_wall_time, data.last_wall_time = walls.get(name, (math.nan, math.nan))
-        if math.isnan(data.first_wall_time) and data.scalars:
-            all_walls = np.concatenate([c.wall_times for c in data.scalars.values()])
-            if np.isfinite(all_walls).any():
-                data.first_wall_time = float(np.nanmin(all_walls))
-                data.last_wall_time = float(np.nanmax(all_walls))
+        _add_judgement(data, run_diagnoses.get(name), views.get(name))
+        _add_wall_times(data, walls)
 
     findings = list(diagnosis) if diagnosis is not None else []
     return ReportData(runs=list(runs.values()), global_warnings=global_warnings, findings=findings)

@@ -13,7 +13,7 @@ import io
 import re
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -97,7 +97,8 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
                 out[column] = series.cat.rename_categories(renamed)
                 continue
             series = series.astype(object)
-        values = series.to_numpy(dtype=object, na_value=None)
+        # pandas-stubs reject na_value=None, which pandas documents and accepts
+        values = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
         if any(_needs_neutralising(v) for v in values):
             values = np.array([neutralise_cell(v) for v in values], dtype=object)
             out[column] = pd.Series(values, index=out.index, dtype=object)
@@ -119,11 +120,11 @@ def _has_line_break(frame: pd.DataFrame) -> bool:
     return False
 
 
-def _to_csv(safe: pd.DataFrame, handle) -> None:
+def _to_csv(safe: pd.DataFrame, handle: IO[str]) -> None:
     # Python's csv module quotes a field holding LF (the line terminator) but not one holding a
     # bare CR, which spreadsheets take as the end of the row. When any cell holds a line break,
     # every text cell is quoted; otherwise the file stays minimally quoted.
-    quoting = csv.QUOTE_NONNUMERIC if _has_line_break(safe) else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 2] = csv.QUOTE_NONNUMERIC if _has_line_break(safe) else csv.QUOTE_MINIMAL
     safe.to_csv(handle, index=False, lineterminator="\n", quoting=quoting)
 
 

@@ -84,9 +84,18 @@ def write_export(
     histograms = histogram_export(result.histograms)
     if output_format == "parquet":
         # Parquet keeps the buckets as lists; CSV would need one cell per array.
+        index = result.histograms.index
         histograms = result.histograms.assign(
-            bucket_limit=[list(map(float, b)) for b in result.histograms["bucket_limit"]],
-            bucket=[list(map(float, b)) for b in result.histograms["bucket"]],
+            bucket_limit=pd.Series(
+                [list(map(float, b)) for b in result.histograms["bucket_limit"]],
+                index=index,
+                dtype=object,
+            ),
+            bucket=pd.Series(
+                [list(map(float, b)) for b in result.histograms["bucket"]],
+                index=index,
+                dtype=object,
+            ),
         )
     tables = [
         ("scalars", result.scalars),

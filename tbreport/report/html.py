@@ -13,7 +13,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ import numpy as np
 from markupsafe import Markup
 
 from tbreport._version import __version__
+from tbreport.diagnosis.metrics import BestPoint
 from tbreport.model import Finding, Severity
 from tbreport.report.charts import (
     BEST_COLOR,
@@ -38,7 +39,6 @@ from tbreport.report.collect import ReportData, RunData
 from tbreport.report.smoothing import DEFAULT_SMOOTHING
 from tbreport.report.summary import (
     HPARAM_PREFIX,
-    BestPoint,
     best_marker,
     choose_hparams,
     finding_rank,
@@ -192,6 +192,8 @@ def environment() -> jinja2.Environment:
 def _asset(name: str) -> Markup:
     """The text of ``templates/assets/<name>``, for inlining into a <style> or <script>."""
     env = environment()
+    if env.loader is None:  # pragma: no cover - environment() always gives it one
+        raise RuntimeError("the report environment has no template loader")
     source, _, _ = env.loader.get_source(env, f"assets/{name}")
     closing = "</style" if name.endswith(".css") else "</script"
     if closing in source.lower():
@@ -247,84 +249,135 @@ def _more(n: int, word: str) -> str:
     return f"1 more {word} is" if n == 1 else f"{n} more {word}s are"
 
 
-def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]) -> RunView:
-    view = RunView(data=run, summary=summary)
-    findings = run.findings
-    placed: set[int] = set()
+class _Placement:
+    """Which findings a chart of the run section has taken (each chart marks the findings about
+    its tags); the rest go on the loss chart."""
 
-    def take(tags: set[str]) -> list[Finding]:
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = findings
+        self.placed: set[int] = set()
+
+    def take(self, tags: set[str]) -> list[Finding]:
         chosen = []
-        for i, finding in enumerate(findings):
+        for i, finding in enumerate(self.findings):
             if tags.intersection(finding.tags):
                 chosen.append(finding)
-                placed.add(i)
+                self.placed.add(i)
         return chosen
 
+    def leftover(self) -> list[Finding]:
+        return [f for i, f in enumerate(self.findings) if i not in self.placed]
+
+
+def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]) -> RunView:
+    view = RunView(data=run, summary=summary)
+    placement = _Placement(run.findings)
     used: set[str] = set()
+    loss_chart = _loss_chart(builder, run, placement, used)
+    groups: list[ChartGroup] = []
+    if loss_chart:
+        groups.append(ChartGroup("Loss", [loss_chart]))
+    groups += _role_groups(builder, run, placement, used)
+    groups += _distribution_groups(builder, run, placement)
+    other = _other_scalars_group(builder, run, placement, used)
+    if other is not None:
+        groups.append(other)
+
+    # Findings about tags no chart shows (or about the run as a whole) go on the loss chart.
+    leftover = placement.leftover()
+    if leftover and loss_chart is not None:
+        builder.add_marks(loss_chart.figure["layout"], findings=leftover)
+        stagger_labels(loss_chart.figure["layout"], loss_chart.x_span)
+
+    view.groups = groups
+    view.texts, view.texts_hidden = _text_rows(run)
+    return view
+
+
+def _loss_chart(
+    builder: ChartBuilder, run: RunData, placement: _Placement, used: set[str]
+) -> Chart | None:
+    """The training and validation losses on one chart, the best validation point marked."""
     train_tags = [t for t in run.roles.get("train_loss", ()) if t in run.scalars]
     val_tags = [t for t in run.roles.get("val_loss", ()) if t in run.scalars]
     loss_tags = list(dict.fromkeys(train_tags + val_tags))
     used.update(loss_tags)
     val_curve = run.first_curve("val_loss")
     best: BestPoint | None = best_marker(val_curve, run.findings)
+    if not loss_tags:
+        return None
+    colors = [
+        ROLE_COLORS["train_loss"] if t in train_tags else ROLE_COLORS["val_loss"] for t in loss_tags
+    ]
+    # Extra tags of one role get other colours so lines stay distinguishable.
+    seen_colors: set[str] = set()
+    for i, color in enumerate(colors):
+        if color in seen_colors:
+            colors[i] = PALETTE[(i + 2) % len(PALETTE)]
+        seen_colors.add(colors[i])
+    loss_findings = placement.take(set(loss_tags))
+    return builder.scalar_chart(
+        run,
+        loss_tags,
+        title="Loss",
+        ytitle="loss",
+        findings=loss_findings,
+        best=best,
+        colors=colors,
+        mark_nonfinite=True,
+        axis_toggle=True,
+    )
 
-    loss_chart = None
-    if loss_tags:
-        colors = [
-            ROLE_COLORS["train_loss"] if t in train_tags else ROLE_COLORS["val_loss"]
-            for t in loss_tags
-        ]
-        # Extra tags of one role get other colours so lines stay distinguishable.
-        seen_colors: set[str] = set()
-        for i, color in enumerate(colors):
-            if color in seen_colors:
-                colors[i] = PALETTE[(i + 2) % len(PALETTE)]
-            seen_colors.add(colors[i])
-        loss_findings = take(set(loss_tags))
-        loss_chart = builder.scalar_chart(
-            run,
-            loss_tags,
-            title="Loss",
-            ytitle="loss",
-            findings=loss_findings,
-            best=best,
-            colors=colors,
-            mark_nonfinite=True,
-            axis_toggle=True,
-        )
+
+def _role_groups(
+    builder: ChartBuilder, run: RunData, placement: _Placement, used: set[str]
+) -> list[ChartGroup]:
+    """The learning rate, the gradient norm and the predictions, each on a chart of its own."""
     groups: list[ChartGroup] = []
-    if loss_chart:
-        groups.append(ChartGroup("Loss", [loss_chart]))
-
-    for role, title, options in (
-        ("learning_rate", "Learning rate", {"smooth": False, "ytitle": "learning rate"}),
-        (
-            "grad_norm",
-            "Gradient norm",
-            {"ylog": True, "ytitle": "norm (log scale)", "mark_nonfinite": True},
-        ),
-    ):
+    for role, title in (("learning_rate", "Learning rate"), ("grad_norm", "Gradient norm")):
         tags = [t for t in run.roles.get(role, ()) if t in run.scalars and t not in used]
         if not tags:
             continue
         used.update(tags)
-        chart = builder.scalar_chart(run, tags, title=title, findings=take(set(tags)), **options)
+        findings = placement.take(set(tags))
+        if role == "learning_rate":
+            chart = builder.scalar_chart(
+                run, tags, title=title, findings=findings, smooth=False, ytitle="learning rate"
+            )
+        else:
+            chart = builder.scalar_chart(
+                run,
+                tags,
+                title=title,
+                findings=findings,
+                ylog=True,
+                ytitle="norm (log scale)",
+                mark_nonfinite=True,
+            )
         if chart:
             groups.append(ChartGroup(title, [chart]))
 
     pred_tags = {t for role in ("pred_mean", "pred_std") for t in run.roles.get(role, ())[:1]}
     if pred_tags & set(run.scalars):
-        chart = builder.prediction_chart(run, findings=take(pred_tags))
+        chart = builder.prediction_chart(run, findings=placement.take(pred_tags))
         if chart:
             used.update(pred_tags)
             groups.append(ChartGroup("Predictions", [chart]))
+    return groups
 
+
+def _distribution_groups(
+    builder: ChartBuilder, run: RunData, placement: _Placement
+) -> list[ChartGroup]:
+    """Weight, gradient and other histograms, a grid of small charts each."""
+    groups: list[ChartGroup] = []
     hist_used: set[str] = set()
-    for role, title, color in (
+    sections: tuple[tuple[str | None, str, str], ...] = (
         ("weight_histograms", "Weight distributions", "#1f77b4"),
         ("gradient_histograms", "Gradient distributions", "#e8860c"),
         (None, "Other distributions", "#7f7f7f"),
-    ):
+    )
+    for role, title, color in sections:
         if role is None:
             tags = [t for t in run.histograms if t not in hist_used]
         else:
@@ -332,57 +385,63 @@ def _build_run_view(builder: ChartBuilder, run: RunData, summary: dict[str, Any]
         hist_used.update(tags)
         charts = []
         for tag in tags[:MAX_DISTRIBUTIONS]:
-            chart = builder.distribution_chart(run, tag, color=color, findings=take({tag}))
+            chart = builder.distribution_chart(
+                run, tag, color=color, findings=placement.take({tag})
+            )
             if chart:
                 charts.append(chart)
         if charts:
             hidden = len(tags) - len(charts)
             remark = f"{_more(hidden, 'tag')} in the CSV bundle." if hidden > 0 else None
             groups.append(ChartGroup(title, charts, grid=True, remark=remark))
+    return groups
 
+
+def _other_scalars_group(
+    builder: ChartBuilder, run: RunData, placement: _Placement, used: set[str]
+) -> ChartGroup | None:
+    """Scalar tags no other chart showed, a grid of small charts."""
     others = [t for t in run.scalars if t not in used]
     other_charts = []
     for tag in others[:MAX_OTHER_SCALARS]:
-        chart = builder.scalar_chart(run, [tag], title=tag, findings=take({tag}), small=True)
+        chart = builder.scalar_chart(
+            run, [tag], title=tag, findings=placement.take({tag}), small=True
+        )
         if chart:
             other_charts.append(chart)
-    if other_charts:
-        hidden = len(others) - len(other_charts)
-        remark = f"{_more(hidden, 'scalar tag')} in the CSV bundle." if hidden > 0 else None
-        groups.append(ChartGroup("Other scalars", other_charts, grid=True, remark=remark))
+    if not other_charts:
+        return None
+    hidden = len(others) - len(other_charts)
+    remark = f"{_more(hidden, 'scalar tag')} in the CSV bundle." if hidden > 0 else None
+    return ChartGroup("Other scalars", other_charts, grid=True, remark=remark)
 
-    # Findings about tags no chart shows (or about the run as a whole) go on the loss chart.
-    leftover = [f for i, f in enumerate(findings) if i not in placed]
-    if leftover and loss_chart is not None:
-        builder.add_marks(loss_chart.figure["layout"], findings=leftover)
-        stagger_labels(loss_chart.figure["layout"], loss_chart.x_span)
 
-    view.groups = groups
-
-    if run.text is not None and not run.text.empty:
-        rows = run.text.head(MAX_TEXTS)
-        for record in rows.to_dict("records"):
-            text = str(record.get("text", ""))
-            view.texts.append(
-                {
-                    "tag": str(record.get("tag", "")),
-                    "step": record.get("step"),
-                    "text": text[:MAX_TEXT_CHARS],
-                    "truncated": len(text) > MAX_TEXT_CHARS,
-                }
-            )
-        view.texts_hidden = max(0, len(run.text) - MAX_TEXTS)
-    return view
+def _text_rows(run: RunData) -> tuple[list[dict[str, Any]], int]:
+    """The first text summaries of the run (cut to a length), and how many more there are."""
+    if run.text is None or run.text.empty:
+        return [], 0
+    texts = []
+    for record in run.text.head(MAX_TEXTS).to_dict("records"):
+        text = str(record.get("text", ""))
+        texts.append(
+            {
+                "tag": str(record.get("tag", "")),
+                "step": record.get("step"),
+                "text": text[:MAX_TEXT_CHARS],
+                "truncated": len(text) > MAX_TEXT_CHARS,
+            }
+        )
+    return texts, max(0, len(run.text) - MAX_TEXTS)
 
 
 # Summary columns where NaN is a value to show ("the run ended in NaN"), not a missing value.
 _NAN_IS_A_VALUE = frozenset({"best_val_loss", "final_train_loss", "final_val_loss", "duration_s"})
 
 
-def _template_row(row: dict[str, Any]) -> dict[str, Any]:
+def _template_row(row: Mapping[Hashable, Any]) -> dict[str, Any]:
     """A summary row for templates: missing values are None (a NaN would test as true)."""
     return {
-        key: value if key in _NAN_IS_A_VALUE or _present(value) else None
+        str(key): value if key in _NAN_IS_A_VALUE or _present(value) else None
         for key, value in row.items()
     }
 
@@ -451,7 +510,7 @@ def overview_order(runs: Sequence[RunData]) -> list[int]:
     """Positions of ``runs`` in overview order: worst status first, then the strongest worst
     finding, then the diagnosis order."""
 
-    def key(i: int) -> tuple:
+    def key(i: int) -> tuple[int, tuple[int, float], int]:
         run = runs[i]
         worst = worst_finding(run.findings)
         rank = finding_rank(worst) if worst is not None else (1, math.inf)
@@ -483,8 +542,7 @@ def comparison_charts(builder: ChartBuilder, runs: Sequence[RunData]) -> tuple[l
     charts: list[Chart] = []
     covered: set[tuple[str, str]] = set()
     for role, label, smooth, needed in COMPARED_ROLES:
-        curves = [(run, run.first_curve(role)) for run in runs]
-        curves = [(run, c) for run, c in curves if c is not None]
+        curves = [(run, c) for run in runs if (c := run.first_curve(role)) is not None]
         tags = {c.tag for _, c in curves}
         title = (
             f"{label}: {next(iter(tags))}"
@@ -502,13 +560,13 @@ def comparison_charts(builder: ChartBuilder, runs: Sequence[RunData]) -> tuple[l
         for tag in run.scalars:
             if (run.anchor, tag) not in covered:
                 shared[tag] = shared.get(tag, 0) + 1
-    tags = [tag for tag, count in shared.items() if count >= 2]
-    tags.sort(key=lambda t: -shared[t])  # stable: first-seen order among equals
-    for tag in tags[:MAX_SHARED_TAG_CHARTS]:
+    shared_tags = [tag for tag, count in shared.items() if count >= 2]
+    shared_tags.sort(key=lambda t: -shared[t])  # stable: first-seen order among equals
+    for tag in shared_tags[:MAX_SHARED_TAG_CHARTS]:
         chart = builder.comparison_chart(runs, tag=tag, title=tag, colors=colors, min_runs=2)
         if chart:
             charts.append(chart)
-    return charts, max(0, len(tags) - MAX_SHARED_TAG_CHARTS)
+    return charts, max(0, len(shared_tags) - MAX_SHARED_TAG_CHARTS)
 
 
 def build_context(
@@ -550,22 +608,9 @@ def build_context(
     overview_hparams, overview_hidden = choose_hparams(data.runs, limit=MAX_OVERVIEW_HPARAMS)
     anchors = {run.run: run.anchor for run in data.runs}
 
-    position = {name: i for i, name in enumerate(r.run for r in ordered_runs)}
-    findings = sorted(
-        data.findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position)))
-    )
+    findings = _ordered_findings(data.findings, ordered_runs)
     advice = advice_groups(findings, anchors)
-    advice_anchor = {}
-    for group in advice:
-        advice_anchor[group.problem] = group.anchor
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for finding in data.findings:
-        counts[Severity(finding.severity).value] += 1
-    statuses = {"healthy": 0, "not-assessed": 0, "info": 0, "warning": 0, "error": 0}
-    for run in data.runs:
-        statuses[run.status] = statuses.get(run.status, 0) + 1
-
-    js, version, integrity = _plotly_js()
+    advice_anchor = {group.problem: group.anchor for group in advice}
     all_charts = [c for v in views for c in v.charts] + comparison + hparam_charts
     if hparam_parallel is not None:
         all_charts.append(hparam_parallel)
@@ -576,11 +621,7 @@ def build_context(
         "generated_at": (generated_at or _dt.datetime.now().astimezone())
         .strftime("%Y-%m-%d %H:%M %Z")
         .strip(),
-        "plotly_mode": plotly,
-        "plotly_js": Markup(js) if plotly == "inline" else None,
-        "plotly_version": version,
-        "plotly_cdn_url": plotly_cdn_url(),
-        "plotly_integrity": integrity,
+        **_plotly_context(plotly),
         "smoothing": smoothing,
         "max_points": max_points,
         "runs": views,
@@ -591,8 +632,8 @@ def build_context(
         "findings": findings,
         "advice_groups": advice,
         "advice_anchor": advice_anchor,
-        "finding_counts": counts,
-        "status_counts": statuses,
+        "finding_counts": _finding_counts(data.findings),
+        "status_counts": _status_counts(data.runs),
         "anchors": anchors,
         "comparison": comparison,
         "comparison_hidden": comparison_hidden,
@@ -605,6 +646,38 @@ def build_context(
         "severity_colors": SEVERITY_COLORS,
         "best_color": BEST_COLOR,
     }
+
+
+def _ordered_findings(findings: Sequence[Finding], runs: Sequence[RunData]) -> list[Finding]:
+    """Worst first, then in the order of the runs' sections."""
+    position = {name: i for i, name in enumerate(r.run for r in runs)}
+    return sorted(findings, key=lambda f: (finding_rank(f), position.get(f.run, len(position))))
+
+
+def _plotly_context(plotly: PlotlyMode) -> dict[str, Any]:
+    """plotly.js inline, or the CDN address with its version and integrity hash."""
+    js, version, integrity = _plotly_js()
+    return {
+        "plotly_mode": plotly,
+        "plotly_js": Markup(js) if plotly == "inline" else None,
+        "plotly_version": version,
+        "plotly_cdn_url": plotly_cdn_url(),
+        "plotly_integrity": integrity,
+    }
+
+
+def _finding_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in findings:
+        counts[Severity(finding.severity).value] += 1
+    return counts
+
+
+def _status_counts(runs: Sequence[RunData]) -> dict[str, int]:
+    statuses = {"healthy": 0, "not-assessed": 0, "info": 0, "warning": 0, "error": 0}
+    for run in runs:
+        statuses[run.status] = statuses.get(run.status, 0) + 1
+    return statuses
 
 
 def render_html(data: ReportData, **options: Any) -> str:

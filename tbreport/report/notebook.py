@@ -1,9 +1,10 @@
 """How results look in a notebook: compact HTML tables with status badges, readable reprs.
 
-``ReadResult._repr_html_``, ``Diagnosis._repr_html_`` (both wired in ``tbreport/__init__.py``,
-so the reading and diagnosis layers import no presentation code) and ``Finding._repr_html_``
-call these functions; :func:`register_notebook_display` (run on ``import tbreport`` inside
-IPython) also registers the Diagnosis text form with IPython's display formatters.
+``ReadResult._repr_html_``, ``Diagnosis._repr_html_`` and ``Finding._repr_html_`` call these
+functions (all three wired in ``tbreport/__init__.py``, so the reading and diagnosis layers and
+the shared model import no presentation code); :func:`register_notebook_display` (run on
+``import tbreport`` inside IPython) also registers the Diagnosis text form with IPython's
+display formatters.
 
 Everything from an event file is escaped.
 """
@@ -14,11 +15,14 @@ import html
 import math
 import sys
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tbreport.report.summary import worst_finding
+
+if TYPE_CHECKING:
+    from tbreport.diagnosis import Diagnosis
 
 #: Rows shown in a notebook table (the DataFrames hold everything).
 MAX_ROWS = 40
@@ -169,16 +173,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-def finding_repr(finding: Any) -> str:
-    """``Finding(L101 overfitting, warning, run='a', step=40): message``."""
-    severity = str(getattr(finding.severity, "value", finding.severity))
-    step = "" if finding.step is None else f", step={finding.step}"
-    return (
-        f"Finding({finding.code} {finding.name}, {severity}, run={finding.run!r}{step}): "
-        f"{finding.message}"
-    )
-
-
 def diagnosis_text(diagnosis: Any) -> str:
     """A Diagnosis as plain text: counts, then one line per run with its worst finding."""
     lines = [
@@ -193,7 +187,7 @@ def diagnosis_text(diagnosis: Any) -> str:
     return "\n".join(lines)
 
 
-def diagnosis_frame(diagnosis: Any) -> pd.DataFrame:
+def diagnosis_frame(diagnosis: Diagnosis) -> pd.DataFrame:
     """One row per finding, evidence kept as a dict (``Diagnosis.to_frame()``)."""
     return diagnosis.to_frame()
 

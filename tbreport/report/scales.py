@@ -43,7 +43,8 @@ _TEN_COLORS = (
 
 def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
-    return values[np.isfinite(values)]
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
 
 
 def constant_range(values: Iterable[np.ndarray], *, log: bool = False) -> list[float] | None:

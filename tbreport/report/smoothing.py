@@ -22,12 +22,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: TensorBoard's default smoothing weight (``scalarSmoothing`` in its metrics settings).
 DEFAULT_SMOOTHING = 0.6
 
 
-def ema_smooth(values, *, weight: float = DEFAULT_SMOOTHING, counts=None) -> np.ndarray:
+def ema_smooth(
+    values: ArrayLike, *, weight: float = DEFAULT_SMOOTHING, counts: ArrayLike | None = None
+) -> np.ndarray:
     """Debiased exponential moving average, as TensorBoard's smoothing slider.
 
     Args:

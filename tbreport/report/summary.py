@@ -46,7 +46,13 @@ def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPo
     if curve is not None:
         for finding in findings:
             for mark in finding.marks:
-                if mark.kind == "point" and mark.label == "best" and mark.tag == curve.tag:
+                if (
+                    mark.kind == "point"
+                    and mark.label == "best"
+                    and mark.tag == curve.tag
+                    and mark.value is not None  # a point mark has both (Mark checks it)
+                    and mark.step is not None
+                ):
                     return BestPoint(value=mark.value, step=mark.step)
     return best_point(curve)
 
@@ -54,8 +60,8 @@ def best_marker(curve: Curve | None, findings: Sequence[Finding] = ()) -> BestPo
 def finding_rank(finding: Finding) -> tuple[int, float]:
     """Sort key of a finding, worst first: severity, then strength (unknown strength last)."""
     strength = finding.strength
-    known = strength is not None and math.isfinite(strength)
-    return (-Severity(finding.severity).rank, -(strength if known else -math.inf))
+    known = strength if strength is not None and math.isfinite(strength) else -math.inf
+    return (-Severity(finding.severity).rank, -known)
 
 
 def worst_finding(findings: Sequence[Finding]) -> Finding | None:

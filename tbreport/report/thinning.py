@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Above this many points a trace is thinned for display.
 DEFAULT_MAX_POINTS = 2000
@@ -51,7 +52,7 @@ def _first_per_bucket(indices: np.ndarray, bucket_of: np.ndarray) -> np.ndarray:
     return indices[first]
 
 
-def drop_flat_interior(steps, values) -> tuple[np.ndarray, np.ndarray]:
+def drop_flat_interior(steps: ArrayLike, values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Drop points inside runs of equal values, keeping each run's first and last point.
 
     Lossless for a line chart (the dropped points lie on the segment between the kept ones), and
@@ -76,7 +77,9 @@ def bucket_bounds(total: int, *, buckets: int) -> np.ndarray:
     return np.linspace(0, total, buckets + 1).astype(np.int64)
 
 
-def minmax_thin(steps, values, *, max_points: int = DEFAULT_MAX_POINTS) -> Thinned:
+def minmax_thin(
+    steps: ArrayLike, values: ArrayLike, *, max_points: int = DEFAULT_MAX_POINTS
+) -> Thinned:
     """Thin a curve to about ``max_points`` points, keeping extremes and NaNs per bucket.
 
     Args:

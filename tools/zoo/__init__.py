@@ -25,7 +25,7 @@ from typing import Any
 
 from tools.zoo.recipes import LAYOUTS, PROBLEMS, Recipe, sample_recipes
 
-__all__ = ["default_out", "generate", "sample_recipes", "version_hash", "LAYOUTS", "PROBLEMS"]
+__all__ = ["LAYOUTS", "PROBLEMS", "default_out", "generate", "sample_recipes", "version_hash"]
 
 _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parents[1]

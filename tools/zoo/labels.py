@@ -99,6 +99,15 @@ def _losses(v: _Verdict, rec: Recorder, h: History) -> None:
         )
     if bad:
         return  # the curves after a NaN say nothing more
+    _overfitting(v, ts, tv, vs, vv)
+    _underfitting(v, tv, vv, h)
+    _erratic(v, vv)
+    _diverged(v, tv, h)
+
+
+def _overfitting(
+    v: _Verdict, ts: np.ndarray, tv: np.ndarray, vs: np.ndarray, vv: np.ndarray
+) -> None:
     # Overfitting: validation rises from its minimum while training keeps falling.
     if vv.size >= 6 and tv.size >= 3:
         i = int(np.argmin(vv))
@@ -112,6 +121,9 @@ def _losses(v: _Verdict, rec: Recorder, h: History) -> None:
             v.weak.add("overfitting")
         if rise >= 0.07:
             v.why.append(f"train {_g(train_at_min)} at val min -> {_g(train_end)}")
+
+
+def _underfitting(v: _Verdict, tv: np.ndarray, vv: np.ndarray, h: History) -> None:
     # Underfitting: neither loss beats the best constant prediction by much.
     if vv.size >= 3 and tv.size >= 3 and h.baseline_val > 0:
         rv, rt = _tail(vv) / h.baseline_val, _tail(tv) / h.baseline_train
@@ -124,6 +136,9 @@ def _losses(v: _Verdict, rec: Recorder, h: History) -> None:
                 f"constant-prediction loss {_g(h.baseline_val)} (val/const {rv:.2f}, "
                 f"train/const {rt:.2f})"
             )
+
+
+def _erratic(v: _Verdict, vv: np.ndarray) -> None:
     # Erratic: spikes or wobble of the validation loss around its trend.
     if vv.size >= 8 and np.all(vv > 0):
         resid = np.log(vv) - np.log(_rolling_median(vv))
@@ -136,6 +151,9 @@ def _losses(v: _Verdict, rec: Recorder, h: History) -> None:
             v.weak.add("erratic_loss")
         if spikes or noise >= 0.04:
             v.why.append(f"val spikes >1.5x trend: {spikes}, median |log residual| {noise:.3f}")
+
+
+def _diverged(v: _Verdict, tv: np.ndarray, h: History) -> None:
     # Divergence without NaN: a jump from a low level to a high plateau that stays.
     if tv.size >= 8:
         blocks = np.array_split(tv, min(tv.size, 60))
@@ -180,7 +198,7 @@ def _blown_up_at_init(rec: Recorder, h: History) -> bool:
 
 
 def _gradients(v: _Verdict, rec: Recorder, h: History, layout: str) -> None:
-    steps, norm, source = _grad_norm_series(rec)
+    _steps, norm, source = _grad_norm_series(rec)
     if norm.size >= 3:
         v.observable.add("exploding_gradients")
         finite = norm[np.isfinite(norm)]

@@ -147,7 +147,7 @@ class Layout:
     def open(self, index: int, first_epoch: int) -> None:
         raise NotImplementedError
 
-    def step(self, step: int, epoch: int) -> None:  # noqa: B027 - epoch-level layouts ignore it
+    def step(self, step: int, epoch: int) -> None:  # epoch-level layouts ignore it
         pass
 
     def epoch(self, ep: Epoch) -> None:

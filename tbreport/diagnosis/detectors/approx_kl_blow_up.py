@@ -63,9 +63,7 @@ class ApproxKlBlowUp(Detector):
         skip_fraction: float = param(0.05, "Share of the run at its start ignored.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("approx_kl")
-        if curve is None:  # pragma: no cover - guarded by `requires`
-            raise SkipDetector("no tag matched role approx_kl")
+        curve = run.required_curve("approx_kl")
         finite = curve.finite()
         if len(finite) < params.min_points:
             raise SkipDetector(f"approx_kl has {len(finite)} finite points, too few to judge")

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ DOC_SECTIONS = ("What it detects", "Why it matters", "What to do", "Example")
 _DOC_SECTIONS: dict[type, dict[str, str]] = {}
 
 
-def param(default: Any, help: str, *, minimum: float | None = None) -> Any:  # noqa: A002
+def param(default: Any, help: str, *, minimum: float | None = None) -> Any:
     """A ``Params`` field with its documentation.
 
     Args:
@@ -182,6 +182,19 @@ class RunData:
         tags = self.roles.get(role)
         return self.tag_curve(tags[0]) if tags else None
 
+    def required_curve(self, role: str) -> Curve:
+        """The curve of a role the detector ``requires``.
+
+        Raises:
+            SkipDetector: No tag resolved to ``role``. The engine skips a detector whose
+                required roles are missing before calling it; a detector checked directly on a
+                run without the role is skipped the same way instead of failing on None.
+        """
+        curve = self.curve(role)
+        if curve is None:
+            raise SkipDetector(f"no tag matched role {role}")
+        return curve
+
     def histogram_rows(self, tag: str) -> pd.DataFrame:
         """Every histogram of one tag in step order, duplicate steps included (for charts)."""
         rows = self._hist_rows_of.get(tag)
@@ -215,15 +228,15 @@ def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:
         remap[present] = np.arange(present.size)
         codes = remap[all_codes]
         # One conversion to Python strings (an arrow-backed index is slow to index one by one).
-        uniques = tags.cat.categories.take(present).tolist()
+        names: list[object] = tags.cat.categories.take(present).tolist()
     else:
         codes, uniques = pd.factorize(tags, sort=False)
-        uniques = uniques.tolist()
+        names = list(uniques.tolist())
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     return {
         str(tag): order[bounds[i] : bounds[i + 1]]
-        for i, tag in enumerate(uniques)
+        for i, tag in enumerate(names)
         if bounds[i + 1] > bounds[i]
     }
 
@@ -345,7 +358,7 @@ class Detector:
         return "; ".join(items)
 
     @classmethod
-    def param_fields(cls) -> list[dataclasses.Field]:
+    def param_fields(cls) -> list[dataclasses.Field[Any]]:
         return list(dataclasses.fields(cls.Params))
 
     @classmethod
@@ -448,7 +461,8 @@ class Detector:
             strength=None if strength is None else round(float(strength), 3),
             observed=_rounded(observed),
             limit=_rounded(limit),
-            step_range=None if step_range is None else tuple(step_range),
+            # Finding checks that it is a (first, last) pair.
+            step_range=None if step_range is None else cast(tuple[int, int], tuple(step_range)),
             marks=marks,
         )
 
@@ -513,7 +527,7 @@ def mark_hline(tag: str, value: Any, label: str = "") -> Mark | None:
     return Mark("hline", tag, value=_rounded(value), label=label)
 
 
-def param_minimum(fld: dataclasses.Field) -> float | None:
+def param_minimum(fld: dataclasses.Field[Any]) -> float | None:
     """The smallest value a configuration may give a parameter (None: no lower bound): its
     ``minimum`` metadata, and at least 1 for a count of points."""
     minimum = fld.metadata.get("minimum")  # e.g. field(default=5, metadata={"minimum": 1})
@@ -523,7 +537,7 @@ def param_minimum(fld: dataclasses.Field) -> float | None:
     return minimum
 
 
-def _coerce(value: Any, fld: dataclasses.Field, cls: type[Detector]) -> Any:
+def _coerce(value: Any, fld: dataclasses.Field[Any], cls: type[Detector]) -> Any:
     kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", "")
     where = f"detector {cls.code} ({cls.name}) parameter {fld.name!r}"
     if kind == "bool":
@@ -647,7 +661,7 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
     finite = train.finite()
     if len(finite) == 0:
         return np.full(steps.size, np.nan)
-    out = np.interp(steps, finite.steps, finite.values)
+    out: np.ndarray = np.interp(steps, finite.steps, finite.values)
     if steps.size > 1 and np.all(np.diff(steps) > 0):
         # Training points in (previous target, target]: one grouped median (C), not one
         # numpy call per target, which cost seconds on 10,000-point curves.
@@ -689,7 +703,8 @@ def histogram_rms(frame: pd.DataFrame) -> np.ndarray:
         fallback = np.sqrt(
             frame["std"].to_numpy(np.float64) ** 2 + frame["mean"].to_numpy(np.float64) ** 2
         )
-    return np.where(np.isnan(sum_squares), fallback, rms)
+    chosen: np.ndarray = np.where(np.isnan(sum_squares), fallback, rms)
+    return chosen
 
 
 def histogram_sum_squares(frame: pd.DataFrame) -> np.ndarray:
@@ -746,7 +761,7 @@ def histogram_nonfinite(frame: pd.DataFrame) -> np.ndarray:
     values = frame[cols].to_numpy(np.float64)
     # sum/sum_squares are NaN by design for TF2 tensor histograms: judge on min/max/mean there.
     bad = ~np.isfinite(values[:, :2]) if values.shape[1] >= 2 else np.zeros((len(frame), 1), bool)
-    return bad.any(axis=1)
+    return np.asarray(bad.any(axis=1))
 
 
 def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
@@ -765,7 +780,7 @@ def global_norm_by_step(frames: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray,
     return joined.index.to_numpy(np.int64), np.sqrt(joined.to_numpy(np.float64))
 
 
-def _natural_key(tag: str) -> tuple:
+def _natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
     """``net.8`` before ``net.16``: numbers in a tag compare as numbers."""
     return tuple(
         (0, int(part), "") if part.isdigit() else (1, 0, part.lower())

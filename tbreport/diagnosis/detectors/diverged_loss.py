@@ -70,9 +70,7 @@ class DivergedLoss(Detector):
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("train_loss")
-        if curve is None:  # pragma: no cover - guarded by `requires`
-            raise SkipDetector("no tag matched role train_loss")
+        curve = run.required_curve("train_loss")
         finite = curve.finite()
         if len(finite) < params.min_points:
             raise SkipDetector(

@@ -60,9 +60,7 @@ class EntropyCollapse(Detector):
         min_start: float = param(0.1, "A starting entropy below this is already deterministic.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("entropy")
-        if curve is None:  # pragma: no cover - guarded by `requires`
-            raise SkipDetector("no tag matched role entropy")
+        curve = run.required_curve("entropy")
         finite = curve.finite()
         if len(finite) < params.min_points:
             raise SkipDetector(f"entropy has {len(finite)} finite points, too few to judge")

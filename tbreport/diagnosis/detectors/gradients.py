@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,15 +28,24 @@ from tbreport.diagnosis.detectors.base import (
     param,
     pct,
 )
-from tbreport.model import Finding, Severity
+from tbreport.model import Finding, Mark, Severity
 
 
-def _gradient_norm(run: RunData) -> tuple[str, np.ndarray, np.ndarray, list[str]]:
-    """(source, steps, norm, tags): the scalar gradient norm if logged, else the global L2 norm
-    over the gradient histograms."""
+class _GradientNorm(NamedTuple):
+    """A run's gradient norm per step, and where it comes from."""
+
+    source: str  # "scalar" (a logged norm) or "histograms" (the global norm over them)
+    steps: np.ndarray
+    norm: np.ndarray
+    tags: list[str]
+
+
+def _gradient_norm(run: RunData) -> _GradientNorm:
+    """The scalar gradient norm if logged, else the global L2 norm over the gradient
+    histograms."""
     curve = run.curve("grad_norm")
     if curve is not None and len(curve):
-        return "scalar", curve.steps, curve.values, [curve.tag]
+        return _GradientNorm("scalar", curve.steps, curve.values, [curve.tag])
     frames = run.histogram_frames("gradient_histograms")
     if not frames:
         raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
@@ -48,7 +58,7 @@ def _gradient_norm(run: RunData) -> tuple[str, np.ndarray, np.ndarray, list[str]
     if bad_steps:
         norm = norm.copy()
         norm[np.isin(steps, list(bad_steps))] = np.nan
-    return "histograms", steps, norm, list(frames)
+    return _GradientNorm("histograms", steps, norm, list(frames))
 
 
 class ExplodingGradients(Detector):
@@ -115,97 +125,123 @@ class ExplodingGradients(Detector):
         )
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        source, steps, norm, tags = _gradient_norm(run)
+        gradient = _gradient_norm(run)
+        norm = gradient.norm
         if norm.size < params.min_points:
             raise SkipDetector(
                 f"gradient norm has {norm.size} points, fewer than {params.min_points}"
             )
+        if not np.isfinite(norm).all():
+            finding = self._nonfinite(run, gradient, params)
+        else:
+            finding = self._early(run, gradient, params)
+            if finding is None:
+                finding = self._growth(run, gradient, params)
+        if finding is not None:
+            yield finding
+
+    @staticmethod
+    def _evidence(gradient: _GradientNorm, params: Params) -> dict[str, Any]:
+        return {"source": gradient.source, "growth_factor": params.growth_factor}
+
+    def _nonfinite(self, run: RunData, gradient: _GradientNorm, params: Params) -> Finding | None:
+        """A norm that becomes non-finite (unless a non-finite loss or input explains it)."""
+        _, steps, norm, tags = gradient
         finite = np.isfinite(norm)
-        evidence: dict = {"source": source, "growth_factor": params.growth_factor}
-        if not finite.all():
-            first = int(np.argmax(~finite))
-            typical = float(np.median(norm[finite])) if finite.any() else float("nan")
-            peak = float(np.max(norm[finite])) if finite.any() else float("nan")
-            grew = finite[:first].any() and peak >= params.growth_factor * float(
-                np.median(norm[:first][: max(1, int(np.ceil(params.early_fraction * first)))])
-            )
-            if not grew and _any_nonfinite_scalar(run):
-                # NaN gradients with no growth before them come from a NaN loss or input
-                # (a bad label, a log of zero), not from an explosion: non-finite-loss reports it.
-                return
-            evidence.update(
-                first_nonfinite_step=int(steps[first]),
-                nonfinite_points=int((~finite).sum()),
-                typical_norm=typical,
-                peak_norm=peak,
-            )
-            yield self.finding(
-                run,
-                message=(
-                    f"gradient norm is non-finite from step {int(steps[first])} "
-                    f"({int((~finite).sum())} points; typical {fmt(typical)} before)"
-                ),
-                step=int(steps[first]),
-                evidence=evidence,
-                tags=tags[:20],
-                severity=Severity.ERROR,
-                observed=int((~finite).sum()),
-                limit=0,
-                step_range=(int(steps[first]), int(steps[-1])),
-                marks=[mark_band(tags[0], steps[first], steps[-1], "non-finite")],
-            )
-            return
+        evidence = self._evidence(gradient, params)
+        first = int(np.argmax(~finite))
+        typical = float(np.median(norm[finite])) if finite.any() else float("nan")
+        peak = float(np.max(norm[finite])) if finite.any() else float("nan")
+        grew = finite[:first].any() and peak >= params.growth_factor * float(
+            np.median(norm[:first][: max(1, int(np.ceil(params.early_fraction * first)))])
+        )
+        if not grew and _any_nonfinite_scalar(run):
+            # NaN gradients with no growth before them come from a NaN loss or input
+            # (a bad label, a log of zero), not from an explosion: non-finite-loss reports it.
+            return None
+        evidence.update(
+            first_nonfinite_step=int(steps[first]),
+            nonfinite_points=int((~finite).sum()),
+            typical_norm=typical,
+            peak_norm=peak,
+        )
+        return self.finding(
+            run,
+            message=(
+                f"gradient norm is non-finite from step {int(steps[first])} "
+                f"({int((~finite).sum())} points; typical {fmt(typical)} before)"
+            ),
+            step=int(steps[first]),
+            evidence=evidence,
+            tags=tags[:20],
+            severity=Severity.ERROR,
+            observed=int((~finite).sum()),
+            limit=0,
+            step_range=(int(steps[first]), int(steps[-1])),
+            marks=[mark_band(tags[0], steps[first], steps[-1], "non-finite")],
+        )
+
+    def _early(self, run: RunData, gradient: _GradientNorm, params: Params) -> Finding | None:
+        """A norm already huge over the first steps: no calm baseline to grow from."""
+        source, steps, norm, tags = gradient
+        evidence = self._evidence(gradient, params)
         early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
         early_level = float(np.median(early))
-        if early_level >= params.max_early_norm:
-            # Exploding from the first steps (a bad initialisation, a learning rate far too
-            # high): there is no calm baseline to grow from, but the size alone is the sign.
-            peak_index = int(np.argmax(norm))
-            evidence.update(
-                early_norm=early_level,
-                max_early_norm=params.max_early_norm,
-                peak_norm=float(norm[peak_index]),
-                peak_step=int(steps[peak_index]),
-                final_norm=float(np.median(norm[-max(1, norm.size // 10) :])),
-            )
-            yield self.finding(
-                run,
-                message=(
-                    f"gradient norm is {fmt(early_level)} over the first "
-                    f"{pct(params.early_fraction)} of the run "
-                    f"(threshold {fmt(params.max_early_norm)}), peaking at "
-                    f"{fmt(float(norm[peak_index]))} at step {int(steps[peak_index])}"
-                ),
-                step=int(steps[0]),
-                evidence=evidence,
-                tags=tags[:20],
-                strength=early_level / params.max_early_norm,
-                observed=early_level,
-                limit=params.max_early_norm,
-                step_range=(int(steps[0]), int(steps[early.size - 1])),
-                marks=[
-                    mark_band(tags[0], steps[0], steps[early.size - 1], "early"),
-                    _peak_mark(source, tags[0], steps[peak_index], norm[peak_index]),
-                ],
-            )
-            return
+        if early_level < params.max_early_norm:
+            return None
+        # Exploding from the first steps (a bad initialisation, a learning rate far too
+        # high): there is no calm baseline to grow from, but the size alone is the sign.
+        peak_index = int(np.argmax(norm))
+        evidence.update(
+            early_norm=early_level,
+            max_early_norm=params.max_early_norm,
+            peak_norm=float(norm[peak_index]),
+            peak_step=int(steps[peak_index]),
+            final_norm=float(np.median(norm[-max(1, norm.size // 10) :])),
+        )
+        return self.finding(
+            run,
+            message=(
+                f"gradient norm is {fmt(early_level)} over the first "
+                f"{pct(params.early_fraction)} of the run "
+                f"(threshold {fmt(params.max_early_norm)}), peaking at "
+                f"{fmt(float(norm[peak_index]))} at step {int(steps[peak_index])}"
+            ),
+            step=int(steps[0]),
+            evidence=evidence,
+            tags=tags[:20],
+            strength=early_level / params.max_early_norm,
+            observed=early_level,
+            limit=params.max_early_norm,
+            step_range=(int(steps[0]), int(steps[early.size - 1])),
+            marks=[
+                mark_band(tags[0], steps[0], steps[early.size - 1], "early"),
+                _peak_mark(source, tags[0], steps[peak_index], norm[peak_index]),
+            ],
+        )
+
+    def _growth(self, run: RunData, gradient: _GradientNorm, params: Params) -> Finding | None:
+        """A peak far above the norm's typical level, and extreme for the run's own spread."""
+        source, steps, norm, tags = gradient
+        evidence = self._evidence(gradient, params)
+        early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
         # Typical level: the lower of the run's median and its early median, so a steady climb
         # (whose median sits half-way up) is measured from where it started.
         typical = float(min(np.median(norm), np.median(early)))
         peak_index = int(np.argmax(norm))
         peak = float(norm[peak_index])
         if typical <= 0:
-            return
+            return None
         growth = peak / typical
         if growth < params.growth_factor:
-            return
+            return None
         # The peak must also be extreme for this run's own spread (robust z of log norms over the
         # early part of the run): per-step norms of a noisy but healthy run range over decades.
         early_log = np.log10(early[early > 0]) if (early > 0).any() else np.zeros(1)
         spread = 1.4826 * float(np.median(np.abs(early_log - np.median(early_log))))
         z = (np.log10(peak) - float(np.median(early_log))) / spread if spread > 0 else np.inf
         if z < params.min_z:
-            return
+            return None
         # Onset: the first point above growth_factor × typical.
         onset = int(np.argmax(norm >= params.growth_factor * typical))
         severity = Severity.ERROR if growth >= params.error_factor else Severity.WARNING
@@ -221,7 +257,7 @@ class ExplodingGradients(Detector):
             onset_step=int(steps[onset]),
         )
         until = int(steps[max(peak_index, onset)] if peak_index > onset else steps[-1])
-        yield self.finding(
+        return self.finding(
             run,
             message=(
                 f"gradient norm peaks at {fmt(peak)} at step {int(steps[peak_index])}, "
@@ -243,7 +279,7 @@ class ExplodingGradients(Detector):
         )
 
 
-def _peak_mark(source: str, tag: str, step, value):
+def _peak_mark(source: str, tag: str, step: int, value: float) -> Mark | None:
     """The peak of the norm: a point on the scalar norm's curve; a step on a histogram chart
     (the global norm over the histograms is no curve of any tag)."""
     if source == "scalar":
@@ -318,11 +354,11 @@ class VanishingGradients(Detector):
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         frames = run.histogram_frames("gradient_histograms")
         curve = run.curve("grad_norm")
-        if not frames and curve is None:
-            raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
         if frames:
             yield from self._from_histograms(run, frames, params)
             return
+        if curve is None:
+            raise SkipDetector("no tag matched role grad_norm or gradient_histograms")
         norm = curve.finite()
         if len(norm) < params.min_points:
             raise SkipDetector(
@@ -372,17 +408,10 @@ class VanishingGradients(Detector):
                 marks=[mark_band(norm.tag, *second_half, "second half")],
             )
 
-    def _from_histograms(self, run: RunData, frames: dict[str, pd.DataFrame], params: Params):
-        # Exactly-zero gradients are dead units, not vanishing ones: leave them to dead-neurons.
-        live = {}
-        for tag, frame in frames.items():
-            half = exact_zero_fraction(frame.iloc[len(frame) // 2 :])
-            half = half[np.isfinite(half)]  # rows without buckets say nothing
-            if not (half.size and np.median(half) >= params.max_zero_fraction):
-                live[tag] = frame
-        if not live:
-            raise SkipDetector("every gradient histogram is mostly exact zeros (see dead-neurons)")
-        frames = live
+    def _from_histograms(
+        self, run: RunData, frames: dict[str, pd.DataFrame], params: Params
+    ) -> Iterator[Finding]:
+        frames = _live_frames(frames, max_zero_fraction=params.max_zero_fraction)
         layers = _layer_rms(frames)
         steps_all = sorted({int(s) for steps, _ in layers.values() for s in steps})
         if len(steps_all) < params.min_points:
@@ -397,14 +426,7 @@ class VanishingGradients(Detector):
                 late[tag] = float(np.median(rms[keep]))
         if not late:
             return
-        # Overall: the RMS over all gradient elements.
-        frames_late = {t: f[f["step"] >= cutoff] for t, f in frames.items()}
-        num = sum(float(f["num"].sum()) for f in frames_late.values())
-        _, norms = global_norm_by_step(frames_late)
-        per_step_elems = num / max(len({s for f in frames_late.values() for s in f["step"]}), 1)
-        overall = (
-            float(np.median(norms)) / np.sqrt(per_step_elems) if per_step_elems else float("nan")
-        )
+        overall = _overall_rms({t: f[f["step"] >= cutoff] for t, f in frames.items()})
         weights = [t for t in late if not is_bias(t)] or list(late)
         first, last = weights[0], weights[-1]
         second_half = (int(cutoff), int(steps_all[-1]))
@@ -457,6 +479,31 @@ class VanishingGradients(Detector):
                     step_range=second_half,
                     marks=[mark_band(t, *second_half, "second half") for t in (first, last)],
                 )
+
+
+def _live_frames(
+    frames: dict[str, pd.DataFrame], *, max_zero_fraction: float
+) -> dict[str, pd.DataFrame]:
+    """The gradient histograms not mostly exact zeros over their second half: exactly-zero
+    gradients are dead units, not vanishing ones, and are left to dead-neurons."""
+    live = {}
+    for tag, frame in frames.items():
+        half = exact_zero_fraction(frame.iloc[len(frame) // 2 :])
+        half = half[np.isfinite(half)]  # rows without buckets say nothing
+        if not (half.size and np.median(half) >= max_zero_fraction):
+            live[tag] = frame
+    if not live:
+        raise SkipDetector("every gradient histogram is mostly exact zeros (see dead-neurons)")
+    return live
+
+
+def _overall_rms(frames_late: dict[str, pd.DataFrame]) -> float:
+    """The RMS over all gradient elements: the median global norm per step over the square root
+    of the elements a step holds."""
+    num = sum(float(f["num"].sum()) for f in frames_late.values())
+    _, norms = global_norm_by_step(frames_late)
+    per_step_elems = num / max(len({s for f in frames_late.values() for s in f["step"]}), 1)
+    return float(np.median(norms)) / np.sqrt(per_step_elems) if per_step_elems else float("nan")
 
 
 class DeadNeurons(Detector):
@@ -534,26 +581,10 @@ class DeadNeurons(Detector):
         enough = [f for f in (*grads.values(), *weights.values()) if len(f) >= params.min_points]
         if not enough:
             raise SkipDetector(f"no histogram tag has {params.min_points} or more logged steps")
-        dead: dict[str, float] = {}
-        onsets: dict[str, int] = {}
-        first_step = None
-        for tag, frame in grads.items():
-            # An embedding's rows for tokens absent from the batch get exactly zero gradient.
-            if is_bias(tag) or is_embedding(tag) or len(frame) < params.min_points:
-                continue
-            half = frame.iloc[len(frame) // 2 :]
-            zeros = exact_zero_fraction(frame)
-            late = zeros[len(frame) // 2 :]
-            late = late[np.isfinite(late)]
-            zero = float(np.median(late)) if late.size else 0.0
-            if zero >= params.max_zero_fraction:
-                dead[tag] = zero
-                onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
-                step = int(onset[0]) if onset.size else int(half["step"].iloc[0])
-                onsets[tag] = step
-                first_step = step if first_step is None else min(first_step, step)
+        dead, onsets = _zero_gradient_layers(grads, params)
         if dead:
-            worst = max(dead, key=dead.get)
+            first_step = min(onsets.values())
+            worst = max(dead, key=dead.__getitem__)
             last_step = int(max(f["step"].max() for f in grads.values()))
             yield self.finding(
                 run,
@@ -613,3 +644,27 @@ class DeadNeurons(Detector):
                 step_range=(step, int(max(weights[t]["step"].max() for t in tags))),
                 marks=[mark_band(t, step, weights[t]["step"].max(), "frozen") for t in tags[:20]],
             )
+
+
+def _zero_gradient_layers(
+    grads: dict[str, pd.DataFrame], params: DeadNeurons.Params
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Layers whose gradients are mostly exactly zero over the second half of the run (their
+    median share of zeros), and the step from which each is."""
+    dead: dict[str, float] = {}
+    onsets: dict[str, int] = {}
+    for tag, frame in grads.items():
+        # An embedding's rows for tokens absent from the batch get exactly zero gradient.
+        if is_bias(tag) or is_embedding(tag) or len(frame) < params.min_points:
+            continue
+        half = frame.iloc[len(frame) // 2 :]
+        zeros = exact_zero_fraction(frame)
+        late = zeros[len(frame) // 2 :]
+        late = late[np.isfinite(late)]
+        zero = float(np.median(late)) if late.size else 0.0
+        if zero >= params.max_zero_fraction:
+            dead[tag] = zero
+            onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
+            step = int(onset[0]) if onset.size else int(half["step"].iloc[0])
+            onsets[tag] = step
+    return dead, onsets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,7 @@ from tbreport.model import Finding, Severity
 
 
 def _finite_curve(run: RunData, role: str, *, minimum: int, what: str) -> Curve:
-    curve = run.curve(role)
-    if curve is None:  # pragma: no cover - guarded by `requires`
-        raise SkipDetector(f"no tag matched role {role}")
-    finite = curve.finite()
+    finite = run.required_curve(role).finite()
     if len(finite) < minimum:
         raise SkipDetector(f"{what} has {len(finite)} finite points, fewer than {minimum}")
     return finite
@@ -66,7 +64,7 @@ class OverfitSign:
 
 
 def _train_fell_beyond_noise(
-    aligned: np.ndarray, train_best: float, train_tail: float, params
+    aligned: np.ndarray, train_best: float, train_tail: float, params: Overfitting.Params
 ) -> bool:
     """ "Keeps falling" must stand out from the training loss's own noise, measured on the
     evaluation grid (per-step minibatch noise is not the curve's)."""
@@ -90,7 +88,7 @@ def _rise_beyond_noise(val: Curve, best_value: float, final_value: float, rise: 
     return size / noise if noise > 0 else np.inf
 
 
-def assess_overfitting(val: Curve, train: Curve, params) -> OverfitSign | None:
+def assess_overfitting(val: Curve, train: Curve, params: Overfitting.Params) -> OverfitSign | None:
     """The overfitting test shared by `overfitting` and `generalisation-gap`; None when absent.
 
     Two signs from the seed's table, each enough: the validation loss *rises* (a significant
@@ -106,7 +104,9 @@ def assess_overfitting(val: Curve, train: Curve, params) -> OverfitSign | None:
     return _plateau(val, aligned, params, needed=needed)
 
 
-def _rising(val: Curve, aligned: np.ndarray, params, *, needed: int) -> OverfitSign | None:
+def _rising(
+    val: Curve, aligned: np.ndarray, params: Overfitting.Params, *, needed: int
+) -> OverfitSign | None:
     level = trend_level(val.values, fraction=params.smoothing_fraction)
     best = int(np.nanargmin(level))
     if val.values.size - 1 - best < needed:
@@ -144,7 +144,9 @@ def _rising(val: Curve, aligned: np.ndarray, params, *, needed: int) -> OverfitS
     )
 
 
-def _plateau(val: Curve, aligned: np.ndarray, params, *, needed: int) -> OverfitSign | None:
+def _plateau(
+    val: Curve, aligned: np.ndarray, params: Overfitting.Params, *, needed: int
+) -> OverfitSign | None:
     # The raw minimum: a rolling median sits above a noisy minimum and would shrink a 15% rise
     # to 10%. It must leave enough evaluations after it to call what follows a plateau.
     if val.values.size <= needed:
@@ -422,9 +424,11 @@ class Underfitting(Detector):
         train_curve, val_curve = run.curve("train_loss"), run.curve("val_loss")
         train = train_curve.finite() if train_curve is not None else None
         val = val_curve.finite() if val_curve is not None else None
-        train_ok = train is not None and len(train) >= params.min_points
-        val_ok = val is not None and len(val) >= params.min_points
-        if not train_ok and not val_ok:
+        # The curves long enough to judge; the finding is shown on the training loss if judged.
+        train_ok = train if train is not None and len(train) >= params.min_points else None
+        val_ok = val if val is not None and len(val) >= params.min_points else None
+        shown = train_ok if train_ok is not None else val_ok
+        if shown is None:
             raise SkipDetector(
                 f"neither the training nor the validation loss has {params.min_points} finite "
                 "points"
@@ -435,35 +439,34 @@ class Underfitting(Detector):
             # Logging starts late in the step count: the run continues an earlier training, and
             # a flat loss there is what convergence looks like.
             raise SkipDetector(f"the run resumes at step {first} of {last}")
-        evidence: dict = {}
+        evidence: dict[str, Any] = {}
         tags: list[str] = []
         parts: list[str] = []
-        if train_ok:
-            start, end, improvement = self._improvement(train.values, params)
+        if train_ok is not None:
+            start, end, improvement = self._improvement(train_ok.values, params)
             # A loss that rose clearly diverged: the instability detectors judge it, and
             # "increase the learning rate" would be the wrong advice.
             if not -params.max_worsening <= improvement < params.min_improvement:
                 return
             # Without a held-out curve, a loss that improves slowly is indistinguishable from a
             # converged or resumed model: only a loss that did not move at all is reported.
-            if not val_ok and improvement >= params.min_improvement_train_only:
+            if val_ok is None and improvement >= params.min_improvement_train_only:
                 return
             evidence.update(train_start=start, train_end=end, train_improvement=improvement)
-            tags.append(train.tag)
+            tags.append(train_ok.tag)
             verb = "fell" if improvement >= 0 else "rose"
             parts.append(
                 f"training loss {verb} {pct(abs(improvement))} from start to end: {fmt(start)} → "
-                f"{fmt(end)} over steps {train.steps[0]}–{train.steps[-1]}"
+                f"{fmt(end)} over steps {train_ok.steps[0]}–{train_ok.steps[-1]}"
             )
-        if val_ok:
-            v_start, v_end, v_improvement = self._improvement(val.values, params)
+        if val_ok is not None:
+            v_start, v_end, v_improvement = self._improvement(val_ok.values, params)
             if v_improvement >= params.min_improvement or v_improvement < -params.max_worsening:
                 return  # validation got clearly better: the model learns something
             evidence.update(val_start=v_start, val_end=v_end, val_improvement=v_improvement)
-            tags.append(val.tag)
+            tags.append(val_ok.tag)
             parts.append(f"validation loss {fmt(v_start)} → {fmt(v_end)} ({pct(v_improvement)})")
         evidence["min_improvement"] = params.min_improvement
-        last = train if train_ok else val
         message = "; ".join(parts) + f" (threshold: falls {pct(params.min_improvement)})"
         lr = run.curve("learning_rate")
         advice = None
@@ -482,15 +485,15 @@ class Underfitting(Detector):
         yield self.finding(
             run,
             message=message,
-            step=int(last.steps[-1]),
+            step=int(shown.steps[-1]),
             evidence=evidence,
             tags=tags,
             advice=advice,
             strength=params.min_improvement / max(worst, params.min_improvement / 10),
             observed=worst,
             limit=params.min_improvement,
-            step_range=(int(last.steps[0]), int(last.steps[-1])),
-            marks=[mark_band(last.tag, last.steps[0], last.steps[-1], "no progress")],
+            step_range=(int(shown.steps[0]), int(shown.steps[-1])),
+            marks=[mark_band(shown.tag, shown.steps[0], shown.steps[-1], "no progress")],
         )
 
 
@@ -592,7 +595,7 @@ class ErraticLoss(Detector):
             0.05, "Share of the run at its start ignored for spikes (the first steps are volatile)."
         )
 
-    def _assess(self, curve: Curve, params: Params) -> dict | None:
+    def _assess(self, curve: Curve, params: Params) -> dict[str, Any] | None:
         finite = curve.finite()
         if len(finite) < params.min_points:
             return None
@@ -625,7 +628,7 @@ class ErraticLoss(Detector):
         }
 
     @staticmethod
-    def _oscillating(a: dict, params: Params) -> bool:
+    def _oscillating(a: dict[str, Any], params: Params) -> bool:
         # A short curve (an evaluation per epoch for a few epochs) has a less certain trend: it
         # must wobble `short_noise_factor` times more to count.
         # Only a validation loss (a fixed set) may be judged short: a short training curve's
@@ -641,13 +644,21 @@ class ErraticLoss(Detector):
         )
 
     @staticmethod
-    def _spiky(a: dict, params: Params) -> bool:
-        return a["spikes"] >= params.min_spikes or a["max_spike"] >= params.huge_spike_factor
+    def _spiky(a: dict[str, Any], params: Params) -> bool:
+        return bool(a["spikes"] >= params.min_spikes or a["max_spike"] >= params.huge_spike_factor)
 
-    def _erratic(self, a: dict, params: Params) -> bool:
+    def _erratic(self, a: dict[str, Any], params: Params) -> bool:
         return self._oscillating(a, params) or self._spiky(a, params)
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
+        assessment = self._assessment(run, params)
+        finding = self._report(run, assessment, params)
+        if finding is not None:
+            yield finding
+
+    def _assessment(self, run: RunData, params: Params) -> dict[str, Any]:
+        """The wobble of the curve judged: the validation loss, else the training loss (on the
+        evaluation grid when it is logged per step)."""
         # The validation loss is computed on a fixed set: its wobble is the optimiser's. A
         # training loss logged per step also carries minibatch noise (large relative noise near
         # zero loss, bad batches), so it is judged only when validation is too sparse.
@@ -668,14 +679,13 @@ class ErraticLoss(Detector):
                 if val_wobbles and assessment["points"] < params.min_points_noise:
                     assessment = None
         if assessment is None:
-            train = run.curve("train_loss")
+            train = run.required_curve("train_loss")
             # A per-step training loss carries minibatch noise that says nothing about the
             # learning rate: judge it on the evaluation grid (one median per interval), as
             # the validation curve it would be compared with.
             grid = val if val is not None and len(val.finite()) >= 2 else run.curve("val_metric")
             if (
                 not val_wobbles
-                and train is not None
                 and grid is not None
                 and len(grid.finite()) >= params.min_points
                 and len(train) >= 2 * len(grid)
@@ -688,55 +698,56 @@ class ErraticLoss(Detector):
                 assessment["spikes_only"] = True
         if assessment is None:
             raise SkipDetector(f"training loss has fewer than {params.min_points} finite points")
-        assessments = [assessment]
-        for a in assessments:
-            oscillating = self._oscillating(a, params)
-            spiky = self._spiky(a, params)
-            if not (oscillating or spiky):
-                continue
-            parts = []
-            if oscillating:
-                parts.append(
-                    f"deviates {pct(a['noise'])} from its trend on a typical point "
-                    f"(threshold {pct(params.max_noise)})"
-                )
-            if spiky:
-                parts.append(
-                    f"has {a['spikes']} spikes above {fmt(params.spike_factor)}× its local median "
-                    f"(threshold {params.min_spikes})"
-                )
-            evidence = dict(a)
-            evidence.pop("tag")
-            evidence.update(
-                max_noise=params.max_noise,
-                min_sign_changes=params.min_sign_changes,
-                spike_factor=params.spike_factor,
-                min_spikes=params.min_spikes,
+        return assessment
+
+    def _report(self, run: RunData, a: dict[str, Any], params: Params) -> Finding | None:
+        """The finding on the judged curve, when it oscillates or spikes."""
+        oscillating = self._oscillating(a, params)
+        spiky = self._spiky(a, params)
+        if not (oscillating or spiky):
+            return None
+        parts = []
+        if oscillating:
+            parts.append(
+                f"deviates {pct(a['noise'])} from its trend on a typical point "
+                f"(threshold {pct(params.max_noise)})"
             )
-            # The test that fired, as the observed value and its limit: the oscillation, else the
-            # number of spikes, else the one huge spike.
-            if oscillating:
-                observed, limit = a["noise"], params.max_noise
-            elif a["spikes"] >= params.min_spikes:
-                observed, limit = a["spikes"], params.min_spikes
-            else:
-                observed, limit = a["max_spike"], params.huge_spike_factor
-            yield self.finding(
-                run,
-                message=f"{a['tag']} " + " and ".join(parts),
-                step=a["first_step"],
-                evidence=evidence,
-                tags=(a["tag"],),
-                observed=observed,
-                limit=limit,
-                marks=[mark_vline(a["tag"], s, "spike") for s in a["spike_steps"]],
-                strength=max(
-                    a["noise"] / params.max_noise if oscillating else 0.0,
-                    a["spikes"] / params.min_spikes if spiky else 0.0,
-                    a["max_spike"] / params.huge_spike_factor if spiky else 0.0,
-                ),
+        if spiky:
+            parts.append(
+                f"has {a['spikes']} spikes above {fmt(params.spike_factor)}× its local median "
+                f"(threshold {params.min_spikes})"
             )
-            return  # one finding per run: the first curve that shows it
+        evidence = dict(a)
+        evidence.pop("tag")
+        evidence.update(
+            max_noise=params.max_noise,
+            min_sign_changes=params.min_sign_changes,
+            spike_factor=params.spike_factor,
+            min_spikes=params.min_spikes,
+        )
+        # The test that fired, as the observed value and its limit: the oscillation, else the
+        # number of spikes, else the one huge spike.
+        if oscillating:
+            observed, limit = a["noise"], params.max_noise
+        elif a["spikes"] >= params.min_spikes:
+            observed, limit = a["spikes"], params.min_spikes
+        else:
+            observed, limit = a["max_spike"], params.huge_spike_factor
+        return self.finding(
+            run,
+            message=f"{a['tag']} " + " and ".join(parts),
+            step=a["first_step"],
+            evidence=evidence,
+            tags=(a["tag"],),
+            observed=observed,
+            limit=limit,
+            marks=[mark_vline(a["tag"], s, "spike") for s in a["spike_steps"]],
+            strength=max(
+                a["noise"] / params.max_noise if oscillating else 0.0,
+                a["spikes"] / params.min_spikes if spiky else 0.0,
+                a["max_spike"] / params.huge_spike_factor if spiky else 0.0,
+            ),
+        )
 
 
 def is_metric_tag(run: RunData, tag: str) -> bool:
@@ -793,7 +804,7 @@ class NonFiniteLoss(Detector):
         if not nonfinite.any():
             return
         suspects = set(run.scalars["tag"].to_numpy()[nonfinite].tolist())
-        bad_tags: dict[str, dict] = {}
+        bad_tags: dict[str, dict[str, Any]] = {}
         for tag in (t for t in tags if t in suspects):
             curve = run.tag_curve(tag)
             bad = ~np.isfinite(curve.values)

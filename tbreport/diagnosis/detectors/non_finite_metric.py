@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class NonFiniteMetric(Detector):
         if not nonfinite.any():
             return
         suspects = set(run.scalars["tag"].to_numpy()[nonfinite].tolist())
-        bad: dict[str, dict] = {}
+        bad: dict[str, dict[str, Any]] = {}
         for tag in sorted(t for t in suspects if is_metric_tag(run, str(t))):
             curve = run.tag_curve(str(tag))
             mask = ~np.isfinite(curve.values)

@@ -59,7 +59,7 @@ class CollapsedPredictions(Detector):
         patience: int = param(3, "Consecutive final points that must all be collapsed.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        curve = run.curve("pred_std")
+        curve = run.required_curve("pred_std")
         finite = curve.finite()
         if len(finite) < params.min_points:
             raise SkipDetector(

@@ -25,9 +25,7 @@ from tbreport.model import Finding, Severity
 
 def finite_reward(run: RunData, *, min_points: int) -> Curve:
     """The finite points of the run's episode reward; skips the detector when too few."""
-    curve = run.curve("reward")
-    if curve is None:  # pragma: no cover - guarded by `requires`
-        raise SkipDetector("no tag matched role reward")
+    curve = run.required_curve("reward")
     finite = curve.finite()
     if len(finite) < min_points:
         raise SkipDetector(f"reward has {len(finite)} finite points, fewer than {min_points}")

@@ -65,8 +65,8 @@ class LrScheduleNoEffect(Detector):
         min_points: int = param(3, "Fewest training-loss points on each side of a drop.")
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        lr = run.curve("learning_rate").finite()
-        train = run.curve("train_loss").finite()
+        lr = run.required_curve("learning_rate").finite()
+        train = run.required_curve("train_loss").finite()
         if len(lr) < 3 or len(train) < 2 * params.min_points:
             raise SkipDetector("too few learning-rate or training-loss points")
         with np.errstate(divide="ignore", invalid="ignore"):

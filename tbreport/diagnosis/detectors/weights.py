@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class WeightCollapse(Detector):
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
         layers = _weight_layers(run, params.min_points)
-        collapsed = {}
+        collapsed: dict[str, dict[str, float]] = {}
         for tag, (steps, rms, frame) in layers.items():
             start, end = float(rms[0]), float(rms[-1])
             zero_end = float(frame["zero_fraction"].iloc[-1])
@@ -112,7 +113,7 @@ class WeightCollapse(Detector):
                 f"{fmt(w['start_rms'])} → {fmt(w['end_rms'])} ({fmt(w['ratio'])}× its start, "
                 f"threshold {fmt(params.max_ratio)}×)"
             ),
-            step=w["step"],
+            step=int(w["step"]),
             evidence={
                 "layers": {layer_label(t): v for t, v in list(collapsed.items())[:20]},
                 "max_ratio": params.max_ratio,
@@ -185,7 +186,7 @@ class WeightGrowth(Detector):
             return
         growth = float(norm[-1] / norm[0]) if norm.size and norm[0] > 0 else float("nan")
         trend = mann_kendall(norm)
-        evidence = {
+        evidence: dict[str, Any] = {
             "start_norm": float(norm[0]) if norm.size else float("nan"),
             "end_norm": float(norm[-1]) if norm.size else float("nan"),
             "growth": growth,
@@ -214,7 +215,7 @@ class WeightGrowth(Detector):
                 step_range=(int(steps[onset]), int(steps[-1])),
             )
         elif huge:
-            worst = max(huge, key=huge.get)
+            worst = max(huge, key=huge.__getitem__)
             evidence["layer_max_rms"] = {layer_label(t): v for t, v in huge.items()}
             yield self.finding(
                 run,
