@@ -144,3 +144,18 @@ def test_rolling_median_matches_pandas_on_every_path(monkeypatch, accelerated):
         expected = pd.Series(y).rolling(2 * half + 1, center=True, min_periods=1).median()
         got = stats.rolling_median(y, window=window)
         np.testing.assert_allclose(got, expected.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_group_medians_match_pandas_for_single_and_shared_groups():
+    import pandas as pd
+
+    from tbreport.diagnosis.detectors.base import group_medians
+
+    rng = np.random.default_rng(6)
+    for n, spread in [(0, 1), (1, 1), (30, 1000), (30, 5), (500, 40)]:
+        groups = np.sort(rng.integers(0, spread, size=n))
+        values = rng.normal(size=n)
+        targets, medians = group_medians(groups, values)
+        expected = pd.Series(values).groupby(groups).median()
+        np.testing.assert_array_equal(targets, expected.index.to_numpy())
+        np.testing.assert_allclose(medians, expected.to_numpy(), rtol=0, atol=1e-15)

@@ -155,10 +155,13 @@ class RunData:
                 curve = Curve(tag, empty.astype(np.int64), empty, empty)
             else:
                 steps, values, walls = (column[rows] for column in self._columns)
-                # The last write of each step, in step order.
-                _, last = np.unique(steps[::-1], return_index=True)
-                keep = len(steps) - 1 - last
-                curve = Curve(tag, steps[keep], values[keep], walls[keep])
+                if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):
+                    curve = Curve(tag, steps, values, walls)  # the usual case: nothing to drop
+                else:
+                    # The last write of each step, in step order.
+                    _, last = np.unique(steps[::-1], return_index=True)
+                    keep = len(steps) - 1 - last
+                    curve = Curve(tag, steps[keep], values[keep], walls[keep])
             self._curves[tag] = curve
         return self._curves[tag]
 
@@ -684,6 +687,8 @@ def group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
     group at once: one sort, no per-group call."""
     if groups.size == 0:
         return groups.astype(np.int64), values.astype(np.float64)
+    if groups.size == 1 or bool(np.all(groups[1:] > groups[:-1])):
+        return groups, values.astype(np.float64)  # one value per group: it is the median
     order = np.lexsort((values, groups))
     ordered_groups, ordered = groups[order], values[order]
     starts = np.flatnonzero(np.concatenate([[True], ordered_groups[1:] != ordered_groups[:-1]]))
