@@ -7,9 +7,10 @@ per-run outcome attached); the presentation layer decides how it looks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from tbreport.diagnosis.detectors import (
     find_detector,
     select_detectors,
 )
+from tbreport.diagnosis.detectors.base import ScalarArrays
 from tbreport.diagnosis.roles import RolePatterns
 from tbreport.diagnosis.semantics import RUN_KINDS
 from tbreport.errors import ConfigError
@@ -317,9 +319,11 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
     tag_names = [str(t) for t in tag_column.cat.categories]
     # Tags stay categorical: turning millions of rows into strings cost more than diagnosing.
     columns = scalars[["tag", "step", "wall_time", "value"]].assign(tag=tag_column)
-    scalars_by_run = {
-        run: (columns.iloc[rows], tag_codes[rows]) for run, rows in _rows_by_run(scalars["run"])
-    }
+    steps = columns["step"].to_numpy(np.int64)
+    values = columns["value"].to_numpy(np.float64)
+    wall_times = columns["wall_time"].to_numpy(np.float64)
+    # Detectors cut curves from array slices; a run's frame is built only if one asks for it.
+    rows_of_run = dict(_rows_by_run(scalars["run"]))
     histograms_by_run = _histograms_by_logical_run(read)
     if inventory is not None and len(inventory):
         run_to_logical = dict(
@@ -328,7 +332,7 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
         logical_runs = list(dict.fromkeys(inventory["logical_run"].astype(str)))
     else:
         run_to_logical = {}
-        logical_runs = list(dict.fromkeys([*scalars_by_run, *histograms_by_run]))
+        logical_runs = list(dict.fromkeys([*rows_of_run, *histograms_by_run]))
     warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
     members_of: dict[str, list[int]] = {}
     if inventory is not None and len(inventory):
@@ -344,7 +348,8 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
     )
     no_histograms = read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
     for logical in logical_runs:
-        run_scalars, run_codes = scalars_by_run.get(logical, (empty_scalars, tag_codes[:0]))
+        rows = rows_of_run.get(logical)
+        run_codes = tag_codes[rows] if rows is not None else tag_codes[:0]
         run_histograms = histograms_by_run.get(logical)
         if run_histograms is None:
             run_histograms = no_histograms
@@ -364,15 +369,31 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             if inventory is not None and len(inventory)
             else None
         )
+        arrays = None
+        run_scalars: pd.DataFrame | Callable[[], pd.DataFrame] = empty_scalars
+        if rows is not None:
+            arrays = ScalarArrays(
+                codes=run_codes,
+                names=tag_names,
+                steps=steps[rows],
+                values=values[rows],
+                wall_times=wall_times[rows],
+            )
+            run_scalars = functools.partial(_frame_rows, columns, rows)
         yield RunData(
             run=logical,
             scalars=run_scalars,
+            arrays=arrays,
             histograms=run_histograms,
             roles=roles,
             warnings=warnings_by_run.get(logical, []),
             inventory=members,
             semantics=semantics,
         )
+
+
+def _frame_rows(frame: pd.DataFrame, rows: slice | np.ndarray) -> pd.DataFrame:
+    return frame.iloc[rows]
 
 
 def _rows_by_run(runs: pd.Series) -> Iterator[tuple[str, slice | np.ndarray]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -99,12 +99,13 @@ class RunData:
         self,
         *,
         run: str,
-        scalars: pd.DataFrame,
+        scalars: pd.DataFrame | Callable[[], pd.DataFrame],
         histograms: pd.DataFrame,
         roles: Mapping[str, tuple[str, ...]],
         warnings: Sequence[ReadWarning] = (),
         inventory: pd.DataFrame | None = None,
         semantics: RunSemantics | None = None,
+        arrays: ScalarArrays | None = None,
     ) -> None:
         self.run = run
         self.semantics = semantics
@@ -116,7 +117,8 @@ class RunData:
             "+".join(tags): tuple(tags)
             for tags in (semantics.loss_sum.values() if semantics is not None else ())
         }
-        self.scalars = scalars
+        # A frame, or (with `arrays`) how to build it when a detector first asks for it.
+        self._scalars = scalars
         self.histograms = histograms
         self.roles = dict(roles)
         self.warnings = tuple(warnings)
@@ -124,17 +126,36 @@ class RunData:
         self._curves: dict[str, Curve] = {}
         # Row positions of each tag (in written order) and the columns as arrays: curves are cut
         # from arrays, not from a pandas group per tag.
-        self._rows_of = _rows_by_tag(scalars["tag"]) if len(scalars) else {}
-        if self._rows_of:
-            self._columns = tuple(
-                scalars[name].to_numpy(dtype)
-                for name, dtype in (
-                    ("step", np.int64),
-                    ("value", np.float64),
-                    ("wall_time", np.float64),
+        if arrays is not None:
+            self._rows_of = _rows_by_codes(arrays.codes, arrays.names)
+            self._columns = (arrays.steps, arrays.values, arrays.wall_times)
+        else:
+            frame = self.scalars
+            self._rows_of = _rows_by_tag(frame["tag"]) if len(frame) else {}
+            if self._rows_of:
+                self._columns = (
+                    frame["step"].to_numpy(np.int64),
+                    frame["value"].to_numpy(np.float64),
+                    frame["wall_time"].to_numpy(np.float64),
                 )
-            )
         self._hist_rows_of = _rows_by_tag(histograms["tag"]) if len(histograms) else {}
+
+    @property
+    def scalars(self) -> pd.DataFrame:
+        """Logical scalars of the run (``tag, step, wall_time, value``)."""
+        if callable(self._scalars):
+            self._scalars = self._scalars()
+        return self._scalars
+
+    def nonfinite_tags(self) -> set[str]:
+        """Tags with a NaN or infinite value anywhere (duplicate steps included), from the
+        arrays: most runs have none, and the answer costs one vectorised pass."""
+        if not self._rows_of:
+            return set()
+        bad = ~np.isfinite(self._columns[1])
+        if not bad.any():
+            return set()
+        return {tag for tag, rows in self._rows_of.items() if bad[rows].any()}
 
     @property
     def scalar_tags(self) -> list[str]:
@@ -218,6 +239,35 @@ class RunData:
                     "step", kind="stable"
                 )
         return {tag: frames[tag] for tag in model_order(frames)}
+
+
+@dataclass(frozen=True)
+class ScalarArrays:
+    """A run's scalar columns as arrays: tag codes into ``names``, steps, values, wall times."""
+
+    codes: np.ndarray
+    names: Sequence[str]
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+
+
+def _rows_by_codes(codes: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Tag -> positions of its rows, from tag codes into ``names``; tags in order of first
+    appearance."""
+    if codes.size == 0:
+        return {}
+    present, first = np.unique(codes, return_index=True)
+    present = present[np.argsort(first)]
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.searchsorted(ordered, present, side="left")
+    ends = np.searchsorted(ordered, present, side="right")
+    return {
+        names[int(code)]: order[start:end]
+        for code, start, end in zip(present, starts, ends, strict=True)
+        if code >= 0
+    }
 
 
 def _rows_by_tag(tags: pd.Series) -> dict[str, np.ndarray]:

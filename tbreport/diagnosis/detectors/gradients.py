@@ -289,8 +289,7 @@ def _peak_mark(source: str, tag: str, step: int, value: float) -> Mark | None:
 
 def _any_nonfinite_scalar(run: RunData) -> bool:
     """Whether any scalar of the run is NaN/Inf (what non-finite-loss reports)."""
-    values = run.scalars["value"].to_numpy(np.float64)
-    return bool(values.size) and not bool(np.isfinite(values).all())
+    return bool(run.nonfinite_tags())
 
 
 def _layer_rms(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -21,6 +21,7 @@ from tbreport.diagnosis.detectors.base import (
     param,
     pct,
     positive_log,
+    small_median,
     tail_level,
     train_at,
     trend_level,
@@ -43,7 +44,9 @@ def _robust_sigma(values: np.ndarray) -> float:
     window = max(5, int(round(0.1 * values.size)) | 1)
     resid = values - rolling_median(values, window=window)
     resid = resid[np.isfinite(resid)]
-    return float(1.4826 * np.median(np.abs(resid - np.median(resid)))) if resid.size else 0.0
+    if not resid.size:
+        return 0.0
+    return 1.4826 * small_median(np.abs(resid - small_median(resid)))
 
 
 @dataclass(frozen=True)
@@ -607,8 +610,8 @@ class ErraticLoss(Detector):
         trend = rolling_median(y, window=window)
         resid = y - trend
         if not logged:  # relative to the curve's typical magnitude
-            resid = resid / (np.median(np.abs(values)) or 1.0)
-        noise = float(np.median(np.abs(resid)))
+            resid = resid / (small_median(np.abs(values)) or 1.0)
+        noise = small_median(np.abs(resid))
         changes = sign_change_ratio(resid)
         start_skip = int(np.ceil(params.skip_fraction * y.size))
         threshold = np.log(params.spike_factor) if logged else params.spike_factor - 1.0
@@ -799,11 +802,9 @@ class NonFiniteLoss(Detector):
         if not tags:
             raise SkipDetector("no scalar tags to check")
         # One vectorised pass first: most runs have no non-finite value at all.
-        values = run.scalars["value"].to_numpy(np.float64)
-        nonfinite = ~np.isfinite(values)
-        if not nonfinite.any():
+        suspects = run.nonfinite_tags()
+        if not suspects:
             return
-        suspects = set(run.scalars["tag"].to_numpy()[nonfinite].tolist())
         bad_tags: dict[str, dict[str, Any]] = {}
         for tag in (t for t in tags if t in suspects):
             curve = run.tag_curve(tag)
@@ -900,8 +901,8 @@ class GeneralisationGap(Detector):
         val = _finite_curve(run, "val_loss", minimum=params.min_points, what="validation loss")
         train = _finite_curve(run, "train_loss", minimum=2, what="training loss")
         k = min(len(val), max(3, int(round(0.1 * len(val)))))
-        val_end = float(np.median(val.values[-k:]))
-        train_end = float(np.median(train_at(train, val.steps)[-k:]))
+        val_end = small_median(val.values[-k:])
+        train_end = small_median(train_at(train, val.steps)[-k:])
         if not (train_end > 0 and val_end > 0):
             return
         gap = (val_end - train_end) / train_end

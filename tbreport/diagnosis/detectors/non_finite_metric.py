@@ -45,11 +45,9 @@ class NonFiniteMetric(Detector):
         """No parameters."""
 
     def check(self, run: RunData, params: Params) -> Iterator[Finding]:
-        values = run.scalars["value"].to_numpy(np.float64)
-        nonfinite = ~np.isfinite(values)
-        if not nonfinite.any():
+        suspects = run.nonfinite_tags()
+        if not suspects:
             return
-        suspects = set(run.scalars["tag"].to_numpy()[nonfinite].tolist())
         bad: dict[str, dict[str, Any]] = {}
         for tag in sorted(t for t in suspects if is_metric_tag(run, str(t))):
             curve = run.tag_curve(str(tag))
