@@ -20,7 +20,12 @@ import numpy as np
 
 from tbreport.discovery import RunRef
 from tbreport.model import ReadWarning
-from tbreport.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
+from tbreport.parsing import (
+    _MAX_BROADCAST_VALUES,
+    _NUMERIC_DTYPES,
+    HistogramColumns,
+    HistogramRow,
+)
 from tbreport.reader import RunData
 
 # Largest tensor handed to TensorBoard's make_ndarray whose values are not all in the record.
@@ -195,7 +200,9 @@ def read_runs_with_accumulator(
                 scalar_step=np.array([r[1] for r in scalar_rows], dtype=np.int64),
                 scalar_wall=np.array([r[2] for r in scalar_rows], dtype=np.float64),
                 scalar_value=np.array([r[3] for r in scalar_rows], dtype=np.float64),
-                histograms=histograms,
+                histograms=HistogramColumns.from_rows(
+                    [row for _, row in histograms], tags=[t for t, _ in histograms]
+                ),
                 texts=texts,
                 hparam_contents=hparam_contents,
                 files=len(run.files),

@@ -128,10 +128,11 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     for rd in run_data:
         scalar_tag_ids = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
         scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
-        hist_tags = {rd.tags[t] for t, _ in rd.histograms}
+        hist = rd.histograms
+        hist_tags = np.unique(hist.tag) if len(hist) else []
         # Ranges per column, without concatenating (or filtering) copies of a run's columns.
-        steps = [rd.scalar_step, np.array([h.step for _, h in rd.histograms], dtype=np.int64)]
-        walls = [rd.scalar_wall, np.array([h.wall_time for _, h in rd.histograms])]
+        steps = [rd.scalar_step, hist.step]
+        walls = [rd.scalar_wall, hist.wall_time]
         first_step, last_step = _range(steps, lambda a: None)
         first_wall, last_wall = _range(walls, lambda a: np.isfinite(a) & (a > 0))
         has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)

@@ -23,7 +23,13 @@ import pandas as pd
 from tbreport.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.parsing import FileData, HistogramRow, parse_event_files, parse_event_stream
+from tbreport.parsing import (
+    FileData,
+    HistogramColumns,
+    HistogramRow,
+    parse_event_files,
+    parse_event_stream,
+)
 from tbreport.safe_regex import compile_pattern
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
@@ -60,8 +66,6 @@ MAX_FILE_BYTES = _max_file_bytes()
 # Spawning workers costs more than parsing a few megabytes in-process.
 _PARALLEL_MIN_BYTES = 8 << 20
 _ZERO_EDGE = 1e-10
-# Histograms whose statistics are computed in one numpy pass.
-_STATISTICS_CHUNK = 4096
 
 Engine = Literal["fast", "accumulator"]
 
@@ -76,7 +80,8 @@ class RunData:
     scalar_step: np.ndarray
     scalar_wall: np.ndarray
     scalar_value: np.ndarray
-    histograms: list[tuple]
+    # ``tag`` holds indices into ``tags``; rows in tag-name order, then in written order.
+    histograms: HistogramColumns
     texts: list[tuple]
     hparam_contents: list[tuple[str, bytes]]
     files: int
@@ -416,8 +421,6 @@ class _RunBatch:
         self.runs = runs
 
     def __getstate__(self) -> dict:
-        from tbreport.parsing import _pack_histograms
-
         runs = self.runs
         return {
             "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
@@ -427,9 +430,8 @@ class _RunBatch:
                 else np.zeros(0)
                 for name in self._COLUMNS
             },
-            "hist_counts": [len(rd.histograms) for rd in runs],
-            "hist_tags": [t for rd in runs for t, _ in rd.histograms],
-            "hist_rows": _pack_histograms([h for rd in runs for _, h in rd.histograms]),
+            # Each run's histogram columns (only the buckets they use); None for most runs.
+            "histograms": [rd.histograms if len(rd.histograms) else None for rd in runs],
             "rest": [
                 (
                     rd.tags,
@@ -446,30 +448,19 @@ class _RunBatch:
         }
 
     def __setstate__(self, state: dict) -> None:
-        from tbreport.parsing import _unpack_histograms
-
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
-        rows = _unpack_histograms(state["hist_rows"])
-        hist_tags = state["hist_tags"]
         runs = []
-        position = 0
         for i, (tags, texts, hparams, files, size, purged, dups, warnings) in enumerate(
             state["rest"]
         ):
             a, b = bounds[i], bounds[i + 1]
-            count = state["hist_counts"][i]
             columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
+            histograms = state["histograms"][i]
             runs.append(
                 RunData(
                     ref=None,  # type: ignore[arg-type]  # set by the reading process
                     tags=tags,
-                    histograms=list(
-                        zip(
-                            hist_tags[position : position + count],
-                            rows[position : position + count],
-                            strict=True,
-                        )
-                    ),
+                    histograms=histograms if histograms is not None else _NO_HISTOGRAMS,
                     texts=texts,
                     hparam_contents=hparams,
                     files=files,
@@ -480,7 +471,6 @@ class _RunBatch:
                     **columns,
                 )
             )
-            position += count
         self.runs = runs
 
 
@@ -617,7 +607,7 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         return mapping
 
     seq_parts, tag_parts, step_parts, wall_parts, value_parts = [], [], [], [], []
-    histograms: list[tuple] = []
+    hist_parts: list[HistogramColumns] = []
     texts: list[tuple] = []
     hparam_contents: list[tuple[str, bytes]] = []
     starts: list[tuple[int, int]] = []
@@ -644,10 +634,18 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
                 data.scalar_seq = data.scalar_tag = data.scalar_step = _EMPTY_INT
                 data.scalar_wall = data.scalar_value = _EMPTY_FLOAT
                 data.scalar_is_tensor = np.zeros(0, bool)
-        for row in data.histograms:
-            if row.from_tensor and plugin_of.get(data.tags[row.tag]) != "histograms":
-                continue
-            histograms.append((row.seq + file_base, int(mapping[row.tag]), row))
+        hist = data.histograms
+        if len(hist):
+            if hist.from_tensor.any():  # TF2 tensors are histograms only under that plugin
+                plugin_ok = np.array(
+                    [plugin_of.get(t) == "histograms" for t in data.tags], dtype=bool
+                )
+                kept = ~hist.from_tensor | plugin_ok[hist.tag]
+                hist = hist.take(kept) if not kept.all() else hist
+            if len(hist):
+                hist_parts.append(
+                    hist.take(slice(None), seq=hist.seq + file_base, tag=mapping[hist.tag])
+                )
         for seq, tag, step, wall, text in data.texts:
             if plugin_of.get(data.tags[tag]) == "text":
                 texts.append((seq + file_base, int(mapping[tag]), step, wall, text))
@@ -666,9 +664,9 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     step = _join(step_parts, np.int64)
     wall = _join(wall_parts, np.float64)
     value = _join(value_parts, np.float64)
-    hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
-    hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
-    hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
+    histograms = HistogramColumns.concat(hist_parts)
+    del hist_parts
+    hist_seq, hist_tag, hist_step = histograms.seq, histograms.tag, histograms.step
     text_seq = np.array([t[0] for t in texts], dtype=np.int64)
     text_tag = np.array([t[1] for t in texts], dtype=np.int32)
     text_step = np.array([t[2] for t in texts], dtype=np.int64)
@@ -708,7 +706,8 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
             )
     if purged:
         seq, tag, step, wall, value = (a[scalar_alive] for a in (seq, tag, step, wall, value))
-        histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
+        if not hist_alive.all():
+            histograms = histograms.take(hist_alive)
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
     # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
@@ -754,7 +753,7 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         scalar_step=step,
         scalar_wall=wall,
         scalar_value=value,
-        histograms=[(h[1], h[2]) for h in sorted(histograms, key=lambda h: (h[1], h[0]))],
+        histograms=_histograms_by_tag(histograms, name_rank),
         texts=[t[1:] for t in sorted(texts, key=lambda t: (t[1], t[0]))],
         hparam_contents=hparam_contents,
         files=len(files),
@@ -763,6 +762,19 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         duplicate_steps=duplicates,
         warnings=warnings,
     )
+
+
+def _histograms_by_tag(histograms: HistogramColumns, name_rank: np.ndarray) -> HistogramColumns:
+    """Histograms in tag-name order, each tag's in written order (``seq`` order)."""
+    if len(histograms) < 2:
+        return histograms
+    seq = histograms.seq
+    if not (seq[1:] >= seq[:-1]).all():
+        return histograms.take(np.lexsort((seq, name_rank[histograms.tag])))
+    rank = name_rank[histograms.tag]
+    if (rank[1:] >= rank[:-1]).all():
+        return histograms
+    return histograms.take(np.argsort(rank, kind="stable"))
 
 
 def _grouped(tag: np.ndarray, name_rank: np.ndarray) -> bool:
@@ -970,88 +982,43 @@ def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
     return float(mean), float(np.sqrt(var)), min(zero_fraction, 1.0)
 
 
-def _histogram_statistics_all(rows: list[HistogramRow]) -> tuple[np.ndarray, ...]:
-    """`histogram_statistics` of every row at once: numpy passes over all buckets together,
-    not a dozen numpy calls per histogram."""
-    n = len(rows)
-    mean, std, zero = (np.full(n, np.nan) for _ in range(3))
-    if not n:
-        return mean, std, zero
-    lo = np.fromiter((h.min for h in rows), np.float64, n)
-    hi = np.fromiter((h.max for h in rows), np.float64, n)
-    num = np.fromiter((h.num for h in rows), np.float64, n)
-    total_sum = np.fromiter((h.sum for h in rows), np.float64, n)
-    sum_sq = np.fromiter((h.sum_squares for h in rows), np.float64, n)
-    tensor = np.fromiter((h.from_tensor for h in rows), bool, n)
-    sizes = np.fromiter((len(h.bucket) for h in rows), np.int64, n)
-    limit_sizes = np.fromiter((len(h.bucket_limit) for h in rows), np.int64, n)
-    # No buckets, or limits and counts of different lengths (a damaged or hand-made histogram).
-    valid = (num > 0) & (sizes > 0) & (sizes == limit_sizes)
-    zeros = valid & (lo == 0.0) & (hi == 0.0)
-    mean[zeros], std[zeros], zero[zeros] = 0.0, 0.0, 1.0
-    todo = np.flatnonzero(valid & ~zeros)
-    if not len(todo):
-        return mean, std, zero
-    picked = [rows[i] for i in todo.tolist()]
-    limits = np.concatenate([h.bucket_limit for h in picked]).astype(np.float64, copy=False)
-    counts = np.concatenate([h.bucket for h in picked]).astype(np.float64, copy=False)
-    size = sizes[todo]
-    first = np.concatenate(([0], np.cumsum(size)[:-1]))
-    segment = np.repeat(np.arange(len(todo)), size)
-    lefts = np.empty_like(limits)
-    lefts[1:] = limits[:-1]
-    lefts[first] = np.minimum(lo[todo], limits[first])
-    seg_lo, seg_hi, seg_num = lo[todo], hi[todo], num[todo]
-    # From the exact sums where the writer kept them, else from bucket centres.
-    exact = ~tensor[todo] & np.isfinite(total_sum[todo]) & np.isfinite(sum_sq[todo])
-    m = total_sum[todo] / seg_num
-    var = np.maximum(sum_sq[todo] / seg_num - m * m, 0.0)
-    centres = (np.maximum(lefts, seg_lo[segment]) + np.minimum(limits, seg_hi[segment])) / 2.0
-    total = np.add.reduceat(counts, first)
-    with np.errstate(all="ignore"):
-        c_mean = np.add.reduceat(centres * counts, first) / total
-        c_var = np.add.reduceat((centres - c_mean[segment]) ** 2 * counts, first) / total
-    c_mean[total == 0] = np.nan
-    c_var[total == 0] = np.nan
-    m = np.where(exact, m, c_mean)
-    var = np.where(exact, var, c_var)
-    at_zero = (lefts >= -_ZERO_EDGE) & (limits <= _ZERO_EDGE)
-    zero_counts = np.add.reduceat(np.where(at_zero, counts, 0.0), first)
-    mean[todo] = m
-    std[todo] = np.sqrt(var)
-    zero[todo] = np.minimum(zero_counts / seg_num, 1.0)
-    return mean, std, zero
-
-
 def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFrame:
-    run_codes: list[int] = []
-    tag_names: list[str] = []
-    rows: list[HistogramRow] = []
+    """All runs' histogram columns as one frame: numeric columns concatenated, the statistics
+    already computed by the parser, the buckets as views of each run's flat arrays."""
+    parts: list[HistogramColumns] = []
+    run_parts: list[np.ndarray] = []
+    tag_parts: list[np.ndarray] = []
+    limits: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    tag_code = {t: i for i, t in enumerate(tag_dtype.categories)}
     for i, rd in enumerate(run_data):
-        ordered = sorted(rd.histograms, key=lambda item: rd.tags[item[0]])
-        run_codes.extend([i] * len(ordered))
-        tag_names.extend(rd.tags[t] for t, _ in ordered)
-        rows.extend(h for _, h in ordered)
-    n = len(rows)
-    mean, std, zero = (np.empty(n) for _ in range(3))
-    with np.errstate(all="ignore"):  # absurd values give inf/NaN, not console noise
-        # In chunks: the temporaries over all buckets would be several times the histograms.
-        for start in range(0, n, _STATISTICS_CHUNK):
-            part = slice(start, start + _STATISTICS_CHUNK)
-            mean[part], std[part], zero[part] = _histogram_statistics_all(rows[part])
+        h = rd.histograms
+        if not len(h):
+            continue
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int64)
+        codes = mapping[h.tag]
+        if len(codes) > 1 and not (codes[1:] >= codes[:-1]).all():  # tag-name order
+            order = np.argsort(codes, kind="stable")
+            h, codes = h.take(order), codes[order]
+        parts.append(h)
+        run_parts.append(np.full(len(h), i, dtype=np.int32))
+        tag_parts.append(codes)
+        limits.extend(h.bucket_limits())
+        counts.extend(h.buckets())
+    n = len(limits)
 
     def column(name: str, dtype=np.float64) -> np.ndarray:
-        return np.fromiter((getattr(h, name) for h in rows), dtype, n)
+        return _concat([getattr(h, name) for h in parts], dtype)
 
-    def arrays(name: str) -> np.ndarray:
+    def objects(arrays: list[np.ndarray]) -> np.ndarray:
         out = np.empty(n, dtype=object)
-        out[:] = [getattr(h, name) for h in rows]
+        out[:] = arrays
         return out
 
     return pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(np.asarray(run_codes, np.int32), dtype=run_dtype),
-            "tag": pd.Categorical(tag_names, dtype=tag_dtype),
+            "run": pd.Categorical.from_codes(_concat(run_parts, np.int32), dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(_concat(tag_parts, np.int64), dtype=tag_dtype),
             "step": column("step", np.int64),
             "wall_time": column("wall_time"),
             "min": column("min"),
@@ -1059,11 +1026,14 @@ def _histogram_frame(run_data: list[RunData], run_dtype, tag_dtype) -> pd.DataFr
             "num": column("num"),
             "sum": column("sum"),
             "sum_squares": column("sum_squares"),
-            "mean": mean,
-            "std": std,
-            "zero_fraction": zero,
-            "bucket_limit": arrays("bucket_limit"),
-            "bucket": arrays("bucket"),
+            "mean": column("mean"),
+            "std": column("std"),
+            "zero_fraction": column("zero_fraction"),
+            "bucket_limit": objects(limits),
+            "bucket": objects(counts),
         },
         columns=HISTOGRAM_COLUMNS,
     )
+
+
+_NO_HISTOGRAMS = HistogramColumns.empty()
