@@ -121,29 +121,38 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array, array, int]:
     # array('q') keeps 8 bytes per record where a list would keep a Python int object.
     offsets = array("q")
     lengths = array("q")
+    add_offset, add_length = offsets.append, lengths.append
     pos = start
-    since_speculation = 0
     learn = _LEARN_RECORDS
-    while pos + HEADER_BYTES <= n and len(offsets) < limit:
-        # Predicting costs a few numpy calls: only worth it with many records still to walk, and
-        # tried less and less often while it fails (no short cycle: many tags, histograms).
-        if since_speculation >= learn and n - pos > _SPECULATE_MIN_BYTES:
+    last_header = n - HEADER_BYTES
+    framing = HEADER_BYTES + FOOTER_BYTES
+    while True:
+        # ``learn`` records one by one (a tight loop: a histogram file walks every record so) ...
+        ended = True
+        for _ in range(min(learn, limit - len(offsets))):
+            if pos > last_header:
+                break
+            (length,) = unpack(buf, pos)
+            end = pos + length + framing
+            if end > n or (not length and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
+                break  # an all-zero header never verifies: stop at a zero-filled region
+            add_offset(pos)
+            add_length(length)
+            pos = end
+        else:
+            ended = False
+        if ended or len(offsets) >= limit:
+            return offsets, lengths, pos
+        # ... then many predicted at once. Predicting costs a few numpy calls: only worth it with
+        # many records still to walk, and tried less and less often while it fails (no short
+        # cycle: many tags, histograms).
+        if n - pos > _SPECULATE_MIN_BYTES:
             advanced = _speculate(arr, pos, lengths, offsets, limit - len(offsets))
-            since_speculation = 0
             if advanced:
                 pos = advanced
                 learn = _LEARN_RECORDS
                 continue
             learn = min(learn * 2, _MAX_LEARN_RECORDS)
-        (length,) = unpack(buf, pos)
-        end = pos + HEADER_BYTES + length + FOOTER_BYTES
-        if end > n or (length == 0 and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
-            break  # an all-zero header never verifies: stop at a zero-filled region
-        offsets.append(pos)
-        lengths.append(length)
-        pos = end
-        since_speculation += 1
-    return offsets, lengths, pos
 
 
 # Records walked one by one before trying to predict the next ones, and how far to predict.

@@ -482,3 +482,31 @@ def test_columns_take_concat_and_pickle_keep_every_row():
     # Pickling sends only the buckets the rows use.
     compact = pickle.loads(pickle.dumps(picked))
     assert len(compact.counts) == int(picked.count_size.sum()) < len(a.counts)
+
+
+def test_columns_permuted_pickle_as_they_are():
+    a = HistogramColumns.from_rows(_random_rows(np.random.default_rng(8), 60))
+    permuted = a.take(np.random.default_rng(9).permutation(len(a)))
+    back = pickle.loads(pickle.dumps(permuted))
+    assert len(back.limits) == len(a.limits) and len(back.counts) == len(a.counts)
+    for x, y in zip(back, permuted, strict=True):
+        assert x.bucket.tobytes() == y.bucket.tobytes()
+        assert x.bucket_limit.tobytes() == y.bucket_limit.tobytes()
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_join_doubles_with_and_without_arrow(monkeypatch, arrow):
+    import sys
+
+    if not arrow:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails: the plain join
+    rng = np.random.default_rng(11)
+    buf = rng.bytes(20_000)
+    sizes = rng.integers(0, 40, 100) * 8
+    gaps = rng.integers(0, 30, 100)
+    first = np.cumsum(gaps + np.concatenate(([0], sizes[:-1])))
+    last = first + sizes
+    got = parsing._join_doubles(buf, first, last)
+    want = np.frombuffer(b"".join(buf[a:b] for a, b in zip(first, last, strict=True)), "<f8")
+    assert got.dtype == np.float64 and got.flags.writeable
+    assert got.tobytes() == want.tobytes()
