@@ -707,25 +707,28 @@ def parse_event_files(
         files: ``(content, path for warnings)`` of each file.
         tag_filter: As for `parse_event_bytes`.
     """
-    out: list[FileData] = []
-    collectors = []
-    for _, path in files:
-        collector = _Collector(path, tag_filter)
-        out.append(collector.data)
-        collectors.append(collector)
+    out: list[FileData | None] = [None] * len(files)
     quick = _frame_small_files(files)
-    framed: list[tuple[bytes, Framing, _Collector]] = []
-    for k, ((buf, _), collector) in enumerate(zip(files, collectors, strict=True)):
+    # (content, framing, collector or None: made when needed, index in ``files``)
+    framed: list[tuple[bytes, Framing, _Collector | None, int]] = []
+    for k, (buf, path) in enumerate(files):
         framing = quick.get(k)
         if framing is not None:
-            collector.data.n_records = len(framing.offsets)
-        else:  # not small, or not intact: on its own, which says what is wrong
-            framing = _frame(buf, collector)
+            framed.append((buf, framing, None, k))
+            continue
+        # Not small, or not intact: on its own, which says what is wrong.
+        collector = _Collector(path, tag_filter)
+        out[k] = collector.data
+        framing = _frame(buf, collector)
         if framing is not None:
-            framed.append((buf, framing, collector))
-    total = sum(len(f.offsets) for _, f, _ in framed)
+            framed.append((buf, framing, collector, k))
+    total = sum(len(f.offsets) for _, f, _, _ in framed)
     if len(framed) == 1:
-        buf, framing, collector = framed[0]
+        buf, framing, collector, k = framed[0]
+        if collector is None:
+            collector = _Collector(files[k][1], tag_filter)
+            collector.data.n_records = len(framing.offsets)
+        out[k] = collector.data
         if total < _FAST_MIN_RECORDS:
             # Templating costs a few hundred numpy calls: protobuf is faster for a few records.
             slow = np.arange(total, dtype=np.int64)
@@ -735,8 +738,10 @@ def parse_event_files(
         _decode_slow(buf, framing.offsets, framing.lengths, slow, collector)
         _finish(collector)
     elif framed:
-        _decode_together(framed, tag_filter, fast=total >= _FAST_MIN_RECORDS)
-    return out
+        decoded = _decode_together(framed, files, tag_filter, fast=total >= _FAST_MIN_RECORDS)
+        for (_, _, _, k), data in zip(framed, decoded, strict=True):
+            out[k] = data
+    return out  # type: ignore[return-value]
 
 
 def parse_event_stream(
@@ -923,25 +928,32 @@ def _frame(buf: bytes, collector: _Collector) -> Framing | None:
 
 
 def _decode_together(
-    framed: list[tuple[bytes, Framing, _Collector]],
+    framed: list[tuple[bytes, Framing, _Collector | None, int]],
+    files: list[tuple[bytes, str]],
     tag_filter: re.Pattern[str] | None,
     *,
     fast: bool,
-) -> None:
-    """Decode the records of several framed files: templated together, the rest per file."""
-    counts = np.array([len(f.offsets) for _, f, _ in framed], dtype=np.int64)
+) -> list[FileData]:
+    """Decode the records of several framed files: templated together, the rest per file.
+
+    A file whose records all decoded in bulk but its first, a ``brain.Event:2`` file version (a
+    plain small scalar file), gets its `FileData` straight from slices of the shared columns;
+    the others go through a collector of their own and protobuf for what is left.
+    """
+    counts = np.array([len(f.offsets) for _, f, _, _ in framed], dtype=np.int64)
     record_base = np.concatenate(([0], np.cumsum(counts)))
     if fast:
-        sizes = np.array([len(buf) for buf, _, _ in framed], dtype=np.int64)
+        sizes = np.array([len(buf) for buf, _, _, _ in framed], dtype=np.int64)
         byte_base = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        joined = b"".join(buf for buf, _, _ in framed)
+        joined = b"".join(buf for buf, _, _, _ in framed)
         offsets = np.concatenate(
-            [f.offsets + base for (_, f, _), base in zip(framed, byte_base, strict=True)]
+            [f.offsets + base for (_, f, _, _), base in zip(framed, byte_base, strict=True)]
         )
-        lengths = np.concatenate([f.lengths for _, f, _ in framed])
+        lengths = np.concatenate([f.lengths for _, f, _, _ in framed])
         shared = _Collector("", tag_filter)
         slow = _decode_fast(joined, offsets, lengths, shared)
         slow = _decode_histograms(joined, offsets, lengths, slow, shared)
+        version_two = _version_two_heads(joined, offsets, lengths, record_base[:-1], counts)
         del joined
         hist = HistogramColumns.concat(shared.hist_parts)
         hist_bounds = np.searchsorted(hist.seq, record_base)
@@ -951,23 +963,52 @@ def _decode_together(
             a[order] for a in (rows, tags, steps, walls, values, tensor)
         )
         fast_bounds = np.searchsorted(rows, record_base)
+        # Each file's tags, numbered in the order of the shared ones (as one collector each
+        # would number them): one unique over (file, tag) pairs for all files.
+        shared_tags = shared.data.tags
+        width = max(len(shared_tags), 1)
+        file_of_row = np.repeat(np.arange(len(framed)), np.diff(fast_bounds))
+        pairs, local = np.unique(file_of_row * width + tags, return_inverse=True)
+        pair_bounds = np.searchsorted(pairs // width, np.arange(len(framed) + 1))
+        local = (local.ravel() - pair_bounds[file_of_row]).astype(np.int32)
+        pair_tags = (pairs % width).tolist()
     else:
         slow = np.arange(record_base[-1], dtype=np.int64)
     slow_bounds = np.searchsorted(slow, record_base)
-    for k, (buf, framing, collector) in enumerate(framed):
+    out: list[FileData] = []
+    for k, (buf, framing, collector, index) in enumerate(framed):
         base = int(record_base[k])
+        mine = slow[int(slow_bounds[k]) : int(slow_bounds[k + 1])] - base
         if fast:
             a, b = int(fast_bounds[k]), int(fast_bounds[k + 1])
-            if b > a:
-                present, local = np.unique(tags[a:b], return_inverse=True)
-                ids = np.array(
-                    [collector.tag_id(shared.data.tags[t]) for t in present.tolist()],
-                    dtype=np.int32,
+            file_tags = [shared_tags[t] for t in pair_tags[pair_bounds[k] : pair_bounds[k + 1]]]
+            if (
+                collector is None
+                and version_two[k]
+                and len(mine) == 1
+                and mine[0] == 0
+                and hist_bounds[k] == hist_bounds[k + 1]
+            ):
+                out.append(
+                    _plain_file_data(
+                        files[index][1],
+                        file_tags,
+                        len(framing.offsets),
+                        (rows[a:b] - base, local[a:b], steps[a:b], walls[a:b], values[a:b]),
+                        tensor[a:b],
+                    )
                 )
+                continue
+        if collector is None:
+            collector = _Collector(files[index][1], tag_filter)
+            collector.data.n_records = len(framing.offsets)
+        if fast:
+            ids = np.array([collector.tag_id(tag) for tag in file_tags], dtype=np.int32)
+            if b > a:
                 collector.fast.append(
                     (
                         rows[a:b] - base,
-                        ids[local.ravel()],
+                        ids[local[a:b]],
                         steps[a:b],
                         walls[a:b],
                         values[a:b],
@@ -976,17 +1017,74 @@ def _decode_together(
                 )
             a, b = int(hist_bounds[k]), int(hist_bounds[k + 1])
             if b > a:
-                present, local = np.unique(hist.tag[a:b], return_inverse=True)
+                present, at = np.unique(hist.tag[a:b], return_inverse=True)
                 ids = np.array(
-                    [collector.tag_id(shared.data.tags[t]) for t in present.tolist()],
+                    [collector.tag_id(shared_tags[t]) for t in present.tolist()],
                     dtype=np.int32,
                 )
                 collector.hist_parts.append(
-                    hist.take(slice(a, b), seq=hist.seq[a:b] - base, tag=ids[local.ravel()])
+                    hist.take(slice(a, b), seq=hist.seq[a:b] - base, tag=ids[at.ravel()])
                 )
-        mine = slow[int(slow_bounds[k]) : int(slow_bounds[k + 1])] - base
         _decode_slow(buf, framing.offsets, framing.lengths, mine, collector)
         _finish(collector)
+        out.append(collector.data)
+    return out
+
+
+# The first record of a file written with "brain.Event:2", but for the wall time (bytes 1-8).
+_VERSION_TWO = b"\x09" + bytes(8) + b"\x1a\x0dbrain.Event:2"
+
+
+def _version_two_heads(
+    buf: bytes, offsets: np.ndarray, lengths: np.ndarray, first: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Per file (first record index ``first``, ``counts`` records), whether its first record is
+    exactly a ``brain.Event:2`` file version event (a wall time, then that string)."""
+    out = np.zeros(len(first), dtype=bool)
+    size = len(_VERSION_TWO)
+    candidates = np.flatnonzero(
+        (counts > 0) & (lengths[np.minimum(first, len(lengths) - 1)] == size)
+    )
+    if not len(candidates):
+        return out
+    starts = offsets[first[candidates]] + HEADER_BYTES
+    cols = gather_columns(np.frombuffer(buf, dtype=np.uint8), starts, size)
+    expected = np.frombuffer(_VERSION_TWO, dtype=np.uint8)
+    same = (cols[0] == expected[0]) & (cols[9:] == expected[9:, None]).all(axis=0)
+    out[candidates[same]] = True
+    return out
+
+
+def _plain_file_data(
+    path: str,
+    tags: list[str],
+    n_records: int,
+    columns: tuple[np.ndarray, ...],
+    is_tensor: np.ndarray,
+) -> FileData:
+    """The `FileData` of a file of templated scalars after a ``brain.Event:2`` version record:
+    what a collector, protobuf for the first record and `_finish` would make of it."""
+    seq, tag, step, wall, value = columns
+    return FileData(
+        path=path,
+        tags=tags,
+        n_records=n_records,
+        scalar_seq=seq.astype(np.int64, copy=False),
+        scalar_tag=tag.astype(np.int32, copy=False),
+        scalar_step=step.astype(np.int64, copy=False),
+        scalar_wall=wall.astype(np.float64, copy=False),
+        scalar_value=value.astype(np.float64, copy=False),
+        scalar_is_tensor=is_tensor.astype(bool, copy=False),
+        histograms=HistogramColumns.empty(),
+        texts=[],
+        hparams=[],
+        metadata={},
+        starts=[],
+        versions=[(0, 2.0)],
+        legacy_events=None,
+        other_values={},
+        warnings=[],
+    )
 
 
 def _fast_columns(collector: _Collector) -> tuple[np.ndarray, ...]:
