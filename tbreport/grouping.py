@@ -124,7 +124,7 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         parent, last = _split(rd.ref.name)
         children.setdefault(parent, set()).add(last)
     split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
-    rows = []
+    columns: dict[str, list] = {name: [] for name in INVENTORY_COLUMNS}
     facts = _run_facts(run_data)
     for rd, (scalar_tag_ids, hist_tag_count, first_step, last_step, first_wall, last_wall) in zip(
         run_data, facts, strict=True
@@ -138,28 +138,29 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         logical, kind, key = classify_run(
             rd.ref.name, scalar_tags, hist_tag_count, has_hparams, siblings=siblings
         )
-        rows.append(
-            {
-                "run": rd.ref.name,
-                "logical_run": logical,
-                "subrun_kind": kind,
-                "subrun_key": key,
-                "files": rd.files,
-                "bytes": rd.bytes,
-                "scalar_tags": len(scalar_tags),
-                "histogram_tags": hist_tag_count,
-                "scalars": len(rd.scalar_tag),
-                "histograms": len(rd.histograms),
-                "first_step": None if first_step is None else int(first_step),
-                "last_step": None if last_step is None else int(last_step),
-                "first_wall_time": None if first_wall is None else float(first_wall),
-                "last_wall_time": None if last_wall is None else float(last_wall),
-                "duplicate_steps": rd.duplicate_steps,
-                "purged": rd.purged,
-                "warnings": warning_count.get(rd.ref.name, 0),
-            }
+        row = (
+            rd.ref.name,
+            logical,
+            kind,
+            key,
+            rd.files,
+            rd.bytes,
+            len(scalar_tags),
+            hist_tag_count,
+            len(rd.scalar_tag),
+            len(rd.histograms),
+            None if first_step is None else int(first_step),
+            None if last_step is None else int(last_step),
+            None if first_wall is None else float(first_wall),
+            None if last_wall is None else float(last_wall),
+            rd.duplicate_steps,
+            rd.purged,
+            warning_count.get(rd.ref.name, 0),
         )
-    frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
+        for column, value in zip(columns.values(), row, strict=True):
+            column.append(value)
+    # Built from columns (rows of dicts cost a dict and a key lookup per cell): the same dtypes.
+    frame = pd.DataFrame(columns) if run_data else pd.DataFrame([], columns=INVENTORY_COLUMNS)
     for column in ("first_step", "last_step"):
         frame[column] = frame[column].astype("Int64")
     for column in ("first_wall_time", "last_wall_time"):

@@ -1055,6 +1055,9 @@ def _version_two_heads(
     return out
 
 
+_NO_HISTOGRAMS = HistogramColumns.empty()  # shared: histogram columns are never changed in place
+
+
 def _plain_file_data(
     path: str,
     tags: list[str],
@@ -1075,7 +1078,7 @@ def _plain_file_data(
         scalar_wall=wall.astype(np.float64, copy=False),
         scalar_value=value.astype(np.float64, copy=False),
         scalar_is_tensor=is_tensor.astype(bool, copy=False),
-        histograms=HistogramColumns.empty(),
+        histograms=_NO_HISTOGRAMS,
         texts=[],
         hparams=[],
         metadata={},

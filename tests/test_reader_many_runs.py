@@ -201,3 +201,28 @@ def test_checksums_from_differences_equal_the_byte_loop(monkeypatch, length):
         monkeypatch.undo()
         expected = [records.masked_crc32c(columns[:, i].tobytes()) for i in range(200)]
         assert fast.tolist() == loop.tolist() == expected
+
+
+def test_files_framed_in_lockstep_equal_each_framed_alone():
+    rng = np.random.default_rng(12)
+    whole = _file([_version(), *scalar_series("loss", range(5)), writing.frame(b"")])
+    variants = [whole[:cut] for cut in range(len(whole) + 1)]  # cut everywhere, headers too
+    for _ in range(40):  # and bytes flipped anywhere
+        damaged = bytearray(whole)
+        damaged[int(rng.integers(len(whole)))] ^= 1 << int(rng.integers(8))
+        variants.append(bytes(damaged))
+    variants += [b"\x00" * 16, b"\x00" * 30, writing.frame(b"")[:-2]]
+    sizes = np.array([len(v) for v in variants], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    found = records.frame_intact_files(b"".join(variants), ends - sizes, ends)
+    intact = 0
+    for data, framing in zip(variants, found, strict=True):
+        alone = records.frame_records(data, path="f")
+        if framing is None:  # anything else is framed on its own, which says what is wrong
+            assert alone.warnings or not len(alone.offsets)
+            continue
+        intact += 1
+        assert not alone.warnings
+        assert framing.offsets.tolist() == alone.offsets.tolist()
+        assert framing.lengths.tolist() == alone.lengths.tolist()
+    assert intact >= 2  # the whole file, and it cut after its last record (the same bytes)
