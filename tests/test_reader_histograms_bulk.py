@@ -510,3 +510,54 @@ def test_join_doubles_with_and_without_arrow(monkeypatch, arrow):
     want = np.frombuffer(b"".join(buf[a:b] for a, b in zip(first, last, strict=True)), "<f8")
     assert got.dtype == np.float64 and got.flags.writeable
     assert got.tobytes() == want.tobytes()
+
+
+# -- workers' buckets through a shared-memory file -----------------------------------------------
+
+
+@pytest.fixture
+def histogram_logdir(tmp_path):
+    for r in range(4):
+        run = tmp_path / f"run{r}"
+        run.mkdir()
+        records = _plain_records(60, seed=r) + _odd_records()[:12]
+        (run / event_file_name(0)).write_bytes(_file(records))
+    return tmp_path
+
+
+def _spill_files() -> set[str]:
+    import glob
+
+    return set(glob.glob("/dev/shm/tbreport-*"))
+
+
+@pytest.mark.parametrize("how", ["spill", "pickled", "unmappable", "full"])
+def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
+    import mmap
+
+    from tbreport import reader
+
+    one = tbreport.read(histogram_logdir, jobs=1).histograms
+    before = _spill_files()
+    if how == "pickled":
+        monkeypatch.setattr(reader, "_spill_file", lambda: None)
+    elif how == "unmappable":  # the reading process cannot map the file: it reads it
+
+        def refuse(*args, **kwargs):
+            raise OSError("no mapping")
+
+        monkeypatch.setattr(mmap, "mmap", refuse)
+    elif how == "full":  # workers cannot write it (no space): their buckets are pickled
+
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(reader, "_write_at", full)
+    two = tbreport.read(histogram_logdir, jobs=2).histograms
+    _frames_identical(one, two)
+    assert _spill_files() == before  # nothing left in shared memory
+    cell = two["bucket"].iloc[0]
+    assert cell.flags.writeable
+    cell[0] += 1.0  # private to this frame
+    again = tbreport.read(histogram_logdir, jobs=2).histograms
+    _frames_identical(one, again)
