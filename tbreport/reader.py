@@ -1115,11 +1115,21 @@ def combine(
     # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
     run_code_type, tag_code_type = _code_type(len(run_names)), _code_type(len(all_tags))
     scalar_parts_run, scalar_parts_tag = [], []
-    for i, rd in enumerate(run_data):
-        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_code_type)
-        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=run_code_type))
-        scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
-        rd.scalar_tag = np.zeros(0, np.int32)
+    # Codes for a group of runs at once (many small runs), a group bounded in rows so that the
+    # temporaries stay small next to the columns.
+    group: list[int] = []
+    rows = 0
+    for i, rd in enumerate(run_data + [None]):  # type: ignore[list-item]
+        size = len(rd.scalar_tag) if rd is not None else 0
+        if group and (rd is None or rows + size > _CODE_GROUP_ROWS):
+            run_codes, tag_codes = _scalar_codes(
+                run_data, group, tag_code, run_code_type, tag_code_type
+            )
+            scalar_parts_run.append(run_codes)
+            scalar_parts_tag.append(tag_codes)
+            group, rows = [], 0
+        group.append(i)
+        rows += size
 
     # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
     # released from the runs as they are built, to keep peak memory near the final frame.
@@ -1165,6 +1175,31 @@ def combine(
         runs=runs,
         warnings=warnings,
     )
+
+
+_CODE_GROUP_ROWS = 1 << 20
+
+
+def _scalar_codes(
+    run_data: list[RunData], group: list[int], tag_code: dict[str, int], run_type, tag_type
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run and tag codes of the scalar rows of runs ``group`` (releasing their tag columns)."""
+    if len(group) == 1:  # a large run: its codes straight from its own columns
+        rd = run_data[group[0]]
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_type)
+        tag_codes = mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag.astype(tag_type)
+        run_codes = np.full(len(rd.scalar_tag), group[0], dtype=run_type)
+        rd.scalar_tag = np.zeros(0, np.int32)
+        return run_codes, tag_codes
+    sizes = np.array([len(run_data[i].scalar_tag) for i in group], dtype=np.int64)
+    run_codes = np.repeat(np.asarray(group, dtype=run_type), sizes)
+    mapping = np.array([tag_code[t] for i in group for t in run_data[i].tags], dtype=tag_type)
+    tag_base = np.repeat(_starts(np.array([len(run_data[i].tags) for i in group])), sizes)
+    local = _join([run_data[i].scalar_tag for i in group], np.int64)
+    for i in group:
+        run_data[i].scalar_tag = np.zeros(0, np.int32)
+    tag_codes = mapping[tag_base + local] if len(local) else local.astype(tag_type)
+    return run_codes, tag_codes
 
 
 def _take_column(run_data: list[RunData], name: str, dtype) -> np.ndarray:
