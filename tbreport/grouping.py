@@ -191,9 +191,18 @@ def _run_facts(run_data: list[RunData]) -> list[tuple]:
             *_range([rd.scalar_step, hist.step], lambda a: None),
             *_range([rd.scalar_wall, hist.wall_time], lambda a: np.isfinite(a) & (a > 0)),
         )
-    if small:
-        for i, fact in zip(small, _small_run_facts([run_data[i] for i in small]), strict=True):
-            facts[i] = fact
+    # In groups of runs of a bounded number of rows: the concatenated temporaries stay small.
+    group: list[int] = []
+    rows = 0
+    for i in [*small, None]:
+        size = len(run_data[i].scalar_tag) + len(run_data[i].histograms) if i is not None else 0
+        if group and (i is None or rows + size > _SMALL_RUN_ROWS):
+            for k, fact in zip(group, _small_run_facts([run_data[k] for k in group]), strict=True):
+                facts[k] = fact
+            group, rows = [], 0
+        if i is not None:
+            group.append(i)
+            rows += size
     return facts  # type: ignore[return-value]
 
 

@@ -909,17 +909,35 @@ def assemble_runs(runs: list[RunRef], files: list[list[FileData]]) -> list[RunDa
     small runs. The result is what `assemble_run` gives for each.
     """
     out: list[RunData | None] = [None] * len(runs)
-    plain = []
-    for i, (run, parsed) in enumerate(zip(runs, files, strict=True)):
-        if len(parsed) == 1 and _plain_scalars(parsed[0]):
-            plain.append(i)
-        else:
-            out[i] = assemble_run(run, parsed, release=True)
-    if plain:
+    plain: list[int] = []
+    rows = 0
+
+    def flush() -> None:
         assembled = _assemble_plain([runs[i] for i in plain], [files[i][0] for i in plain])
         for i, rd in zip(plain, assembled, strict=True):
             out[i] = rd
+        plain.clear()
+
+    for i, (run, parsed) in enumerate(zip(runs, files, strict=True)):
+        # Large runs go one by one: assemble_run keeps their temporaries small.
+        size = len(parsed[0].scalar_seq) if len(parsed) == 1 else 0
+        if len(parsed) == 1 and size <= _PLAIN_RUN_ROWS and _plain_scalars(parsed[0]):
+            if rows + size > _PLAIN_GROUP_ROWS:
+                flush()
+                rows = 0
+            plain.append(i)
+            rows += size
+        else:
+            out[i] = assemble_run(run, parsed, release=True)
+    if plain:
+        flush()
     return out  # type: ignore[return-value]
+
+
+# Plain runs of at most this many points are assembled together, in groups of at most this many
+# points (a group's sort keys and reordered copies exist at once).
+_PLAIN_RUN_ROWS = 1 << 16
+_PLAIN_GROUP_ROWS = 1 << 17
 
 
 def _plain_scalars(data: FileData) -> bool:
@@ -1177,7 +1195,7 @@ def combine(
     )
 
 
-_CODE_GROUP_ROWS = 1 << 20
+_CODE_GROUP_ROWS = 1 << 16
 
 
 def _scalar_codes(

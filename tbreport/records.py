@@ -102,8 +102,9 @@ def _byte_effect(after: int) -> np.ndarray:
 def gather_columns(arr: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     """Bytes ``arr[starts[i] + j]`` as a ``(length, len(starts))`` matrix.
 
-    Built one byte position at a time: a single index array of ``len(starts)`` is reused, where a
-    broadcast ``starts + arange(length)`` index would cost eight times the gathered bytes.
+    Gathered as whole rows (no index array per byte), then transposed; very large gathers one
+    byte position at a time, reusing a single index array of ``len(starts)`` (a broadcast
+    ``starts + arange(length)`` index would cost eight times the gathered bytes).
     """
     if length and len(arr) >= length and len(starts) * length <= _ROW_GATHER_BYTES:
         # Each record as one fixed-size item of an overlapping view: one gather of whole rows,

@@ -226,3 +226,17 @@ def test_files_framed_in_lockstep_equal_each_framed_alone():
         assert framing.offsets.tolist() == alone.offsets.tolist()
         assert framing.lengths.tolist() == alone.lengths.tolist()
     assert intact >= 2  # the whole file, and it cut after its last record (the same bytes)
+
+
+def test_small_groups_give_the_same_read(monkeypatch, logdir):
+    """Runs assembled, coded and summarised in groups of bounded rows: any bound, same read."""
+    whole = tbreport.read(logdir, jobs=1)
+    monkeypatch.setattr(reader, "_PLAIN_GROUP_ROWS", 40)
+    monkeypatch.setattr(reader, "_PLAIN_RUN_ROWS", 60)  # larger runs one by one
+    monkeypatch.setattr(reader, "_CODE_GROUP_ROWS", 30)
+    monkeypatch.setattr(grouping, "_SMALL_RUN_ROWS", 50)
+    grouped = tbreport.read(logdir, jobs=1)
+    for name in ("scalars", "histograms", "runs"):
+        left, right = getattr(whole, name), getattr(grouped, name)
+        pd.testing.assert_frame_equal(left, right, check_exact=True)
+    assert [str(w) for w in whole.warnings] == [str(w) for w in grouped.warnings]
