@@ -325,27 +325,11 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
     # Detectors cut curves from array slices; a run's frame is built only if one asks for it.
     rows_of_run = dict(_rows_by_run(scalars["run"]))
     histograms_by_run = _histograms_by_logical_run(read)
-    if inventory is not None and len(inventory):
-        run_to_logical = dict(
-            zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
-        )
-        logical_runs = list(dict.fromkeys(inventory["logical_run"].astype(str)))
-    else:
-        run_to_logical = {}
-        logical_runs = list(dict.fromkeys([*rows_of_run, *histograms_by_run]))
-    warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
-    members_of: dict[str, list[int]] = {}
-    if inventory is not None and len(inventory):
-        for position, logical in enumerate(inventory["logical_run"].astype(str).tolist()):
-            members_of.setdefault(logical, []).append(position)
-    empty_scalars = pd.DataFrame(
-        {
-            "tag": pd.Series([], dtype=object),
-            "step": pd.Series([], dtype="int64"),
-            "wall_time": pd.Series([], dtype="float64"),
-            "value": pd.Series([], dtype="float64"),
-        }
+    run_to_logical, logical_runs, members_of = _logical_layout(
+        inventory, [*rows_of_run, *histograms_by_run]
     )
+    warnings_by_run = _warnings_by_logical_run(list(read.warnings or []), run_to_logical)
+    empty_scalars = _empty_scalars()
     no_histograms = read.histograms.iloc[0:0] if read.histograms is not None else pd.DataFrame()
     for logical in logical_runs:
         rows = rows_of_run.get(logical)
@@ -390,6 +374,32 @@ def iter_run_data(read: ReadResult, *, patterns: RolePatterns | None = None) -> 
             inventory=members,
             semantics=semantics,
         )
+
+
+def _logical_layout(
+    inventory: pd.DataFrame | None, seen_runs: list[str]
+) -> tuple[dict[str, str], list[str], dict[str, list[int]]]:
+    """Each run's logical run, the logical runs in inventory order (else in ``seen_runs``
+    order), and each logical run's member positions in the inventory."""
+    if inventory is None or not len(inventory):
+        return {}, list(dict.fromkeys(seen_runs)), {}
+    logical_names = inventory["logical_run"].astype(str)
+    run_to_logical = dict(zip(inventory["run"].astype(str), logical_names, strict=True))
+    members_of: dict[str, list[int]] = {}
+    for position, logical in enumerate(logical_names.tolist()):
+        members_of.setdefault(logical, []).append(position)
+    return run_to_logical, list(dict.fromkeys(logical_names)), members_of
+
+
+def _empty_scalars() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "tag": pd.Series([], dtype=object),
+            "step": pd.Series([], dtype="int64"),
+            "wall_time": pd.Series([], dtype="float64"),
+            "value": pd.Series([], dtype="float64"),
+        }
+    )
 
 
 def _frame_rows(frame: pd.DataFrame, rows: slice | np.ndarray) -> pd.DataFrame:

@@ -20,7 +20,12 @@ import numpy as np
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
-from tbreport.reading.parsing import _MAX_BROADCAST_VALUES, _NUMERIC_DTYPES, HistogramRow
+from tbreport.reading.parsing import (
+    _MAX_BROADCAST_VALUES,
+    _NUMERIC_DTYPES,
+    HistogramColumns,
+    HistogramRow,
+)
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern
 
@@ -225,7 +230,9 @@ class _RunRows:
             scalar_step=np.array([r[1] for r in scalar_rows], dtype=np.int64),
             scalar_wall=np.array([r[2] for r in scalar_rows], dtype=np.float64),
             scalar_value=np.array([r[3] for r in scalar_rows], dtype=np.float64),
-            histograms=self.histograms,
+            histograms=HistogramColumns.from_rows(
+                [row for _, row in self.histograms], tags=[t for t, _ in self.histograms]
+            ),
             texts=self.texts,
             hparam_contents=hparam_contents,
             files=len(run.files),

@@ -20,13 +20,11 @@ from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
 from tbreport.reading.grouping import build_inventory
 from tbreport.reading.hparams import build_hparams
-from tbreport.reading.parsing import FileData, HistogramRow
+from tbreport.reading.parsing import FileData, HistogramColumns, HistogramRow
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
 from tbreport.reading.rundata import RunData
 
 _ZERO_EDGE = 1e-10
-# Histograms whose statistics are computed in one numpy pass.
-_STATISTICS_CHUNK = 4096
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,7 +65,8 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     scalar_alive, hist_alive, text_alive, purged = alive
     if purged:
         seq, tag, step, wall, value = (a[scalar_alive] for a in (seq, tag, step, wall, value))
-        histograms = [h for h, ok in zip(histograms, hist_alive, strict=True) if ok]
+        if not hist_alive.all():
+            histograms = histograms.take(hist_alive)
         texts = [t for t, ok in zip(texts, text_alive, strict=True) if ok]
 
     # Rows grouped by tag (in tag-name order, as the combined frame wants), in written order:
@@ -92,7 +91,7 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
         scalar_step=step,
         scalar_wall=wall,
         scalar_value=value,
-        histograms=[(h[1], h[2]) for h in sorted(histograms, key=lambda h: (h[1], h[0]))],
+        histograms=_histograms_by_tag(histograms, name_rank),
         texts=[t[1:] for t in sorted(texts, key=lambda t: (t[1], t[0]))],
         hparam_contents=hparam_contents,
         files=len(files),
@@ -128,7 +127,7 @@ class _Parts:
     step: list[np.ndarray]
     wall: list[np.ndarray]
     value: list[np.ndarray]
-    histograms: list[tuple[int, int, HistogramRow]]  # (seq, tag id, row)
+    histograms: HistogramColumns  # ``tag``: run-wide tag ids; ``seq``: run-wide record numbers
     texts: list[tuple[int, int, int, float, str]]  # (seq, tag id, step, wall time, text)
     hparam_contents: list[tuple[str, bytes]]
     starts: list[tuple[int, int]]
@@ -160,7 +159,7 @@ def _gather(
         return mapping
 
     seq_parts, tag_parts, step_parts, wall_parts, value_parts = [], [], [], [], []
-    histograms: list[tuple[int, int, HistogramRow]] = []
+    hist_parts: list[HistogramColumns] = []
     texts: list[tuple[int, int, int, float, str]] = []
     hparam_contents: list[tuple[str, bytes]] = []
     starts: list[tuple[int, int]] = []
@@ -187,10 +186,9 @@ def _gather(
                 data.scalar_seq = data.scalar_tag = data.scalar_step = _EMPTY_INT
                 data.scalar_wall = data.scalar_value = _EMPTY_FLOAT
                 data.scalar_is_tensor = np.zeros(0, bool)
-        for row in data.histograms:
-            if row.from_tensor and plugin_of.get(data.tags[row.tag]) != "histograms":
-                continue
-            histograms.append((row.seq + file_base, int(mapping[row.tag]), row))
+        hist = _file_histograms(data, plugin_of, mapping, file_base)
+        if hist is not None:
+            hist_parts.append(hist)
         for seq, tag, step, wall, text in data.texts:
             if plugin_of.get(data.tags[tag]) == "text":
                 texts.append((seq + file_base, int(mapping[tag]), step, wall, text))
@@ -203,7 +201,26 @@ def _gather(
                 for seq, step, has_summary, ev_tags in data.legacy_events
             )
     columns = (seq_parts, tag_parts, step_parts, wall_parts, value_parts)
+    histograms = HistogramColumns.concat(hist_parts)
+    del hist_parts
     return _Parts(*columns, histograms, texts, hparam_contents, starts, version_marks, legacy)
+
+
+def _file_histograms(
+    data: FileData, plugin_of: dict[str, str], mapping: np.ndarray, file_base: int
+) -> HistogramColumns | None:
+    """A file's histograms with run-wide record numbers and tag ids (TF2 tensors only under the
+    histograms plugin); None when there are none."""
+    hist = data.histograms
+    if not len(hist):
+        return None
+    if hist.from_tensor.any():  # TF2 tensors are histograms only under that plugin
+        plugin_ok = np.array([plugin_of.get(t) == "histograms" for t in data.tags], dtype=bool)
+        kept = ~hist.from_tensor | plugin_ok[hist.tag]
+        hist = hist.take(kept) if not kept.all() else hist
+    if not len(hist):
+        return None
+    return hist.take(slice(None), seq=hist.seq + file_base, tag=mapping[hist.tag])
 
 
 class _Alive(NamedTuple):
@@ -220,15 +237,13 @@ def _purge(
     purge_ops: list[tuple[int, int, tuple[int, ...] | None]],
     warnings: list[ReadWarning],
     scalars: tuple[np.ndarray, np.ndarray, np.ndarray],
-    histograms: list[tuple[int, int, HistogramRow]],
+    histograms: HistogramColumns,
     texts: list[tuple[int, int, int, float, str]],
 ) -> _Alive:
     """Apply TensorBoard's purges to the scalar rows (``scalars``: their seq, step and tag
     columns), the histograms and the texts; each purge that drops points adds a warning."""
     seq, step, tag = scalars
-    hist_seq = np.array([h[0] for h in histograms], dtype=np.int64)
-    hist_tag = np.array([h[1] for h in histograms], dtype=np.int32)
-    hist_step = np.array([h[2].step for h in histograms], dtype=np.int64)
+    hist_seq, hist_tag, hist_step = histograms.seq, histograms.tag, histograms.step
     text_seq = np.array([t[0] for t in texts], dtype=np.int64)
     text_tag = np.array([t[1] for t in texts], dtype=np.int32)
     text_step = np.array([t[2] for t in texts], dtype=np.int64)
@@ -272,29 +287,164 @@ def _count_duplicates(
 ) -> int:
     """Points that share a step with an earlier point of their tag (kept; one warning says so).
     ``step`` and ``tag`` are grouped by tag, in written order within a tag."""
-    duplicates = 0
-    # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
-    if len(step) > 1 and not ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
-        sorted_pairs = np.lexsort((step, tag))
-        st, tg = step[sorted_pairs], tag[sorted_pairs]
-        dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
-        duplicates = int(dup_mask.sum())
-        if duplicates:
-            dup_tags = sorted({tags[int(t)] for t in tg[1:][dup_mask]})
-            shown = ", ".join(dup_tags[:5]) + (" ..." if len(dup_tags) > 5 else "")
-            warnings.append(
-                ReadWarning(
-                    kind="duplicate-steps",
-                    path=run.directory,
-                    run=run.name,
-                    message=(
-                        f"{duplicates} point{'s share' if duplicates != 1 else ' shares'} a step "
-                        "with an earlier point of the same tag "
-                        f"(tags: {shown}); all are kept, none averaged"
-                    ),
-                )
-            )
+    duplicates, warning = _duplicate_steps(run, tags, tag, step)
+    if warning is not None:
+        warnings.append(warning)
     return duplicates
+
+
+def _duplicate_steps(
+    run: RunRef, tags: list[str], tag: np.ndarray, step: np.ndarray
+) -> tuple[int, ReadWarning | None]:
+    """Points that share a step with an earlier point of their tag (rows grouped by tag), and
+    the warning that says so."""
+    # Steps that ascend strictly within each tag hold no duplicates: no sort needed.
+    if len(step) < 2 or ((step[1:] > step[:-1]) | (tag[1:] != tag[:-1])).all():
+        return 0, None
+    sorted_pairs = np.lexsort((step, tag))
+    st, tg = step[sorted_pairs], tag[sorted_pairs]
+    dup_mask = (st[1:] == st[:-1]) & (tg[1:] == tg[:-1])
+    duplicates = int(dup_mask.sum())
+    if not duplicates:
+        return 0, None
+    dup_tags = sorted({tags[int(t)] for t in tg[1:][dup_mask]})
+    shown = ", ".join(dup_tags[:5]) + (" ..." if len(dup_tags) > 5 else "")
+    return duplicates, ReadWarning(
+        kind="duplicate-steps",
+        path=run.directory,
+        run=run.name,
+        message=(
+            f"{duplicates} point{'s share' if duplicates != 1 else ' shares'} a step "
+            "with an earlier point of the same tag "
+            f"(tags: {shown}); all are kept, none averaged"
+        ),
+    )
+
+
+def assemble_runs(runs: list[RunRef], files: list[list[FileData]]) -> list[RunData]:
+    """`assemble_run` of each run (``files[i]`` are the parsed files of ``runs[i]``), taking
+    their columns over.
+
+    Runs of one plain file (scalars only: no restart, histogram, text, hyperparameter, plugin
+    metadata or warning) are assembled all at once, with a few numpy passes over their
+    concatenated columns instead of a few dozen numpy calls each: a logdir of thousands of
+    small runs. The result is what `assemble_run` gives for each.
+    """
+    out: list[RunData | None] = [None] * len(runs)
+    plain: list[int] = []
+    rows = 0
+
+    def flush() -> None:
+        assembled = _assemble_plain([runs[i] for i in plain], [files[i][0] for i in plain])
+        for i, rd in zip(plain, assembled, strict=True):
+            out[i] = rd
+        plain.clear()
+
+    for i, (run, parsed) in enumerate(zip(runs, files, strict=True)):
+        # Large runs go one by one: assemble_run keeps their temporaries small.
+        size = len(parsed[0].scalar_seq) if len(parsed) == 1 else 0
+        if len(parsed) == 1 and size <= _PLAIN_RUN_ROWS and _plain_scalars(parsed[0]):
+            if rows + size > _PLAIN_GROUP_ROWS:
+                flush()
+                rows = 0
+            plain.append(i)
+            rows += size
+        else:
+            out[i] = assemble_run(run, parsed, release=True)
+    if plain:
+        flush()
+    return out  # type: ignore[return-value]
+
+
+# Plain runs of at most this many points are assembled together, in groups of at most this many
+# points (a group's sort keys and reordered copies exist at once).
+_PLAIN_RUN_ROWS = 1 << 16
+_PLAIN_GROUP_ROWS = 1 << 17
+
+
+def _plain_scalars(data: FileData) -> bool:
+    return not (
+        data.starts
+        or data.legacy_events is not None
+        or len(data.histograms)
+        or data.texts
+        or data.hparams
+        or data.metadata
+        or data.warnings
+        or data.scalar_is_tensor.any()
+    )
+
+
+def _assemble_plain(runs: list[RunRef], files: list[FileData]) -> list[RunData]:
+    """`assemble_run` of runs of one plain file each (see `assemble_runs`), all at once."""
+    sizes = np.array([len(d.scalar_seq) for d in files], dtype=np.int64)
+    tag = _join([d.scalar_tag for d in files], np.int32)
+    step = _join([d.scalar_step for d in files], np.int64)
+    wall = _join([d.scalar_wall for d in files], np.float64)
+    value = _join([d.scalar_value for d in files], np.float64)
+    for d in files:  # taken over, as ``assemble_run(..., release=True)`` does
+        d.scalar_seq = d.scalar_tag = d.scalar_step = _EMPTY_INT
+        d.scalar_wall = d.scalar_value = _EMPTY_FLOAT
+        d.scalar_is_tensor = np.zeros(0, bool)
+    # Rows are in (run, written) order; a stable sort by (run, tag name) groups each run's rows
+    # by tag in name order, as assemble_run does run by run.
+    names = sorted({t for d in files for t in d.tags})
+    rank = {t: i for i, t in enumerate(names)}
+    tag_rank = np.array([rank[t] for d in files for t in d.tags], dtype=np.int64)
+    tag_base = _starts(np.array([len(d.tags) for d in files], dtype=np.int64))
+    run_of_row = np.repeat(np.arange(len(files), dtype=np.int64), sizes)
+    key = run_of_row * max(len(names), 1) + tag_rank[tag_base[run_of_row] + tag]
+    if len(key) > 1 and not (key[1:] >= key[:-1]).all():
+        order = np.argsort(key, kind="stable")
+        key, tag, step, wall, value = (a[order] for a in (key, tag, step, wall, value))
+    # Runs whose steps do not ascend strictly within a tag: their duplicates counted one by one.
+    unsure = (key[1:] == key[:-1]) & (step[1:] <= step[:-1])
+    check = set(run_of_row[1:][unsure].tolist())
+    bounds = np.concatenate(([0], np.cumsum(sizes))).tolist()
+    out = []
+    for i, (run, data) in enumerate(zip(runs, files, strict=True)):
+        a, b = bounds[i], bounds[i + 1]
+        duplicates, warning = (
+            _duplicate_steps(run, data.tags, tag[a:b], step[a:b]) if i in check else (0, None)
+        )
+        out.append(
+            RunData(
+                ref=run,
+                tags=data.tags,
+                scalar_tag=tag[a:b],
+                scalar_step=step[a:b],
+                scalar_wall=wall[a:b],
+                scalar_value=value[a:b],
+                histograms=_NO_HISTOGRAMS,
+                texts=[],
+                hparam_contents=[],
+                files=1,
+                bytes=sum(f.size for f in run.files),
+                duplicate_steps=duplicates,
+                warnings=[warning] if warning is not None else [],
+            )
+        )
+    return out
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(sizes), dtype=np.int64)
+    if len(sizes) > 1:
+        np.cumsum(sizes[:-1], out=out[1:])
+    return out
+
+
+def _histograms_by_tag(histograms: HistogramColumns, name_rank: np.ndarray) -> HistogramColumns:
+    """Histograms in tag-name order, each tag's in written order (``seq`` order)."""
+    if len(histograms) < 2:
+        return histograms
+    seq = histograms.seq
+    if not (seq[1:] >= seq[:-1]).all():
+        return histograms.take(np.lexsort((seq, name_rank[histograms.tag])))
+    rank = name_rank[histograms.tag]
+    if (rank[1:] >= rank[:-1]).all():
+        return histograms
+    return histograms.take(np.argsort(rank, kind="stable"))
 
 
 def _grouped(tag: np.ndarray, name_rank: np.ndarray) -> bool:
@@ -402,12 +552,9 @@ def combine(
 
     # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
     run_code_type, tag_code_type = _code_type(len(run_names)), _code_type(len(all_tags))
-    scalar_parts_run, scalar_parts_tag = [], []
-    for i, rd in enumerate(run_data):
-        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_code_type)
-        scalar_parts_run.append(np.full(len(rd.scalar_tag), i, dtype=run_code_type))
-        scalar_parts_tag.append(mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag)
-        rd.scalar_tag = np.zeros(0, np.int32)
+    scalar_parts_run, scalar_parts_tag = _all_scalar_codes(
+        run_data, tag_code, run_code_type, tag_code_type
+    )
 
     # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
     # released from the runs as they are built, to keep peak memory near the final frame.
@@ -455,6 +602,61 @@ def combine(
     )
 
 
+_CODE_GROUP_ROWS = 1 << 16
+
+
+def _all_scalar_codes(
+    run_data: list[RunData],
+    tag_code: dict[str, int],
+    run_code_type: DTypeLike,
+    tag_code_type: DTypeLike,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Run and tag codes of every run's scalar rows, in parts: for a group of runs at once (many
+    small runs), a group bounded in rows so that the temporaries stay small next to the columns."""
+    scalar_parts_run: list[np.ndarray] = []
+    scalar_parts_tag: list[np.ndarray] = []
+    group: list[int] = []
+    rows = 0
+    for i, rd in enumerate([*run_data, None]):
+        size = len(rd.scalar_tag) if rd is not None else 0
+        if group and (rd is None or rows + size > _CODE_GROUP_ROWS):
+            run_codes, tag_codes = _scalar_codes(
+                run_data, group, tag_code, run_code_type, tag_code_type
+            )
+            scalar_parts_run.append(run_codes)
+            scalar_parts_tag.append(tag_codes)
+            group, rows = [], 0
+        group.append(i)
+        rows += size
+    return scalar_parts_run, scalar_parts_tag
+
+
+def _scalar_codes(
+    run_data: list[RunData],
+    group: list[int],
+    tag_code: dict[str, int],
+    run_type: DTypeLike,
+    tag_type: DTypeLike,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run and tag codes of the scalar rows of runs ``group`` (releasing their tag columns)."""
+    if len(group) == 1:  # a large run: its codes straight from its own columns
+        rd = run_data[group[0]]
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_type)
+        tag_codes = mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag.astype(tag_type)
+        run_codes = np.full(len(rd.scalar_tag), group[0], dtype=run_type)
+        rd.scalar_tag = np.zeros(0, np.int32)
+        return run_codes, tag_codes
+    sizes = np.array([len(run_data[i].scalar_tag) for i in group], dtype=np.int64)
+    run_codes = np.repeat(np.asarray(group, dtype=run_type), sizes)
+    mapping = np.array([tag_code[t] for i in group for t in run_data[i].tags], dtype=tag_type)
+    tag_base = np.repeat(_starts(np.array([len(run_data[i].tags) for i in group])), sizes)
+    local = _join([run_data[i].scalar_tag for i in group], np.int64)
+    for i in group:
+        run_data[i].scalar_tag = np.zeros(0, np.int32)
+    tag_codes = mapping[tag_base + local] if len(local) else local.astype(tag_type)
+    return run_codes, tag_codes
+
+
 def _take_column(run_data: list[RunData], name: str, dtype: DTypeLike) -> np.ndarray:
     """Concatenate one column over runs and release it from them (they are not used again)."""
     parts = [getattr(rd, name) for rd in run_data]
@@ -471,96 +673,70 @@ def _code_type(categories: int) -> type[np.signedinteger[Any]]:
     return np.int64
 
 
-def _histogram_statistics_all(rows: list[HistogramRow]) -> tuple[np.ndarray, ...]:
-    """Mean, standard deviation and share of values at zero of every histogram, in numpy passes
-    over all buckets together rather than a dozen numpy calls per histogram.
-
-    The mean and standard deviation come from the exact sums where the writer kept them, else
-    from the bucket centres (clipped to min/max); the zero share counts buckets whose both
-    edges lie within ``_ZERO_EDGE`` of zero. Histograms without buckets, or with limits and
-    counts of different lengths, give NaN; an all-zero histogram gives 0, 0, 1.
-    """
-    n = len(rows)
-    mean, std, zero = (np.full(n, np.nan) for _ in range(3))
-    if not n:
-        return mean, std, zero
-    lo = np.fromiter((h.min for h in rows), np.float64, n)
-    hi = np.fromiter((h.max for h in rows), np.float64, n)
-    num = np.fromiter((h.num for h in rows), np.float64, n)
-    total_sum = np.fromiter((h.sum for h in rows), np.float64, n)
-    sum_sq = np.fromiter((h.sum_squares for h in rows), np.float64, n)
-    tensor = np.fromiter((h.from_tensor for h in rows), bool, n)
-    sizes = np.fromiter((len(h.bucket) for h in rows), np.int64, n)
-    limit_sizes = np.fromiter((len(h.bucket_limit) for h in rows), np.int64, n)
+def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
+    """Mean, standard deviation and share of values at zero of one histogram."""
+    limits, counts = row.bucket_limit, row.bucket
+    num = row.num
     # No buckets, or limits and counts of different lengths (a damaged or hand-made histogram).
-    valid = (num > 0) & (sizes > 0) & (sizes == limit_sizes)
-    zeros = valid & (lo == 0.0) & (hi == 0.0)
-    mean[zeros], std[zeros], zero[zeros] = 0.0, 0.0, 1.0
-    todo = np.flatnonzero(valid & ~zeros)
-    if not len(todo):
-        return mean, std, zero
-    picked = [rows[i] for i in todo.tolist()]
-    limits = np.concatenate([h.bucket_limit for h in picked]).astype(np.float64, copy=False)
-    counts = np.concatenate([h.bucket for h in picked]).astype(np.float64, copy=False)
-    size = sizes[todo]
-    first = np.concatenate(([0], np.cumsum(size)[:-1]))
-    segment = np.repeat(np.arange(len(todo)), size)
-    lefts = np.empty_like(limits)
-    lefts[1:] = limits[:-1]
-    lefts[first] = np.minimum(lo[todo], limits[first])
-    seg_lo, seg_hi, seg_num = lo[todo], hi[todo], num[todo]
-    # From the exact sums where the writer kept them, else from bucket centres.
-    exact = ~tensor[todo] & np.isfinite(total_sum[todo]) & np.isfinite(sum_sq[todo])
-    m = total_sum[todo] / seg_num
-    var = np.maximum(sum_sq[todo] / seg_num - m * m, 0.0)
-    centres = (np.maximum(lefts, seg_lo[segment]) + np.minimum(limits, seg_hi[segment])) / 2.0
-    total = np.add.reduceat(counts, first)
-    with np.errstate(all="ignore"):
-        c_mean = np.add.reduceat(centres * counts, first) / total
-        c_var = np.add.reduceat((centres - c_mean[segment]) ** 2 * counts, first) / total
-    c_mean[total == 0] = np.nan
-    c_var[total == 0] = np.nan
-    m = np.where(exact, m, c_mean)
-    var = np.where(exact, var, c_var)
+    if num <= 0 or not len(counts) or len(counts) != len(limits):
+        return float("nan"), float("nan"), float("nan")
+    if row.min == 0.0 and row.max == 0.0:
+        return 0.0, 0.0, 1.0
+    lefts = np.concatenate([[min(row.min, limits[0])], limits[:-1]])
+    if not row.from_tensor and np.isfinite(row.sum) and np.isfinite(row.sum_squares):
+        mean = row.sum / num
+        var = max(row.sum_squares / num - mean * mean, 0.0)
+    else:
+        lo = np.maximum(lefts, row.min)
+        hi = np.minimum(limits, row.max)
+        centres = (lo + hi) / 2.0
+        total = counts.sum()
+        mean = float((centres * counts).sum() / total) if total else float("nan")
+        var = float(((centres - mean) ** 2 * counts).sum() / total) if total else float("nan")
     at_zero = (lefts >= -_ZERO_EDGE) & (limits <= _ZERO_EDGE)
-    zero_counts = np.add.reduceat(np.where(at_zero, counts, 0.0), first)
-    mean[todo] = m
-    std[todo] = np.sqrt(var)
-    zero[todo] = np.minimum(zero_counts / seg_num, 1.0)
-    return mean, std, zero
+    zero_fraction = float(counts[at_zero].sum() / num)
+    return float(mean), float(np.sqrt(var)), min(zero_fraction, 1.0)
 
 
 def _histogram_frame(
     run_data: list[RunData], run_dtype: pd.CategoricalDtype, tag_dtype: pd.CategoricalDtype
 ) -> pd.DataFrame:
-    run_codes: list[int] = []
-    tag_names: list[str] = []
-    rows: list[HistogramRow] = []
+    """All runs' histogram columns as one frame: numeric columns concatenated, the statistics
+    already computed by the parser, the buckets as views of each run's flat arrays."""
+    parts: list[HistogramColumns] = []
+    run_parts: list[np.ndarray] = []
+    tag_parts: list[np.ndarray] = []
+    limits: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    tag_code = {t: i for i, t in enumerate(tag_dtype.categories)}
     for i, rd in enumerate(run_data):
-        ordered = sorted(rd.histograms, key=lambda item: rd.tags[item[0]])
-        run_codes.extend([i] * len(ordered))
-        tag_names.extend(rd.tags[t] for t, _ in ordered)
-        rows.extend(h for _, h in ordered)
-    n = len(rows)
-    mean, std, zero = (np.empty(n) for _ in range(3))
-    with np.errstate(all="ignore"):  # absurd values give inf/NaN, not console noise
-        # In chunks: the temporaries over all buckets would be several times the histograms.
-        for start in range(0, n, _STATISTICS_CHUNK):
-            part = slice(start, start + _STATISTICS_CHUNK)
-            mean[part], std[part], zero[part] = _histogram_statistics_all(rows[part])
+        h = rd.histograms
+        if not len(h):
+            continue
+        mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int64)
+        codes = mapping[h.tag]
+        if len(codes) > 1 and not (codes[1:] >= codes[:-1]).all():  # tag-name order
+            order = np.argsort(codes, kind="stable")
+            h, codes = h.take(order), codes[order]
+        parts.append(h)
+        run_parts.append(np.full(len(h), i, dtype=np.int32))
+        tag_parts.append(codes)
+        limits.extend(h.bucket_limits())
+        counts.extend(h.buckets())
+    n = len(limits)
 
     def column(name: str, dtype: DTypeLike = np.float64) -> np.ndarray:
-        return np.fromiter((getattr(h, name) for h in rows), dtype, n)
+        return _join([getattr(h, name) for h in parts], dtype)
 
-    def arrays(name: str) -> np.ndarray:
+    def objects(arrays: list[np.ndarray]) -> np.ndarray:
         out = np.empty(n, dtype=object)
-        out[:] = [getattr(h, name) for h in rows]
+        out[:] = arrays
         return out
 
     return pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(np.asarray(run_codes, np.int32), dtype=run_dtype),
-            "tag": pd.Categorical(tag_names, dtype=tag_dtype),
+            "run": pd.Categorical.from_codes(_join(run_parts, np.int32), dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(_join(tag_parts, np.int64), dtype=tag_dtype),
             "step": column("step", np.int64),
             "wall_time": column("wall_time"),
             "min": column("min"),
@@ -568,11 +744,14 @@ def _histogram_frame(
             "num": column("num"),
             "sum": column("sum"),
             "sum_squares": column("sum_squares"),
-            "mean": mean,
-            "std": std,
-            "zero_fraction": zero,
-            "bucket_limit": arrays("bucket_limit"),
-            "bucket": arrays("bucket"),
+            "mean": column("mean"),
+            "std": column("std"),
+            "zero_fraction": column("zero_fraction"),
+            "bucket_limit": objects(limits),
+            "bucket": objects(counts),
         },
         columns=HISTOGRAM_COLUMNS,
     )
+
+
+_NO_HISTOGRAMS = HistogramColumns.empty()

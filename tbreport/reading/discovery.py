@@ -90,7 +90,8 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
     seen: set[tuple[int, int]] = set()
     # Depth-first, in name order, with an explicit stack: no recursion limit on deep trees.
     # Relative names are carried down the walk (no os.path.relpath per directory and file).
-    pending: list[tuple[Path, str]] = [(root, ".")]
+    # Directories as normalised strings (what ``Path`` would print): no Path object per entry.
+    pending: list[tuple[str, str]] = [(str(root), ".")]
     while pending:
         directory, rel = pending.pop()
         subdirs = _visit(root, directory, runs, seen, warnings, rel=rel)
@@ -105,13 +106,13 @@ def _run_sort_key(name: str) -> tuple[str, ...]:
 
 def _visit(
     root: Path,
-    directory: Path,
+    directory: str,
     runs: list[RunRef],
     seen: set[tuple[int, int]],
     warnings: list[ReadWarning],
     *,
     rel: str,
-) -> list[tuple[Path, str]]:
+) -> list[tuple[str, str]]:
     """Record ``directory`` (``rel`` to the root) as a run if it holds event files; return its
     subdirectories with their relative names."""
     if not _first_visit(root, directory, seen, warnings):
@@ -122,11 +123,12 @@ def _visit(
         warnings.append(_unreadable(directory, root, exc))
         return []
     run_name = "." if rel == "." else printable_name(rel)
-    run = RunRef(name=run_name, directory=str(directory))
-    subdirs: list[tuple[Path, str]] = []
+    run = RunRef(name=run_name, directory=directory)
+    subdirs: list[tuple[str, str]] = []
     root_text = str(root)
     for entry in entries:
-        path = Path(entry.path)
+        # ``entry.path`` joins the directory as given: "./name" under ".", which Path drops.
+        path = entry.path if directory != "." else entry.name
         child = entry.name if rel == "." else f"{rel}/{entry.name}"
         try:
             is_dir = entry.is_dir(follow_symlinks=True)
@@ -138,7 +140,7 @@ def _visit(
         if entry.name == "hparams.yaml":
             # A FIFO or device with this name would block (or never end) when read.
             if _is_regular(entry):
-                run.hparams_yaml = str(path)
+                run.hparams_yaml = path
             else:
                 warnings.append(
                     ReadWarning(
@@ -160,7 +162,7 @@ def _visit(
 
 
 def _first_visit(
-    root: Path, directory: Path, seen: set[tuple[int, int]], warnings: list[ReadWarning]
+    root: Path, directory: str, seen: set[tuple[int, int]], warnings: list[ReadWarning]
 ) -> bool:
     """Whether ``directory`` is readable and not read yet (through another symbolic link)."""
     try:
@@ -170,7 +172,7 @@ def _first_visit(
         return False
     key = (st.st_dev, st.st_ino)
     if key in seen:
-        if directory.is_symlink():
+        if os.path.islink(directory):
             warnings.append(
                 ReadWarning(
                     kind="symlink-alias",
@@ -185,7 +187,7 @@ def _first_visit(
 
 
 def _event_file(
-    entry: os.DirEntry[str], path: Path, display: str, root: Path, warnings: list[ReadWarning]
+    entry: os.DirEntry[str], path: str, display: str, root: Path, warnings: list[ReadWarning]
 ) -> EventFileRef | None:
     """The event file ``entry``, or None (with a warning) for a profiler placeholder, something
     other than a regular file, or a Git LFS pointer."""
@@ -218,7 +220,7 @@ def _event_file(
             )
         )
         return None
-    return EventFileRef(path=str(path), display=display, size=file_stat.st_size)
+    return EventFileRef(path=path, display=display, size=file_stat.st_size)
 
 
 def _is_regular(entry: os.DirEntry[str]) -> bool:
@@ -228,7 +230,7 @@ def _is_regular(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _is_lfs_pointer(path: Path, size: int) -> bool:
+def _is_lfs_pointer(path: str, size: int) -> bool:
     if size > 1024:
         return False
     try:
@@ -238,12 +240,12 @@ def _is_lfs_pointer(path: Path, size: int) -> bool:
         return False
 
 
-def _display(path: Path, root: Path) -> str:
+def _display(path: str | Path, root: Path) -> str:
     rel = os.path.relpath(path, root)
     return printable_name(str(root / rel) if rel != "." else str(root))
 
 
-def _unreadable(path: Path, root: Path, exc: OSError) -> ReadWarning:
+def _unreadable(path: str | Path, root: Path, exc: OSError) -> ReadWarning:
     reason = exc.strerror or type(exc).__name__
     return ReadWarning(
         kind="unreadable", path=_display(path, root), message=f"cannot read: {reason}; skipped"

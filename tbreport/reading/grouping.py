@@ -15,7 +15,7 @@ tags renamed so nothing collides (``validation/epoch_loss``, ``Loss/validation``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -117,51 +117,140 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         parent, last = _split(rd.ref.name)
         children.setdefault(parent, set()).add(last)
     split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
-    rows = []
-    for rd in run_data:
-        scalar_tag_ids: Iterable[int] = np.unique(rd.scalar_tag) if len(rd.scalar_tag) else []
+    columns: dict[str, list[object]] = {name: [] for name in INVENTORY_COLUMNS}
+    facts = _run_facts(run_data)
+    for rd, (scalar_tag_ids, hist_tag_count, first_step, last_step, first_wall, last_wall) in zip(
+        run_data, facts, strict=True
+    ):
         scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
-        hist_tags = {rd.tags[t] for t, _ in rd.histograms}
-        # Ranges per column, without concatenating (or filtering) copies of a run's columns.
-        steps = [rd.scalar_step, np.array([h.step for _, h in rd.histograms], dtype=np.int64)]
-        walls = [rd.scalar_wall, np.array([h.wall_time for _, h in rd.histograms])]
-        first_step, last_step = _range(steps, lambda a: None)
-        first_wall, last_wall = _range(walls, lambda a: np.isfinite(a) & (a > 0))
         has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
         parent, last = _split(rd.ref.name)
         # Only split-named siblings matter to `classify_run`: copying every sibling per run made
         # a logdir of thousands of runs quadratic.
         siblings = frozenset(split_children.get(parent, set()) - {last})
         logical, kind, key = classify_run(
-            rd.ref.name, scalar_tags, len(hist_tags), has_hparams, siblings=siblings
+            rd.ref.name, scalar_tags, hist_tag_count, has_hparams, siblings=siblings
         )
-        rows.append(
-            {
-                "run": rd.ref.name,
-                "logical_run": logical,
-                "subrun_kind": kind,
-                "subrun_key": key,
-                "files": rd.files,
-                "bytes": rd.bytes,
-                "scalar_tags": len(scalar_tags),
-                "histogram_tags": len(hist_tags),
-                "scalars": len(rd.scalar_tag),
-                "histograms": len(rd.histograms),
-                "first_step": None if first_step is None else int(first_step),
-                "last_step": None if last_step is None else int(last_step),
-                "first_wall_time": None if first_wall is None else float(first_wall),
-                "last_wall_time": None if last_wall is None else float(last_wall),
-                "duplicate_steps": rd.duplicate_steps,
-                "purged": rd.purged,
-                "warnings": warning_count.get(rd.ref.name, 0),
-            }
+        row = (
+            rd.ref.name,
+            logical,
+            kind,
+            key,
+            rd.files,
+            rd.bytes,
+            len(scalar_tags),
+            hist_tag_count,
+            len(rd.scalar_tag),
+            len(rd.histograms),
+            None if first_step is None else int(first_step),
+            None if last_step is None else int(last_step),
+            None if first_wall is None else float(first_wall),
+            None if last_wall is None else float(last_wall),
+            rd.duplicate_steps,
+            rd.purged,
+            warning_count.get(rd.ref.name, 0),
         )
-    frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
+        for cells, value in zip(columns.values(), row, strict=True):
+            cells.append(value)
+    # Built from columns (rows of dicts cost a dict and a key lookup per cell): the same dtypes.
+    frame = pd.DataFrame(columns) if run_data else pd.DataFrame([], columns=INVENTORY_COLUMNS)
     for column in ("first_step", "last_step"):
         frame[column] = frame[column].astype("Int64")
     for column in ("first_wall_time", "last_wall_time"):
         frame[column] = frame[column].astype("float64")
     return frame
+
+
+#: Per run: scalar tag ids (ascending), number of histogram tags, first and last step, first and
+#: last valid wall time.
+_RunFacts = tuple[list[int], int, float | None, float | None, float | None, float | None]
+
+# Runs with at most this many points and histograms are summarised together (one numpy pass over
+# all of them); larger ones one by one, without concatenated copies of their columns.
+_SMALL_RUN_ROWS = 1 << 14
+
+
+def _run_facts(run_data: list[RunData]) -> list[_RunFacts]:
+    """Per run: its scalar tag ids (ascending), its number of histogram tags, first and last
+    step, first and last valid wall time (finite and positive), None for a range without
+    values."""
+    facts: list[_RunFacts | None] = [None] * len(run_data)
+    small: list[int] = []
+    for i, rd in enumerate(run_data):
+        if len(rd.scalar_tag) + len(rd.histograms) <= _SMALL_RUN_ROWS:
+            small.append(i)
+            continue
+        hist = rd.histograms
+        # Ranges per column, without concatenating (or filtering) copies of a run's columns.
+        facts[i] = (
+            np.unique(rd.scalar_tag).tolist() if len(rd.scalar_tag) else [],
+            len(np.unique(hist.tag)) if len(hist) else 0,
+            *_range([rd.scalar_step, hist.step], lambda a: None),
+            *_range([rd.scalar_wall, hist.wall_time], lambda a: np.isfinite(a) & (a > 0)),
+        )
+    # In groups of runs of a bounded number of rows: the concatenated temporaries stay small.
+    group: list[int] = []
+    rows = 0
+    for j in [*small, None]:
+        size = len(run_data[j].scalar_tag) + len(run_data[j].histograms) if j is not None else 0
+        if group and (j is None or rows + size > _SMALL_RUN_ROWS):
+            for k, fact in zip(group, _small_run_facts([run_data[k] for k in group]), strict=True):
+                facts[k] = fact
+            group, rows = [], 0
+        if j is not None:
+            group.append(j)
+            rows += size
+    return facts  # type: ignore[return-value]
+
+
+def _small_run_facts(run_data: list[RunData]) -> list[_RunFacts]:
+    """`_run_facts` of many small runs at once."""
+    count = len(run_data)
+    width = max(max((len(rd.tags) for rd in run_data), default=1), 1)
+
+    def tag_sets(tags: list[np.ndarray]) -> tuple[list[int], list[int]]:
+        run_of = np.repeat(np.arange(count, dtype=np.int64), [len(t) for t in tags])
+        pairs = np.unique(run_of * width + np.concatenate(tags).astype(np.int64))
+        bounds = np.searchsorted(pairs // width, np.arange(count + 1)).tolist()
+        return (pairs % width).tolist(), bounds
+
+    scalar_tags, scalar_bounds = tag_sets([rd.scalar_tag for rd in run_data])
+    _, hist_bounds = tag_sets([rd.histograms.tag for rd in run_data])
+    # Steps and wall times of scalars then histograms, run after run.
+    parts = [(rd.scalar_step, rd.histograms.step) for rd in run_data]
+    sizes = np.array([len(a) + len(b) for a, b in parts], dtype=np.int64)
+    steps = np.concatenate([x for pair in parts for x in pair]).astype(np.int64, copy=False)
+    walls = np.concatenate(
+        [x for rd in run_data for x in (rd.scalar_wall, rd.histograms.wall_time)]
+    ).astype(np.float64, copy=False)
+    filled = np.flatnonzero(sizes)
+    starts = (np.cumsum(sizes) - sizes)[filled]
+    first_step: list[float | None] = [None] * count
+    last_step: list[float | None] = [None] * count
+    first_wall: list[float | None] = [None] * count
+    last_wall: list[float | None] = [None] * count
+    if len(filled):
+        lows = np.minimum.reduceat(steps, starts).tolist()
+        highs = np.maximum.reduceat(steps, starts).tolist()
+        valid = np.isfinite(walls) & (walls > 0)
+        with np.errstate(invalid="ignore"):
+            wall_lows = np.minimum.reduceat(np.where(valid, walls, np.inf), starts).tolist()
+            wall_highs = np.maximum.reduceat(np.where(valid, walls, -np.inf), starts).tolist()
+        for k, i in enumerate(filled.tolist()):
+            first_step[i], last_step[i] = lows[k], highs[k]
+            if wall_lows[k] != np.inf:
+                first_wall[i], last_wall[i] = wall_lows[k], wall_highs[k]
+    return [
+        (
+            scalar_tags[scalar_bounds[i] : scalar_bounds[i + 1]],
+            hist_bounds[i + 1] - hist_bounds[i],
+            first_step[i],
+            last_step[i],
+            first_wall[i],
+            last_wall[i],
+        )
+        for i in range(count)
+    ]
 
 
 def _range(

@@ -21,12 +21,17 @@ from numpy.typing import DTypeLike
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
 from tbreport.reading.accumulator import read_runs_with_accumulator
-from tbreport.reading.assemble import assemble_run, combine
+from tbreport.reading.assemble import (
+    _EMPTY_FLOAT,
+    _NO_HISTOGRAMS,
+    assemble_run,
+    assemble_runs,
+    combine,
+)
 from tbreport.reading.discovery import EventFileRef, RunRef, discover_runs, printable_name
 from tbreport.reading.parsing import (
     FileData,
-    _pack_histograms,
-    _unpack_histograms,
+    HistogramColumns,
     parse_event_files,
     parse_event_stream,
 )
@@ -244,17 +249,45 @@ def read_runs(
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
     if workers <= 1:
-        # Assemble each run as soon as its files are parsed, so parsed files do not pile up.
-        out = []
+        # Assemble the runs of each batch as soon as their files are parsed, so parsed files do
+        # not pile up.
+        out: list[RunData] = []
         parsed: list[FileData] = []
-        pending = iter(_batches([r.size for r in refs], _BATCH_BYTES))
-        for run in runs:
-            while len(parsed) < len(run.files):
-                parsed.extend(_parse_batch([refs[i] for i in next(pending)], tag_filter, parse))
-            out.append(assemble_run(run, parsed[: len(run.files)], release=True))
-            del parsed[: len(run.files)]
-        return out
-    return _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
+        position = 0
+        for batch in _batches([r.size for r in refs], _BATCH_BYTES):
+            parsed.extend(_parse_batch([refs[i] for i in batch], tag_filter, parse))
+            ready: list[RunRef] = []
+            files: list[list[FileData]] = []
+            used = 0
+            while position < len(runs) and used + len(runs[position].files) <= len(parsed):
+                count = len(runs[position].files)
+                ready.append(runs[position])
+                files.append(parsed[used : used + count])
+                used += count
+                position += 1
+            del parsed[:used]
+            out.extend(assemble_runs(ready, files))
+        out.extend(assemble_runs(runs[position:], [[] for _ in runs[position:]]))
+    else:
+        out = _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
+    _return_freed_memory()
+    return out
+
+
+def _return_freed_memory() -> None:
+    """Give the heap that parsing freed back to the system before the frames are built.
+
+    Parsing many files leaves the runs' columns scattered among freed temporaries; glibc keeps
+    that memory, and the frames are then allocated on top of it (a higher peak for nothing).
+    ``malloc_trim`` returns the free pages, in about a millisecond; elsewhere this does nothing.
+    """
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return
+    trim(0)
 
 
 # A batch of files parsed together holds at most this many bytes (bounds the joined buffer) ...
@@ -296,14 +329,19 @@ def _read_run_batch(
     runs: list[RunRef],
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+    spill: int | None = None,
 ) -> _RunBatch:
-    """Parse and assemble whole runs (in a worker)."""
+    """Parse and assemble whole runs (in a worker); histogram buckets go to the file ``spill``
+    (a descriptor inherited from the reading process) when there is one."""
     parsed = _parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
-    out = []
+    files = []
     for run in runs:
-        out.append(assemble_run(run, parsed[: len(run.files)], release=True))
+        files.append(parsed[: len(run.files)])
         del parsed[: len(run.files)]
-    return _RunBatch(out)
+    batch = _RunBatch(assemble_runs(runs, files))
+    if spill is not None:
+        batch.spill(spill)
+    return batch
 
 
 class _RunBatch:
@@ -314,10 +352,42 @@ class _RunBatch:
 
     def __init__(self, runs: list[RunData]) -> None:
         self.runs = runs
+        # (run position, limits offset, limits count, counts offset, counts count) of the runs
+        # whose buckets were written to the spill file rather than pickled.
+        self.spilled: list[tuple[int, int, int, int, int]] = []
+
+    def spill(self, fd: int) -> None:
+        """Write each run's histogram buckets to the shared-memory file ``fd`` (space reserved
+        under a lock at its end, written without it), leaving only the per-row columns to
+        pickle: the reading process maps the file instead of unpickling hundreds of megabytes
+        from a pipe. A run whose buckets cannot be written (no space) is pickled as usual."""
+        import fcntl
+
+        for k, rd in enumerate(self.runs):
+            h = rd.histograms
+            if not len(h):
+                continue
+            h = h.compacted()
+            size = h.limits.nbytes + h.counts.nbytes
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                try:
+                    start = os.fstat(fd).st_size
+                    os.ftruncate(fd, start + size)
+                finally:
+                    fcntl.lockf(fd, fcntl.LOCK_UN)
+                _write_at(fd, h.limits, start)
+                _write_at(fd, h.counts, start + h.limits.nbytes)
+            except OSError:
+                continue
+            rd.histograms = h
+            self.spilled.append((k, start, len(h.limits), start + h.limits.nbytes, len(h.counts)))
 
     def __getstate__(self) -> dict[str, Any]:
         runs = self.runs
+        spilled = {k for k, *_ in self.spilled}
         return {
+            "spilled": self.spilled,
             "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
             "columns": {
                 name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
@@ -325,9 +395,18 @@ class _RunBatch:
                 else np.zeros(0)
                 for name in self._COLUMNS
             },
-            "hist_counts": [len(rd.histograms) for rd in runs],
-            "hist_tags": [t for rd in runs for t, _ in rd.histograms],
-            "hist_rows": _pack_histograms([h for rd in runs for _, h in rd.histograms]),
+            # Each run's histogram columns (only the buckets they use); None for most runs; only
+            # the per-row columns of those whose buckets are in the spill file.
+            "histograms": [
+                (
+                    {name: getattr(rd.histograms, name) for name in HistogramColumns._ROW_FIELDS}
+                    if k in spilled
+                    else rd.histograms
+                )
+                if len(rd.histograms)
+                else None
+                for k, rd in enumerate(runs)
+            ],
             "rest": [
                 (
                     rd.tags,
@@ -344,28 +423,24 @@ class _RunBatch:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spilled = state["spilled"]
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
-        rows = _unpack_histograms(state["hist_rows"])
-        hist_tags = state["hist_tags"]
         runs = []
-        position = 0
         for i, (tags, texts, hparams, files, size, purged, dups, warnings) in enumerate(
             state["rest"]
         ):
             a, b = bounds[i], bounds[i + 1]
-            count = state["hist_counts"][i]
             columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
+            histograms = state["histograms"][i]
+            if isinstance(histograms, dict):  # buckets in the spill file, attached later
+                histograms = HistogramColumns(
+                    **histograms, limits=_EMPTY_FLOAT, counts=_EMPTY_FLOAT
+                )
             runs.append(
                 RunData(
                     ref=None,  # type: ignore[arg-type]  # set by the reading process
                     tags=tags,
-                    histograms=list(
-                        zip(
-                            hist_tags[position : position + count],
-                            rows[position : position + count],
-                            strict=True,
-                        )
-                    ),
+                    histograms=histograms if histograms is not None else _NO_HISTOGRAMS,
                     texts=texts,
                     hparam_contents=hparams,
                     files=files,
@@ -376,8 +451,58 @@ class _RunBatch:
                     **columns,
                 )
             )
-            position += count
         self.runs = runs
+
+
+def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
+    """All of ``values``' bytes at ``offset`` of ``fd`` (OSError when they do not fit)."""
+    data = np.ascontiguousarray(values).data.cast("B")
+    while len(data):
+        written = os.pwrite(fd, data, offset)
+        if written <= 0:
+            raise OSError("nothing written")
+        data, offset = data[written:], offset + written
+
+
+def _spill_file() -> tuple[int, str] | None:
+    """A new empty file in shared memory (``/dev/shm``) for the workers' histogram buckets, or
+    None where there is none."""
+    if not os.path.isdir("/dev/shm"):
+        return None
+    try:
+        import fcntl  # noqa: F401 - the workers lock the file
+        import tempfile
+
+        return tempfile.mkstemp(prefix="tbreport-", dir="/dev/shm")
+    except (ImportError, OSError):
+        return None
+
+
+def _attach_spilled(fd: int, spilled: list[tuple[RunData, tuple[int, int, int, int]]]) -> None:
+    """Give the runs whose buckets are in the spill file ``fd`` views of a private (copy on
+    write) mapping of it: no copy, and writable arrays that no other process sees change."""
+    import mmap
+
+    size = os.fstat(fd).st_size
+    try:
+        flat = np.frombuffer(
+            mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE),
+            dtype=np.float64,
+        )
+    except (OSError, ValueError):  # no mapping allowed: read the file into memory
+        raw = bytearray(size)
+        view = memoryview(raw)
+        done = 0
+        while done < size:
+            got = os.preadv(fd, [view[done:]], done)
+            if got <= 0:
+                raise OSError("spill file shorter than written") from None
+            done += got
+        flat = np.frombuffer(raw, dtype=np.float64)
+    for rd, (limits_at, limits_count, counts_at, counts_count) in spilled:
+        h = rd.histograms
+        h.limits = flat[limits_at // 8 : limits_at // 8 + limits_count]
+        h.counts = flat[counts_at // 8 : counts_at // 8 + counts_count]
 
 
 def _read_in_pool(
@@ -404,6 +529,10 @@ def _read_in_pool(
     limit = max(1 << 16, min(_BATCH_BYTES, sum(sizes) // (4 * workers)))
     tasks = _batches(sizes, limit, [len(run.files) for run in runs])
     results: dict[int, RunData] = {}
+    # Forked workers write histogram buckets to a file in shared memory that they inherit.
+    spill_file = _spill_file() if method == "fork" else None
+    spill = spill_file[0] if spill_file is not None else None
+    spilled: list[tuple[RunData, tuple[int, int, int, int]]] = []
 
     def run_pass(todo: list[list[int]], size: int) -> list[list[int]]:
         lost: list[list[int]] = []
@@ -412,7 +541,7 @@ def _read_in_pool(
             for k, task in enumerate(todo):
                 try:
                     futures[k] = pool.submit(
-                        _read_run_batch, [runs[i] for i in task], tag_filter, parse
+                        _read_run_batch, [runs[i] for i in task], tag_filter, parse, spill
                     )
                 except BrokenProcessPool:  # a worker died while we were still submitting
                     lost.append(task)
@@ -425,13 +554,22 @@ def _read_in_pool(
                 for i, rd in zip(todo[k], batch.runs, strict=True):
                     rd.ref = runs[i]
                     results[i] = rd
+                for position, *where in batch.spilled:
+                    spilled.append((batch.runs[position], (where[0], where[1], where[2], where[3])))
         return lost
 
-    # Big batches first so that one large file does not end up last on a single worker.
-    todo = sorted(tasks, key=lambda task: -sum(sizes[i] for i in task))
-    todo = run_pass(todo, min(workers, len(todo)))
-    if todo:  # the whole pool went down with one worker: once more, in fresh workers
+    try:
+        # Big batches first so that one large file does not end up last on a single worker.
+        todo = sorted(tasks, key=lambda task: -sum(sizes[i] for i in task))
         todo = run_pass(todo, min(workers, len(todo)))
+        if todo:  # the whole pool went down with one worker: once more, in fresh workers
+            todo = run_pass(todo, min(workers, len(todo)))
+        if spill is not None and spilled:
+            _attach_spilled(spill, spilled)
+    finally:
+        if spill_file is not None:
+            os.close(spill_file[0])
+            os.unlink(spill_file[1])
     lost_runs = [i for task in todo for i in task]
     if lost_runs:  # lost again: one file per process
         refs = [ref for i in lost_runs for ref in runs[i].files]

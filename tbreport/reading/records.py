@@ -61,7 +61,22 @@ def masked_crc32c_rows(columns: np.ndarray) -> np.ndarray:
     Returns:
         uint32 array of ``n`` masked checksums, as stored in TFRecord framing.
     """
-    n = columns.shape[1]
+    length, n = columns.shape
+    if n >= _DIFFERENCE_MIN_ROWS and length:
+        # CRC32C is affine: crc(x) = crc(r) ^ L(x ^ r), with L linear. Against one row r, only
+        # the byte positions where some row differs from it contribute, each through a table
+        # of what one byte there does to the checksum. Records of one layout differ in a few
+        # positions (wall time, step, value), so this is a few table lookups per record rather
+        # than a few numpy passes per byte.
+        reference = columns[:, 0]
+        varying = np.flatnonzero((columns != reference[:, None]).any(axis=1))
+        if 2 * len(varying) < length:
+            import google_crc32c
+
+            crc = np.full(n, google_crc32c.value(reference.tobytes()), dtype=np.uint32)
+            for j in varying.tolist():
+                crc ^= _byte_effect(length - 1 - j)[columns[j] ^ reference[j]]
+            return _mask(crc)
     crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
     table = _TABLE
     for row in columns:
@@ -70,16 +85,43 @@ def masked_crc32c_rows(columns: np.ndarray) -> np.ndarray:
     return (((crc >> 15) | (crc << 17)) + np.uint32(_MASK_DELTA)).astype(np.uint32)
 
 
+# Rows from which the checksums of equal-length rows are derived from their differences.
+_DIFFERENCE_MIN_ROWS = 32
+_BYTE_EFFECTS: dict[int, np.ndarray] = {}
+
+
+def _byte_effect(after: int) -> np.ndarray:
+    """What each byte value does to a CRC32C register when ``after`` bytes follow it (the
+    linear part, without the initial value): 256 uint32."""
+    table = _BYTE_EFFECTS.get(after)
+    if table is None:
+        table = _shift(_TABLE.copy(), np.full(256, after, dtype=np.int64))
+        _BYTE_EFFECTS[after] = table
+    return table
+
+
 def gather_columns(arr: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     """Bytes ``arr[starts[i] + j]`` as a ``(length, len(starts))`` matrix.
 
-    Built one byte position at a time: a single index array of ``len(starts)`` is reused, where a
-    broadcast ``starts + arange(length)`` index would cost eight times the gathered bytes.
+    Gathered as whole rows (no index array per byte), then transposed; very large gathers one
+    byte position at a time, reusing a single index array of ``len(starts)`` (a broadcast
+    ``starts + arange(length)`` index would cost eight times the gathered bytes).
     """
+    if length and len(arr) >= length and len(starts) * length <= _ROW_GATHER_BYTES:
+        # Each record as one fixed-size item of an overlapping view: one gather of whole rows,
+        # then one transposing copy (several times faster than a gather per byte position).
+        rows = np.ndarray(
+            (len(arr) - length + 1,), dtype=np.dtype((np.void, length)), buffer=arr, strides=(1,)
+        )
+        return np.ascontiguousarray(rows[starts].view(np.uint8).reshape(len(starts), length).T)
     cols = np.empty((length, len(starts)), dtype=np.uint8)
     for j in range(length):
         np.take(arr, starts + j, out=cols[j])
     return cols
+
+
+# Gathers up to this many bytes go row by row (the rows and their transpose exist at once).
+_ROW_GATHER_BYTES = 1 << 26
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -122,29 +164,38 @@ def _walk(buf: bytes, start: int, limit: int) -> tuple[array[int], array[int], i
     # array('q') keeps 8 bytes per record where a list would keep a Python int object.
     offsets = array("q")
     lengths = array("q")
+    add_offset, add_length = offsets.append, lengths.append
     pos = start
-    since_speculation = 0
     learn = _LEARN_RECORDS
-    while pos + HEADER_BYTES <= n and len(offsets) < limit:
-        # Predicting costs a few numpy calls: only worth it with many records still to walk, and
-        # tried less and less often while it fails (no short cycle: many tags, histograms).
-        if since_speculation >= learn and n - pos > _SPECULATE_MIN_BYTES:
+    last_header = n - HEADER_BYTES
+    framing = HEADER_BYTES + FOOTER_BYTES
+    while True:
+        # ``learn`` records one by one (a tight loop: a histogram file walks every record so) ...
+        ended = True
+        for _ in range(min(learn, limit - len(offsets))):
+            if pos > last_header:
+                break
+            (length,) = unpack(buf, pos)
+            end = pos + length + framing
+            if end > n or (not length and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
+                break  # an all-zero header never verifies: stop at a zero-filled region
+            add_offset(pos)
+            add_length(length)
+            pos = end
+        else:
+            ended = False
+        if ended or len(offsets) >= limit:
+            return offsets, lengths, pos
+        # ... then many predicted at once. Predicting costs a few numpy calls: only worth it with
+        # many records still to walk, and tried less and less often while it fails (no short
+        # cycle: many tags, histograms).
+        if n - pos > _SPECULATE_MIN_BYTES:
             advanced = _speculate(arr, pos, lengths, offsets, limit - len(offsets))
-            since_speculation = 0
             if advanced:
                 pos = advanced
                 learn = _LEARN_RECORDS
                 continue
             learn = min(learn * 2, _MAX_LEARN_RECORDS)
-        (length,) = unpack(buf, pos)
-        end = pos + HEADER_BYTES + length + FOOTER_BYTES
-        if end > n or (length == 0 and buf[pos + 8 : pos + HEADER_BYTES] == _ZERO_CRC):
-            break  # an all-zero header never verifies: stop at a zero-filled region
-        offsets.append(pos)
-        lengths.append(length)
-        pos = end
-        since_speculation += 1
-    return offsets, lengths, pos
 
 
 # Records walked one by one before trying to predict the next ones, and how far to predict.
@@ -630,30 +681,35 @@ def frame_intact_files(
     found_offset: list[np.ndarray] = []
     found_length: list[np.ndarray] = []
     steps = 0
-    while walking.any():
+    # The files still walking, where they are and where they end (compacted as files finish).
+    files = np.flatnonzero(walking)
+    here, limit = pos[files], ends[files]
+    while len(files):
         # A step costs the same few numpy calls however many files it advances: the last few
         # long files are better framed one by one.
-        if steps == max_records or np.count_nonzero(walking) < _LOCKSTEP_MIN_FILES:
-            intact &= ~walking
+        if steps == max_records or len(files) < _LOCKSTEP_MIN_FILES:
+            intact[files] = False
             break
         steps += 1
-        files = np.flatnonzero(walking)
-        here = pos[files]
         length = u64_at(arr, here)
-        room = (ends[files] - here - HEADER_BYTES - FOOTER_BYTES).astype(np.uint64)
-        zero = (length == 0) & (u32_at(arr, here + 8) == 0)
-        fits = (length <= room) & ~zero
-        bad = files[~fits]
-        intact[bad] = False
-        walking[bad] = False
-        files, here, length = files[fits], here[fits], length[fits].astype(np.int64)
+        room = limit - here - (HEADER_BYTES + FOOTER_BYTES)
+        fits = (room >= 0) & (length <= np.maximum(room, 0).astype(np.uint64))
+        empty = length == 0
+        if empty.any():  # an all-zero header never verifies
+            fits &= ~(empty & (u32_at(arr, here + 8) == 0))
+        if not fits.all():
+            intact[files[~fits]] = False
+            files, here, limit, length = files[fits], here[fits], limit[fits], length[fits]
+        length = length.astype(np.int64)
         found_file.append(files)
         found_offset.append(here)
         found_length.append(length)
-        pos[files] = here + length + (HEADER_BYTES + FOOTER_BYTES)
-        remaining = ends[files] - pos[files]
-        walking[files] = remaining >= HEADER_BYTES
-        intact[files[(remaining > 0) & (remaining < HEADER_BYTES)]] = False  # a cut header
+        here = here + length + (HEADER_BYTES + FOOTER_BYTES)
+        remaining = limit - here
+        going = remaining >= HEADER_BYTES
+        if not going.all():
+            intact[files[~going & (remaining != 0)]] = False  # a cut header
+            files, here, limit = files[going], here[going], limit[going]
     if not found_file:
         return [None] * count
     file_of = np.concatenate(found_file)

@@ -16,7 +16,7 @@ from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
 
 if TYPE_CHECKING:
-    from tbreport.reading.parsing import HistogramRow
+    from tbreport.reading.parsing import HistogramColumns
 
 
 @dataclass
@@ -29,7 +29,8 @@ class RunData:
     scalar_step: np.ndarray
     scalar_wall: np.ndarray
     scalar_value: np.ndarray
-    histograms: list[tuple[int, HistogramRow]]  # (tag id, row), by tag then written order
+    # ``tag`` holds indices into ``tags``; rows in tag-name order, then in written order.
+    histograms: HistogramColumns
     texts: list[tuple[int, int, float, str]]  # (tag id, step, wall time, text), likewise
     hparam_contents: list[tuple[str, bytes]]
     files: int

@@ -1,0 +1,243 @@
+"""The paths for many small runs give what the run-by-run paths give: plain files decoded
+together, plain runs assembled together (`assemble.assemble_runs`), the inventory of small runs
+summarised together, and checksums derived from the differences between records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from reader_helpers import event_file_name, scalar_series, tensor_series
+
+import tbreport
+from tbreport import testing
+from tbreport.reading import assemble, grouping, parsing, reader, records
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.parsing import parse_event_files
+
+
+def _file(events) -> bytes:
+    return b"".join(
+        e if isinstance(e, bytes) else testing.frame(e.SerializeToString()) for e in events
+    )
+
+
+def _version(wall: float = 1.0, text: str = "brain.Event:2"):
+    event = testing.file_version_event(wall_time=wall)
+    event.file_version = text
+    return event
+
+
+def _plain_run(rng: np.random.Generator, i: int) -> list:
+    """Scalars of a few tags, some with repeated or descending steps, some tags shared."""
+    tags = [f"t{(i + k) % 5}/{'éü'[k % 2]}" for k in range(int(rng.integers(1, 4)))]
+    events = [_version(wall=1.0 + i)]
+    steps = list(range(int(rng.integers(0, 30))))
+    if rng.random() < 0.3 and steps:
+        steps += [int(rng.integers(0, len(steps)))]  # a duplicate step
+    if rng.random() < 0.2:
+        steps = steps[::-1]  # descending, no duplicates
+    for s in steps:
+        for tag in tags:
+            events += scalar_series(tag, [s], value=lambda s: rng.normal(), wall0=100.0 + i)
+    return events
+
+
+def _odd_run(rng: np.random.Generator, i: int) -> list:
+    """Runs the batch paths must leave to the run-by-run ones."""
+    kind = i % 6
+    base = [_version()]
+    if kind == 0:
+        return base + tensor_series("epoch_loss", range(12))  # plugin metadata, tensors
+    if kind == 1:
+        restart = testing.session_start_event(step=4, wall_time=9.0)
+        return base + scalar_series("loss", range(10)) + [restart]
+    if kind == 2:
+        return scalar_series("loss", [3, 4, 1, 2])  # no version record: the legacy rules
+    if kind == 3:
+        return [_version(text="brain.Event:1"), *scalar_series("loss", range(6))]
+    if kind == 4:
+        histogram = testing.histogram_event("w", rng.normal(size=20), step=1, wall_time=2.0)
+        return base + scalar_series("loss", range(6)) + [histogram]
+    text = testing.text_event("n", "x", step=1, wall_time=3.0)
+    return base + scalar_series("loss", range(6)) + [text]
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    rng = np.random.default_rng(4)
+    for i in range(80):
+        events = _odd_run(rng, i) if i % 7 == 3 else _plain_run(rng, i)
+        run = tmp_path / f"run_{i:03d}"
+        run.mkdir()
+        data = _file(events)
+        if i % 11 == 5:
+            data = data[:-5]  # a cut last record: a warning
+        (run / event_file_name(0)).write_bytes(data)
+        if i % 13 == 6:  # a second file
+            (run / event_file_name(1)).write_bytes(_file(_plain_run(rng, i + 1)))
+    return tmp_path
+
+
+def _run_data_facts(rd: assemble.RunData) -> tuple:
+    tags = rd.tags
+    return (
+        rd.ref.name,
+        [tags[t] for t in rd.scalar_tag.tolist()],
+        rd.scalar_step.tolist(),
+        rd.scalar_wall.tobytes(),
+        rd.scalar_value.tobytes(),
+        [
+            (tags[t], s)
+            for t, s in zip(rd.histograms.tag.tolist(), rd.histograms.step.tolist(), strict=True)
+        ],
+        [(tags[t[0]], *t[1:]) for t in rd.texts],
+        rd.hparam_contents,
+        rd.files,
+        rd.bytes,
+        rd.purged,
+        rd.duplicate_steps,
+        [(w.kind, w.path, w.message, w.offset, w.run) for w in rd.warnings],
+    )
+
+
+def test_runs_assembled_together_equal_runs_assembled_one_by_one(logdir):
+    runs, _ = discover_runs(logdir)
+    refs = [ref for run in runs for ref in run.files]
+    contents = [(Path(ref.path).read_bytes(), ref.display) for ref in refs]
+
+    def parsed_per_run():
+        parsed = parse_event_files(contents)
+        out = []
+        for run in runs:
+            out.append(parsed[: len(run.files)])
+            del parsed[: len(run.files)]
+        return out
+
+    together = assemble.assemble_runs(runs, parsed_per_run())
+    one_by_one = [
+        assemble.assemble_run(run, files, release=True)
+        for run, files in zip(runs, parsed_per_run(), strict=True)
+    ]
+    assert [_run_data_facts(rd) for rd in together] == [_run_data_facts(rd) for rd in one_by_one]
+    assert sum(rd.duplicate_steps > 0 for rd in together) > 3  # the duplicates were exercised
+
+
+def test_read_equals_the_run_by_run_paths(monkeypatch, logdir):
+    fast = tbreport.read(logdir, jobs=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            reader,
+            "assemble_runs",
+            lambda runs, files: [
+                assemble.assemble_run(r, f, release=True) for r, f in zip(runs, files, strict=True)
+            ],
+        )
+        patch.setattr(grouping, "_SMALL_RUN_ROWS", -1)  # every run summarised on its own
+        patch.setattr(parsing, "_version_two_heads", lambda b, o, n, f, c: np.zeros(len(f), bool))
+        slow = tbreport.read(logdir, jobs=1)
+    for name in ("scalars", "histograms", "text", "runs", "hparams"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
+    assert [str(w) for w in fast.warnings] == [str(w) for w in slow.warnings]
+    two = tbreport.read(logdir, jobs=2)
+    pd.testing.assert_frame_equal(fast.scalars, two.scalars, check_exact=True)
+    pd.testing.assert_frame_equal(fast.runs, two.runs, check_exact=True)
+
+
+def test_small_run_facts_equal_the_per_run_ranges():
+    rng = np.random.default_rng(6)
+    histograms = parsing.HistogramColumns.from_rows(
+        [
+            parsing.HistogramRow(0, t, s, w, 0.0, 1.0, 1.0, 0.0, 0.0, np.ones(1), np.ones(1), False)
+            for t, s, w in ((0, 5, np.nan), (1, -3, 7.0), (1, 9, -1.0))
+        ]
+    )
+    run_data = []
+    for i in range(40):
+        n = int(rng.integers(0, 6))
+        walls = rng.choice([np.nan, np.inf, -2.0, 0.0, 5.0, 3.5, 1e9], n)
+        run_data.append(
+            assemble.RunData(
+                ref=None,  # type: ignore[arg-type]
+                tags=["a", "b", "c"],
+                scalar_tag=rng.integers(0, 3, n).astype(np.int32),
+                scalar_step=rng.integers(-5, 50, n),
+                scalar_wall=walls,
+                scalar_value=np.zeros(n),
+                histograms=histograms if i % 3 == 0 else parsing.HistogramColumns.empty(),
+                texts=[],
+                hparam_contents=[],
+                files=1,
+                bytes=0,
+            )
+        )
+    together = grouping._small_run_facts(run_data)
+    one_by_one = [
+        (
+            np.unique(rd.scalar_tag).tolist(),
+            len(np.unique(rd.histograms.tag)),
+            *grouping._range([rd.scalar_step, rd.histograms.step], lambda a: None),
+            *grouping._range(
+                [rd.scalar_wall, rd.histograms.wall_time], lambda a: np.isfinite(a) & (a > 0)
+            ),
+        )
+        for rd in run_data
+    ]
+    assert together == one_by_one
+
+
+@pytest.mark.parametrize("length", [1, 4, 8, 13, 35, 64])
+def test_checksums_from_differences_equal_the_byte_loop(monkeypatch, length):
+    rng = np.random.default_rng(length)
+    for varying in (0, 1, length // 3, length):
+        reference = rng.integers(0, 256, length).astype(np.uint8)
+        columns = np.repeat(reference[:, None], 200, axis=1)
+        for j in rng.choice(length, min(varying, length), replace=False):
+            columns[j] = rng.integers(0, 256, 200)
+        fast = records.masked_crc32c_rows(columns)
+        monkeypatch.setattr(records, "_DIFFERENCE_MIN_ROWS", 1 << 40)
+        loop = records.masked_crc32c_rows(columns)
+        monkeypatch.undo()
+        expected = [records.masked_crc32c(columns[:, i].tobytes()) for i in range(200)]
+        assert fast.tolist() == loop.tolist() == expected
+
+
+def test_files_framed_in_lockstep_equal_each_framed_alone():
+    rng = np.random.default_rng(12)
+    whole = _file([_version(), *scalar_series("loss", range(5)), testing.frame(b"")])
+    variants = [whole[:cut] for cut in range(len(whole) + 1)]  # cut everywhere, headers too
+    for _ in range(40):  # and bytes flipped anywhere
+        damaged = bytearray(whole)
+        damaged[int(rng.integers(len(whole)))] ^= 1 << int(rng.integers(8))
+        variants.append(bytes(damaged))
+    variants += [b"\x00" * 16, b"\x00" * 30, testing.frame(b"")[:-2]]
+    sizes = np.array([len(v) for v in variants], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    found = records.frame_intact_files(b"".join(variants), ends - sizes, ends)
+    intact = 0
+    for data, framing in zip(variants, found, strict=True):
+        alone = records.frame_records(data, path="f")
+        if framing is None:  # anything else is framed on its own, which says what is wrong
+            assert alone.warnings or not len(alone.offsets)
+            continue
+        intact += 1
+        assert not alone.warnings
+        assert framing.offsets.tolist() == alone.offsets.tolist()
+        assert framing.lengths.tolist() == alone.lengths.tolist()
+    assert intact >= 2  # the whole file, and it cut after its last record (the same bytes)
+
+
+def test_small_groups_give_the_same_read(monkeypatch, logdir):
+    """Runs assembled, coded and summarised in groups of bounded rows: any bound, same read."""
+    whole = tbreport.read(logdir, jobs=1)
+    monkeypatch.setattr(assemble, "_PLAIN_GROUP_ROWS", 40)
+    monkeypatch.setattr(assemble, "_PLAIN_RUN_ROWS", 60)  # larger runs one by one
+    monkeypatch.setattr(assemble, "_CODE_GROUP_ROWS", 30)
+    monkeypatch.setattr(grouping, "_SMALL_RUN_ROWS", 50)
+    grouped = tbreport.read(logdir, jobs=1)
+    for name in ("scalars", "histograms", "runs"):
+        left, right = getattr(whole, name), getattr(grouped, name)
+        pd.testing.assert_frame_equal(left, right, check_exact=True)
+    assert [str(w) for w in whole.warnings] == [str(w) for w in grouped.warnings]
