@@ -139,6 +139,7 @@ class RunData:
                     frame["wall_time"].to_numpy(np.float64),
                 )
         self._hist_rows_of = _rows_by_tag(histograms["tag"]) if len(histograms) else {}
+        self._hist_frames: dict[str, dict[str, pd.DataFrame]] = {}
 
     @property
     def scalars(self) -> pd.DataFrame:
@@ -229,7 +230,11 @@ class RunData:
 
     def histogram_frames(self, role: str) -> dict[str, pd.DataFrame]:
         """Tag -> its histogram rows sorted by step (duplicates: last wins), for a histogram role,
-        layers in model order (input layer to output layer, see `model_order`)."""
+        layers in model order (input layer to output layer, see `model_order`). Built once per
+        role: several detectors read the same histograms."""
+        cached = self._hist_frames.get(role)
+        if cached is not None:
+            return dict(cached)
         frames = {}
         for tag in self.roles.get(role, ()):
             rows = self._hist_rows_of.get(tag)
@@ -238,7 +243,9 @@ class RunData:
                 frames[tag] = frame.drop_duplicates("step", keep="last").sort_values(
                     "step", kind="stable"
                 )
-        return {tag: frames[tag] for tag in model_order(frames)}
+        ordered = {tag: frames[tag] for tag in model_order(frames)}
+        self._hist_frames[role] = ordered
+        return dict(ordered)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from tbreport.diagnosis.detectors.base import (
     mark_hline,
     param,
 )
+from tbreport.diagnosis.detectors.gradients import DeadNeurons
 from tbreport.model import Finding, Severity
 
 
@@ -85,8 +86,13 @@ class FrozenLoss(Detector):
             return
         # Every weight layer stopped changing (a learning rate of 0): the loss is still because
         # nothing trains, not because the outputs collapsed; dead-neurons reports the network.
+        # Judged as dead-neurons judges it, with its parameters' defaults.
+        dead = DeadNeurons.Params()
         stopped = frozen_layers(
-            run.histogram_frames("weight_histograms"), min_points=3, min_fraction=0.3, rtol=0.0
+            run.histogram_frames("weight_histograms"),
+            min_points=dead.min_points,
+            min_fraction=dead.min_frozen_fraction,
+            rtol=dead.rtol,
         )
         if stopped is not None and stopped.whole_network:
             return
