@@ -22,7 +22,7 @@ import pandas as pd
 
 from tbreport.model import ReadWarning
 from tbreport.reading.hparams import HPARAMS_TAG_PREFIX
-from tbreport.reading.rundata import RunData
+from tbreport.reading.rundata import RunData, RunFacts
 
 KERAS_SPLITS = ("train", "validation")
 #: Directory names that hold one split of a run: Keras ``train``/``validation``, TensorFlow's
@@ -118,7 +118,9 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
         children.setdefault(parent, set()).add(last)
     split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
     columns: dict[str, list[object]] = {name: [] for name in INVENTORY_COLUMNS}
-    facts = _run_facts(run_data)
+    # Facts taken where the runs were assembled (workers), the others taken here.
+    computed = iter(_run_facts([rd for rd in run_data if rd.facts is None]))
+    facts = [rd.facts if rd.facts is not None else next(computed) for rd in run_data]
     for rd, (scalar_tag_ids, hist_tag_count, first_step, last_step, first_wall, last_wall) in zip(
         run_data, facts, strict=True
     ):
@@ -161,20 +163,22 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     return frame
 
 
-#: Per run: scalar tag ids (ascending), number of histogram tags, first and last step, first and
-#: last valid wall time.
-_RunFacts = tuple[list[int], int, float | None, float | None, float | None, float | None]
+def take_facts(run_data: list[RunData]) -> None:
+    """Set each run's `RunFacts` (where it is assembled, so that workers share the work)."""
+    for rd, fact in zip(run_data, _run_facts(run_data), strict=True):
+        rd.facts = fact
+
 
 # Runs with at most this many points and histograms are summarised together (one numpy pass over
 # all of them); larger ones one by one, without concatenated copies of their columns.
 _SMALL_RUN_ROWS = 1 << 14
 
 
-def _run_facts(run_data: list[RunData]) -> list[_RunFacts]:
+def _run_facts(run_data: list[RunData]) -> list[RunFacts]:
     """Per run: its scalar tag ids (ascending), its number of histogram tags, first and last
     step, first and last valid wall time (finite and positive), None for a range without
     values."""
-    facts: list[_RunFacts | None] = [None] * len(run_data)
+    facts: list[RunFacts | None] = [None] * len(run_data)
     small: list[int] = []
     for i, rd in enumerate(run_data):
         if len(rd.scalar_tag) + len(rd.histograms) <= _SMALL_RUN_ROWS:
@@ -182,7 +186,7 @@ def _run_facts(run_data: list[RunData]) -> list[_RunFacts]:
             continue
         hist = rd.histograms
         # Ranges per column, without concatenating (or filtering) copies of a run's columns.
-        facts[i] = (
+        facts[i] = RunFacts(
             np.unique(rd.scalar_tag).tolist() if len(rd.scalar_tag) else [],
             len(np.unique(hist.tag)) if len(hist) else 0,
             *_range([rd.scalar_step, hist.step], lambda a: None),
@@ -203,7 +207,7 @@ def _run_facts(run_data: list[RunData]) -> list[_RunFacts]:
     return facts  # type: ignore[return-value]
 
 
-def _small_run_facts(run_data: list[RunData]) -> list[_RunFacts]:
+def _small_run_facts(run_data: list[RunData]) -> list[RunFacts]:
     """`_run_facts` of many small runs at once."""
     count = len(run_data)
     width = max(max((len(rd.tags) for rd in run_data), default=1), 1)
@@ -241,7 +245,7 @@ def _small_run_facts(run_data: list[RunData]) -> list[_RunFacts]:
             if wall_lows[k] != np.inf:
                 first_wall[i], last_wall[i] = wall_lows[k], wall_highs[k]
     return [
-        (
+        RunFacts(
             scalar_tags[scalar_bounds[i] : scalar_bounds[i + 1]],
             hist_bounds[i + 1] - hist_bounds[i],
             first_step[i],

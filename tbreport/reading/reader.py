@@ -30,6 +30,7 @@ from tbreport.reading.assemble import (
     combine,
 )
 from tbreport.reading.discovery import EventFileRef, RunRef, discover_runs, printable_name
+from tbreport.reading.grouping import take_facts
 from tbreport.reading.parsing import (
     FileData,
     HistogramColumns,
@@ -267,11 +268,18 @@ def read_runs(
                 used += count
                 position += 1
             del parsed[:used]
-            out.extend(assemble_runs(ready, files))
-        out.extend(assemble_runs(runs[position:], [[] for _ in runs[position:]]))
+            out.extend(_assembled(ready, files))
+        out.extend(_assembled(runs[position:], [[] for _ in runs[position:]]))
     else:
         out = _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
     _return_freed_memory()
+    return out
+
+
+def _assembled(runs: list[RunRef], files: list[list[FileData]]) -> list[RunData]:
+    """The runs assembled, with the facts the inventory needs (taken by whoever assembles)."""
+    out = assemble_runs(runs, files)
+    take_facts(out)
     return out
 
 
@@ -339,7 +347,7 @@ def _read_run_batch(
     for run in runs:
         files.append(parsed[: len(run.files)])
         del parsed[: len(run.files)]
-    batch = _RunBatch(assemble_runs(runs, files))
+    batch = _RunBatch(_assembled(runs, files))
     if spill is not None:
         batch.spill(spill)
     return batch
@@ -418,6 +426,7 @@ class _RunBatch:
                     rd.purged,
                     rd.duplicate_steps,
                     rd.warnings,
+                    rd.facts,
                 )
                 for rd in runs
             ],
@@ -427,7 +436,7 @@ class _RunBatch:
         self.spilled = state["spilled"]
         bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
         runs = []
-        for i, (tags, texts, hparams, files, size, purged, dups, warnings) in enumerate(
+        for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
             state["rest"]
         ):
             a, b = bounds[i], bounds[i + 1]
@@ -449,6 +458,7 @@ class _RunBatch:
                     purged=purged,
                     duplicate_steps=dups,
                     warnings=warnings,
+                    facts=facts,
                     **columns,
                 )
             )

@@ -8,7 +8,7 @@ so that all of these import it without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,19 @@ from tbreport.reading.discovery import RunRef
 
 if TYPE_CHECKING:
     from tbreport.reading.parsing import HistogramColumns
+
+
+class RunFacts(NamedTuple):
+    """What the inventory needs of a run, taken where the run is assembled (in a worker when
+    reading in parallel): its scalar tag ids (ascending), number of histogram tags, first and
+    last step, first and last valid wall time (None for a range without values)."""
+
+    scalar_tag_ids: list[int]
+    histogram_tags: int
+    first_step: float | None
+    last_step: float | None
+    first_wall: float | None
+    last_wall: float | None
 
 
 @dataclass
@@ -38,3 +51,5 @@ class RunData:
     purged: int = 0
     duplicate_steps: int = 0
     warnings: list[ReadWarning] = field(default_factory=list)
+    # Set by `tbreport.reading.grouping.take_facts` once the rows are final.
+    facts: RunFacts | None = None
