@@ -241,3 +241,82 @@ def test_small_groups_give_the_same_read(monkeypatch, logdir):
         left, right = getattr(whole, name), getattr(grouped, name)
         pd.testing.assert_frame_equal(left, right, check_exact=True)
     assert [str(w) for w in whole.warnings] == [str(w) for w in grouped.warnings]
+
+
+def _nested_logdir(tmp_path: Path) -> Path:
+    """Runs at several depths, with names whose walk order is not plain string order."""
+    logdir = tmp_path / "nested"
+    names = ["a", "a/b", "a-b", "a/b/c", "b", "b.1", "b/x", "c/d/e", "c/d-e", "z"]
+    for k, name in enumerate(names):
+        run = logdir / name
+        run.mkdir(parents=True, exist_ok=True)
+        values = scalar_series("loss", range(5 + k), wall0=10.0 + k)
+        (run / event_file_name(k)).write_bytes(_file([_version(), *values]))
+    return logdir
+
+
+def test_reading_while_the_walk_goes_on_equals_reading_after_it(monkeypatch, tmp_path):
+    logdir = _nested_logdir(tmp_path)
+    one = tbreport.read(logdir, jobs=1)
+    started_during_walk = []
+    real_add = reader._PoolReader.add
+
+    def add(self, run, *, early=True):
+        real_add(self, run, early=early)
+        started_during_walk.append(early and self.started)
+
+    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)  # a batch per run found
+    monkeypatch.setattr(reader._PoolReader, "add", add)
+    two = tbreport.read(logdir, jobs=2)
+    assert any(started_during_walk)  # workers read while runs were still being found
+    for name in ("scalars", "runs", "hparams"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
+    assert list(two.runs["run"]) == sorted(two.runs["run"], key=lambda n: n.split("/"))
+
+
+def test_a_walk_that_fails_stops_the_workers(monkeypatch, tmp_path):
+    from tbreport.reading import discovery
+
+    logdir = _nested_logdir(tmp_path)
+    real_visit = discovery._visit
+    calls = []
+
+    def failing_visit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return real_visit(*args, **kwargs)
+
+    closed = []
+    real_close = reader._PoolReader.close
+
+    def close(self):
+        closed.append(self.started)
+        real_close(self)
+
+    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)
+    monkeypatch.setattr(discovery, "_visit", failing_visit)
+    monkeypatch.setattr(reader._PoolReader, "close", close)
+    before = set(Path("/dev/shm").glob("tbreport-*")) if Path("/dev/shm").is_dir() else set()
+    with pytest.raises(KeyboardInterrupt):
+        tbreport.read(logdir, jobs=2)
+    assert closed and closed[0]  # the pool had started, and was closed
+    after = set(Path("/dev/shm").glob("tbreport-*")) if Path("/dev/shm").is_dir() else set()
+    assert after == before
+
+
+def test_small_logdirs_are_read_in_this_process_without_jobs(monkeypatch, tmp_path):
+    logdir = _nested_logdir(tmp_path)
+    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)
+    pools = []
+    real_submit = reader._PoolReader._submit
+
+    def submit(self, tasks, **kwargs):
+        pools.append(len(tasks))
+        real_submit(self, tasks, **kwargs)
+
+    monkeypatch.setattr(reader._PoolReader, "_submit", submit)
+    tbreport.read(logdir)  # a few KB: not worth a worker
+    assert pools == []
+    tbreport.read(logdir, jobs=2)
+    assert pools

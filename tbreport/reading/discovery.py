@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,11 +61,15 @@ def is_event_file_name(name: str) -> bool:
     return "tfevents" in name and not name.endswith(".profile-empty")
 
 
-def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[ReadWarning]]:
+def discover_runs(
+    logdir: str | os.PathLike[str], *, on_run: Callable[[RunRef], None] | None = None
+) -> tuple[list[RunRef], list[ReadWarning]]:
     """List the runs under ``logdir``, sorted by name.
 
     Args:
         logdir: A directory, or a single event file (then it is the only file of run ``"."``).
+        on_run: Called with each run as soon as it is found (reading can start before the walk
+            ends), in walk order.
 
     Raises:
         InputError: ``logdir`` does not exist or cannot be listed.
@@ -83,7 +88,10 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
             )
         size = root.stat().st_size
         ref = EventFileRef(path=str(root), display=printable_name(str(root)), size=size)
-        return [RunRef(name=".", directory=str(root.parent), files=[ref])], warnings
+        run = RunRef(name=".", directory=str(root.parent), files=[ref])
+        if on_run is not None:
+            on_run(run)
+        return [run], warnings
     if not os.access(root, os.R_OK | os.X_OK):
         raise InputError(f"cannot read directory {logdir}: permission denied")
     runs: list[RunRef] = []
@@ -94,7 +102,10 @@ def discover_runs(logdir: str | os.PathLike[str]) -> tuple[list[RunRef], list[Re
     pending: list[tuple[str, str]] = [(str(root), ".")]
     while pending:
         directory, rel = pending.pop()
+        found = len(runs)
         subdirs = _visit(root, directory, runs, seen, warnings, rel=rel)
+        if on_run is not None and len(runs) > found:
+            on_run(runs[-1])
         pending.extend(reversed(subdirs))
     runs.sort(key=lambda r: _run_sort_key(r.name))
     return runs, warnings

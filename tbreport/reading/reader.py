@@ -12,7 +12,7 @@ import gc
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -87,16 +87,16 @@ def read(
         InputError: ``logdir`` does not exist, cannot be read, or holds no event files.
     """
     tag_filter = _compile_tags(tags)
-    runs, warnings = discover_runs(logdir)
+    if engine not in ("fast", "accumulator"):
+        raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
+    if engine == "fast":
+        runs, warnings, run_data = _walk_and_read(logdir, jobs=jobs, tag_filter=tag_filter)
+    else:
+        runs, warnings = discover_runs(logdir)
+        run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter) if runs else []
     if not runs:
         detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
         raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
-    if engine == "accumulator":
-        run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter)
-    elif engine == "fast":
-        run_data = read_runs(runs, jobs=jobs, tag_filter=tag_filter)
-    else:
-        raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
     result = combine(printable_name(str(logdir)), run_data, discovery_warnings=warnings)
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
@@ -105,6 +105,29 @@ def read(
         problems = "; ".join(str(w) for w in result.warnings[:3])
         raise InputError(f"nothing readable under {logdir}: {problems}")
     return result
+
+
+def _walk_and_read(
+    logdir: str | os.PathLike[str], *, jobs: int | None, tag_filter: Pattern | None
+) -> tuple[list[RunRef], list[ReadWarning], list[RunData]]:
+    """Find the runs under ``logdir`` and read them; with workers, reading starts while the
+    walk goes on (a LOGDIR of thousands of runs takes a while to list)."""
+    workers = _worker_count(jobs, 1 << 62, 1 << 62)
+    if workers <= 1:
+        runs, warnings = discover_runs(logdir)
+        return runs, warnings, read_runs(runs, jobs=1, tag_filter=tag_filter)
+    pool = _PoolReader(workers=workers, jobs=jobs, tag_filter=tag_filter, parse=None)
+    try:
+        runs, warnings = discover_runs(logdir, on_run=pool.add)
+        if not pool.started:  # too little to share: as `read_runs` decides
+            pool.close()
+            return runs, warnings, read_runs(runs, jobs=jobs, tag_filter=tag_filter)
+        found = pool.finish()
+    finally:
+        pool.close()
+    # The walk finds runs in name order but returns them sorted by path components.
+    by_run = {id(run): rd for run, rd in zip(pool.runs, found, strict=True)}
+    return runs, warnings, [by_run[id(run)] for run in runs]
 
 
 def _compile_tags(tags: str | Sequence[str] | None) -> Pattern | None:
@@ -271,7 +294,10 @@ def read_runs(
             out.extend(_assembled(ready, files))
         out.extend(_assembled(runs[position:], [[] for _ in runs[position:]]))
     else:
-        out = _read_in_pool(runs, workers=workers, tag_filter=tag_filter, parse=parse)
+        pool = _PoolReader(workers=workers, jobs=jobs, tag_filter=tag_filter, parse=parse)
+        for run in runs:
+            pool.add(run, early=False)
+        out = pool.finish()
     _return_freed_memory()
     return out
 
@@ -516,99 +542,207 @@ def _attach_spilled(fd: int, spilled: list[tuple[RunData, tuple[int, int, int, i
         h.counts = flat[counts_at // 8 : counts_at // 8 + counts_count]
 
 
-def _read_in_pool(
-    runs: list[RunRef],
-    *,
-    workers: int,
-    tag_filter: Pattern | None,
-    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
-) -> list[RunData]:
-    """Read batches of runs in worker processes; a worker killed by the OS costs a retry, not
-    the read.
+class _PoolReader:
+    """Runs read in batches by worker processes, fed while the runs are still being found.
 
-    Batches whose worker died are read again once in fresh workers; the files of batches lost a
-    second time are then parsed one per process (to tell the file that kills from the others)
-    and those runs assembled here, a file lost then being reported as unreadable.
+    While the LOGDIR is walked (`add`), small batches keep every worker busy; the runs found
+    meanwhile wait and, once all are known (`finish`), are cut into a few batches per worker,
+    largest first, so that the work evens out. Workers assemble whole runs and send back
+    compact arrays (histogram buckets through a file in shared memory), so the reading process
+    only combines.
+
+    A worker killed by the OS costs a retry, not the read: batches whose worker died are read
+    again once in fresh workers; the files of batches lost a second time are then parsed one
+    per process (to tell the file that kills from the others) and those runs assembled here, a
+    file lost then being reported as unreadable.
     """
-    import multiprocessing
 
-    # fork keeps start-up cheap; the parent holds no threads at this point.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    sizes = [sum(f.size for f in run.files) for run in runs]
-    # A few batches per worker, so that the work evens out.
-    limit = max(1 << 16, min(_BATCH_BYTES, sum(sizes) // (4 * workers)))
-    tasks = _batches(sizes, limit, [len(run.files) for run in runs])
-    results: dict[int, RunData] = {}
-    # Forked workers write histogram buckets to a file in shared memory that they inherit.
-    spill_file = _spill_file() if method == "fork" else None
-    spill = spill_file[0] if spill_file is not None else None
-    spilled: list[tuple[RunData, tuple[int, int, int, int]]] = []
+    def __init__(
+        self,
+        *,
+        workers: int,
+        jobs: int | None,
+        tag_filter: Pattern | None,
+        parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+    ) -> None:
+        import multiprocessing
 
-    def keep(task: list[int], batch: _RunBatch) -> None:
-        for i, rd in zip(task, batch.runs, strict=True):
-            rd.ref = runs[i]
-            results[i] = rd
-        for position, *where in batch.spilled:
-            spilled.append((batch.runs[position], (where[0], where[1], where[2], where[3])))
+        # fork keeps start-up cheap; the parent holds no threads when the pool starts.
+        self.method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.context = multiprocessing.get_context(self.method)
+        self.workers = workers
+        self.tag_filter = tag_filter
+        self.parse = parse
+        self.runs: list[RunRef] = []
+        self.waiting: list[int] = []  # runs found and not yet given to a worker
+        self.waiting_bytes = 0
+        self.results: dict[int, RunData] = {}
+        self.lost: list[list[int]] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.shared = 0  # runs the workers were given when they started
+        self.futures: dict[Future[_RunBatch], list[int]] = {}
+        self.spill_file: tuple[int, str] | None = None
+        self.spilled: list[tuple[RunData, tuple[int, int, int, int]]] = []
+        self.bytes_found = 0
+        # Without a number of jobs, workers start only for this much data (see `_worker_count`).
+        self.min_bytes = _PARALLEL_MIN_BYTES if jobs is None else 0
 
-    def run_pass(todo: list[list[int]], size: int) -> list[list[int]]:
-        lost: list[list[int]] = []
+    @property
+    def started(self) -> bool:
+        """Whether workers were started."""
+        return self.pool is not None
+
+    def add(self, run: RunRef, *, early: bool = True) -> None:
+        """Take ``run``; when ``early`` (found by a walk that goes on), a batch of the runs
+        waiting goes to a worker that is short of work."""
+        self.runs.append(run)
+        self.waiting.append(len(self.runs) - 1)
+        size = sum(f.size for f in run.files)
+        self.waiting_bytes += size
+        self.bytes_found += size
+        if not early:
+            return
+        self._collect([future for future in self.futures if future.done()])
+        while (
+            self.waiting_bytes >= _EARLY_BATCH_BYTES
+            and self.bytes_found >= self.min_bytes
+            and len(self.futures) < 2 * self.workers
+            and len(self.runs) >= 2 * self.workers  # enough files for every worker
+        ):
+            self._submit([self._take_waiting(_EARLY_BATCH_BYTES)], workers=self.workers)
+
+    def _take_waiting(self, size: int) -> list[int]:
+        """The first runs waiting, of at least ``size`` bytes (or all of them)."""
+        taken = 0
+        count = 0
+        while count < len(self.waiting) and taken < size:
+            taken += self._task_bytes([self.waiting[count]])
+            count += 1
+        task, self.waiting = self.waiting[:count], self.waiting[count:]
+        self.waiting_bytes -= taken
+        return task
+
+    def finish(self) -> list[RunData]:
+        """Every run added, read and assembled, in the order added."""
+        try:
+            sizes = [sum(f.size for f in self.runs[i].files) for i in self.waiting]
+            # A few batches per worker, biggest first so that a large file does not come last.
+            limit = max(1 << 16, min(_BATCH_BYTES, sum(sizes) // (4 * self.workers)))
+            counts = [len(self.runs[i].files) for i in self.waiting]
+            tasks = [[self.waiting[k] for k in task] for task in _batches(sizes, limit, counts)]
+            self.waiting, self.waiting_bytes = [], 0
+            tasks.sort(key=self._task_bytes, reverse=True)
+            self._submit(tasks, workers=min(self.workers, max(len(tasks), 1)))
+            self._wait()
+            if self.lost:  # the whole pool went down with one worker: once more, fresh workers
+                todo, self.lost = self.lost, []
+                self._close_pool()
+                self._submit(todo, workers=min(self.workers, len(todo)))
+                self._wait()
+            if self.spill_file is not None and self.spilled:
+                _attach_spilled(self.spill_file[0], self.spilled)
+        finally:
+            self.close()
+        self._read_lost_one_file_per_process()
+        return [self.results[i] for i in range(len(self.runs))]
+
+    def close(self) -> None:
+        """Stop the workers and remove the shared-memory file (also when giving up)."""
+        self._close_pool()
+        if self.spill_file is not None:
+            os.close(self.spill_file[0])
+            os.unlink(self.spill_file[1])
+            self.spill_file = None
+
+    def _task_bytes(self, task: list[int]) -> int:
+        return sum(f.size for i in task for f in self.runs[i].files)
+
+    def _submit(self, tasks: list[list[int]], *, workers: int) -> None:
+        """Give ``tasks`` to the workers, starting ``workers`` of them if none are running."""
+        if self.pool is None:
+            self._start_pool(workers)
+        assert self.pool is not None
+        try:
+            for task in tasks:
+                # Runs known when the workers started are sent by position.
+                work = [i if i < self.shared else self.runs[i] for i in task]
+                try:
+                    future = self.pool.submit(_read_batch_in_worker, work)
+                except BrokenProcessPool:  # a worker died while we were still submitting
+                    self.lost.append(task)
+                    continue
+                self.futures[future] = task
+        finally:
+            gc.unfreeze()
+
+    def _start_pool(self, size: int) -> None:
+        # Forked workers write histogram buckets to a file in shared memory they inherit (the
+        # same file for a retry: it holds what the first workers wrote).
+        if self.spill_file is None and self.method == "fork":
+            self.spill_file = _spill_file()
+        spill = self.spill_file[0] if self.spill_file is not None else None
         # Forked workers share this process's objects until they write to them: a garbage
         # collection in a worker would touch (and so copy) every one of them. Frozen until the
-        # workers are started (at the first submission).
+        # workers are started (at the first submission, `_submit` unfreezes).
         gc.freeze()
-        # The workers get the runs once, when they start (inherited when forked), and then
-        # only the positions of each batch's runs.
-        with ProcessPoolExecutor(
+        # The runs known by now go to each worker once (inherited when forked).
+        self.shared = len(self.runs)
+        self.pool = ProcessPoolExecutor(
             max_workers=size,
-            mp_context=context,
-            initializer=_share_runs,
-            initargs=(runs, tag_filter, parse, spill),
-        ) as pool:
-            futures = {}
-            try:
-                for k, task in enumerate(todo):
-                    try:
-                        futures[k] = pool.submit(_read_shared_batch, task)
-                    except BrokenProcessPool:  # a worker died while we were still submitting
-                        lost.append(task)
-            finally:
-                gc.unfreeze()
-            for k, future in futures.items():
-                try:
-                    keep(todo[k], future.result())
-                except BrokenProcessPool:
-                    lost.append(todo[k])
-        return lost
+            mp_context=self.context,
+            initializer=_start_worker,
+            initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill),
+        )
 
-    try:
-        # Big batches first so that one large file does not end up last on a single worker.
-        todo = sorted(tasks, key=lambda task: -sum(sizes[i] for i in task))
-        todo = run_pass(todo, min(workers, len(todo)))
-        if todo:  # the whole pool went down with one worker: once more, in fresh workers
-            todo = run_pass(todo, min(workers, len(todo)))
-        if spill is not None and spilled:
-            _attach_spilled(spill, spilled)
-    finally:
-        if spill_file is not None:
-            os.close(spill_file[0])
-            os.unlink(spill_file[1])
-    lost_runs = [i for task in todo for i in task]
-    if lost_runs:  # lost again: one file per process
-        refs = [ref for i in lost_runs for ref in runs[i].files]
-        parsed = _parse_one_per_process(refs, context, tag_filter, parse)
+    def _collect(self, done: list[Future[_RunBatch]]) -> None:
+        """Keep the batches ``done``."""
+        for future in done:
+            task = self.futures.pop(future)
+            try:
+                batch = future.result()
+            except BrokenProcessPool:
+                self.lost.append(task)
+                continue
+            for i, rd in zip(task, batch.runs, strict=True):
+                rd.ref = self.runs[i]
+                self.results[i] = rd
+            for position, *where in batch.spilled:
+                self.spilled.append((batch.runs[position], _four(where)))
+
+    def _wait(self) -> None:
+        if self.futures:
+            wait(list(self.futures))
+        self._collect(list(self.futures))
+
+    def _close_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.futures.clear()
+
+    def _read_lost_one_file_per_process(self) -> None:
+        lost_runs = [i for task in self.lost for i in task]
+        if not lost_runs:
+            return
+        refs = [ref for i in lost_runs for ref in self.runs[i].files]
+        parsed = _parse_one_per_process(refs, self.context, self.tag_filter, self.parse)
         position = 0
         for i in lost_runs:
-            count = len(runs[i].files)
+            count = len(self.runs[i].files)
             files = [parsed[k] for k in range(position, position + count)]
             position += count
-            results[i] = assemble_run(runs[i], files, release=True)
-    return [results[i] for i in range(len(runs))]
+            self.results[i] = assemble_run(self.runs[i], files, release=True)
 
 
-# What every worker of a pool reads from: set once per worker by `_share_runs`.
-_shared: tuple[
+def _four(values: list[int]) -> tuple[int, int, int, int]:
+    return values[0], values[1], values[2], values[3]
+
+
+# While the walk goes on, workers get batches of about this many bytes.
+_EARLY_BATCH_BYTES = 1 << 19
+
+# What every worker of a pool reads with: set once per worker by `_start_worker`.
+_worker_settings: tuple[
     list[RunRef],
     Pattern | None,
     Callable[[EventFileRef, Pattern | None], FileData] | None,
@@ -616,15 +750,22 @@ _shared: tuple[
 ] = ([], None, None, None)
 
 
-def _share_runs(
+def _start_worker(
     runs: list[RunRef],
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None,
 ) -> None:
-    global _shared
-    _shared = (runs, tag_filter, parse, spill)
+    global _worker_settings
+    _worker_settings = (runs, tag_filter, parse, spill)
     _keep_freed_memory()
+
+
+def _read_batch_in_worker(work: list[int | RunRef]) -> _RunBatch:
+    """`_read_run_batch` of runs given by position in the worker's runs, or whole."""
+    runs, tag_filter, parse, spill = _worker_settings
+    batch = [runs[item] if isinstance(item, int) else item for item in work]
+    return _read_run_batch(batch, tag_filter, parse, spill)
 
 
 def _keep_freed_memory() -> None:
@@ -644,11 +785,6 @@ def _keep_freed_memory() -> None:
 # glibc's mallopt parameters.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-
-
-def _read_shared_batch(task: list[int]) -> _RunBatch:
-    runs, tag_filter, parse, spill = _shared
-    return _read_run_batch([runs[i] for i in task], tag_filter, parse, spill)
 
 
 def _parse_one_per_process(
