@@ -151,13 +151,18 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+#: Units per batch at most: a batch's units are read and diagnosed together, so bigger batches
+#: cost less per unit; at least four batches per worker still balance the load.
+MAX_BATCH_UNITS = 64
+
+
 def batches_of(
     units: list[tuple[str, list[RunEntry]]], spec: SourceSpec, *, workers: int, config: Any
 ) -> list[Batch]:
     """Cut a source's units into batches: small enough to balance, big enough to be cheap."""
     if not units:
         return []
-    per_batch = max(1, min(16, len(units) // max(workers * 4, 1)))
+    per_batch = max(1, min(MAX_BATCH_UNITS, len(units) // max(workers * 4, 1)))
     return [
         Batch(spec=spec, units=units[i : i + per_batch], config=config)
         for i in range(0, len(units), per_batch)
