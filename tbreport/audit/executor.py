@@ -1,7 +1,8 @@
 """Run audit batches in this process, in a local process pool, or on a Dask cluster.
 
-A batch is a few units of one source. Whoever runs it reads the units' bytes straight from the
-source (a shared path or URL), so only the small unit descriptions and summaries travel.
+A batch is a few units of one source, read and diagnosed together. Whoever runs it reads the
+units' bytes straight from the source (a shared path or URL), so only the small unit
+descriptions and summaries travel.
 Batches are handed out in source order; with the archive handles each worker keeps open, a
 worker reading a compressed archive only ever seeks forward.
 """
@@ -63,7 +64,7 @@ def audit_batch(batch: Batch) -> BatchResult:
         if len(group) > 1:
             try:
                 together = audit_units(batch.spec, group, config=batch.config)
-            except Exception:  # found again, and kept to its unit, below
+            except Exception:  # fails again below, in its own unit only
                 if os.environ.get("TBREPORT_DEBUG"):
                     raise
         for key, runs in group:
@@ -91,8 +92,9 @@ def _audit_alone(
 
 
 #: Units read together hold at most about this many bytes of event files (a unit larger than
-#: this is read alone), so that a batch's memory stays that of a few small runs.
-GROUP_BYTES = 32 << 20
+#: this is read alone), so that a batch's memory stays that of a few small runs; runs this
+#: large cost far more to parse and diagnose than the frames that reading together saves.
+GROUP_BYTES = 8 << 20
 
 
 def _read_groups(

@@ -7,6 +7,10 @@ reads its event files, assembles and combines them exactly as ``tbreport.read`` 
 numbers, the hyperparameters, the findings and the data-integrity problems. Points are dropped as
 soon as the unit is done, so an audit's memory does not grow with the number of runs.
 
+The units of a batch are read, diagnosed and summarised together (:func:`audit_units`): for
+small runs a few pandas frames per unit cost more than their points. Each unit still gets the
+summaries it gets alone, and they are split back per unit for the cache.
+
 Everything here is plain, JSON-serialisable data: it travels between processes (pool or Dask
 workers) and into the cache unchanged.
 """
@@ -164,8 +168,9 @@ def audit_units(
 ) -> dict[str, list[RunSummary]]:
     """Read, diagnose and summarise several units of ``spec`` at once: one read, one diagnosis.
 
-    Each unit gets what :func:`audit_unit` gives it alone (a few pandas frames per unit cost
-    more than a small run's points). Units of one source only: their run names are unique.
+    Each unit gets what :func:`audit_unit` gives it alone. Units of one source only: their run
+    names are unique, and a unit's Keras splits and sessions are all in that unit, so each run
+    directory joins the same logical run as when its unit is read alone.
 
     Args:
         spec: The source the units live in.
