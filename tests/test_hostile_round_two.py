@@ -570,14 +570,24 @@ def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
     for name in ("good1", "doomed", "good2", "good3", "good4"):
         (logdir / name).mkdir(parents=True)
         (logdir / name / "events.out.tfevents.1.h").write_bytes(_file(scalar_series("x", [1])))
-    real = executor.audit_unit
+    real, real_units = executor.audit_unit, executor.audit_units
 
-    def killing(spec, runs, **kwargs):
+    def kill_if_doomed(runs):
         if any(run.name == "doomed" for run in runs):
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def killing(spec, runs, **kwargs):
+        kill_if_doomed(runs)
         return real(spec, runs, **kwargs)
 
-    monkeypatch.setattr(executor, "audit_unit", killing)  # forked workers inherit it
+    def killing_units(spec, units, **kwargs):
+        for _, runs in units:
+            kill_if_doomed(runs)
+        return real_units(spec, units, **kwargs)
+
+    # Forked workers inherit the patches (units of a batch are audited together or alone).
+    monkeypatch.setattr(executor, "audit_unit", killing)
+    monkeypatch.setattr(executor, "audit_units", killing_units)
     result = audit([logdir], jobs=2, use_cache=False)
     status = {s.run: s.values.get("status") for _, s in result.runs}
     assert status["doomed"] == "unaudited"

@@ -1,7 +1,8 @@
 """Run audit batches in this process, in a local process pool, or on a Dask cluster.
 
-A batch is a few units of one source. Whoever runs it reads the units' bytes straight from the
-source (a shared path or URL), so only the small unit descriptions and summaries travel.
+A batch is a few units of one source, read and diagnosed together. Whoever runs it reads the
+units' bytes straight from the source (a shared path or URL), so only the small unit
+descriptions and summaries travel.
 Batches are handed out in source order; with the archive handles each worker keeps open, a
 worker reading a compressed archive only ever seeks forward.
 """
@@ -17,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tbreport.audit.summary import RunSummary, audit_unit
+from tbreport.audit.summary import RunSummary, audit_unit, audit_units
 from tbreport.errors import InputError, TbreportError
 from tbreport.reading.sources import RunEntry, SourceSpec
 
@@ -52,20 +53,64 @@ class BatchResult:
 
 
 def audit_batch(batch: Batch) -> BatchResult:
-    """Audit every unit of ``batch`` (runs in workers; importable by Dask)."""
+    """Audit every unit of ``batch`` (runs in workers; importable by Dask).
+
+    Units are read, diagnosed and summarised together in groups of bounded size; a group that
+    fails is audited unit by unit, so that a bad run sinks only its own unit.
+    """
     out = BatchResult()
-    for key, runs in batch.units:
-        try:
-            summaries = audit_unit(batch.spec, runs, config=batch.config)
-        except TbreportError:
-            raise
-        except Exception as exc:  # one bad run must not sink an audit of thousands
-            if os.environ.get("TBREPORT_DEBUG"):
-                raise
-            summaries = _unaudited(batch, runs, f"audit failed: {type(exc).__name__}: {exc}")
-            out.failed.add(key)
-        out.summaries[key] = [s.to_dict() for s in summaries]
+    for group in _read_groups(batch.units):
+        together: dict[str, list[RunSummary]] = {}
+        if len(group) > 1:
+            try:
+                together = audit_units(batch.spec, group, config=batch.config)
+            except Exception:  # fails again below, in its own unit only
+                if os.environ.get("TBREPORT_DEBUG"):
+                    raise
+        for key, runs in group:
+            summaries = together.get(key)
+            if summaries is None:
+                summaries = _audit_alone(batch, key, runs, out)
+            out.summaries[key] = [s.to_dict() for s in summaries]
     return out
+
+
+def _audit_alone(
+    batch: Batch, key: str, runs: list[RunEntry], out: BatchResult
+) -> list[RunSummary]:
+    """One unit audited on its own; a failure marks its runs (and ``out.failed``) instead of
+    raising, except for tbreport's own errors (a bad configuration...)."""
+    try:
+        return audit_unit(batch.spec, runs, config=batch.config)
+    except TbreportError:
+        raise
+    except Exception as exc:  # one bad run must not sink an audit of thousands
+        if os.environ.get("TBREPORT_DEBUG"):
+            raise
+        out.failed.add(key)
+        return _unaudited(batch, runs, f"audit failed: {type(exc).__name__}: {exc}")
+
+
+#: Units read together hold at most about this many bytes of event files (a unit larger than
+#: this is read alone), so that a batch's memory stays that of a few small runs; runs this
+#: large cost far more to parse and diagnose than the frames that reading together saves.
+GROUP_BYTES = 8 << 20
+
+
+def _read_groups(
+    units: list[tuple[str, list[RunEntry]]],
+) -> list[list[tuple[str, list[RunEntry]]]]:
+    """Consecutive units cut into groups of at most :data:`GROUP_BYTES` each."""
+    groups: list[list[tuple[str, list[RunEntry]]]] = []
+    size = GROUP_BYTES + 1
+    for key, runs in units:
+        unit_size = sum(member.size for run in runs for member in run.files)
+        if size + unit_size > GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append((key, runs))
+        size += unit_size
+    return groups
 
 
 def _unaudited(batch: Batch, runs: list[RunEntry], message: str) -> list[RunSummary]:
@@ -108,13 +153,18 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+#: Units per batch at most: a batch's units are read and diagnosed together, so bigger batches
+#: cost less per unit; at least four batches per worker still balance the load.
+MAX_BATCH_UNITS = 64
+
+
 def batches_of(
     units: list[tuple[str, list[RunEntry]]], spec: SourceSpec, *, workers: int, config: Any
 ) -> list[Batch]:
     """Cut a source's units into batches: small enough to balance, big enough to be cheap."""
     if not units:
         return []
-    per_batch = max(1, min(16, len(units) // max(workers * 4, 1)))
+    per_batch = max(1, min(MAX_BATCH_UNITS, len(units) // max(workers * 4, 1)))
     return [
         Batch(spec=spec, units=units[i : i + per_batch], config=config)
         for i in range(0, len(units), per_batch)
@@ -155,10 +205,20 @@ def _run_pool(batches: list[Batch], *, jobs: int) -> Iterator[tuple[Batch, Batch
     lost = yield from _pool_pass(batches, jobs=jobs)
     if lost:
         lost = yield from _pool_pass(lost, jobs=jobs)
-    # Lost again: one batch per process, to tell the batch that kills from the others.
+    # Lost again: one batch per process, to tell the batch that kills from the others; then
+    # one unit per process, to tell the unit that kills from the rest of its batch.
     for batch in lost:
         if (yield from _pool_pass([batch], jobs=1)):
-            yield batch, _lost_result(batch)
+            for part in _units_alone(batch):
+                if (yield from _pool_pass([part], jobs=1)):
+                    yield part, _lost_result(part)
+
+
+def _units_alone(batch: Batch) -> list[Batch]:
+    """A batch of one unit per unit of ``batch`` (itself when it has only one)."""
+    if len(batch.units) == 1:
+        return [batch]
+    return [Batch(spec=batch.spec, units=[unit], config=batch.config) for unit in batch.units]
 
 
 def _pool_pass(

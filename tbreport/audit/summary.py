@@ -7,6 +7,10 @@ reads its event files, assembles and combines them exactly as ``tbreport.read`` 
 numbers, the hyperparameters, the findings and the data-integrity problems. Points are dropped as
 soon as the unit is done, so an audit's memory does not grow with the number of runs.
 
+The units of a batch are read, diagnosed and summarised together (:func:`audit_units`): for
+small runs a few pandas frames per unit cost more than their points. Each unit still gets the
+summaries it gets alone, and they are split back per unit for the cache.
+
 Everything here is plain, JSON-serialisable data: it travels between processes (pool or Dask
 workers) and into the cache unchanged.
 """
@@ -26,7 +30,8 @@ from tbreport.diagnosis import diagnose, logical_runs
 from tbreport.diagnosis.detectors.base import Curve
 from tbreport.diagnosis.metrics import best_point, distinct_steps, final_value
 from tbreport.model import Finding, ReadWarning
-from tbreport.reading.inputs import read_entries
+from tbreport.reading.hparams import HparamRecord, single_run_row, wide_table
+from tbreport.reading.inputs import read_entries, read_entries_with_records
 from tbreport.reading.sources import RunEntry, SourceSpec
 
 #: Columns every audit row has, before the ``hparam:<name>`` columns.
@@ -139,7 +144,7 @@ def problem_dict(warning: ReadWarning) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Auditing one unit
+# Auditing units
 
 
 def audit_unit(
@@ -158,6 +163,32 @@ def audit_unit(
     return summarise(read_entries(spec, runs), config=config)
 
 
+def audit_units(
+    spec: SourceSpec, units: Sequence[tuple[str, Sequence[RunEntry]]], *, config: Any = None
+) -> dict[str, list[RunSummary]]:
+    """Read, diagnose and summarise several units of ``spec`` at once: one read, one diagnosis.
+
+    Each unit gets what :func:`audit_unit` gives it alone. Units of one source only: their run
+    names are unique, and a unit's Keras splits and sessions are all in that unit, so each run
+    directory joins the same logical run as when its unit is read alone.
+
+    Args:
+        spec: The source the units live in.
+        units: ``(key, run directories)`` of each unit.
+        config: Diagnosis configuration.
+
+    Returns:
+        Unit key -> its summaries, in run order. A unit is left out when its summaries could
+        differ from its own audit: one of its logical runs spans units (``add_scalars`` series
+        cut into units), or a warning of the read names no run. Audit those with
+        :func:`audit_unit`.
+    """
+    runs = [run for _, unit in units for run in unit]
+    result, records = read_entries_with_records(spec, runs)
+    names = [(key, [run.name for run in unit]) for key, unit in units]
+    return summarise_units(result, records, names, config=config)
+
+
 def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
     """One :class:`RunSummary` per logical run of a (small) ReadResult.
 
@@ -169,6 +200,68 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         result: What ``tbreport.read`` (or ``reader.combine``) returned for a few runs.
         config: Diagnosis configuration.
     """
+    hparams_of = _hparams_by_run(result.hparams)
+    status_of = _session_status(result.hparam_records)
+    return _summaries(result, config=config, hparams_of=hparams_of, status_of=status_of)
+
+
+def summarise_units(
+    result: Any,
+    records: Sequence[HparamRecord],
+    units: Sequence[tuple[str, Sequence[str]]],
+    *,
+    config: Any = None,
+) -> dict[str, list[RunSummary]]:
+    """:func:`summarise` of a ReadResult of several units, split back per unit.
+
+    Args:
+        result: What ``read_entries`` returned for the runs of every unit.
+        records: The hyperparameter records of that read (``read_entries_with_records``).
+        units: ``(key, run directory names)`` of each unit.
+        config: Diagnosis configuration.
+
+    Returns:
+        Unit key -> its summaries, as :func:`audit_units` describes (units left out included).
+    """
+    if any(warning.run is None for warning in result.warnings):
+        return {}  # whose unit it belongs to is unknown
+    unit_of = {name: key for key, names in units for name in names}
+    inventory = result.runs
+    owners: dict[str, set[str]] = {}
+    logical_runs: dict[str, dict[str, None]] = {key: {} for key, _ in units}
+    for run, logical in zip(
+        inventory["run"].astype(str).tolist(),
+        inventory["logical_run"].astype(str).tolist(),
+        strict=True,
+    ):
+        owners.setdefault(logical, set()).add(unit_of[run])
+        logical_runs[unit_of[run]][logical] = None
+    shared = {key for keys in owners.values() if len(keys) > 1 for key in keys}
+    records_of: dict[str, list[HparamRecord]] = {}
+    for record in records:
+        records_of.setdefault(unit_of[record.source_run], []).append(record)
+    hparams_of: dict[str, dict[str, Any]] = {}
+    for key, unit_records in records_of.items():
+        if key not in shared:
+            hparams_of.update(_unit_hparams(unit_records, list(logical_runs[key])))
+    status_of = _session_status_of_records(records)
+    out: dict[str, list[RunSummary]] = {key: [] for key, _ in units if key not in shared}
+    for summary in _summaries(result, config=config, hparams_of=hparams_of, status_of=status_of):
+        key = unit_of[summary.run_dirs[0]]
+        if key in out:
+            out[key].append(summary)
+    return out
+
+
+def _summaries(
+    result: Any,
+    *,
+    config: Any,
+    hparams_of: dict[str, dict[str, Any]],
+    status_of: dict[str, str],
+) -> list[RunSummary]:
+    """One summary per logical run of ``result``, in run order; ``hparams_of`` and
+    ``status_of`` give each logical run's hyperparameters and session status."""
     diagnosis = diagnose(result, config=config)
     diagnosed = {str(r.run): r for r in diagnosis.runs} if diagnosis is not None else {}
     # The per-run views the diagnosis judged (or, without detectors, the same views built with
@@ -176,11 +269,13 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
     views = dict(diagnosis.views) if diagnosis is not None else logical_runs(result, config=config)
     inventory = result.runs
     logical_of = dict(
-        zip(inventory["run"].astype(str), inventory["logical_run"].astype(str), strict=True)
+        zip(
+            inventory["run"].astype(str).tolist(),
+            inventory["logical_run"].astype(str).tolist(),
+            strict=True,
+        )
     )
     facts = _inventory_facts(inventory)
-    hparams_of = _hparams_by_run(result.hparams)
-    status_of = _session_status(result.hparam_records)
     problems_of: dict[str | None, list[dict[str, Any]]] = {}
     for warning in result.warnings:
         owner = logical_of.get(warning.run, warning.run) if warning.run is not None else None
@@ -253,10 +348,25 @@ def _run_steps(view: Any) -> list[np.ndarray]:
 def _inventory_facts(inventory: Any) -> dict[str, dict[str, Any]]:
     """Per logical run: its directories, files, bytes, and step and wall-time bounds."""
     facts: dict[str, dict[str, Any]] = {}
-    for record in inventory.to_dict("records"):
-        logical = str(record["logical_run"])
+    # Columns as lists: rows as dicts cost more than the rest of a small run's summary.
+    columns = [
+        inventory[name].tolist()
+        for name in (
+            "logical_run",
+            "run",
+            "files",
+            "bytes",
+            "first_step",
+            "last_step",
+            "first_wall_time",
+            "last_wall_time",
+        )
+    ]
+    for logical_run, run, files, size, first_step, last_step, first_wall, last_wall in zip(
+        *columns, strict=True
+    ):
         fact = facts.setdefault(
-            logical,
+            str(logical_run),
             {
                 "run_dirs": [],
                 "files": 0,
@@ -267,22 +377,18 @@ def _inventory_facts(inventory: Any) -> dict[str, dict[str, Any]]:
                 "last_wall_time": math.nan,
             },
         )
-        fact["run_dirs"].append(str(record["run"]))
-        fact["files"] += int(record["files"])
-        fact["bytes"] += int(record["bytes"])
-        first, last = _integer(record["first_step"]), _integer(record["last_step"])
+        fact["run_dirs"].append(str(run))
+        fact["files"] += int(files)
+        fact["bytes"] += int(size)
+        first, last = _integer(first_step), _integer(last_step)
         if first is not None:
             fact["first_step"] = (
                 first if fact["first_step"] is None else min(fact["first_step"], first)
             )
         if last is not None:
             fact["last_step"] = last if fact["last_step"] is None else max(fact["last_step"], last)
-        fact["first_wall_time"] = float(
-            np.fmin(fact["first_wall_time"], _nan(record["first_wall_time"]))
-        )
-        fact["last_wall_time"] = float(
-            np.fmax(fact["last_wall_time"], _nan(record["last_wall_time"]))
-        )
+        fact["first_wall_time"] = float(np.fmin(fact["first_wall_time"], _nan(first_wall)))
+        fact["last_wall_time"] = float(np.fmax(fact["last_wall_time"], _nan(last_wall)))
     return facts
 
 
@@ -306,6 +412,28 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _unit_hparams(
+    records: list[HparamRecord], logical_runs: list[str]
+) -> dict[str, dict[str, Any]]:
+    """What :func:`_hparams_by_run` gives for the ``hparams`` table of one unit read alone.
+
+    A table's column becomes numbers across its rows (an int beside a float becomes a float),
+    so a unit's values come from a table of that unit only; the usual unit, one logical run
+    with hyperparameters, needs no table.
+    """
+    row = single_run_row(records)
+    if row is None:
+        if not any(record.kind == "hparam" for record in records):
+            return {}
+        return _hparams_by_run(wide_table(records, pd.DataFrame({"logical_run": logical_runs})))
+    run, values = row
+    return {run: {name: value for name, value in values.items() if not _missing(value)}}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _finding_dict(finding: Finding) -> dict[str, Any]:
     data = finding.to_dict()
     data["evidence"] = {str(k): _plain(v) for k, v in dict(data.get("evidence") or {}).items()}
@@ -322,6 +450,18 @@ def _session_status(records: Any) -> dict[str, str]:
     for run, value in zip(statuses["run"], statuses["value"], strict=True):
         text = str(value)
         out[str(run)] = text[len("STATUS_") :].lower() if text.startswith("STATUS_") else text
+    return out
+
+
+def _session_status_of_records(records: Sequence[HparamRecord]) -> dict[str, str]:
+    """:func:`_session_status` of the records a ``hparam_records`` frame is made of."""
+    out: dict[str, str] = {}
+    for record in records:
+        if record.kind == "status":
+            text = str(record.value)
+            out[str(record.run)] = (
+                text[len("STATUS_") :].lower() if text.startswith("STATUS_") else text
+            )
     return out
 
 

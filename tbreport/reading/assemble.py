@@ -19,7 +19,12 @@ from numpy.typing import DTypeLike
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
 from tbreport.reading.grouping import build_inventory
-from tbreport.reading.hparams import build_hparams
+from tbreport.reading.hparams import (
+    HparamRecord,
+    collect_hparam_records,
+    records_frame,
+    wide_table,
+)
 from tbreport.reading.parsing import FileData, HistogramColumns, HistogramRow
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
 from tbreport.reading.rundata import RunData
@@ -540,6 +545,14 @@ def combine(
     logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
 ) -> ReadResult:
     """Turn assembled runs into the categorical DataFrames of a `ReadResult`."""
+    return combine_with_records(logdir, run_data, discovery_warnings=discovery_warnings)[0]
+
+
+def combine_with_records(
+    logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
+) -> tuple[ReadResult, list[HparamRecord]]:
+    """`combine`, and the hyperparameter records as read: the ``hparams`` table makes numbers
+    of a column across all runs, these keep each value as its source wrote it."""
     warnings = list(discovery_warnings)
     for rd in run_data:
         warnings.extend(rd.warnings)
@@ -588,18 +601,19 @@ def combine(
         },
         columns=TEXT_COLUMNS,
     )
-    hparams, hparam_records, hp_warnings = build_hparams(run_data, runs, text)
+    records, hp_warnings = collect_hparam_records(run_data, runs, text)
     warnings.extend(hp_warnings)
-    return ReadResult(
+    result = ReadResult(
         logdir=logdir,
         scalars=scalars,
         histograms=histograms,
         text=text,
-        hparams=hparams,
-        hparam_records=hparam_records,
+        hparams=wide_table(records, runs),
+        hparam_records=records_frame(records),
         runs=runs,
         warnings=warnings,
     )
+    return result, records
 
 
 _CODE_GROUP_ROWS = 1 << 16

@@ -159,17 +159,30 @@ def build_hparams(
     run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadWarning]]:
     """The wide ``hparams`` table (one row per logical run) and the long ``hparam_records``."""
+    records, warnings = collect_hparam_records(run_data, runs, text)
+    return wide_table(records, runs), records_frame(records), warnings
+
+
+def collect_hparam_records(
+    run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
+) -> tuple[list[HparamRecord], list[ReadWarning]]:
+    """Every hyperparameter record of ``run_data`` (values as their source wrote them, before
+    any table turns a column into numbers) and the warnings about unreadable ones."""
     logical_of = dict(zip(runs["run"], runs["logical_run"], strict=True))
     warnings: list[ReadWarning] = []
     records = _hf_args_records(text, logical_of)
     for rd in run_data:
         records += _run_records(rd, logical_of, warnings)
+    return records, warnings
 
+
+def records_frame(records: list[HparamRecord]) -> pd.DataFrame:
+    """The long ``hparam_records`` frame of ``records``."""
     hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
     for column in ("run", "source_run", "source", "kind", "name"):
         hparam_records[column] = hparam_records[column].astype(object)
     hparam_records["value"] = hparam_records["value"].astype(object)
-    return _wide_table(records, runs), hparam_records, warnings
+    return hparam_records
 
 
 def _hf_args_records(text: pd.DataFrame, logical_of: dict[str, str]) -> list[HparamRecord]:
@@ -231,14 +244,19 @@ def _run_records(
     return records
 
 
-def _wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per logical run, one column per hyperparameter: HF args, then hparams.yaml, then
-    the hparams plugin (later sources win); numeric columns become numbers."""
-    source_rank = {"hf-args": 0, "hparams.yaml": 1}
+# Later sources win: HF args, then hparams.yaml, then the hparams plugin.
+_SOURCE_RANK = {"hf-args": 0, "hparams.yaml": 1}
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per logical run (of the ``logical_run`` column of ``runs``), one column per
+    hyperparameter: HF args, then hparams.yaml, then the hparams plugin (later sources win);
+    numeric columns become numbers."""
     wide: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
     hp_rows = [r for r in records if r.kind == "hparam"]
-    hp_rows.sort(key=lambda r: source_rank.get(r.source, 2))  # stable: later sources win
+    hp_rows.sort(key=lambda r: _SOURCE_RANK.get(r.source, 2))  # stable: later sources win
     for logical, _, _, _, name, value in hp_rows:
         if name not in columns:
             columns.append(name)
@@ -255,3 +273,52 @@ def _wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame
         ).all():
             table[column] = pd.to_numeric(values, errors="coerce")
     return table
+
+
+def single_run_row(records: list[HparamRecord]) -> tuple[str, dict[str, Any]] | None:
+    """The one row `wide_table` makes of the hyperparameters of a single logical run, without
+    building it: ``(logical run, name -> value)``, columns in the table's order, values as the
+    table's cells hold them (a number column of one value is that value).
+
+    Returns:
+        None when there is not exactly one logical run with hyperparameters, or when a cell
+        could come out of the table changed (an int beyond int64, a name clashing with the
+        ``run`` column, text the table cannot hold): build the table then.
+    """
+    hp_rows = [r for r in records if r.kind == "hparam"]
+    if not hp_rows or any(r.run != hp_rows[0].run for r in hp_rows):
+        return None
+    if not _plain_text(hp_rows[0].run):
+        return None
+    hp_rows.sort(key=lambda r: _SOURCE_RANK.get(r.source, 2))  # stable: later sources win
+    row: dict[str, Any] = {}
+    for record in hp_rows:
+        if not _same_in_table(record.name, record.value):
+            return None
+        row[record.name] = record.value
+    return hp_rows[0].run, row
+
+
+def _same_in_table(name: Any, value: Any) -> bool:
+    """Whether a one-row table keeps ``value`` as it is in a column named ``name``."""
+    if type(name) is not str or name == "run" or not _plain_text(name):
+        return False
+    kind = type(value)
+    if value is None or kind is bool or kind is float:
+        return True
+    if kind is int:
+        return value in _INT64
+    return kind is str and _plain_text(value)
+
+
+def _plain_text(text: Any) -> bool:
+    """Text a table's string column holds (lone surrogates do not encode)."""
+    if type(text) is not str:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -20,8 +20,9 @@ from typing import Any, overload
 
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.reading.assemble import assemble_run, combine
+from tbreport.reading.assemble import assemble_run, combine_with_records
 from tbreport.reading.discovery import EventFileRef, RunRef
+from tbreport.reading.hparams import HparamRecord
 from tbreport.reading.parsing import FileData, parse_event_bytes
 from tbreport.reading.reader import Engine, read
 from tbreport.reading.result import ReadResult
@@ -163,6 +164,26 @@ def read_entries(
         tag_filter: A compiled pattern; only matching tags are kept.
         discovery_warnings: Warnings of the listing, kept with the result.
     """
+    return read_entries_with_records(
+        spec, runs, tag_filter=tag_filter, discovery_warnings=discovery_warnings
+    )[0]
+
+
+def read_entries_with_records(
+    spec: SourceSpec,
+    runs: Sequence[RunEntry],
+    *,
+    tag_filter: Any = None,
+    discovery_warnings: Sequence[ReadWarning] = (),
+) -> tuple[ReadResult, list[HparamRecord]]:
+    """`read_entries`, and the hyperparameter records as read (see `combine_with_records`).
+
+    Args:
+        spec: The source the runs live in.
+        runs: Run directories to read (whole logical runs).
+        tag_filter: A compiled pattern; only matching tags are kept.
+        discovery_warnings: Warnings of the listing, kept with the result.
+    """
     reader = reader_for(spec)
     run_data = []
     yaml_paths: dict[str, str] = {}
@@ -194,12 +215,14 @@ def read_entries(
             )
             run_data.append(assemble_run(ref, parsed))
             del parsed
-        result = combine(spec.display, run_data, discovery_warnings=list(discovery_warnings))
+        result, records = combine_with_records(
+            spec.display, run_data, discovery_warnings=list(discovery_warnings)
+        )
     del run_data
     if yaml_paths:
         # A yaml read from an archive was handed over as a temporary path: name the member.
         result.warnings = [replace(w, path=yaml_paths.get(w.path, w.path)) for w in result.warnings]
-    return result
+    return result, records
 
 
 @contextlib.contextmanager
