@@ -573,3 +573,38 @@ def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
     cell[0] += 1.0  # private to this frame
     again = tbreport.read(histogram_logdir, jobs=2).histograms
     _frames_identical(one, again)
+
+
+@pytest.mark.parametrize("layout", ["uniform", "stretches", "ragged", "gaps", "empty-rows"])
+def test_bucket_views_are_the_slices_they_stand_for(layout):
+    from tbreport.reading.parsing import _views
+
+    rng = np.random.default_rng(len(layout))
+    n = 400
+    if layout == "uniform":
+        sizes = np.full(n, 30)
+    elif layout == "stretches":
+        sizes = np.repeat(rng.integers(1, 40, size=8), n // 8)
+    elif layout == "empty-rows":
+        sizes = np.where(rng.random(n) < 0.5, 0, 7)
+    else:
+        sizes = rng.integers(0, 40, size=n)
+    gaps = rng.integers(0, 3, size=n) if layout == "gaps" else np.zeros(n, np.int64)
+    starts = np.cumsum(np.concatenate(([0], (sizes + gaps)[:-1])))
+    values = rng.random(int(starts[-1] + sizes[-1] + 5))
+    views = _views(values, starts, sizes)
+    assert len(views) == n
+    for view, a, k in zip(views, starts.tolist(), sizes.tolist(), strict=True):
+        assert view.shape == (k,)
+        np.testing.assert_array_equal(view, values[a : a + k])
+        if k:
+            assert np.shares_memory(view, values)  # a view, not a copy
+    # Writing through a view changes the flat array (as slices do).
+    first = next(v for v in views if len(v))
+    first[0] = -1.0
+    assert values[starts[int(np.flatnonzero(sizes)[0])]] == -1.0
+    # A strided array (never made by the reader) still gives views, not copies.
+    strided = values[::2]
+    for view, a in zip(_views(strided, np.array([0, 3, 6]), np.full(3, 3)), [0, 3, 6], strict=True):
+        np.testing.assert_array_equal(view, strided[a : a + 3])
+        assert np.shares_memory(view, values)

@@ -14,6 +14,7 @@ run's plugin names during assembly (`tbreport.reading.assemble`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -348,8 +349,29 @@ def _gather_segments(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) 
 
 
 def _views(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
-    ends = starts + sizes
-    return [values[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    """``values[starts[i] : starts[i] + sizes[i]]`` for every ``i``, as views.
+
+    Rows of one length laid end to end (the usual layout: a writer keeps its bucket count) are
+    the rows of one reshaped view, which numpy splits into row views twice as fast as slicing.
+    """
+    n = len(starts)
+    if n == 0:
+        return []
+    # A new stretch starts where the length changes or a row does not follow the previous one.
+    breaks = (
+        np.flatnonzero((sizes[1:] != sizes[:-1]) | (starts[1:] != starts[:-1] + sizes[:-1])) + 1
+    )
+    # Mostly ragged rows: slicing row by row is cheaper. A strided array would be copied.
+    if len(breaks) > n // 8 or values.strides[0] != values.itemsize:
+        ends = starts + sizes
+        return [values[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    out: list[np.ndarray] = []
+    bounds = [0, *breaks.tolist(), n]
+    first, width = starts.tolist(), sizes.tolist()
+    for a, b in itertools.pairwise(bounds):
+        start, size = first[a], width[a]
+        out.extend(values[start : start + (b - a) * size].reshape(b - a, size))
+    return out
 
 
 def histogram_statistics_columns(h: HistogramColumns) -> tuple[np.ndarray, ...]:
