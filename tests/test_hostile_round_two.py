@@ -523,14 +523,14 @@ KILL_ONCE = "kill-once-marker"
 
 def _killing_parse(ref, tag_filter):
     """Parse, but die like an out-of-memory kill on files named *doomed*, or once on *flaky*."""
-    from tbreport.reading.reader import _parse_file
+    from tbreport.reading.files import parse_file
 
     path = Path(ref.path)
     marker = path.parent / KILL_ONCE
     if "doomed" in path.name or ("flaky" in path.name and not marker.exists()):
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
-    return _parse_file(ref, tag_filter)
+    return parse_file(ref, tag_filter)
 
 
 def _runs_with(tmp_path: Path, names: list[str]):

@@ -547,12 +547,12 @@ def _spill_files() -> set[str]:
 def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
     import mmap
 
-    from tbreport.reading import reader
+    from tbreport.reading import pool
 
     one = tbreport.read(histogram_logdir, jobs=1).histograms
     before = _spill_files()
     if how == "pickled":
-        monkeypatch.setattr(reader, "_spill_file", lambda: None)
+        monkeypatch.setattr(pool, "_spill_file", lambda: None)
     elif how == "unmappable":  # the reading process cannot map the file: it reads it
 
         def refuse(*args, **kwargs):
@@ -564,7 +564,7 @@ def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
         def full(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(reader, "_write_at", full)
+        monkeypatch.setattr(pool, "_write_at", full)
     two = tbreport.read(histogram_logdir, jobs=2).histograms
     _frames_identical(one, two)
     assert _spill_files() == before  # nothing left in shared memory

@@ -13,7 +13,8 @@ from reader_helpers import event_file_name, scalar_series, tensor_series
 
 import tbreport
 from tbreport import testing
-from tbreport.reading import assemble, grouping, parsing, reader, records
+from tbreport.reading import assemble, grouping, parsing, pool, records
+from tbreport.reading import files as reading_files
 from tbreport.reading.discovery import discover_runs
 from tbreport.reading.parsing import parse_event_files
 
@@ -129,7 +130,7 @@ def test_read_equals_the_run_by_run_paths(monkeypatch, logdir):
     fast = tbreport.read(logdir, jobs=1)
     with monkeypatch.context() as patch:
         patch.setattr(
-            reader,
+            reading_files,
             "assemble_runs",
             lambda runs, files: [
                 assemble.assemble_run(r, f, release=True) for r, f in zip(runs, files, strict=True)
@@ -259,14 +260,14 @@ def test_reading_while_the_walk_goes_on_equals_reading_after_it(monkeypatch, tmp
     logdir = _nested_logdir(tmp_path)
     one = tbreport.read(logdir, jobs=1)
     started_during_walk = []
-    real_add = reader._PoolReader.add
+    real_add = pool.PoolReader.add
 
     def add(self, run, *, early=True):
         real_add(self, run, early=early)
         started_during_walk.append(early and self.started)
 
-    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)  # a batch per run found
-    monkeypatch.setattr(reader._PoolReader, "add", add)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)  # a batch per run found
+    monkeypatch.setattr(pool.PoolReader, "add", add)
     two = tbreport.read(logdir, jobs=2)
     assert any(started_during_walk)  # workers read while runs were still being found
     for name in ("scalars", "runs", "hparams"):
@@ -288,15 +289,15 @@ def test_a_walk_that_fails_stops_the_workers(monkeypatch, tmp_path):
         return real_visit(*args, **kwargs)
 
     closed = []
-    real_close = reader._PoolReader.close
+    real_close = pool.PoolReader.close
 
     def close(self):
         closed.append(self.started)
         real_close(self)
 
-    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)
     monkeypatch.setattr(discovery, "_visit", failing_visit)
-    monkeypatch.setattr(reader._PoolReader, "close", close)
+    monkeypatch.setattr(pool.PoolReader, "close", close)
     before = set(Path("/dev/shm").glob("tbreport-*")) if Path("/dev/shm").is_dir() else set()
     with pytest.raises(KeyboardInterrupt):
         tbreport.read(logdir, jobs=2)
@@ -307,15 +308,15 @@ def test_a_walk_that_fails_stops_the_workers(monkeypatch, tmp_path):
 
 def test_small_logdirs_are_read_in_this_process_without_jobs(monkeypatch, tmp_path):
     logdir = _nested_logdir(tmp_path)
-    monkeypatch.setattr(reader, "_EARLY_BATCH_BYTES", 1)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)
     pools = []
-    real_submit = reader._PoolReader._submit
+    real_submit = pool.PoolReader._submit
 
     def submit(self, tasks, **kwargs):
         pools.append(len(tasks))
         real_submit(self, tasks, **kwargs)
 
-    monkeypatch.setattr(reader._PoolReader, "_submit", submit)
+    monkeypatch.setattr(pool.PoolReader, "_submit", submit)
     tbreport.read(logdir)  # a few KB: not worth a worker
     assert pools == []
     tbreport.read(logdir, jobs=2)

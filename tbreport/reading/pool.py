@@ -1,0 +1,491 @@
+"""Worker processes that read batches of whole runs while this process walks the LOGDIR.
+
+`PoolReader` feeds forked workers (spawned where there is no fork) with batches of runs; each
+worker parses and assembles its runs (`tbreport.reading.files`) and sends back concatenated
+columns, histogram buckets through a file in shared memory. A worker killed by the OS costs a
+retry, not the read.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from tbreport.model import ReadWarning
+from tbreport.reading.assemble import _EMPTY_FLOAT, _NO_HISTOGRAMS, assemble_run
+from tbreport.reading.discovery import EventFileRef, RunRef
+from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_batch
+from tbreport.reading.parsing import FileData, HistogramColumns
+from tbreport.reading.rundata import RunData
+from tbreport.safe_regex import Pattern
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
+
+# Spawning workers costs more than parsing a few megabytes in-process.
+PARALLEL_MIN_BYTES = 8 << 20
+
+
+def _read_run_batch(
+    runs: list[RunRef],
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+    spill: int | None = None,
+) -> _RunBatch:
+    """Parse and assemble whole runs (in a worker); histogram buckets go to the file ``spill``
+    (a descriptor inherited from the reading process) when there is one."""
+    parsed = parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
+    files = []
+    for run in runs:
+        files.append(parsed[: len(run.files)])
+        del parsed[: len(run.files)]
+    batch = _RunBatch(assembled_runs(runs, files))
+    if spill is not None:
+        batch.spill(spill)
+    return batch
+
+
+class _RunBatch:
+    """Assembled runs sent from a worker: their columns concatenated, so that pickling costs a
+    few arrays per batch rather than objects per run (the run references are not sent back)."""
+
+    _COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
+
+    def __init__(self, runs: list[RunData]) -> None:
+        self.runs = runs
+        # (run position, limits offset, limits count, counts offset, counts count) of the runs
+        # whose buckets were written to the spill file rather than pickled.
+        self.spilled: list[tuple[int, int, int, int, int]] = []
+
+    def spill(self, fd: int) -> None:
+        """Write each run's histogram buckets to the shared-memory file ``fd`` (space reserved
+        under a lock at its end, written without it), leaving only the per-row columns to
+        pickle: the reading process maps the file instead of unpickling hundreds of megabytes
+        from a pipe. A run whose buckets cannot be written (no space) is pickled as usual."""
+        import fcntl
+
+        for k, rd in enumerate(self.runs):
+            h = rd.histograms
+            if not len(h):
+                continue
+            h = h.compacted()
+            size = h.limits.nbytes + h.counts.nbytes
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                try:
+                    start = os.fstat(fd).st_size
+                    os.ftruncate(fd, start + size)
+                finally:
+                    fcntl.lockf(fd, fcntl.LOCK_UN)
+                _write_at(fd, h.limits, start)
+                _write_at(fd, h.counts, start + h.limits.nbytes)
+            except OSError:
+                continue
+            rd.histograms = h
+            self.spilled.append((k, start, len(h.limits), start + h.limits.nbytes, len(h.counts)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        runs = self.runs
+        spilled = {k for k, *_ in self.spilled}
+        return {
+            "spilled": self.spilled,
+            "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
+            "columns": {
+                name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
+                if runs
+                else np.zeros(0)
+                for name in self._COLUMNS
+            },
+            # Each run's histogram columns (only the buckets they use); None for most runs; only
+            # the per-row columns of those whose buckets are in the spill file.
+            "histograms": [
+                (
+                    {name: getattr(rd.histograms, name) for name in HistogramColumns._ROW_FIELDS}
+                    if k in spilled
+                    else rd.histograms
+                )
+                if len(rd.histograms)
+                else None
+                for k, rd in enumerate(runs)
+            ],
+            "rest": [
+                (
+                    rd.tags,
+                    rd.texts,
+                    rd.hparam_contents,
+                    rd.files,
+                    rd.bytes,
+                    rd.purged,
+                    rd.duplicate_steps,
+                    rd.warnings,
+                    rd.facts,
+                )
+                for rd in runs
+            ],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spilled = state["spilled"]
+        bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
+        runs = []
+        for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
+            state["rest"]
+        ):
+            a, b = bounds[i], bounds[i + 1]
+            columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
+            histograms = state["histograms"][i]
+            if isinstance(histograms, dict):  # buckets in the spill file, attached later
+                histograms = HistogramColumns(
+                    **histograms, limits=_EMPTY_FLOAT, counts=_EMPTY_FLOAT
+                )
+            runs.append(
+                RunData(
+                    ref=None,  # type: ignore[arg-type]  # set by the reading process
+                    tags=tags,
+                    histograms=histograms if histograms is not None else _NO_HISTOGRAMS,
+                    texts=texts,
+                    hparam_contents=hparams,
+                    files=files,
+                    bytes=size,
+                    purged=purged,
+                    duplicate_steps=dups,
+                    warnings=warnings,
+                    facts=facts,
+                    **columns,
+                )
+            )
+        self.runs = runs
+
+
+def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
+    """All of ``values``' bytes at ``offset`` of ``fd`` (OSError when they do not fit)."""
+    data = np.ascontiguousarray(values).data.cast("B")
+    while len(data):
+        written = os.pwrite(fd, data, offset)
+        if written <= 0:
+            raise OSError("nothing written")
+        data, offset = data[written:], offset + written
+
+
+def _spill_file() -> tuple[int, str] | None:
+    """A new empty file in shared memory (``/dev/shm``) for the workers' histogram buckets, or
+    None where there is none."""
+    if not os.path.isdir("/dev/shm"):
+        return None
+    try:
+        import fcntl  # noqa: F401 - the workers lock the file
+        import tempfile
+
+        return tempfile.mkstemp(prefix="tbreport-", dir="/dev/shm")
+    except (ImportError, OSError):
+        return None
+
+
+def _attach_spilled(fd: int, spilled: list[tuple[RunData, tuple[int, int, int, int]]]) -> None:
+    """Give the runs whose buckets are in the spill file ``fd`` views of a private (copy on
+    write) mapping of it: no copy, and writable arrays that no other process sees change."""
+    import mmap
+
+    size = os.fstat(fd).st_size
+    try:
+        flat = np.frombuffer(
+            mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE),
+            dtype=np.float64,
+        )
+    except (OSError, ValueError):  # no mapping allowed: read the file into memory
+        raw = bytearray(size)
+        view = memoryview(raw)
+        done = 0
+        while done < size:
+            got = os.preadv(fd, [view[done:]], done)
+            if got <= 0:
+                raise OSError("spill file shorter than written") from None
+            done += got
+        flat = np.frombuffer(raw, dtype=np.float64)
+    for rd, (limits_at, limits_count, counts_at, counts_count) in spilled:
+        h = rd.histograms
+        h.limits = flat[limits_at // 8 : limits_at // 8 + limits_count]
+        h.counts = flat[counts_at // 8 : counts_at // 8 + counts_count]
+
+
+class PoolReader:
+    """Runs read in batches by worker processes, fed while the runs are still being found.
+
+    While the LOGDIR is walked (`add`), small batches keep every worker busy; the runs found
+    meanwhile wait and, once all are known (`finish`), are cut into a few batches per worker,
+    largest first, so that the work evens out. Workers assemble whole runs and send back
+    compact arrays (histogram buckets through a file in shared memory), so the reading process
+    only combines.
+
+    A worker killed by the OS costs a retry, not the read: batches whose worker died are read
+    again once in fresh workers; the files of batches lost a second time are then parsed one
+    per process (to tell the file that kills from the others) and those runs assembled here, a
+    file lost then being reported as unreadable.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        jobs: int | None,
+        tag_filter: Pattern | None,
+        parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+    ) -> None:
+        import multiprocessing
+
+        # fork keeps start-up cheap; the parent holds no threads when the pool starts.
+        self.method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.context = multiprocessing.get_context(self.method)
+        self.workers = workers
+        self.tag_filter = tag_filter
+        self.parse = parse
+        self.runs: list[RunRef] = []
+        self.waiting: list[int] = []  # runs found and not yet given to a worker
+        self.waiting_bytes = 0
+        self.results: dict[int, RunData] = {}
+        self.lost: list[list[int]] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.shared = 0  # runs the workers were given when they started
+        self.futures: dict[Future[_RunBatch], list[int]] = {}
+        self.spill_file: tuple[int, str] | None = None
+        self.spilled: list[tuple[RunData, tuple[int, int, int, int]]] = []
+        self.bytes_found = 0
+        # Without a number of jobs, workers start only for this much data (see `_worker_count`).
+        self.min_bytes = PARALLEL_MIN_BYTES if jobs is None else 0
+
+    @property
+    def started(self) -> bool:
+        """Whether workers were started."""
+        return self.pool is not None
+
+    def add(self, run: RunRef, *, early: bool = True) -> None:
+        """Take ``run``; when ``early`` (found by a walk that goes on), a batch of the runs
+        waiting goes to a worker that is short of work."""
+        self.runs.append(run)
+        self.waiting.append(len(self.runs) - 1)
+        size = sum(f.size for f in run.files)
+        self.waiting_bytes += size
+        self.bytes_found += size
+        if not early:
+            return
+        self._collect([future for future in self.futures if future.done()])
+        while (
+            self.waiting_bytes >= EARLY_BATCH_BYTES
+            and self.bytes_found >= self.min_bytes
+            and len(self.futures) < 2 * self.workers
+            and len(self.runs) >= 2 * self.workers  # enough files for every worker
+        ):
+            self._submit([self._take_waiting(EARLY_BATCH_BYTES)], workers=self.workers)
+
+    def _take_waiting(self, size: int) -> list[int]:
+        """The first runs waiting, of at least ``size`` bytes (or all of them)."""
+        taken = 0
+        count = 0
+        while count < len(self.waiting) and taken < size:
+            taken += self._task_bytes([self.waiting[count]])
+            count += 1
+        task, self.waiting = self.waiting[:count], self.waiting[count:]
+        self.waiting_bytes -= taken
+        return task
+
+    def finish(self) -> list[RunData]:
+        """Every run added, read and assembled, in the order added."""
+        try:
+            sizes = [sum(f.size for f in self.runs[i].files) for i in self.waiting]
+            # A few batches per worker, biggest first so that a large file does not come last.
+            limit = max(1 << 16, min(BATCH_BYTES, sum(sizes) // (4 * self.workers)))
+            counts = [len(self.runs[i].files) for i in self.waiting]
+            tasks = [[self.waiting[k] for k in task] for task in batches(sizes, limit, counts)]
+            self.waiting, self.waiting_bytes = [], 0
+            tasks.sort(key=self._task_bytes, reverse=True)
+            self._submit(tasks, workers=min(self.workers, max(len(tasks), 1)))
+            self._wait()
+            if self.lost:  # the whole pool went down with one worker: once more, fresh workers
+                todo, self.lost = self.lost, []
+                self._close_pool()
+                self._submit(todo, workers=min(self.workers, len(todo)))
+                self._wait()
+            if self.spill_file is not None and self.spilled:
+                _attach_spilled(self.spill_file[0], self.spilled)
+        finally:
+            self.close()
+        self._read_lost_one_file_per_process()
+        return [self.results[i] for i in range(len(self.runs))]
+
+    def close(self) -> None:
+        """Stop the workers and remove the shared-memory file (also when giving up)."""
+        self._close_pool()
+        if self.spill_file is not None:
+            os.close(self.spill_file[0])
+            os.unlink(self.spill_file[1])
+            self.spill_file = None
+
+    def _task_bytes(self, task: list[int]) -> int:
+        return sum(f.size for i in task for f in self.runs[i].files)
+
+    def _submit(self, tasks: list[list[int]], *, workers: int) -> None:
+        """Give ``tasks`` to the workers, starting ``workers`` of them if none are running."""
+        if self.pool is None:
+            self._start_pool(workers)
+        assert self.pool is not None
+        try:
+            for task in tasks:
+                # Runs known when the workers started are sent by position.
+                work = [i if i < self.shared else self.runs[i] for i in task]
+                try:
+                    future = self.pool.submit(_read_batch_in_worker, work)
+                except BrokenProcessPool:  # a worker died while we were still submitting
+                    self.lost.append(task)
+                    continue
+                self.futures[future] = task
+        finally:
+            gc.unfreeze()
+
+    def _start_pool(self, size: int) -> None:
+        # Forked workers write histogram buckets to a file in shared memory they inherit (the
+        # same file for a retry: it holds what the first workers wrote).
+        if self.spill_file is None and self.method == "fork":
+            self.spill_file = _spill_file()
+        spill = self.spill_file[0] if self.spill_file is not None else None
+        # Forked workers share this process's objects until they write to them: a garbage
+        # collection in a worker would touch (and so copy) every one of them. Frozen until the
+        # workers are started (at the first submission, `_submit` unfreezes).
+        gc.freeze()
+        # The runs known by now go to each worker once (inherited when forked).
+        self.shared = len(self.runs)
+        self.pool = ProcessPoolExecutor(
+            max_workers=size,
+            mp_context=self.context,
+            initializer=_start_worker,
+            initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill),
+        )
+
+    def _collect(self, done: list[Future[_RunBatch]]) -> None:
+        """Keep the batches ``done``."""
+        for future in done:
+            task = self.futures.pop(future)
+            try:
+                batch = future.result()
+            except BrokenProcessPool:
+                self.lost.append(task)
+                continue
+            for i, rd in zip(task, batch.runs, strict=True):
+                rd.ref = self.runs[i]
+                self.results[i] = rd
+            for position, *where in batch.spilled:
+                self.spilled.append((batch.runs[position], _four(where)))
+
+    def _wait(self) -> None:
+        if self.futures:
+            wait(list(self.futures))
+        self._collect(list(self.futures))
+
+    def _close_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.futures.clear()
+
+    def _read_lost_one_file_per_process(self) -> None:
+        lost_runs = [i for task in self.lost for i in task]
+        if not lost_runs:
+            return
+        refs = [ref for i in lost_runs for ref in self.runs[i].files]
+        parsed = _parse_one_per_process(refs, self.context, self.tag_filter, self.parse)
+        position = 0
+        for i in lost_runs:
+            count = len(self.runs[i].files)
+            files = [parsed[k] for k in range(position, position + count)]
+            position += count
+            self.results[i] = assemble_run(self.runs[i], files, release=True)
+
+
+def _four(values: list[int]) -> tuple[int, int, int, int]:
+    return values[0], values[1], values[2], values[3]
+
+
+# While the walk goes on, workers get batches of about this many bytes.
+EARLY_BATCH_BYTES = 1 << 19
+
+# What every worker of a pool reads with: set once per worker by `_start_worker`.
+_worker_settings: tuple[
+    list[RunRef],
+    Pattern | None,
+    Callable[[EventFileRef, Pattern | None], FileData] | None,
+    int | None,
+] = ([], None, None, None)
+
+
+def _start_worker(
+    runs: list[RunRef],
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+    spill: int | None,
+) -> None:
+    global _worker_settings
+    _worker_settings = (runs, tag_filter, parse, spill)
+    _keep_freed_memory()
+
+
+def _read_batch_in_worker(work: list[int | RunRef]) -> _RunBatch:
+    """`_read_run_batch` of runs given by position in the worker's runs, or whole."""
+    runs, tag_filter, parse, spill = _worker_settings
+    batch = [runs[item] if isinstance(item, int) else item for item in work]
+    return _read_run_batch(batch, tag_filter, parse, spill)
+
+
+def _keep_freed_memory() -> None:
+    """Let a worker's heap keep what it frees, up to a few hundred MB: each batch then reuses
+    the pages of the last one instead of faulting in fresh ones (a third of a worker's time on
+    many small runs). The worker exits when the read is done; elsewhere this does nothing."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+
+
+# glibc's mallopt parameters.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _parse_one_per_process(
+    refs: list[EventFileRef],
+    context: BaseContext,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+) -> list[FileData]:
+    """Each file in a process of its own; a file whose process dies is reported unreadable."""
+    out = []
+    for ref in refs:
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                out.append(pool.submit(parse_batch, [ref], tag_filter, parse).result()[0])
+        except BrokenProcessPool:
+            data = FileData(path=ref.display)
+            data.warnings.append(
+                ReadWarning(
+                    kind="unreadable",
+                    path=ref.display,
+                    message="the worker process reading this file died each time (killed by "
+                    "the OS, out of memory?); skipped",
+                )
+            )
+            out.append(data)
+    return out
+
+
+def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
