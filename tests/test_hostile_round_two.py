@@ -525,12 +525,16 @@ def _killing_parse(ref, tag_filter):
     """Parse, but die like an out-of-memory kill on files named *doomed*, or once on *flaky*."""
     from tbreport.reading.files import parse_file
 
+    _die_for(ref)
+    return parse_file(ref, tag_filter)
+
+
+def _die_for(ref) -> None:
     path = Path(ref.path)
     marker = path.parent / KILL_ONCE
     if "doomed" in path.name or ("flaky" in path.name and not marker.exists()):
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
-    return parse_file(ref, tag_filter)
 
 
 def _runs_with(tmp_path: Path, names: list[str]):
@@ -560,6 +564,39 @@ def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
     data = read_runs(runs, jobs=2, parse=_killing_parse)
     assert [len(rd.scalar_step) for rd in data] == [9, 0, 9, 9]
     assert [w.kind for w in data[1].warnings] == ["unreadable"]
+
+
+def _killing(parse_files):
+    """`files.parse_files`, dying like `_killing_parse` when a batch holds such a file."""
+
+    def parse(refs, tag_filter=None):
+        for ref in refs:
+            _die_for(ref)
+        return parse_files(refs, tag_filter)
+
+    return parse
+
+
+@pytest.mark.parametrize("doomed", [False, True])
+def test_worker_killed_while_the_logdir_is_walked(tmp_path, monkeypatch, doomed):
+    import tbreport
+    from tbreport.reading import files, pool
+
+    names = [f"r{i}" for i in range(12)]
+    names[5] = "doomed" if doomed else "flaky"
+    _runs_with(tmp_path, names)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)  # workers start during the walk
+    monkeypatch.setattr(files, "parse_files", _killing(files.parse_files))
+    result = tbreport.read(tmp_path / "logs", jobs=2)
+    counts = result.scalars.groupby("run", observed=False).size()
+    assert counts.drop("run5").tolist() == [9] * 11
+    if doomed:  # read once per process, then reported
+        assert counts["run5"] == 0
+        assert [w.kind for w in result.warnings] == ["unreadable"]
+        assert "doomed" in result.warnings[0].path
+    else:  # retried once in fresh workers
+        assert counts["run5"] == 9
+        assert not result.warnings
 
 
 def test_audit_survives_a_worker_killed_by_the_os(tmp_path, monkeypatch):
