@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tbreport.integrations._common import Stopper, missing_framework
-from tbreport.model import Finding
+from tbreport.integrations._common import StopperCallback, missing_framework
 
 try:
     import keras
@@ -33,7 +32,7 @@ except ImportError:
         ) from None
 
 
-class TbreportCallback(keras.callbacks.Callback):
+class TbreportCallback(StopperCallback, keras.callbacks.Callback):
     """Poll ``logdir`` at every epoch end; stop training on a finding at or above ``stop_on``.
 
     Args:
@@ -55,12 +54,8 @@ class TbreportCallback(keras.callbacks.Callback):
         config: Any = None,
         stall_seconds: float = 60.0,
     ) -> None:
-        super().__init__()
-        self.stopper = Stopper(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
-
-    @property
-    def stopped_by(self) -> Finding | None:
-        return self.stopper.stopped_by
+        # Keras cannot tell where its TensorBoard callback writes: the directory is required.
+        super().__init__(logdir, stop_on=stop_on, config=config, stall_seconds=stall_seconds)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.stopper.check(where=f"epoch {epoch}") is not None:
