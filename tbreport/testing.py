@@ -55,6 +55,24 @@ def _plugin_metadata(plugin: str, content: bytes = b"") -> summary_pb2.SummaryMe
     )
 
 
+def _tensor_event(
+    tag: str,
+    tensor: tensor_pb2.TensorProto,
+    plugin: str,
+    with_metadata: bool,
+    *,
+    step: int,
+    wall_time: float,
+) -> event_pb2.Event:
+    """An event of one tensor summary; the plugin's metadata only when ``with_metadata``."""
+    summary_value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+    if with_metadata:
+        summary_value.metadata.CopyFrom(_plugin_metadata(plugin))
+    return event_pb2.Event(
+        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[summary_value])
+    )
+
+
 def tensor_scalar_event(
     tag: str,
     value: float,
@@ -70,12 +88,7 @@ def tensor_scalar_event(
     else:
         tensor = tensor_pb2.TensorProto(dtype=2, double_val=[value])
     tensor.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto())
-    summary_value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-    if with_metadata:
-        summary_value.metadata.CopyFrom(_plugin_metadata("scalars"))
-    return event_pb2.Event(
-        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[summary_value])
-    )
+    return _tensor_event(tag, tensor, "scalars", with_metadata, step=step, wall_time=wall_time)
 
 
 def histogram_event(
@@ -119,12 +132,7 @@ def tensor_histogram_event(
     tensor = tensor_pb2.TensorProto(dtype=2, tensor_content=rows.astype("<f8").tobytes())
     tensor.tensor_shape.dim.add(size=rows.shape[0])
     tensor.tensor_shape.dim.add(size=3)
-    summary_value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-    if with_metadata:
-        summary_value.metadata.CopyFrom(_plugin_metadata("histograms"))
-    return event_pb2.Event(
-        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[summary_value])
-    )
+    return _tensor_event(tag, tensor, "histograms", with_metadata, step=step, wall_time=wall_time)
 
 
 def text_event(
@@ -133,12 +141,7 @@ def text_event(
     """A text summary as ``add_text`` writes it (string tensor, plugin ``text``)."""
     tensor = tensor_pb2.TensorProto(dtype=7, string_val=[text.encode("utf-8")])
     tensor.tensor_shape.dim.add(size=1)
-    summary_value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-    if with_metadata:
-        summary_value.metadata.CopyFrom(_plugin_metadata("text"))
-    return event_pb2.Event(
-        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[summary_value])
-    )
+    return _tensor_event(tag, tensor, "text", with_metadata, step=step, wall_time=wall_time)
 
 
 def hparams_events(
