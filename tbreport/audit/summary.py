@@ -18,7 +18,7 @@ workers) and into the cache unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -201,7 +201,7 @@ def summarise(result: Any, *, config: Any = None) -> list[RunSummary]:
         config: Diagnosis configuration.
     """
     hparams_of = _hparams_by_run(result.hparams)
-    status_of = _session_status(result.hparam_records)
+    status_of = _session_status(_frame_statuses(result.hparam_records))
     return _summaries(result, config=config, hparams_of=hparams_of, status_of=status_of)
 
 
@@ -244,7 +244,7 @@ def summarise_units(
     for key, unit_records in records_of.items():
         if key not in shared:
             hparams_of.update(_unit_hparams(unit_records, list(logical_runs[key])))
-    status_of = _session_status_of_records(records)
+    status_of = _session_status((r.run, r.value) for r in records if r.kind == "status")
     out: dict[str, list[RunSummary]] = {key: [] for key, _ in units if key not in shared}
     for summary in _summaries(result, config=config, hparams_of=hparams_of, status_of=status_of):
         key = unit_of[summary.run_dirs[0]]
@@ -404,11 +404,7 @@ def _hparams_by_run(hparams: Any) -> dict[str, dict[str, Any]]:
     columns = [c for c in hparams.columns if c != "run"]
     for record in hparams.to_dict("records"):
         values = {str(c): _plain(record[c]) for c in columns}
-        out[str(record["run"])] = {
-            k: v
-            for k, v in values.items()
-            if not (v is None or (isinstance(v, float) and math.isnan(v)))
-        }
+        out[str(record["run"])] = {k: v for k, v in values.items() if not _missing(v)}
     return out
 
 
@@ -441,28 +437,22 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
     return data
 
 
-def _session_status(records: Any) -> dict[str, str]:
-    """Logical run -> the last ``add_hparams`` session status (``success``, ``failure``...)."""
-    if records is None or records.empty:
-        return {}
-    statuses = records[records["kind"] == "status"]
+def _session_status(statuses: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    """Logical run -> its last ``add_hparams`` session status (``success``, ``failure``...), from
+    the ``(run, value)`` of the ``status`` records in order."""
     out: dict[str, str] = {}
-    for run, value in zip(statuses["run"], statuses["value"], strict=True):
+    for run, value in statuses:
         text = str(value)
         out[str(run)] = text[len("STATUS_") :].lower() if text.startswith("STATUS_") else text
     return out
 
 
-def _session_status_of_records(records: Sequence[HparamRecord]) -> dict[str, str]:
-    """:func:`_session_status` of the records a ``hparam_records`` frame is made of."""
-    out: dict[str, str] = {}
-    for record in records:
-        if record.kind == "status":
-            text = str(record.value)
-            out[str(record.run)] = (
-                text[len("STATUS_") :].lower() if text.startswith("STATUS_") else text
-            )
-    return out
+def _frame_statuses(records: Any) -> Iterable[tuple[Any, Any]]:
+    """The ``(run, value)`` of the ``status`` rows of a ``hparam_records`` frame."""
+    if records is None or records.empty:
+        return ()
+    statuses = records[records["kind"] == "status"]
+    return zip(statuses["run"], statuses["value"], strict=True)
 
 
 def _plain(value: Any) -> Any:
