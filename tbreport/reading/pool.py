@@ -61,9 +61,9 @@ class _RunBatch:
 
     def __init__(self, runs: list[RunData]) -> None:
         self.runs = runs
-        # (run position, limits offset, limits count, counts offset, counts count) of the runs
+        # (run position, (limits offset, limits count, counts offset, counts count)) of the runs
         # whose buckets were written to the spill file rather than pickled.
-        self.spilled: list[tuple[int, int, int, int, int]] = []
+        self.spilled: list[tuple[int, tuple[int, int, int, int]]] = []
 
     def spill(self, fd: int) -> None:
         """Write each run's histogram buckets to the shared-memory file ``fd`` (space reserved
@@ -90,11 +90,12 @@ class _RunBatch:
             except OSError:
                 continue
             rd.histograms = h
-            self.spilled.append((k, start, len(h.limits), start + h.limits.nbytes, len(h.counts)))
+            where = (start, len(h.limits), start + h.limits.nbytes, len(h.counts))
+            self.spilled.append((k, where))
 
     def __getstate__(self) -> dict[str, Any]:
         runs = self.runs
-        spilled = {k for k, *_ in self.spilled}
+        spilled = {k for k, _ in self.spilled}
         return {
             "spilled": self.spilled,
             "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
@@ -248,6 +249,7 @@ class PoolReader:
         self.tag_filter = tag_filter
         self.parse = parse
         self.runs: list[RunRef] = []
+        self.sizes: list[int] = []  # bytes of each run's files
         self.waiting: list[int] = []  # runs found and not yet given to a worker
         self.waiting_bytes = 0
         self.results: dict[int, RunData] = {}
@@ -272,6 +274,7 @@ class PoolReader:
         self.runs.append(run)
         self.waiting.append(len(self.runs) - 1)
         size = sum(f.size for f in run.files)
+        self.sizes.append(size)
         self.waiting_bytes += size
         self.bytes_found += size
         if not early:
@@ -290,7 +293,7 @@ class PoolReader:
         taken = 0
         count = 0
         while count < len(self.waiting) and taken < size:
-            taken += self._task_bytes([self.waiting[count]])
+            taken += self.sizes[self.waiting[count]]
             count += 1
         task, self.waiting = self.waiting[:count], self.waiting[count:]
         self.waiting_bytes -= taken
@@ -299,7 +302,7 @@ class PoolReader:
     def finish(self) -> list[RunData]:
         """Every run added, read and assembled, in the order added."""
         try:
-            sizes = [sum(f.size for f in self.runs[i].files) for i in self.waiting]
+            sizes = [self.sizes[i] for i in self.waiting]
             # A few batches per worker, biggest first so that a large file does not come last.
             limit = max(1 << 16, min(BATCH_BYTES, sum(sizes) // (4 * self.workers)))
             counts = [len(self.runs[i].files) for i in self.waiting]
@@ -329,7 +332,7 @@ class PoolReader:
             self.spill_file = None
 
     def _task_bytes(self, task: list[int]) -> int:
-        return sum(f.size for i in task for f in self.runs[i].files)
+        return sum(self.sizes[i] for i in task)
 
     def _submit(self, tasks: list[list[int]], *, workers: int) -> None:
         """Give ``tasks`` to the workers, starting ``workers`` of them if none are running."""
@@ -380,8 +383,8 @@ class PoolReader:
             for i, rd in zip(task, batch.runs, strict=True):
                 rd.ref = self.runs[i]
                 self.results[i] = rd
-            for position, *where in batch.spilled:
-                self.spilled.append((batch.runs[position], _four(where)))
+            for position, where in batch.spilled:
+                self.spilled.append((batch.runs[position], where))
 
     def _wait(self) -> None:
         if self.futures:
@@ -406,10 +409,6 @@ class PoolReader:
             files = [parsed[k] for k in range(position, position + count)]
             position += count
             self.results[i] = assemble_run(self.runs[i], files, release=True)
-
-
-def _four(values: list[int]) -> tuple[int, int, int, int]:
-    return values[0], values[1], values[2], values[3]
 
 
 # While the walk goes on, workers get batches of about this many bytes.

@@ -79,6 +79,8 @@ def _walk_and_read(
 ) -> tuple[list[RunRef], list[ReadWarning], list[RunData]]:
     """Find the runs under ``logdir`` and read them; with workers, reading starts while the
     walk goes on (a LOGDIR of thousands of runs takes a while to list)."""
+    # As many workers as asked (every core without jobs), before the files are known: the
+    # pool starts only once there is enough to share (`PoolReader.add`).
     workers = _worker_count(jobs, 1 << 62, 1 << 62)
     if workers <= 1:
         runs, warnings = discover_runs(logdir)
