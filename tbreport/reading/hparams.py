@@ -155,14 +155,6 @@ class HparamRecord(NamedTuple):
     value: Any
 
 
-def build_hparams(
-    run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadWarning]]:
-    """The wide ``hparams`` table (one row per logical run) and the long ``hparam_records``."""
-    records, warnings = collect_hparam_records(run_data, runs, text)
-    return wide_table(records, runs), records_frame(records), warnings
-
-
 def collect_hparam_records(
     run_data: list[RunData], runs: pd.DataFrame, text: pd.DataFrame
 ) -> tuple[list[HparamRecord], list[ReadWarning]]:
