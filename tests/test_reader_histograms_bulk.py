@@ -533,7 +533,11 @@ def histogram_logdir(tmp_path):
         run = tmp_path / f"run{r}"
         run.mkdir()
         records = _plain_records(60, seed=r) + _odd_records()[:12]
-        (run / event_file_name(0)).write_bytes(_file(records))
+        scalars = [
+            testing.frame(e.SerializeToString())
+            for e in scalar_series(f"loss{r % 2}", range(40 + r), value=lambda s, r=r: r - s / 7)
+        ]
+        (run / event_file_name(0)).write_bytes(_file(records) + b"".join(scalars))
     return tmp_path
 
 
@@ -544,12 +548,12 @@ def _spill_files() -> set[str]:
 
 
 @pytest.mark.parametrize("how", ["spill", "pickled", "unmappable", "full"])
-def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
+def test_workers_send_columns_and_buckets_every_way(monkeypatch, histogram_logdir, how):
     import mmap
 
     from tbreport.reading import pool
 
-    one = tbreport.read(histogram_logdir, jobs=1).histograms
+    one = tbreport.read(histogram_logdir, jobs=1)
     before = _spill_files()
     if how == "pickled":
         monkeypatch.setattr(pool, "_spill_file", lambda: None)
@@ -559,20 +563,51 @@ def test_workers_send_buckets_every_way(monkeypatch, histogram_logdir, how):
             raise OSError("no mapping")
 
         monkeypatch.setattr(mmap, "mmap", refuse)
-    elif how == "full":  # workers cannot write it (no space): their buckets are pickled
+    elif how == "full":  # workers cannot write it (no space): their arrays are pickled
 
         def full(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(pool, "_write_at", full)
-    two = tbreport.read(histogram_logdir, jobs=2).histograms
-    _frames_identical(one, two)
+    two = tbreport.read(histogram_logdir, jobs=2)
+    _frames_identical(one.histograms, two.histograms)
+    pd.testing.assert_frame_equal(one.scalars, two.scalars, check_exact=True)
+    assert len(two.scalars) == 4 * 40 + 6
     assert _spill_files() == before  # nothing left in shared memory
-    cell = two["bucket"].iloc[0]
+    cell = two.histograms["bucket"].iloc[0]
     assert cell.flags.writeable
     cell[0] += 1.0  # private to this frame
-    again = tbreport.read(histogram_logdir, jobs=2).histograms
-    _frames_identical(one, again)
+    again = tbreport.read(histogram_logdir, jobs=2)
+    _frames_identical(one.histograms, again.histograms)
+
+
+def test_a_spilled_batch_holds_no_arrays_and_unpacks_to_the_same_runs(histogram_logdir):
+    import tempfile
+
+    from tbreport.reading import pool
+    from tbreport.reading.discovery import discover_runs
+
+    runs, _ = discover_runs(histogram_logdir)
+    plain = pool._unpack(pool._read_run_batch(runs, None, None), None)
+    with tempfile.TemporaryFile() as spill:
+        packed = pool._read_run_batch(runs, None, None, spill.fileno())
+        # Only where the arrays are goes through the pipe.
+        arrays = [a for a in packed.columns.values() if isinstance(a, np.ndarray)]
+        for entry in packed.histograms:
+            assert entry is not None
+            arrays += [a for a in (*entry[0].values(), *entry[1:]) if isinstance(a, np.ndarray)]
+        assert arrays == []
+        assert len(pickle.dumps(packed)) < 20_000
+        spilled = pool._unpack(packed, spill.fileno())
+    for a, b in zip(plain, spilled, strict=True):
+        for name in ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value"):
+            assert getattr(a, name).tobytes() == getattr(b, name).tobytes()
+            assert getattr(a, name).dtype == getattr(b, name).dtype
+        assert [r.bucket.tobytes() for r in a.histograms] == [
+            r.bucket.tobytes() for r in b.histograms
+        ]
+        assert a.histograms.step.tolist() == b.histograms.step.tolist()
+        assert (a.tags, a.facts) == (b.tags, b.facts)
 
 
 @pytest.mark.parametrize("layout", ["uniform", "stretches", "ragged", "gaps", "empty-rows"])

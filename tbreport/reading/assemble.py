@@ -729,23 +729,23 @@ def _histogram_frame(
             continue
         mapping = np.array([tag_code[t] for t in rd.tags], dtype=np.int64)
         codes = mapping[h.tag]
+        views = rd.bucket_views if rd.bucket_views is not None else bucket_views(h)
+        rd.bucket_views = None
         if len(codes) > 1 and not (codes[1:] >= codes[:-1]).all():  # tag-name order
             order = np.argsort(codes, kind="stable")
             h, codes = h.take(order), codes[order]
+            views = (views[0][order], views[1][order])
         parts.append(h)
         run_parts.append(np.full(len(h), i, dtype=np.int32))
         tag_parts.append(codes)
-        limits.extend(h.bucket_limits())
-        counts.extend(h.buckets())
-    n = len(limits)
+        limits.append(views[0])
+        counts.append(views[1])
 
     def column(name: str, dtype: DTypeLike = np.float64) -> np.ndarray:
         return _join([getattr(h, name) for h in parts], dtype)
 
     def objects(arrays: list[np.ndarray]) -> np.ndarray:
-        out = np.empty(n, dtype=object)
-        out[:] = arrays
-        return out
+        return _join(arrays, object)
 
     return pd.DataFrame(
         {
@@ -766,6 +766,17 @@ def _histogram_frame(
         },
         columns=HISTOGRAM_COLUMNS,
     )
+
+
+def bucket_views(h: HistogramColumns) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``bucket_limit`` and ``bucket`` (views of ``h``'s flat arrays) as object
+    arrays, the cells of the histogram frame's two bucket columns."""
+    out = []
+    for views in (h.bucket_limits(), h.buckets()):
+        cells = np.empty(len(views), dtype=object)
+        cells[:] = views
+        out.append(cells)
+    return out[0], out[1]
 
 
 _NO_HISTOGRAMS = HistogramColumns.empty()

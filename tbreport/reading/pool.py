@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from tbreport.model import ReadWarning
-from tbreport.reading.assemble import _EMPTY_FLOAT, _NO_HISTOGRAMS, assemble_run
+from tbreport.reading.assemble import _NO_HISTOGRAMS, assemble_run, bucket_views
 from tbreport.reading.discovery import EventFileRef, RunRef
 from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_batch
 from tbreport.reading.parsing import FileData, HistogramColumns
@@ -39,131 +39,168 @@ def _read_run_batch(
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None = None,
-) -> _RunBatch:
-    """Parse and assemble whole runs (in a worker); histogram buckets go to the file ``spill``
-    (a descriptor inherited from the reading process) when there is one."""
+) -> _Packed:
+    """Parse and assemble whole runs (in a worker) and pack them to send; their large arrays go
+    to the file ``spill`` (a descriptor inherited from the reading process) when there is one."""
     parsed = parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
     files = []
     for run in runs:
         files.append(parsed[: len(run.files)])
         del parsed[: len(run.files)]
-    batch = _RunBatch(assembled_runs(runs, files))
+    packed = _pack(assembled_runs(runs, files))
     if spill is not None:
-        batch.spill(spill)
-    return batch
+        _spill(packed, spill)
+    return packed
 
 
-class _RunBatch:
-    """Assembled runs sent from a worker: their columns concatenated, so that pickling costs a
-    few arrays per batch rather than objects per run (the run references are not sent back)."""
+class _InFile(NamedTuple):
+    """An array a worker wrote to the spill file: its offset, type and length."""
 
-    _COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
+    offset: int
+    dtype: str
+    length: int
 
-    def __init__(self, runs: list[RunData]) -> None:
-        self.runs = runs
-        # (run position, (limits offset, limits count, counts offset, counts count)) of the runs
-        # whose buckets were written to the spill file rather than pickled.
-        self.spilled: list[tuple[int, tuple[int, int, int, int]]] = []
 
-    def spill(self, fd: int) -> None:
-        """Write each run's histogram buckets to the shared-memory file ``fd`` (space reserved
-        under a lock at its end, written without it), leaving only the per-row columns to
-        pickle: the reading process maps the file instead of unpickling hundreds of megabytes
-        from a pipe. A run whose buckets cannot be written (no space) is pickled as usual."""
-        import fcntl
+# What a worker sends back for a batch of runs: their scalar columns concatenated (pickling costs
+# a few arrays per batch rather than objects per run), each run's histogram columns (None without
+# histograms; only the buckets they use) and its other fields. The run references are not sent.
+_SCALAR_COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
+_Array = np.ndarray | _InFile
 
-        for k, rd in enumerate(self.runs):
-            h = rd.histograms
-            if not len(h):
-                continue
-            h = h.compacted()
-            size = h.limits.nbytes + h.counts.nbytes
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-                try:
-                    start = os.fstat(fd).st_size
-                    os.ftruncate(fd, start + size)
-                finally:
-                    fcntl.lockf(fd, fcntl.LOCK_UN)
-                _write_at(fd, h.limits, start)
-                _write_at(fd, h.counts, start + h.limits.nbytes)
-            except OSError:
-                continue
-            rd.histograms = h
-            where = (start, len(h.limits), start + h.limits.nbytes, len(h.counts))
-            self.spilled.append((k, where))
 
-    def __getstate__(self) -> dict[str, Any]:
-        runs = self.runs
-        spilled = {k for k, _ in self.spilled}
-        return {
-            "spilled": self.spilled,
-            "sizes": np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
-            "columns": {
-                name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
-                if runs
-                else np.zeros(0)
-                for name in self._COLUMNS
-            },
-            # Each run's histogram columns (only the buckets they use); None for most runs; only
-            # the per-row columns of those whose buckets are in the spill file.
-            "histograms": [
-                (
-                    {name: getattr(rd.histograms, name) for name in HistogramColumns._ROW_FIELDS}
-                    if k in spilled
-                    else rd.histograms
-                )
-                if len(rd.histograms)
-                else None
-                for k, rd in enumerate(runs)
-            ],
-            "rest": [
-                (
-                    rd.tags,
-                    rd.texts,
-                    rd.hparam_contents,
-                    rd.files,
-                    rd.bytes,
-                    rd.purged,
-                    rd.duplicate_steps,
-                    rd.warnings,
-                    rd.facts,
-                )
-                for rd in runs
-            ],
-        }
+class _Packed(NamedTuple):
+    sizes: np.ndarray  # scalar rows per run
+    columns: dict[str, _Array]
+    # Per run: None, or its histograms' per-row columns, limits and counts.
+    histograms: list[tuple[dict[str, _Array], _Array, _Array] | None]
+    rest: list[tuple[Any, ...]]
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.spilled = state["spilled"]
-        bounds = np.concatenate(([0], np.cumsum(state["sizes"]))).tolist()
-        runs = []
-        for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
-            state["rest"]
-        ):
-            a, b = bounds[i], bounds[i + 1]
-            columns = {name: state["columns"][name][a:b] for name in self._COLUMNS}
-            histograms = state["histograms"][i]
-            if isinstance(histograms, dict):  # buckets in the spill file, attached later
-                histograms = HistogramColumns(
-                    **histograms, limits=_EMPTY_FLOAT, counts=_EMPTY_FLOAT
-                )
-            runs.append(
-                RunData(
-                    ref=None,  # type: ignore[arg-type]  # set by the reading process
-                    tags=tags,
-                    histograms=histograms if histograms is not None else _NO_HISTOGRAMS,
-                    texts=texts,
-                    hparam_contents=hparams,
-                    files=files,
-                    bytes=size,
-                    purged=purged,
-                    duplicate_steps=dups,
-                    warnings=warnings,
-                    facts=facts,
-                    **columns,
-                )
+
+def _pack(runs: list[RunData]) -> _Packed:
+    histograms: list[tuple[dict[str, _Array], _Array, _Array] | None] = []
+    for rd in runs:
+        h = rd.histograms.compacted() if len(rd.histograms) else None
+        rows = {name: getattr(h, name) for name in HistogramColumns._ROW_FIELDS} if h else {}
+        histograms.append((rows, h.limits, h.counts) if h is not None else None)
+    return _Packed(
+        sizes=np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
+        columns={
+            name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
+            if runs
+            else np.zeros(0)
+            for name in _SCALAR_COLUMNS
+        },
+        histograms=histograms,
+        rest=[
+            (
+                rd.tags,
+                rd.texts,
+                rd.hparam_contents,
+                rd.files,
+                rd.bytes,
+                rd.purged,
+                rd.duplicate_steps,
+                rd.warnings,
+                rd.facts,
             )
-        self.runs = runs
+            for rd in runs
+        ],
+    )
+
+
+def _spill(packed: _Packed, fd: int) -> None:
+    """Write the batch's columns and buckets to the shared-memory file ``fd`` (one stretch
+    reserved under a lock at its end, written without it) and leave only where they are to
+    pickle: the reading process maps the stretch instead of unpickling the arrays from a pipe
+    (which holds up the worker while it is read). Without space, they are pickled as usual."""
+    import fcntl
+
+    arrays = _swap_arrays(packed, None)
+    size = sum(_padded(array.nbytes) for array in arrays)
+    if not size:
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            start = os.fstat(fd).st_size
+            os.ftruncate(fd, start + size)
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        written = []
+        for array in arrays:
+            _write_at(fd, array, start)
+            written.append(_InFile(start, array.dtype.str, len(array)))
+            start += _padded(array.nbytes)
+    except OSError:
+        return
+    _swap_arrays(packed, iter(written))
+
+
+def _swap_arrays(packed: _Packed, replacements: Iterator[_InFile] | None) -> list[np.ndarray]:
+    """The batch's arrays (columns, then each run's histogram columns, limits and counts); with
+    ``replacements``, each is replaced by the next of them, in that order."""
+    found: list[np.ndarray] = []
+
+    def swap(array: _Array) -> _Array:
+        if not isinstance(array, np.ndarray):
+            return array
+        found.append(array)
+        return next(replacements) if replacements is not None else array
+
+    for name, column in packed.columns.items():
+        packed.columns[name] = swap(column)
+    for k, entry in enumerate(packed.histograms):
+        if entry is not None:
+            rows = {name: swap(column) for name, column in entry[0].items()}
+            packed.histograms[k] = (rows, swap(entry[1]), swap(entry[2]))
+    return found
+
+
+def _padded(nbytes: int) -> int:
+    """``nbytes`` rounded up to a multiple of 8, so that every array in the file is aligned."""
+    return (nbytes + 7) & ~7
+
+
+def _unpack(packed: _Packed, fd: int | None) -> list[RunData]:
+    """The runs of a batch, their arrays in the spill file ``fd`` (if any) mapped."""
+    resolve = _mapper(packed, fd)
+    columns = {name: resolve(a) for name, a in packed.columns.items()}
+    bounds = np.concatenate(([0], np.cumsum(packed.sizes))).tolist()
+    runs = []
+    for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
+        packed.rest
+    ):
+        a, b = bounds[i], bounds[i + 1]
+        entry = packed.histograms[i]
+        histograms = (
+            HistogramColumns(
+                **{name: resolve(column) for name, column in entry[0].items()},
+                limits=resolve(entry[1]),
+                counts=resolve(entry[2]),
+            )
+            if entry is not None
+            else _NO_HISTOGRAMS
+        )
+        runs.append(
+            RunData(
+                ref=None,  # type: ignore[arg-type]  # set by the reading process
+                tags=tags,
+                histograms=histograms,
+                texts=texts,
+                hparam_contents=hparams,
+                files=files,
+                bytes=size,
+                purged=purged,
+                duplicate_steps=dups,
+                warnings=warnings,
+                facts=facts,
+                scalar_tag=columns["scalar_tag"][a:b],
+                scalar_step=columns["scalar_step"][a:b],
+                scalar_wall=columns["scalar_wall"][a:b],
+                scalar_value=columns["scalar_value"][a:b],
+            )
+        )
+    return runs
 
 
 def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
@@ -177,8 +214,8 @@ def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
 
 
 def _spill_file() -> tuple[int, str] | None:
-    """A new empty file in shared memory (``/dev/shm``) for the workers' histogram buckets, or
-    None where there is none."""
+    """A new empty file in shared memory (``/dev/shm``) for the workers' arrays, or None where
+    there is none."""
     if not os.path.isdir("/dev/shm"):
         return None
     try:
@@ -190,31 +227,52 @@ def _spill_file() -> tuple[int, str] | None:
         return None
 
 
-def _attach_spilled(fd: int, spilled: list[tuple[RunData, tuple[int, int, int, int]]]) -> None:
-    """Give the runs whose buckets are in the spill file ``fd`` views of a private (copy on
-    write) mapping of it: no copy, and writable arrays that no other process sees change."""
+def _mapper(packed: _Packed, fd: int | None) -> Callable[[_Array], np.ndarray]:
+    """How to turn the batch's arrays into arrays: those in the spill file ``fd`` become views
+    of a private (copy on write) mapping of the stretch the worker wrote, so there is no copy
+    and the arrays are writable without any other process seeing the change."""
+    found = [a for a in packed.columns.values() if isinstance(a, _InFile)]
+    for entry in packed.histograms:
+        if entry is not None:
+            arrays = [*entry[0].values(), entry[1], entry[2]]
+            found.extend(a for a in arrays if isinstance(a, _InFile))
+    if not found or fd is None:
+        return lambda a: a if isinstance(a, np.ndarray) else np.zeros(0)
     import mmap
 
-    size = os.fstat(fd).st_size
+    first = min(a.offset for a in found)
+    first -= first % mmap.ALLOCATIONGRANULARITY  # mmap needs an aligned start
+    end = max(a.offset + np.dtype(a.dtype).itemsize * a.length for a in found)
     try:
         flat = np.frombuffer(
-            mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE),
-            dtype=np.float64,
+            mmap.mmap(
+                fd,
+                end - first,
+                flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0),
+                prot=mmap.PROT_READ | mmap.PROT_WRITE,
+                offset=first,
+            ),
+            dtype=np.uint8,
         )
-    except (OSError, ValueError):  # no mapping allowed: read the file into memory
-        raw = bytearray(size)
+    except (OSError, ValueError):  # no mapping allowed: read the stretch into memory
+        raw = bytearray(end - first)
         view = memoryview(raw)
         done = 0
-        while done < size:
-            got = os.preadv(fd, [view[done:]], done)
+        while done < len(raw):
+            got = os.preadv(fd, [view[done:]], first + done)
             if got <= 0:
                 raise OSError("spill file shorter than written") from None
             done += got
-        flat = np.frombuffer(raw, dtype=np.float64)
-    for rd, (limits_at, limits_count, counts_at, counts_count) in spilled:
-        h = rd.histograms
-        h.limits = flat[limits_at // 8 : limits_at // 8 + limits_count]
-        h.counts = flat[counts_at // 8 : counts_at // 8 + counts_count]
+        flat = np.frombuffer(raw, dtype=np.uint8)
+
+    def resolve(a: _Array) -> np.ndarray:
+        if isinstance(a, np.ndarray):
+            return a
+        dtype = np.dtype(a.dtype)
+        start = a.offset - first
+        return flat[start : start + dtype.itemsize * a.length].view(dtype)
+
+    return resolve
 
 
 class PoolReader:
@@ -256,9 +314,8 @@ class PoolReader:
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
-        self.futures: dict[Future[_RunBatch], list[int]] = {}
+        self.futures: dict[Future[_Packed], list[int]] = {}
         self.spill_file: tuple[int, str] | None = None
-        self.spilled: list[tuple[RunData, tuple[int, int, int, int]]] = []
         self.bytes_found = 0
         # Without a number of jobs, workers start only for this much data (see `_worker_count`).
         self.min_bytes = PARALLEL_MIN_BYTES if jobs is None else 0
@@ -277,15 +334,15 @@ class PoolReader:
         self.sizes.append(size)
         self.waiting_bytes += size
         self.bytes_found += size
-        if not early:
+        if (
+            not early
+            or self.waiting_bytes < EARLY_BATCH_BYTES
+            or self.bytes_found < self.min_bytes
+            or len(self.runs) < 2 * self.workers  # enough files for every worker
+        ):
             return
         self._collect([future for future in self.futures if future.done()])
-        while (
-            self.waiting_bytes >= EARLY_BATCH_BYTES
-            and self.bytes_found >= self.min_bytes
-            and len(self.futures) < 2 * self.workers
-            and len(self.runs) >= 2 * self.workers  # enough files for every worker
-        ):
+        while self.waiting_bytes >= EARLY_BATCH_BYTES and len(self.futures) < 2 * self.workers:
             self._submit([self._take_waiting(EARLY_BATCH_BYTES)], workers=self.workers)
 
     def _take_waiting(self, size: int) -> list[int]:
@@ -316,8 +373,6 @@ class PoolReader:
                 self._close_pool()
                 self._submit(todo, workers=min(self.workers, len(todo)))
                 self._wait()
-            if self.spill_file is not None and self.spilled:
-                _attach_spilled(self.spill_file[0], self.spilled)
         finally:
             self.close()
         self._read_lost_one_file_per_process()
@@ -371,25 +426,27 @@ class PoolReader:
             initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill),
         )
 
-    def _collect(self, done: list[Future[_RunBatch]]) -> None:
+    def _collect(self, done: list[Future[_Packed]]) -> None:
         """Keep the batches ``done``."""
         for future in done:
             task = self.futures.pop(future)
             try:
-                batch = future.result()
+                packed = future.result()
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
-            for i, rd in zip(task, batch.runs, strict=True):
+            runs = _unpack(packed, self.spill_file[0] if self.spill_file is not None else None)
+            for i, rd in zip(task, runs, strict=True):
                 rd.ref = self.runs[i]
                 self.results[i] = rd
-            for position, where in batch.spilled:
-                self.spilled.append((batch.runs[position], where))
+                # Built now, while the workers still read, rather than when runs are combined.
+                if len(rd.histograms):
+                    rd.bucket_views = bucket_views(rd.histograms)
 
     def _wait(self) -> None:
-        if self.futures:
-            wait(list(self.futures))
-        self._collect(list(self.futures))
+        while self.futures:
+            done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+            self._collect(list(done))
 
     def _close_pool(self) -> None:
         if self.pool is not None:
@@ -434,7 +491,7 @@ def _start_worker(
     _keep_freed_memory()
 
 
-def _read_batch_in_worker(work: list[int | RunRef]) -> _RunBatch:
+def _read_batch_in_worker(work: list[int | RunRef]) -> _Packed:
     """`_read_run_batch` of runs given by position in the worker's runs, or whole."""
     runs, tag_filter, parse, spill = _worker_settings
     batch = [runs[item] if isinstance(item, int) else item for item in work]

@@ -53,3 +53,6 @@ class RunData:
     warnings: list[ReadWarning] = field(default_factory=list)
     # Set by `tbreport.reading.grouping.take_facts` once the rows are final.
     facts: RunFacts | None = None
+    # Each histogram row's ``bucket_limit`` and ``bucket`` as object arrays of views, when built
+    # ahead of `assemble.combine` (by the reading process while workers still read).
+    bucket_views: tuple[np.ndarray, np.ndarray] | None = None
