@@ -108,59 +108,72 @@ def classify_run(
 
 def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.DataFrame:
     """One row per run directory, with counts, ranges and logical-run grouping facts."""
+    if not run_data:
+        return pd.DataFrame([], columns=INVENTORY_COLUMNS).astype(_INVENTORY_TYPES)
     warning_count: dict[str, int] = {}
     for w in warnings:
         if w.run is not None:
             warning_count[w.run] = warning_count.get(w.run, 0) + 1
+    names = [rd.ref.name for rd in run_data]
     children: dict[str, set[str]] = {}
-    for rd in run_data:
-        parent, last = _split(rd.ref.name)
+    for name in names:
+        parent, last = _split(name)
         children.setdefault(parent, set()).add(last)
-    split_children = {parent: names & set(SPLIT_DIRS) for parent, names in children.items()}
-    columns: dict[str, list[object]] = {name: [] for name in INVENTORY_COLUMNS}
+    split_children = {parent: names & SPLIT_DIRS for parent, names in children.items()}
     # Facts taken where the runs were assembled (workers), the others taken here.
     computed = iter(_run_facts([rd for rd in run_data if rd.facts is None]))
     facts = [rd.facts if rd.facts is not None else next(computed) for rd in run_data]
-    for rd, (scalar_tag_ids, hist_tag_count, first_step, last_step, first_wall, last_wall) in zip(
-        run_data, facts, strict=True
-    ):
-        scalar_tags = [rd.tags[int(t)] for t in scalar_tag_ids]
-        has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
-        parent, last = _split(rd.ref.name)
-        # Only split-named siblings matter to `classify_run`: copying every sibling per run made
-        # a logdir of thousands of runs quadratic.
-        siblings = frozenset(split_children.get(parent, set()) - {last})
-        logical, kind, key = classify_run(
-            rd.ref.name, scalar_tags, hist_tag_count, has_hparams, siblings=siblings
-        )
-        row = (
-            rd.ref.name,
-            logical,
-            kind,
-            key,
-            rd.files,
-            rd.bytes,
-            len(scalar_tags),
-            hist_tag_count,
-            len(rd.scalar_tag),
-            len(rd.histograms),
-            None if first_step is None else int(first_step),
-            None if last_step is None else int(last_step),
-            None if first_wall is None else float(first_wall),
-            None if last_wall is None else float(last_wall),
-            rd.duplicate_steps,
-            rd.purged,
-            warning_count.get(rd.ref.name, 0),
-        )
-        for cells, value in zip(columns.values(), row, strict=True):
-            cells.append(value)
-    # Built from columns (rows of dicts cost a dict and a key lookup per cell): the same dtypes.
-    frame = pd.DataFrame(columns) if run_data else pd.DataFrame([], columns=INVENTORY_COLUMNS)
-    for column in ("first_step", "last_step"):
-        frame[column] = frame[column].astype("Int64")
-    for column in ("first_wall_time", "last_wall_time"):
-        frame[column] = frame[column].astype("float64")
-    return frame
+    classes = [
+        _classify(rd, fact, split_children) for rd, fact in zip(run_data, facts, strict=True)
+    ]
+    # Built column by column (rows of dicts cost a dict and a key lookup per cell).
+    columns = {
+        "run": names,
+        "logical_run": [c[0] for c in classes],
+        "subrun_kind": [c[1] for c in classes],
+        "subrun_key": [c[2] for c in classes],
+        "files": [rd.files for rd in run_data],
+        "bytes": [rd.bytes for rd in run_data],
+        "scalar_tags": [len(f.scalar_tag_ids) for f in facts],
+        "histogram_tags": [f.histogram_tags for f in facts],
+        "scalars": [len(rd.scalar_tag) for rd in run_data],
+        "histograms": [len(rd.histograms) for rd in run_data],
+        "first_step": pd.array([f.first_step for f in facts], dtype="Int64"),
+        "last_step": pd.array([f.last_step for f in facts], dtype="Int64"),
+        "first_wall_time": np.array([f.first_wall for f in facts], dtype=np.float64),
+        "last_wall_time": np.array([f.last_wall for f in facts], dtype=np.float64),
+        "duplicate_steps": [rd.duplicate_steps for rd in run_data],
+        "purged": [rd.purged for rd in run_data],
+        "warnings": [warning_count.get(name, 0) for name in names],
+    }
+    return pd.DataFrame(columns, columns=INVENTORY_COLUMNS)
+
+
+# The inventory's types where they are not the ones pandas infers from Python values.
+_INVENTORY_TYPES = {
+    "first_step": "Int64",
+    "last_step": "Int64",
+    "first_wall_time": "float64",
+    "last_wall_time": "float64",
+}
+
+
+def _classify(
+    rd: RunData, fact: RunFacts, split_children: dict[str, set[str]]
+) -> tuple[str, str, str]:
+    """`classify_run` of one run, with the split-named directories beside it."""
+    name = rd.ref.name
+    parent, last = _split(name)
+    # Only split-named siblings matter to `classify_run`: copying every sibling per run made a
+    # logdir of thousands of runs quadratic.
+    beside = split_children.get(parent)
+    siblings = frozenset(beside - {last}) if beside else _NO_SIBLINGS
+    scalar_tags = [rd.tags[int(t)] for t in fact.scalar_tag_ids]
+    has_hparams = any(tag.startswith(HPARAMS_TAG_PREFIX) for tag, _ in rd.hparam_contents)
+    return classify_run(name, scalar_tags, fact.histogram_tags, has_hparams, siblings=siblings)
+
+
+_NO_SIBLINGS: frozenset[str] = frozenset()
 
 
 def take_facts(run_data: list[RunData]) -> None:

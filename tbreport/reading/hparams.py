@@ -160,11 +160,12 @@ def collect_hparam_records(
 ) -> tuple[list[HparamRecord], list[ReadWarning]]:
     """Every hyperparameter record of ``run_data`` (values as their source wrote them, before
     any table turns a column into numbers) and the warnings about unreadable ones."""
-    logical_of = dict(zip(runs["run"], runs["logical_run"], strict=True))
+    logical_of = dict(zip(runs["run"].tolist(), runs["logical_run"].tolist(), strict=True))
     warnings: list[ReadWarning] = []
     records = _hf_args_records(text, logical_of)
     for rd in run_data:
-        records += _run_records(rd, logical_of, warnings)
+        if rd.ref.hparams_yaml or rd.hparam_contents:
+            records += _run_records(rd, logical_of, warnings)
     return records, warnings
 
 
@@ -253,7 +254,7 @@ def wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
         if name not in columns:
             columns.append(name)
         wide.setdefault(logical, {})[name] = value
-    logical_order = list(dict.fromkeys(runs["logical_run"]))
+    logical_order = list(dict.fromkeys(runs["logical_run"].tolist()))
     table = pd.DataFrame(
         [{"run": run, **wide.get(run, {})} for run in logical_order if run in wide],
         columns=["run", *columns],
