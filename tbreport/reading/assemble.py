@@ -658,7 +658,7 @@ def _scalar_codes(
         mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_type)
         tag_codes = mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag.astype(tag_type)
         run_codes = np.full(len(rd.scalar_tag), group[0], dtype=run_type)
-        rd.scalar_tag = np.zeros(0, np.int32)
+        rd.scalar_tag = _RELEASED_TAGS
         return run_codes, tag_codes
     sizes = np.array([len(run_data[i].scalar_tag) for i in group], dtype=np.int64)
     run_codes = np.repeat(np.asarray(group, dtype=run_type), sizes)
@@ -666,7 +666,7 @@ def _scalar_codes(
     tag_base = np.repeat(_starts(np.array([len(run_data[i].tags) for i in group])), sizes)
     local = _join([run_data[i].scalar_tag for i in group], np.int64)
     for i in group:
-        run_data[i].scalar_tag = np.zeros(0, np.int32)
+        run_data[i].scalar_tag = _RELEASED_TAGS
     tag_codes = mapping[tag_base + local] if len(local) else local.astype(tag_type)
     return run_codes, tag_codes
 
@@ -674,9 +674,13 @@ def _scalar_codes(
 def _take_column(run_data: list[RunData], name: str, dtype: DTypeLike) -> np.ndarray:
     """Concatenate one column over runs and release it from them (they are not used again)."""
     parts = [getattr(rd, name) for rd in run_data]
+    released = np.zeros(0, dtype)  # one empty array for all runs (thousands of small runs)
     for rd in run_data:
-        setattr(rd, name, np.zeros(0, dtype))
+        setattr(rd, name, released)
     return _join(parts, dtype)
+
+
+_RELEASED_TAGS = np.zeros(0, np.int32)
 
 
 def _code_type(categories: int) -> type[np.signedinteger[Any]]:

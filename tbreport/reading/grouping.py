@@ -164,6 +164,8 @@ def _classify(
     """`classify_run` of one run, with the split-named directories beside it."""
     name = rd.ref.name
     parent, last = _split(name)
+    if last not in SPLIT_DIRS and len(fact.scalar_tag_ids) != 1 and not TIMESTAMP_DIR.match(last):
+        return name, "", ""  # none of `classify_run`'s cases can apply (most runs)
     # Only split-named siblings matter to `classify_run`: copying every sibling per run made a
     # logdir of thousands of runs quadratic.
     beside = split_children.get(parent)
