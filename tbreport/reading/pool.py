@@ -248,7 +248,7 @@ def _mapper(packed: _Packed, fd: int | None) -> Callable[[_Array], np.ndarray]:
             mmap.mmap(
                 fd,
                 end - first,
-                flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0),
+                flags=mmap.MAP_PRIVATE,
                 prot=mmap.PROT_READ | mmap.PROT_WRITE,
                 offset=first,
             ),
