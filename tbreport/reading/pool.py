@@ -1,9 +1,9 @@
 """Worker processes that read batches of whole runs while this process walks the LOGDIR.
 
 `PoolReader` feeds forked workers (spawned where there is no fork) with batches of runs; each
-worker parses and assembles its runs (`tbreport.reading.files`) and sends back concatenated
-columns, histogram buckets through a file in shared memory. A worker killed by the OS costs a
-retry, not the read.
+worker parses and assembles its runs (`tbreport.reading.files`), writes their concatenated
+columns and histogram buckets to a file in shared memory and sends back where they are. A
+worker killed by the OS costs a retry, not the read.
 """
 
 from __future__ import annotations
@@ -280,9 +280,9 @@ class PoolReader:
 
     While the LOGDIR is walked (`add`), small batches keep every worker busy; the runs found
     meanwhile wait and, once all are known (`finish`), are cut into a few batches per worker,
-    largest first, so that the work evens out. Workers assemble whole runs and send back
-    compact arrays (histogram buckets through a file in shared memory), so the reading process
-    only combines.
+    largest first, so that the work evens out. Workers assemble whole runs and write their
+    arrays to a file in shared memory, which the reading process maps batch by batch as they
+    arrive (building histogram bucket views meanwhile), so that it only combines at the end.
 
     A worker killed by the OS costs a retry, not the read: batches whose worker died are read
     again once in fresh workers; the files of batches lost a second time are then parsed one
@@ -408,8 +408,8 @@ class PoolReader:
             gc.unfreeze()
 
     def _start_pool(self, size: int) -> None:
-        # Forked workers write histogram buckets to a file in shared memory they inherit (the
-        # same file for a retry: it holds what the first workers wrote).
+        # Forked workers write their arrays to a file in shared memory they inherit (the same
+        # file for a retry: it holds what the first workers wrote).
         if self.spill_file is None and self.method == "fork":
             self.spill_file = _spill_file()
         spill = self.spill_file[0] if self.spill_file is not None else None
