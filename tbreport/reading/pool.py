@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -109,13 +109,13 @@ def _pack(runs: list[RunData]) -> _Packed:
 
 
 def _spill(packed: _Packed, fd: int) -> None:
-    """Write the batch's columns and buckets to the shared-memory file ``fd`` (one stretch
-    reserved under a lock at its end, written without it) and leave only where they are to
-    pickle: the reading process maps the stretch instead of unpickling the arrays from a pipe
-    (which holds up the worker while it is read). Without space, they are pickled as usual."""
+    """Write the batch's arrays to the shared-memory file ``fd`` (one stretch reserved under a
+    lock at its end, written without it) and leave only where they are to pickle: the reading
+    process maps the stretch instead of unpickling the arrays from a pipe (which holds up the
+    worker while it is read). Without space, they are pickled as usual."""
     import fcntl
 
-    arrays = _swap_arrays(packed, None)
+    arrays = [a for a in _arrays(packed) if isinstance(a, np.ndarray)]
     size = sum(_padded(array.nbytes) for array in arrays)
     if not size:
         return
@@ -133,26 +133,30 @@ def _spill(packed: _Packed, fd: int) -> None:
             start += _padded(array.nbytes)
     except OSError:
         return
-    _swap_arrays(packed, iter(written))
+    places = iter(written)
+    _replace_arrays(packed, lambda a: next(places) if isinstance(a, np.ndarray) else a)
 
 
-def _swap_arrays(packed: _Packed, replacements: Iterator[_InFile] | None) -> list[np.ndarray]:
-    """The batch's arrays (columns, then each run's histogram columns, limits and counts); with
-    ``replacements``, each is replaced by the next of them, in that order."""
-    found: list[np.ndarray] = []
-
-    def swap(array: _Array) -> _Array:
-        if not isinstance(array, np.ndarray):
-            return array
-        found.append(array)
-        return next(replacements) if replacements is not None else array
-
+def _replace_arrays(packed: _Packed, change: Callable[[_Array], _Array]) -> None:
+    """Replace each array of the batch by ``change(array)``, always in the same order: the
+    columns, then each run's histogram columns, limits and counts."""
     for name, column in packed.columns.items():
-        packed.columns[name] = swap(column)
+        packed.columns[name] = change(column)
     for k, entry in enumerate(packed.histograms):
         if entry is not None:
-            rows = {name: swap(column) for name, column in entry[0].items()}
-            packed.histograms[k] = (rows, swap(entry[1]), swap(entry[2]))
+            rows = {name: change(column) for name, column in entry[0].items()}
+            packed.histograms[k] = (rows, change(entry[1]), change(entry[2]))
+
+
+def _arrays(packed: _Packed) -> list[_Array]:
+    """The batch's arrays, in the order of `_replace_arrays`."""
+    found: list[_Array] = []
+
+    def keep(array: _Array) -> _Array:
+        found.append(array)
+        return array
+
+    _replace_arrays(packed, keep)
     return found
 
 
@@ -163,8 +167,12 @@ def _padded(nbytes: int) -> int:
 
 def _unpack(packed: _Packed, fd: int | None) -> list[RunData]:
     """The runs of a batch, their arrays in the spill file ``fd`` (if any) mapped."""
-    resolve = _mapper(packed, fd)
-    columns = {name: resolve(a) for name, a in packed.columns.items()}
+    in_file = [a for a in _arrays(packed) if isinstance(a, _InFile)]
+    if in_file:
+        if fd is None:
+            raise RuntimeError("a worker's arrays are in a spill file this process does not have")
+        _replace_arrays(packed, _mapper(in_file, fd))
+    columns = cast("dict[str, np.ndarray]", packed.columns)  # all arrays by now
     bounds = np.concatenate(([0], np.cumsum(packed.sizes))).tolist()
     runs = []
     for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
@@ -174,9 +182,9 @@ def _unpack(packed: _Packed, fd: int | None) -> list[RunData]:
         entry = packed.histograms[i]
         histograms = (
             HistogramColumns(
-                **{name: resolve(column) for name, column in entry[0].items()},
-                limits=resolve(entry[1]),
-                counts=resolve(entry[2]),
+                **cast("dict[str, np.ndarray]", entry[0]),
+                limits=cast("np.ndarray", entry[1]),
+                counts=cast("np.ndarray", entry[2]),
             )
             if entry is not None
             else _NO_HISTOGRAMS
@@ -227,22 +235,15 @@ def _spill_file() -> tuple[int, str] | None:
         return None
 
 
-def _mapper(packed: _Packed, fd: int | None) -> Callable[[_Array], np.ndarray]:
-    """How to turn the batch's arrays into arrays: those in the spill file ``fd`` become views
-    of a private (copy on write) mapping of the stretch the worker wrote, so there is no copy
-    and the arrays are writable without any other process seeing the change."""
-    found = [a for a in packed.columns.values() if isinstance(a, _InFile)]
-    for entry in packed.histograms:
-        if entry is not None:
-            arrays = [*entry[0].values(), entry[1], entry[2]]
-            found.extend(a for a in arrays if isinstance(a, _InFile))
-    if not found or fd is None:
-        return lambda a: a if isinstance(a, np.ndarray) else np.zeros(0)
+def _mapper(in_file: list[_InFile], fd: int) -> Callable[[_Array], _Array]:
+    """How to turn the arrays ``in_file`` of the spill file ``fd`` into arrays: views of a
+    private (copy on write) mapping of the stretch that holds them, so there is no copy and the
+    arrays are writable without any other process seeing the change."""
     import mmap
 
-    first = min(a.offset for a in found)
+    first = min(a.offset for a in in_file)
     first -= first % mmap.ALLOCATIONGRANULARITY  # mmap needs an aligned start
-    end = max(a.offset + np.dtype(a.dtype).itemsize * a.length for a in found)
+    end = max(a.offset + np.dtype(a.dtype).itemsize * a.length for a in in_file)
     try:
         flat = np.frombuffer(
             mmap.mmap(
@@ -265,7 +266,7 @@ def _mapper(packed: _Packed, fd: int | None) -> Callable[[_Array], np.ndarray]:
             done += got
         flat = np.frombuffer(raw, dtype=np.uint8)
 
-    def resolve(a: _Array) -> np.ndarray:
+    def resolve(a: _Array) -> _Array:
         if isinstance(a, np.ndarray):
             return a
         dtype = np.dtype(a.dtype)
