@@ -321,3 +321,19 @@ def test_small_logdirs_are_read_in_this_process_without_jobs(monkeypatch, tmp_pa
     assert pools == []
     tbreport.read(logdir, jobs=2)
     assert pools
+
+
+def test_run_references_pickle_whole():
+    """Workers receive runs pickled by constructor arguments: every field must be among them."""
+    import dataclasses
+    import pickle
+
+    from tbreport.reading.discovery import EventFileRef, RunRef
+
+    ref = EventFileRef(path="/x/run/events.out", display="run/events.out", size=7)
+    run = RunRef(name="run", directory="/x/run", files=[ref, ref], hparams_yaml="/x/run/h.yaml")
+    for value in (ref, run):
+        assert len(value.__reduce__()[1]) == len(dataclasses.fields(value))
+        again = pickle.loads(pickle.dumps(value))
+        assert again == value
+        assert type(again) is type(value)
