@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -316,6 +317,9 @@ class PoolReader:
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
         self.futures: dict[Future[_Packed], list[int]] = {}
+        # Futures as they finish (appended by the pool's thread): `add`, called once per run
+        # found, looks here instead of asking every future whether it is done.
+        self.finished: deque[Future[_Packed]] = deque()
         self.spill_file: tuple[int, str] | None = None
         self.bytes_found = 0
         # Without a number of jobs, workers start only for this much data (see `_worker_count`).
@@ -342,7 +346,12 @@ class PoolReader:
             or len(self.runs) < 2 * self.workers  # enough files for every worker
         ):
             return
-        self._collect([future for future in self.futures if future.done()])
+        if len(self.futures) >= 2 * self.workers and not self.finished:
+            return  # every worker has work and nothing came back
+        done = []
+        while self.finished:
+            done.append(self.finished.popleft())
+        self._collect(done)
         while self.waiting_bytes >= EARLY_BATCH_BYTES and len(self.futures) < 2 * self.workers:
             self._submit([self._take_waiting(EARLY_BATCH_BYTES)], workers=self.workers)
 
@@ -405,6 +414,7 @@ class PoolReader:
                     self.lost.append(task)
                     continue
                 self.futures[future] = task
+                future.add_done_callback(self.finished.append)
         finally:
             gc.unfreeze()
 
@@ -430,7 +440,9 @@ class PoolReader:
     def _collect(self, done: list[Future[_Packed]]) -> None:
         """Keep the batches ``done``."""
         for future in done:
-            task = self.futures.pop(future)
+            task = self.futures.pop(future, None)
+            if task is None:  # collected already (`_wait` and `finished` both name it)
+                continue
             try:
                 packed = future.result()
             except BrokenProcessPool:
@@ -454,6 +466,7 @@ class PoolReader:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
         self.futures.clear()
+        self.finished.clear()
 
     def _read_lost_one_file_per_process(self) -> None:
         lost_runs = [i for task in self.lost for i in task]
