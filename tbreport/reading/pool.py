@@ -64,7 +64,7 @@ class _InFile(NamedTuple):
 
 # What a worker sends back for a batch of runs: their scalar columns concatenated (pickling costs
 # a few arrays per batch rather than objects per run), each run's histogram columns (None without
-# histograms; only the buckets they use) and its other fields. The run references are not sent.
+# histograms) and its other fields. The run references are not sent.
 _SCALAR_COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
 _Array = np.ndarray | _InFile
 
@@ -78,11 +78,6 @@ class _Packed(NamedTuple):
 
 
 def _pack(runs: list[RunData]) -> _Packed:
-    histograms: list[tuple[dict[str, _Array], _Array, _Array] | None] = []
-    for rd in runs:
-        h = rd.histograms.compacted() if len(rd.histograms) else None
-        rows = {name: getattr(h, name) for name in HistogramColumns._ROW_FIELDS} if h else {}
-        histograms.append((rows, h.limits, h.counts) if h is not None else None)
     return _Packed(
         sizes=np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
         columns={
@@ -91,7 +86,7 @@ def _pack(runs: list[RunData]) -> _Packed:
             else np.zeros(0)
             for name in _SCALAR_COLUMNS
         },
-        histograms=histograms,
+        histograms=_histogram_entries(runs),
         rest=[
             (
                 rd.tags,
@@ -109,6 +104,35 @@ def _pack(runs: list[RunData]) -> _Packed:
     )
 
 
+def _histogram_entries(
+    runs: list[RunData],
+) -> list[tuple[dict[str, _Array], _Array, _Array] | None]:
+    """Each run's histogram columns, limits and counts (None without histograms).
+
+    Runs decoded together share their flat bucket arrays, which are sent once for all of them
+    (the spill file and pickle both write an array once per batch), so they are kept as they
+    are: copying out each run's buckets costs more than the buckets no row uses. A run that
+    uses under half of what it would send is compacted.
+    """
+    used: dict[int, int] = {}  # bytes of each flat array that the rows of the batch use
+    for rd in runs:
+        h = rd.histograms
+        if len(h):
+            used[id(h.limits)] = used.get(id(h.limits), 0) + 8 * int(h.limit_size.sum())
+            used[id(h.counts)] = used.get(id(h.counts), 0) + 8 * int(h.count_size.sum())
+    entries: list[tuple[dict[str, _Array], _Array, _Array] | None] = []
+    for rd in runs:
+        h = rd.histograms
+        if not len(h):
+            entries.append(None)
+            continue
+        if 2 * used[id(h.limits)] < h.limits.nbytes or 2 * used[id(h.counts)] < h.counts.nbytes:
+            h = h.compacted()
+        rows: dict[str, _Array] = {name: getattr(h, name) for name in HistogramColumns._ROW_FIELDS}
+        entries.append((rows, h.limits, h.counts))
+    return entries
+
+
 def _spill(packed: _Packed, fd: int) -> None:
     """Write the batch's arrays to the shared-memory file ``fd`` (one stretch reserved under a
     lock at its end, written without it) and leave only where they are to pickle: the reading
@@ -116,7 +140,8 @@ def _spill(packed: _Packed, fd: int) -> None:
     worker while it is read). Without space, they are pickled as usual."""
     import fcntl
 
-    arrays = [a for a in _arrays(packed) if isinstance(a, np.ndarray)]
+    # Each array once: runs decoded together share their buckets.
+    arrays = list({id(a): a for a in _arrays(packed) if isinstance(a, np.ndarray)}.values())
     size = sum(_padded(array.nbytes) for array in arrays)
     if not size:
         return
@@ -127,20 +152,19 @@ def _spill(packed: _Packed, fd: int) -> None:
             os.ftruncate(fd, start + size)
         finally:
             fcntl.lockf(fd, fcntl.LOCK_UN)
-        written = []
+        written: dict[int, _InFile] = {}
         for array in arrays:
             _write_at(fd, array, start)
-            written.append(_InFile(start, array.dtype.str, len(array)))
+            written[id(array)] = _InFile(start, array.dtype.str, len(array))
             start += _padded(array.nbytes)
     except OSError:
         return
-    places = iter(written)
-    _replace_arrays(packed, lambda a: next(places) if isinstance(a, np.ndarray) else a)
+    _replace_arrays(packed, lambda a: written[id(a)] if isinstance(a, np.ndarray) else a)
 
 
 def _replace_arrays(packed: _Packed, change: Callable[[_Array], _Array]) -> None:
-    """Replace each array of the batch by ``change(array)``, always in the same order: the
-    columns, then each run's histogram columns, limits and counts."""
+    """Replace each array of the batch (the columns, then each run's histogram columns, limits
+    and counts) by ``change(array)``."""
     for name, column in packed.columns.items():
         packed.columns[name] = change(column)
     for k, entry in enumerate(packed.histograms):
@@ -150,7 +174,7 @@ def _replace_arrays(packed: _Packed, change: Callable[[_Array], _Array]) -> None
 
 
 def _arrays(packed: _Packed) -> list[_Array]:
-    """The batch's arrays, in the order of `_replace_arrays`."""
+    """The batch's arrays (an array shared by runs once per run)."""
     found: list[_Array] = []
 
     def keep(array: _Array) -> _Array:
