@@ -4,6 +4,7 @@ definition (`assemble.histogram_statistics`) row for row."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import struct
@@ -608,6 +609,37 @@ def test_a_spilled_batch_holds_no_arrays_and_unpacks_to_the_same_runs(histogram_
         ]
         assert a.histograms.step.tolist() == b.histograms.step.tolist()
         assert (a.tags, a.facts) == (b.tags, b.facts)
+
+
+def test_runs_decoded_together_send_their_shared_buckets_once(tmp_path):
+    import tempfile
+
+    from tbreport.reading import pool
+    from tbreport.reading.discovery import discover_runs
+
+    for r in range(4):
+        (tmp_path / f"run{r}").mkdir()
+        (tmp_path / f"run{r}" / event_file_name(0)).write_bytes(_file(_plain_records(80, seed=r)))
+    runs, _ = discover_runs(tmp_path)
+    plain = pool._unpack(pool._read_run_batch(runs, None, None), None)
+    assert len({id(rd.histograms.limits) for rd in plain}) == 1  # one flat array for all
+    buckets = sum(
+        8 * (int(rd.histograms.limit_size.sum()) + int(rd.histograms.count_size.sum()))
+        for rd in plain
+    )
+    with tempfile.TemporaryFile() as spill:
+        spilled = pool._unpack(
+            pool._read_run_batch(runs, None, None, spill.fileno()), spill.fileno()
+        )
+        # Written once for the batch: four runs' worth, not four times all four.
+        assert os.fstat(spill.fileno()).st_size < 1.2 * buckets + 50_000
+    for a, b in zip(plain, spilled, strict=True):
+        assert [r.bucket.tobytes() for r in a.histograms] == [
+            r.bucket.tobytes() for r in b.histograms
+        ]
+        assert [r.bucket_limit.tobytes() for r in a.histograms] == [
+            r.bucket_limit.tobytes() for r in b.histograms
+        ]
 
 
 @pytest.mark.parametrize("layout", ["uniform", "stretches", "ragged", "gaps", "empty-rows"])
