@@ -127,19 +127,22 @@ def test_mann_kendall_matches_pymannkendall():
     assert test.slope == pytest.approx(0.02154746121044899, rel=1e-9)
 
 
+@pytest.mark.parametrize("nans", [True, False])
 @pytest.mark.parametrize("accelerated", [True, False])
-def test_rolling_median_matches_pandas_on_every_path(monkeypatch, accelerated):
-    """The sorted-window path (short curves), bottleneck's and pandas' give the same medians:
-    shrinking edge windows, NaNs skipped, a window of only NaNs NaN."""
+def test_rolling_median_matches_pandas_on_every_path(monkeypatch, accelerated, nans):
+    """The sorted-window path (short curves, with and without NaNs), bottleneck's and pandas'
+    give the same medians: shrinking edge windows, NaNs skipped, a window of only NaNs NaN."""
     import pandas as pd
 
     if not accelerated:
         monkeypatch.setattr(stats, "move_median", None)
     rng = np.random.default_rng(5)
-    for n, window in [(7, 3), (40, 9), (300, 31), (3000, 301), (20_000, 2001), (50, 200)]:
+    for n, window in [(1, 3), (2, 5), (7, 3), (8, 4), (40, 9), (300, 31), (3000, 301),
+                      (20_000, 2001), (50, 200)]:  # fmt: skip
         y = rng.normal(size=n)
-        y[rng.random(n) < 0.1] = np.nan
-        y[: min(5, n)] = np.nan  # a window of only NaNs at the start
+        if nans:
+            y[rng.random(n) < 0.1] = np.nan
+            y[: min(5, n)] = np.nan  # a window of only NaNs at the start
         half = window // 2
         expected = pd.Series(y).rolling(2 * half + 1, center=True, min_periods=1).median()
         got = stats.rolling_median(y, window=window)

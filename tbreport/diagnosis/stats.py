@@ -12,10 +12,12 @@ Detectors decide on smoothed levels, robust scales and trend tests, never on one
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -106,15 +108,46 @@ _SMALL_WINDOWS = 50_000
 def _rolling_median_sorted(y: np.ndarray, half: int) -> np.ndarray:
     """`rolling_median` by sorting each (NaN-padded) window: NaNs sort last, so the median of
     a window is the middle of its first ``count`` values; infinities stay, exactly."""
-    padded = np.concatenate([np.full(half, np.nan), y, np.full(half, np.nan)])
-    windows = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
-    count = np.sum(~np.isnan(windows), axis=1)
-    rows = np.arange(y.size)
-    low = windows[rows, np.maximum(count - 1, 0) // 2]
-    high = windows[rows, np.maximum(count, 1) // 2 - (count == 0)]
-    with np.errstate(invalid="ignore"):  # inf + -inf in one window: NaN, as a median of both
-        middle = np.where(count % 2 == 1, low, (low + high) / 2)
-    return np.where(count > 0, middle, np.nan)
+    n = y.size
+    padded = np.full(n + 2 * half, np.nan)
+    padded[half : half + n] = y
+    layout = _window_layout(n, half)
+    windows = padded[layout.members]  # a copy, sorted in place
+    windows.sort(axis=1)
+    if np.isnan(y).any():
+        count = np.count_nonzero(~np.isnan(windows), axis=1)
+        low = windows[layout.rows, np.maximum(count - 1, 0) // 2]
+        high = windows[layout.rows, np.maximum(count, 1) // 2 - (count == 0)]
+        with np.errstate(invalid="ignore"):  # inf + -inf in one window: NaN, as their median
+            middle = np.where(count % 2 == 1, low, (low + high) / 2)
+        return np.where(count > 0, middle, np.nan)
+    # No NaN: only the edge windows are short, and their counts depend on n and half alone.
+    low = windows[layout.rows, layout.low]
+    high = windows[layout.rows, layout.high]
+    with np.errstate(invalid="ignore"):
+        medians: np.ndarray = np.where(layout.odd, low, (low + high) / 2)
+    return medians
+
+
+class _WindowLayout(NamedTuple):
+    members: np.ndarray  # (n, window) positions in the padded curve
+    rows: np.ndarray
+    low: np.ndarray  # per window without NaN: the lower and upper middle positions
+    high: np.ndarray
+    odd: np.ndarray  # whether the window holds an odd number of points
+
+
+@functools.lru_cache(maxsize=32)
+def _window_layout(n: int, half: int) -> _WindowLayout:
+    """Index arrays of the rolling windows of ``n`` points (the runs of a logdir share lengths,
+    so the many short curves of a diagnosis reuse them); read-only, as they are shared."""
+    rows = np.arange(n)
+    members = rows[:, None] + np.arange(2 * half + 1)
+    count = np.minimum(rows + half, n - 1) - np.maximum(rows - half, 0) + 1
+    layout = _WindowLayout(members, rows, (count - 1) // 2, count // 2, count % 2 == 1)
+    for array in layout:
+        array.flags.writeable = False
+    return layout
 
 
 def mad(values: ArrayLike) -> float:
