@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tbreport.diagnosis.semantics import RunSemantics
-from tbreport.diagnosis.stats import rolling_median
+from tbreport.diagnosis.stats import rolling_median, small_median
 from tbreport.errors import ConfigError
 from tbreport.model import Finding, Mark, ReadWarning, Severity
 
@@ -682,16 +682,6 @@ def trend_level(values: np.ndarray, *, fraction: float = 0.1, minimum: int = 3) 
     return rolling_median(values, window=window)
 
 
-def small_median(values: np.ndarray) -> float:
-    """``np.median`` of a 1-D array without its dispatch overhead (tens of microseconds, which
-    the many medians of short curves added up to); NaN when any value is NaN, as np.median."""
-    ordered = np.sort(values)
-    n = ordered.size
-    if n == 0 or np.isnan(ordered[-1]):
-        return float("nan")
-    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
-
-
 def head_level(
     values: np.ndarray, *, fraction: float = 0.1, minimum: int = 1, maximum: int = 20
 ) -> float:
@@ -735,7 +725,7 @@ def train_at(train: Curve, steps: np.ndarray) -> np.ndarray:
     lows = np.concatenate([[0], highs[:-1]]) if steps.size else highs
     for i, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
         if hi > lo:
-            out[i] = float(np.median(finite.values[lo:hi]))
+            out[i] = small_median(finite.values[lo:hi])
     return out
 
 

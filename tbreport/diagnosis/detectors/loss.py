@@ -21,12 +21,17 @@ from tbreport.diagnosis.detectors.base import (
     param,
     pct,
     positive_log,
-    small_median,
     tail_level,
     train_at,
     trend_level,
 )
-from tbreport.diagnosis.stats import block_medians, mann_kendall, rolling_median, sign_change_ratio
+from tbreport.diagnosis.stats import (
+    block_medians,
+    mann_kendall,
+    rolling_median,
+    sign_change_ratio,
+    small_median,
+)
 from tbreport.model import Finding, Severity
 
 
