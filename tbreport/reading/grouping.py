@@ -126,27 +126,39 @@ def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.
     classes = [
         _classify(rd, fact, split_children) for rd, fact in zip(run_data, facts, strict=True)
     ]
-    # Built column by column (rows of dicts cost a dict and a key lookup per cell).
+
+    # Built column by column (rows of dicts cost a dict and a key lookup per cell), numbers as
+    # typed arrays (pandas infers the type of a list of ints value by value).
+    def ints(values: list[int]) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
     columns = {
         "run": names,
         "logical_run": [c[0] for c in classes],
         "subrun_kind": [c[1] for c in classes],
         "subrun_key": [c[2] for c in classes],
-        "files": [rd.files for rd in run_data],
-        "bytes": [rd.bytes for rd in run_data],
-        "scalar_tags": [len(f.scalar_tag_ids) for f in facts],
-        "histogram_tags": [f.histogram_tags for f in facts],
-        "scalars": [len(rd.scalar_tag) for rd in run_data],
-        "histograms": [len(rd.histograms) for rd in run_data],
-        "first_step": pd.array([f.first_step for f in facts], dtype="Int64"),
-        "last_step": pd.array([f.last_step for f in facts], dtype="Int64"),
+        "files": ints([rd.files for rd in run_data]),
+        "bytes": ints([rd.bytes for rd in run_data]),
+        "scalar_tags": ints([len(f.scalar_tag_ids) for f in facts]),
+        "histogram_tags": ints([f.histogram_tags for f in facts]),
+        "scalars": ints([len(rd.scalar_tag) for rd in run_data]),
+        "histograms": ints([len(rd.histograms) for rd in run_data]),
+        "first_step": _nullable_ints([f.first_step for f in facts]),
+        "last_step": _nullable_ints([f.last_step for f in facts]),
         "first_wall_time": np.array([f.first_wall for f in facts], dtype=np.float64),
         "last_wall_time": np.array([f.last_wall for f in facts], dtype=np.float64),
-        "duplicate_steps": [rd.duplicate_steps for rd in run_data],
-        "purged": [rd.purged for rd in run_data],
-        "warnings": [warning_count.get(name, 0) for name in names],
+        "duplicate_steps": ints([rd.duplicate_steps for rd in run_data]),
+        "purged": ints([rd.purged for rd in run_data]),
+        "warnings": ints([warning_count.get(name, 0) for name in names]),
     }
     return pd.DataFrame(columns, columns=INVENTORY_COLUMNS)
+
+
+def _nullable_ints(values: list[float | None]) -> pd.api.extensions.ExtensionArray:
+    """An ``Int64`` column of ``values`` (None missing), built from arrays, not value by value."""
+    missing = np.array([v is None for v in values], dtype=bool)
+    filled = np.array([0 if v is None else v for v in values], dtype=np.int64)
+    return pd.arrays.IntegerArray(filled, missing)
 
 
 # The inventory's types where they are not the ones pandas infers from Python values.
