@@ -62,14 +62,15 @@ class _InFile(NamedTuple):
     length: int
 
 
-# What a worker sends back for a batch of runs: their scalar columns concatenated (pickling costs
-# a few arrays per batch rather than objects per run), each run's histogram columns (None without
-# histograms) and its other fields. The run references are not sent.
 _SCALAR_COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
 _Array = np.ndarray | _InFile
 
 
 class _Packed(NamedTuple):
+    """What a worker sends back for a batch of runs: their scalar columns concatenated (a few
+    arrays per batch rather than objects per run), each run's histogram columns (None without
+    histograms) and its other fields. The run references are not sent."""
+
     sizes: np.ndarray  # scalar rows per run
     columns: dict[str, _Array]
     # Per run: None, or its histograms' per-row columns, limits and counts.
