@@ -14,12 +14,13 @@ from tbreport.cli.common import SEVERITY_COLOURS, read_logdir, use_colour
 from tbreport.cli.options import (
     build_config,
     config_option,
+    fail_on_option,
+    format_option,
     quiet_option,
     read_options,
     selection_options,
 )
 from tbreport.diagnosis import Diagnosis, diagnose
-from tbreport.diagnosis.config import FAIL_LEVELS
 from tbreport.diagnosis.detectors import ALL_DETECTORS, Detector, find_detector
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from tbreport.model import Finding, Severity
@@ -119,21 +120,10 @@ def render_text(
 
 @click.command()
 @click.argument("logdir", type=click.Path(path_type=str))
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(["text", "json", "csv"], help="Output format.")
 @selection_options
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_LEVELS)),
-    default=None,
-    help="Exit 1 on a finding at or above this severity [default: the config's, else error].",
+@fail_on_option(
+    help="Exit 1 on a finding at or above this severity [default: the config's, else error]."
 )
 @config_option
 @click.option(
@@ -284,13 +274,8 @@ def matching_detectors(key: str) -> list[type[Detector]]:
 
 @click.command()
 @click.argument("rule", required=False)
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
+@format_option(
+    ["text", "json", "markdown"],
     help=(
         "Output format (markdown: the README's table; with RULE, the sections of docs/rules.md, "
         "all of it for 'all')."

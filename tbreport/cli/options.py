@@ -4,7 +4,9 @@
 - `selection_options` (``--select --extend-select --ignore --role``) and `config_option`
   (``--config``): every verb that diagnoses (check, report, audit, watch), turned into one
   `Config` by `build_config`;
-- `quiet_option` (``-q``) and `verbose_option` (``-v``).
+- `quiet_option` (``-q``) and `verbose_option` (``-v``);
+- `format_option` (``-f/--format``, each verb its own choices) and `fail_on_option`
+  (``--fail-on``: check, watch).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tbreport.diagnosis.config import Config, load_config
+from tbreport.diagnosis.config import FAIL_LEVELS, Config, load_config
 from tbreport.diagnosis.roles import ALL_ROLES, parse_role_option
 
 #: A command function (or command) that an option bundle decorates and returns, typed as it was.
@@ -148,3 +150,21 @@ def verbose_option(func: F) -> F:
     return click.option(
         "--verbose", "-v", is_flag=True, help="List every reading warning, not one per kind."
     )(func)
+
+
+def format_option(choices: list[str], *, help: str) -> Callable[[F], F]:
+    """``-f/--format`` into ``output_format``, among ``choices`` (the first is the default)."""
+    return click.option(
+        "--format",
+        "-f",
+        "output_format",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+def fail_on_option(*, help: str) -> Callable[[F], F]:
+    """``--fail-on``: the severity at which the verb exits 1 (None: the config's)."""
+    return click.option("--fail-on", type=click.Choice(list(FAIL_LEVELS)), default=None, help=help)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from tbreport._version import __version__
 from tbreport.cli.common import plural, probe_output, read_logdir
-from tbreport.cli.options import quiet_option, read_options, verbose_option
+from tbreport.cli.options import format_option, quiet_option, read_options, verbose_option
 from tbreport.diagnosis import describe_meanings
 from tbreport.outputs import DIR_MARKER, check_output_dir, mark_output_dir, remove_stale
 from tbreport.reading.reader import Engine
@@ -30,15 +30,7 @@ from tbreport.textsafe import term_safe
         "the detectors use it for) and each logical run's kind, with the evidence."
     ),
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-    help="Text for people, JSON or CSV for programs.",
-)
+@format_option(["text", "json", "csv"], help="Text for people, JSON or CSV for programs.")
 @read_options
 @quiet_option
 @verbose_option
@@ -232,13 +224,8 @@ def format_listing(result: ReadResult) -> str:
 @click.option(
     "-o", "--output", "output", required=True, type=click.Path(), help="Directory to write into."
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["csv", "parquet"]),
-    default="csv",
-    show_default=True,
+@format_option(
+    ["csv", "parquet"],
     help="CSV (formula-safe, opens anywhere) or Parquet (typed, compact; needs pyarrow).",
 )
 @click.option("--wide", is_flag=True, help="Also write scalars_wide: one column per tag.")

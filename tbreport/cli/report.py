@@ -12,6 +12,7 @@ from tbreport.cli.common import STDOUT, plural, probe_output, read_logdir
 from tbreport.cli.options import (
     build_config,
     config_option,
+    format_option,
     quiet_option,
     read_options,
     selection_options,
@@ -77,13 +78,8 @@ def _summary(diagnosis: Diagnosis) -> str:
     help=f"HTML file ('-': standard output), or directory for --format csv "
     f"[default: {DEFAULT_HTML}, {DEFAULT_CSV_DIR}/].",
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["html", "csv"]),
-    default="html",
-    show_default=True,
+@format_option(
+    ["html", "csv"],
     help="One HTML file, or a directory of CSV files (summary, findings, every point).",
 )
 @click.option(

@@ -12,8 +12,13 @@ from pathlib import Path
 import click
 
 from tbreport.cli.common import SEVERITY_COLOURS
-from tbreport.cli.options import build_config, config_option, selection_options
-from tbreport.diagnosis.config import FAIL_LEVELS
+from tbreport.cli.options import (
+    build_config,
+    config_option,
+    fail_on_option,
+    format_option,
+    selection_options,
+)
 from tbreport.errors import EXIT_FINDINGS, EXIT_OK
 from tbreport.model import Finding, ReadWarning, Severity
 from tbreport.monitor import Monitor, RunStatus
@@ -169,22 +174,14 @@ def _findings_signature(monitor: Monitor) -> tuple[tuple[str, str, str], ...]:
     show_default=True,
     help="Seconds between polls.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@format_option(
+    ["text", "json"],
     help="text: a live table on a terminal (else one line per finding); json: one JSON object "
     "per new finding per line.",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_LEVELS)),
-    default=None,
+@fail_on_option(
     help="Exit 1 as soon as a finding at or above this severity appears "
-    "[default: the config's, else error].",
+    "[default: the config's, else error]."
 )
 @click.option(
     "--until-idle",
