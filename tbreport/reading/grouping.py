@@ -75,6 +75,12 @@ def _is_split(last: str, scalar_tags: list[str], siblings: frozenset[str]) -> bo
     )
 
 
+def _plain_run(last: str, scalar_tags: int) -> bool:
+    """Whether a directory named ``last`` with that many scalar tags is a run of its own
+    whatever else it holds: none of `classify_run`'s sub-run cases can apply."""
+    return last not in SPLIT_DIRS and scalar_tags != 1 and not TIMESTAMP_DIR.match(last)
+
+
 def classify_run(
     name: str,
     scalar_tags: list[str],
@@ -92,6 +98,8 @@ def classify_run(
     if name == ".":
         return name, "", ""
     parent, last = _split(name)
+    if _plain_run(last, len(scalar_tags)):
+        return name, "", ""
     if TIMESTAMP_DIR.match(last) and has_hparams and histogram_tags == 0:
         return parent, "hparams-session", last
     if siblings is None:
@@ -176,8 +184,8 @@ def _classify(
     """`classify_run` of one run, with the split-named directories beside it."""
     name = rd.ref.name
     parent, last = _split(name)
-    if last not in SPLIT_DIRS and len(fact.scalar_tag_ids) != 1 and not TIMESTAMP_DIR.match(last):
-        return name, "", ""  # none of `classify_run`'s cases can apply (most runs)
+    if _plain_run(last, len(fact.scalar_tag_ids)):
+        return name, "", ""  # most runs: without building the tag list `classify_run` takes
     # Only split-named siblings matter to `classify_run`: copying every sibling per run made a
     # logdir of thousands of runs quadratic.
     beside = split_children.get(parent)

@@ -164,8 +164,7 @@ def collect_hparam_records(
     warnings: list[ReadWarning] = []
     records = _hf_args_records(text, logical_of)
     for rd in run_data:
-        if rd.ref.hparams_yaml or rd.hparam_contents:
-            records += _run_records(rd, logical_of, warnings)
+        records += _run_records(rd, logical_of, warnings)
     return records, warnings
 
 
@@ -202,6 +201,8 @@ def _run_records(
 ) -> list[HparamRecord]:
     """A run directory's Lightning ``hparams.yaml`` and hparams-plugin records."""
     records: list[HparamRecord] = []
+    if not rd.ref.hparams_yaml and not rd.hparam_contents:
+        return records  # most runs (thousands in a sweep)
     run = rd.ref.name
     logical = logical_of.get(run, run)
     if rd.ref.hparams_yaml:
