@@ -16,6 +16,7 @@ but file names we write.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 import re
 import stat
@@ -281,3 +282,8 @@ def remove_stale(directory: Path, *, known: tuple[str, ...], written: list[Path]
             path.unlink()
             removed.append(path)
     return removed
+
+
+def stamp_text(when: _dt.datetime | None = None) -> str:
+    """The time stamp written into reports: ``2026-12-07 05:40 UTC`` (default: now, local zone)."""
+    return (when or _dt.datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M %Z").strip()

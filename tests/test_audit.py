@@ -432,6 +432,109 @@ def test_default_cache_dir_respects_xdg(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "tbreport"
 
 
+def test_first_audit_holds_what_its_cached_reaudit_gives(logdir, tmp_path):
+    cache = tmp_path / "cache"
+    first = audit([logdir], jobs=1, cache_dir=cache)
+    second = audit([logdir], jobs=1, cache_dir=cache)
+    assert first.stats.audited_units > 0
+    assert second.stats.audited_units == 0
+    # Value for value, types included (repr: NaN equals NaN).
+    assert repr(first.runs) == repr(second.runs)
+
+
+def _fixed_stamp(monkeypatch):
+    import tbreport.audit.cache as audit_cache
+
+    monkeypatch.setattr(audit_cache, "stamp_text", lambda when=None: "STAMP")
+
+
+def _count_renders(monkeypatch) -> list[int]:
+    import tbreport.audit.render as audit_render
+
+    calls: list[int] = []
+    real = audit_render.render_audit_page
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit_render, "render_audit_page", counted)
+    return calls
+
+
+def test_writing_an_unchanged_result_again_renders_nothing(logdir, tmp_path, monkeypatch):
+    from tbreport.audit.render import render_audit_html
+    from tbreport.report.csvsafe import write_csv
+
+    _fixed_stamp(monkeypatch)
+    renders = _count_renders(monkeypatch)
+    cache = tmp_path / "cache"
+    first = audit([logdir], jobs=1, cache_dir=cache)
+    write_audit(first, tmp_path / "first")
+    assert len(renders) == 1
+    again = audit([logdir], jobs=1, cache_dir=cache)
+    write_audit(again, tmp_path / "again")
+    assert len(renders) == 1  # the kept files were written
+    # What was written is what rendering the re-audit gives, with its own count of cached
+    # units and time stamp.
+    html = (tmp_path / "again" / "audit.html").read_text()
+    assert html == render_audit_html(again)
+    units = again.stats.units
+    assert f"{units} of {units} units from the cache" in html
+    assert "0 of" in (tmp_path / "first" / "audit.html").read_text()
+    assert "tbreport-" not in html  # no placeholder left
+    frame = again.frame()
+    for column in ("duration_s", "best_val_loss", "final_train_loss", "final_val_loss"):
+        frame[column] = [
+            "NaN" if isinstance(v, float) and math.isnan(v) else v for v in frame[column]
+        ]
+    expected = write_csv(frame, tmp_path / "expected.csv").read_bytes()
+    assert (tmp_path / "again" / "audit.csv").read_bytes() == expected
+
+
+def test_a_changed_result_or_a_damaged_entry_renders_again(logdir, tmp_path, monkeypatch):
+    renders = _count_renders(monkeypatch)
+    cache = tmp_path / "cache"
+    result = audit([logdir], jobs=1, cache_dir=cache)
+    write_audit(result, tmp_path / "out")
+    assert len(renders) == 1
+    # A caller who edits the result gets the edit written, not the kept page.
+    result.runs[0][1].run = "renamed-run"
+    write_audit(result, tmp_path / "out")
+    assert len(renders) == 2
+    assert "renamed-run" in (tmp_path / "out" / "audit.html").read_text()
+    assert "renamed-run" in (tmp_path / "out" / "audit.csv").read_text()
+    # A truncated entry is a miss, and is replaced.
+    entries = list((cache / "audit-v1" / "outputs").glob("*.bin"))
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:100])
+    write_audit(result, tmp_path / "out")
+    assert len(renders) == 3
+    assert "renamed-run" in (tmp_path / "out" / "audit.html").read_text()
+    write_audit(result, tmp_path / "out")
+    assert len(renders) == 3
+
+
+def test_kept_audit_files_are_pruned(logdir, tmp_path):
+    from tbreport.audit import cache as audit_cache
+
+    cache = tmp_path / "cache"
+    result = audit([logdir], jobs=1, cache_dir=cache)
+    for i in range(audit_cache._KEEP_OUTPUTS + 3):
+        result.runs[0][1].run = f"run-{i}"
+        write_audit(result, tmp_path / "out")
+    entries = list((cache / "audit-v1" / "outputs").glob("*.bin"))
+    assert len(entries) == audit_cache._KEEP_OUTPUTS
+
+
+def test_without_cache_nothing_is_kept(logdir, tmp_path):
+    result = audit([logdir], jobs=1, cache_dir=tmp_path / "cache", use_cache=False)
+    assert result.cache_dir is None
+    write_audit(result, tmp_path / "out")
+    assert not (tmp_path / "cache").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Outputs and the command line
 

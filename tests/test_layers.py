@@ -4,7 +4,7 @@
       <- reading/          event files -> ReadResult
       <- diagnosis/        ReadResult -> Diagnosis
       <- monitor           incremental reading + diagnosis of live runs
-      <- report/, audit/, outputs   presentation: HTML, CSV, JSON files
+      <- report/, audit/, outputs, template_files   presentation: HTML, CSV, JSON files
       <- cli/              the command line; only __main__ imports it
 
 Every import counts for the layers (module-level or inside a function: both are dependencies).
@@ -60,6 +60,7 @@ def layer_of(module: str) -> str:
         ("tbreport.report", "presentation"),
         ("tbreport.audit", "presentation"),
         ("tbreport.outputs", "presentation"),
+        ("tbreport.template_files", "presentation"),
         ("tbreport.cli", "cli"),
         ("tbreport.testing", "testing"),
     ):

@@ -27,7 +27,15 @@ from typing import Any
 import pandas as pd
 
 from tbreport._version import __version__
-from tbreport.audit.cache import SourceCache, default_cache_dir, settings_fingerprint, unit_key
+from tbreport.audit.cache import (
+    AuditFiles,
+    OutputCache,
+    SourceCache,
+    default_cache_dir,
+    settings_fingerprint,
+    unit_key,
+    volatile_values,
+)
 from tbreport.audit.executor import (
     Backend,
     Batch,
@@ -41,7 +49,12 @@ from tbreport.audit.executor import (
 from tbreport.audit.summary import AUDIT_COLUMNS, HPARAM_PREFIX, RunSummary, problem_dict
 from tbreport.errors import InputError
 from tbreport.model import ReadWarning
-from tbreport.outputs import atomic_write_text, check_output_dir, mark_output_dir
+from tbreport.outputs import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_dir,
+    mark_output_dir,
+)
 from tbreport.reading.grouping import SPLIT_DIRS, TIMESTAMP_DIR
 from tbreport.reading.sources import (
     ArchiveTooLarge,
@@ -103,12 +116,15 @@ class AuditResult:
         runs: ``(source display name, summary)`` per logical run, by source then run name.
         warnings: Problems not tied to a run that was read (members skipped while listing...).
         stats: Counts and timing.
+        cache_dir: The cache the audit used (None without one); :func:`write_audit` keeps the
+            files it writes there too, so writing an unchanged result again renders nothing.
     """
 
     sources: list[SourceSpec]
     runs: list[tuple[str, RunSummary]]
     warnings: list[ReadWarning] = field(default_factory=list)
     stats: AuditStats = field(default_factory=AuditStats)
+    cache_dir: Path | None = None
 
     def hparam_names(self) -> list[str]:
         """Every hyperparameter name, in first-seen order."""
@@ -288,17 +304,13 @@ def audit(
     if backend not in ("local", "dask"):
         raise InputError(f"unknown executor {executor!r}; use 'local' or 'dask'")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if use_cache:
-        use_cache = _cache_usable(cache_root, warn)
+    cache_used = cache_root if use_cache and _cache_usable(cache_root, warn) else None
 
     specs = _unique_sources(paths)
     settings = settings_fingerprint(config)
 
     stats = AuditStats(sources=len(specs))
-    states = [
-        _plan_source(spec, cache_root if use_cache else None, limits, settings, stats)
-        for spec in specs
-    ]
+    states = [_plan_source(spec, cache_used, limits, settings, stats) for spec in specs]
     if stats.run_dirs == 0:
         raise _nothing_found(paths, states)
 
@@ -317,7 +329,9 @@ def audit(
         close_readers()  # archives this process opened for in-process units
     runs, warnings = _assemble(states)
     stats.seconds = time.perf_counter() - started
-    return AuditResult(sources=specs, runs=runs, warnings=warnings, stats=stats)
+    return AuditResult(
+        sources=specs, runs=runs, warnings=warnings, stats=stats, cache_dir=cache_used
+    )
 
 
 def _unique_sources(paths: Sequence[str | PathLike[str]]) -> list[SourceSpec]:
@@ -452,9 +466,9 @@ def _audit_states(
 
 def _take_result(state: _SourceState, result: BatchResult) -> None:
     for key, summaries in result.summaries.items():
-        state.results[key] = summaries
         if state.cache is not None and key not in result.failed:
-            state.cache.put(key, summaries)
+            summaries = state.cache.put(key, summaries)
+        state.results[key] = summaries
 
 
 def _merge_split_runs(state: _SourceState, *, config: Any, settings: str) -> int:
@@ -537,6 +551,9 @@ def write_audit(
 ) -> list[Path]:
     """Write ``audit.csv`` and ``audit.html`` into ``directory``.
 
+    When the audit used a cache, the files are kept there too, by a hash of the result: writing
+    an unchanged result again (a re-audit of the same runs) renders nothing.
+
     Args:
         result: What :func:`audit` returned.
         directory: The output directory (created when missing).
@@ -549,21 +566,36 @@ def write_audit(
         InputError: ``directory`` is a file, or holds files tbreport did not write and
             ``force`` is not set.
     """
-    # The report package (jinja2 templates) only when files are written: audit workers, which
-    # import this package, never need it.
-    from tbreport.audit.render import render_audit_html
-    from tbreport.report.csvsafe import write_csv
-
     target = check_output_dir(directory, known_names=AUDIT_FILES, force=force)
     target.mkdir(parents=True, exist_ok=True)
+    kept = OutputCache.of(result.cache_dir, result) if result.cache_dir is not None else None
+    files = kept.load() if kept is not None else None
+    if files is None:
+        files = _render_files(result)
+        if kept is not None:
+            kept.store(files)
+    csv_path = atomic_write_bytes(target / "audit.csv", files.csv)
+    html_path = atomic_write_text(target / "audit.html", files.page(volatile_values(result)))
+    mark_output_dir(target, generator=f"tbreport {__version__} audit")
+    return [csv_path, html_path]
+
+
+def _render_files(result: AuditResult) -> AuditFiles:
+    # The report package (jinja2 templates) only when files are rendered: audit workers, which
+    # import this package, never need it.
+    from tbreport.audit.render import render_audit_page
+    from tbreport.report.csvsafe import csv_text
+
     frame = result.frame()
     for column in _FLOAT_COLUMNS:
         # NaN (the run ended in NaN) must not read as "no value" (an empty cell).
         frame[column] = [_csv_float(v) for v in frame[column]]
-    csv_path = write_csv(frame, target / "audit.csv")
-    html_path = atomic_write_text(target / "audit.html", render_audit_html(result))
-    mark_output_dir(target, generator=f"tbreport {__version__} audit")
-    return [csv_path, html_path]
+    placeholders = AuditFiles.new_placeholders()
+    return AuditFiles(
+        csv=csv_text(frame).encode("utf-8"),
+        html=render_audit_page(result, volatile=placeholders),
+        placeholders=placeholders,
+    )
 
 
 def _csv_float(value: Any) -> Any:

@@ -5,12 +5,18 @@ Layout (under ``~/.cache/tbreport`` or ``$XDG_CACHE_HOME/tbreport`` unless ``--c
     audit-v1/<hash of the source's kind and location>/
         listing.parquet         members of an archive, valid for one size + mtime + caps
         units-<stamp>.parquet   unit key -> run summaries (JSON text), appended as the audit goes
+    audit-v1/outputs/<key>.bin  audit.csv and audit.html of one audit result, as last written
 
 A unit's key covers every member's name, size and stamp (modification time, data offset or
 CRC), the diagnosis configuration and the tbreport code itself, so a changed file, a different
 ``--select`` or an upgrade re-audits exactly what it affects. A second audit of an unchanged
 archive opens neither the archive nor any event file. File names in the cache are hashes and
 stamps, never member names. The cache is best effort: anything unreadable is ignored.
+
+The written files are kept by a hash of the result itself (its runs, sources and warnings) plus
+the code and the templates, so writing an unchanged result again renders nothing: only the time
+of writing and the count of cached units, which a page shows but the hash leaves out, are filled
+into placeholders.
 """
 
 from __future__ import annotations
@@ -21,20 +27,28 @@ import functools
 import hashlib
 import json
 import os
+import pickle
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tbreport._version import __version__
 from tbreport.model import ReadWarning
+from tbreport.outputs import stamp_text
 from tbreport.reading.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
+from tbreport.template_files import templates_fingerprint
 
 CACHE_LAYOUT = "audit-v1"
 # Part files of one source before they are merged into one.
 _MAX_PARTS = 8
 # Units buffered before a part file is written (an interrupted audit keeps what it did).
 _FLUSH_EVERY = 512
+# Written results kept (the most recently used); each is one audit's CSV and HTML.
+_KEEP_OUTPUTS = 8
+#: What ``audit.html`` shows that changes between two writings of one result.
+VOLATILE_FIELDS = ("generated_at", "cached_units")
 
 
 def default_cache_dir() -> Path:
@@ -208,13 +222,21 @@ class SourceCache:
         self._used.add(key)
         return value
 
-    def put(self, key: str, summaries: list[dict[str, Any]]) -> None:
-        """Remember a unit's summaries (written in batches; :meth:`flush` at the end)."""
+    def put(self, key: str, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Remember a unit's summaries (written in batches; :meth:`flush` at the end).
+
+        Returns:
+            The summaries as :meth:`get` will give them back, so that a first audit and its
+            cached re-audit hold the very same values.
+        """
         self._load_units()
-        self._new[key] = json.dumps(summaries, default=str)
+        payload = json.dumps(summaries, default=str)
+        self._new[key] = payload
         self._used.add(key)
         if len(self._new) >= _FLUSH_EVERY:
             self.flush(final=False)
+        stored: list[dict[str, Any]] = json.loads(payload)
+        return stored
 
     def flush(self, *, final: bool = True) -> None:
         """Write new summaries; at the end of an audit, also merge parts and drop stale units."""
@@ -264,3 +286,110 @@ class SourceCache:
                 temp.unlink()
             return False
         return True
+
+
+# -- written files -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditFiles:
+    """``audit.csv`` and ``audit.html`` of one result.
+
+    Attributes:
+        csv: The CSV file's bytes.
+        html: The page, with a placeholder for each of :data:`VOLATILE_FIELDS`.
+        placeholders: Field name -> its placeholder: random text that no event file can
+            predict, so none can plant one.
+    """
+
+    csv: bytes
+    html: str
+    placeholders: dict[str, str]
+
+    @staticmethod
+    def new_placeholders() -> dict[str, str]:
+        """Fresh placeholders for :data:`VOLATILE_FIELDS`."""
+        return {name: f"tbreport-{secrets.token_hex(16)}" for name in VOLATILE_FIELDS}
+
+    def page(self, values: Mapping[str, str]) -> str:
+        """The HTML with ``values`` (HTML-escaped) in place of the placeholders."""
+        import html
+
+        text = self.html
+        for name, placeholder in self.placeholders.items():
+            text = text.replace(placeholder, html.escape(values[name]))
+        return text
+
+
+def volatile_values(result: Any, *, generated_at: Any = None) -> dict[str, str]:
+    """The :data:`VOLATILE_FIELDS` of ``result`` written now (or at ``generated_at``)."""
+    return {
+        "generated_at": stamp_text(generated_at),
+        "cached_units": str(result.stats.cached_units),
+    }
+
+
+class OutputCache:
+    """The audit files last written for one result, kept beside the unit summaries."""
+
+    def __init__(self, root: Path, key: str) -> None:
+        self.directory = root / CACHE_LAYOUT / "outputs"
+        self.path = self.directory / f"{key}.bin"
+
+    @classmethod
+    def of(cls, root: Path, result: Any) -> OutputCache | None:
+        """The entry of ``result`` (its runs, sources, warnings and counts, with the code and
+        the templates), or None when the result cannot be hashed."""
+        try:
+            content = pickle.dumps(
+                (
+                    [spec.display for spec in result.sources],
+                    result.runs,
+                    result.warnings,
+                    result.stats.run_dirs,
+                    result.stats.units,
+                ),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        except Exception:  # values a caller put in that do not pickle: just no cache
+            return None
+        digest = hashlib.sha256(content)
+        digest.update(f"{code_fingerprint()}|{templates_fingerprint()}".encode())
+        return cls(root, digest.hexdigest()[:32])
+
+    def load(self) -> AuditFiles | None:
+        """The files kept for this result, or None."""
+        try:
+            with open(self.path, "rb") as handle:
+                header = json.loads(handle.readline())
+                csv = handle.read(int(header["csv_bytes"]))
+                html = handle.read().decode("utf-8")
+            placeholders = {name: str(header["placeholders"][name]) for name in VOLATILE_FIELDS}
+            if len(csv) != int(header["csv_bytes"]):
+                return None
+            os.utime(self.path)  # most recently used: the last to be pruned
+        except Exception:  # missing, damaged or half-written: a miss
+            return None
+        return AuditFiles(csv=csv, html=html, placeholders=placeholders)
+
+    def store(self, files: AuditFiles) -> None:
+        """Keep ``files`` (best effort), and prune all but the most recently used entries."""
+        header = json.dumps({"csv_bytes": len(files.csv), "placeholders": files.placeholders})
+        temp = self.directory / f".{self.path.name}.{os.getpid()}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as handle:
+                handle.write(header.encode() + b"\n")
+                handle.write(files.csv)
+                handle.write(files.html.encode("utf-8"))
+            os.replace(temp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            return
+        with contextlib.suppress(OSError):
+            entries = sorted(
+                self.directory.glob("*.bin"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+            )
+            for stale in entries[_KEEP_OUTPUTS:]:
+                stale.unlink()

@@ -7,10 +7,11 @@ of thousands of runs. Everything is computed here; the template only lays it out
 
 from __future__ import annotations
 
-import datetime as _dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tbreport._version import __version__
+from tbreport.audit.cache import VOLATILE_FIELDS, volatile_values
 from tbreport.report.html import environment
 
 if TYPE_CHECKING:
@@ -30,10 +31,14 @@ def _overview_hparams(result: AuditResult) -> tuple[list[str], int]:
     return chosen, len(names) - len(chosen)
 
 
-def build_audit_context(
-    result: AuditResult, *, generated_at: _dt.datetime | None = None
-) -> dict[str, Any]:
-    """Everything ``audit.html.j2`` shows."""
+def build_audit_context(result: AuditResult, *, volatile: Mapping[str, str]) -> dict[str, Any]:
+    """Everything ``audit.html.j2`` shows.
+
+    Args:
+        result: The audit.
+        volatile: The text of each of :data:`~tbreport.audit.cache.VOLATILE_FIELDS` (the
+            values, or placeholders for them).
+    """
     hparams, hidden = _overview_hparams(result)
     rows = []
     sections = []
@@ -73,9 +78,7 @@ def build_audit_context(
     return {
         "title": "tbreport audit",
         "version": __version__,
-        "generated_at": (generated_at or _dt.datetime.now().astimezone())
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .strip(),
+        **{name: volatile[name] for name in VOLATILE_FIELDS},
         "sources": [spec.display for spec in result.sources],
         "rows": rows,
         "sections": sections,
@@ -89,7 +92,14 @@ def build_audit_context(
     }
 
 
-def render_audit_html(result: AuditResult, **options: Any) -> str:
-    """The audit overview as one self-contained HTML document."""
-    context = build_audit_context(result, **options)
+def render_audit_page(result: AuditResult, *, volatile: Mapping[str, str]) -> str:
+    """The audit overview as one self-contained HTML document, showing ``volatile`` (see
+    :func:`build_audit_context`)."""
+    context = build_audit_context(result, volatile=volatile)
     return environment().get_template("audit.html.j2").render(**context)
+
+
+def render_audit_html(result: AuditResult, *, generated_at: Any = None) -> str:
+    """The audit overview as one self-contained HTML document, stamped ``generated_at``
+    (a :class:`datetime.datetime`; default now)."""
+    return render_audit_page(result, volatile=volatile_values(result, generated_at=generated_at))

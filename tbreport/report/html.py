@@ -15,7 +15,6 @@ import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
@@ -25,6 +24,7 @@ from markupsafe import Markup
 from tbreport._version import __version__
 from tbreport.diagnosis.metrics import BestPoint
 from tbreport.model import Finding, Severity
+from tbreport.outputs import stamp_text
 from tbreport.report.charts import (
     BEST_COLOR,
     PALETTE,
@@ -46,6 +46,7 @@ from tbreport.report.summary import (
     worst_finding,
 )
 from tbreport.report.thinning import DEFAULT_MAX_POINTS
+from tbreport.template_files import template_dirs
 
 PlotlyMode = Literal["inline", "cdn"]
 
@@ -61,13 +62,6 @@ MAX_TEXT_CHARS = 4000
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _STATUS_ORDER = {"error": 0, "warning": 1, "not-assessed": 2, "info": 3, "healthy": 4}
-
-
-def template_dirs() -> list[Path]:
-    """Where templates may be: inside the installed package, or at the top of the source tree."""
-    package_dir = Path(__file__).resolve().parent.parent
-    candidates = [package_dir / "templates", package_dir.parent / "templates"]
-    return [p for p in candidates if (p / "report.html.j2").is_file()]
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:
@@ -618,9 +612,7 @@ def build_context(
         "title": title,
         "logdir": logdir,
         "version": __version__,
-        "generated_at": (generated_at or _dt.datetime.now().astimezone())
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .strip(),
+        "generated_at": stamp_text(generated_at),
         **_plotly_context(plotly),
         "smoothing": smoothing,
         "max_points": max_points,
