@@ -337,3 +337,52 @@ def test_run_references_pickle_whole():
         again = pickle.loads(pickle.dumps(value))
         assert again == value
         assert type(again) is type(value)
+
+
+def test_shrinking_batches_cover_every_run_in_order_and_shrink(monkeypatch):
+    monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 100)
+    sizes = [40, 7, 300, 1, 1, 90] * 50
+    counts = [1, 2, 1, 1, 3, 1] * 50
+    cut = pool.shrinking_batches(sizes, counts, readers=2)
+    assert [i for batch in cut for i in batch] == list(range(len(sizes)))
+    totals = [sum(sizes[i] for i in batch) for batch in cut]
+    # About a quarter of what is left each time: the first is large, the last are small.
+    assert totals[0] >= sum(sizes) // 4 - 300
+    assert max(totals[-3:]) <= 100 + 300
+    assert totals[0] > 5 * max(totals[-3:])
+    monkeypatch.setattr(pool, "BATCH_FILES", 10)
+    for batch in pool.shrinking_batches(sizes, counts, readers=2):
+        assert sum(counts[i] for i in batch) <= 10 or len(batch) == 1
+
+
+def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_path):
+    logdir = tmp_path / "many"
+    rng = np.random.default_rng(3)
+    for i in range(60):
+        run = logdir / f"run{i:02d}"
+        run.mkdir(parents=True)
+        (run / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    one = tbreport.read(logdir, jobs=1)
+    # Small batches, so that this little logdir is cut into many.
+    monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1 << 30)  # all batches cut after the walk
+    here, there = [], []
+    real_here, real_submit = pool.PoolReader._read_here, pool.PoolReader._submit
+
+    def read_here(self, task):
+        here.extend(task)
+        real_here(self, task)
+
+    def submit(self, tasks, **kwargs):
+        there.extend(i for task in tasks for i in task)
+        real_submit(self, tasks, **kwargs)
+
+    monkeypatch.setattr(pool.PoolReader, "_read_here", read_here)
+    monkeypatch.setattr(pool.PoolReader, "_submit", submit)
+    two = tbreport.read(logdir, jobs=2)
+    assert here
+    assert there
+    assert sorted(here + there) == list(range(60))
+    for name in ("scalars", "runs", "hparams"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
+    assert [str(w) for w in one.warnings] == [str(w) for w in two.warnings]

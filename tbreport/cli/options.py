@@ -37,7 +37,7 @@ def read_options(func: F) -> F:
         "-j",
         type=click.IntRange(min=1),
         default=None,
-        help="Worker processes for parsing files [default: all cores when worthwhile].",
+        help="Processes reading files, this one included [default: all cores when worthwhile].",
     )(func)
     func = click.option(
         "--runs",

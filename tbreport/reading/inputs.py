@@ -88,7 +88,7 @@ def read_source(
         tags: Keep only tags matching this regular expression, case-insensitively.
         runs: Keep only runs whose name (run directory or logical run) matches this regular
             expression, case-insensitively.
-        jobs: Worker processes for parsing (directories).
+        jobs: Processes reading files of directories, this one included (as for ``read``).
         engine: ``fast`` or ``accumulator`` (directories only).
 
     Raises:

@@ -2,8 +2,10 @@
 
 `PoolReader` feeds forked workers (spawned where there is no fork) with batches of runs; each
 worker parses and assembles its runs (`tbreport.reading.files`), writes their concatenated
-columns and histogram buckets to a file in shared memory and sends back where they are. A
-worker killed by the OS costs a retry, not the read.
+columns and histogram buckets to a file in shared memory and sends back where they are. Once
+the walk is over, the reading process reads batches too (``jobs`` processes read in all). A
+worker killed by the OS costs a retry, not the read; workers are given the largest batches
+first, and any batch read once by a worker that died is read again only by workers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from numpy.typing import DTypeLike
 from tbreport.model import ReadWarning
 from tbreport.reading.assemble import _NO_HISTOGRAMS, assemble_run, bucket_views
 from tbreport.reading.discovery import EventFileRef, RunRef
-from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_batch
+from tbreport.reading.files import BATCH_BYTES, BATCH_FILES, assembled_runs, parse_batch
 from tbreport.reading.parsing import FileData, HistogramColumns
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern
@@ -35,6 +37,20 @@ if TYPE_CHECKING:
 PARALLEL_MIN_BYTES = 8 << 20
 
 
+def _read_runs_whole(
+    runs: list[RunRef],
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
+) -> list[RunData]:
+    """Parse the files of ``runs`` as one batch and assemble each run."""
+    parsed = parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
+    files = []
+    for run in runs:
+        files.append(parsed[: len(run.files)])
+        del parsed[: len(run.files)]
+    return assembled_runs(runs, files)
+
+
 def _read_run_batch(
     runs: list[RunRef],
     tag_filter: Pattern | None,
@@ -43,12 +59,7 @@ def _read_run_batch(
 ) -> _Packed:
     """Parse and assemble whole runs (in a worker) and pack them to send; their large arrays go
     to the file ``spill`` (a descriptor inherited from the reading process) when there is one."""
-    parsed = parse_batch([ref for run in runs for ref in run.files], tag_filter, parse)
-    files = []
-    for run in runs:
-        files.append(parsed[: len(run.files)])
-        del parsed[: len(run.files)]
-    packed = _pack(assembled_runs(runs, files))
+    packed = _pack(_read_runs_whole(runs, tag_filter, parse))
     if spill is not None:
         _spill(packed, spill)
     return packed
@@ -305,10 +316,13 @@ def _mapper(in_file: list[_InFile], fd: int) -> Callable[[_Array], _Array]:
 class PoolReader:
     """Runs read in batches by worker processes, fed while the runs are still being found.
 
-    While the LOGDIR is walked (`add`), small batches keep every worker busy; the runs found
-    meanwhile wait and, once all are known (`finish`), are cut into a few batches per worker,
-    largest first, so that the work evens out. Workers assemble whole runs and write their
-    arrays to a file in shared memory, which the reading process maps batch by batch as they
+    ``workers`` processes read: this one and ``workers - 1`` worker processes. While this
+    process walks the LOGDIR (`add`), small batches keep the workers busy; the runs found
+    meanwhile wait and, once all are known (`finish`), are cut into a few batches per reader.
+    Then every reader takes the largest batch left: workers through their queues (kept a few
+    batches deep, so that none waits for this process), this process directly, so that the work
+    evens out and its own share crosses no process boundary. Workers assemble whole runs and write
+    their arrays to a file in shared memory, which this process maps batch by batch as they
     arrive (building histogram bucket views meanwhile), so that it only combines at the end.
 
     A worker killed by the OS costs a retry, not the read: batches whose worker died are read
@@ -330,13 +344,15 @@ class PoolReader:
         # fork keeps start-up cheap; the parent holds no threads when the pool starts.
         self.method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.context = multiprocessing.get_context(self.method)
-        self.workers = workers
+        self.workers = workers  # processes reading, this one included
+        self.pool_size = max(workers - 1, 1)
         self.tag_filter = tag_filter
         self.parse = parse
         self.runs: list[RunRef] = []
         self.sizes: list[int] = []  # bytes of each run's files
         self.waiting: list[int] = []  # runs found and not yet given to a worker
         self.waiting_bytes = 0
+        self.todo: deque[list[int]] = deque()  # batches cut by `finish`, largest first
         self.results: dict[int, RunData] = {}
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
@@ -371,14 +387,11 @@ class PoolReader:
             or len(self.runs) < 2 * self.workers  # enough files for every worker
         ):
             return
-        if len(self.futures) >= 2 * self.workers and not self.finished:
+        if len(self.futures) >= 2 * self.pool_size and not self.finished:
             return  # every worker has work and nothing came back
-        done = []
-        while self.finished:
-            done.append(self.finished.popleft())
-        self._collect(done)
-        while self.waiting_bytes >= EARLY_BATCH_BYTES and len(self.futures) < 2 * self.workers:
-            self._submit([self._take_waiting(EARLY_BATCH_BYTES)], workers=self.workers)
+        self._collect_finished()
+        while self.waiting_bytes >= EARLY_BATCH_BYTES and len(self.futures) < 2 * self.pool_size:
+            self._submit([self._take_waiting(EARLY_BATCH_BYTES)], workers=self.pool_size)
 
     def _take_waiting(self, size: int) -> list[int]:
         """The first runs waiting, of at least ``size`` bytes (or all of them)."""
@@ -395,18 +408,18 @@ class PoolReader:
         """Every run added, read and assembled, in the order added."""
         try:
             sizes = [self.sizes[i] for i in self.waiting]
-            # A few batches per worker, biggest first so that a large file does not come last.
-            limit = max(1 << 16, min(BATCH_BYTES, sum(sizes) // (4 * self.workers)))
             counts = [len(self.runs[i].files) for i in self.waiting]
-            tasks = [[self.waiting[k] for k in task] for task in batches(sizes, limit, counts)]
+            cut = shrinking_batches(sizes, counts, readers=self.workers)
+            tasks = [[self.waiting[k] for k in task] for task in cut]
             self.waiting, self.waiting_bytes = [], 0
+            # Biggest first, so that a large file does not come last.
             tasks.sort(key=self._task_bytes, reverse=True)
-            self._submit(tasks, workers=min(self.workers, max(len(tasks), 1)))
-            self._wait()
+            self.todo = deque(tasks)
+            self._share_work()
             if self.lost:  # the whole pool went down with one worker: once more, fresh workers
                 todo, self.lost = self.lost, []
                 self._close_pool()
-                self._submit(todo, workers=min(self.workers, len(todo)))
+                self._submit(todo, workers=min(self.pool_size, len(todo)))
                 self._wait()
         finally:
             self.close()
@@ -420,6 +433,50 @@ class PoolReader:
             os.close(self.spill_file[0])
             os.unlink(self.spill_file[1])
             self.spill_file = None
+
+    def _share_work(self) -> None:
+        """Read every batch of `todo`, the largest left first.
+
+        Workers take batches through their queues, which this process tops up between its own
+        batches: to :data:`QUEUED_BATCHES` of the size it is about to read (so that no worker
+        runs dry meanwhile), but never beyond the workers' share of the work left (so that they
+        do not end with batches this process could have read while it waits).
+        """
+        while self.todo or self.futures:
+            self._collect_finished()
+            while self.todo and self._workers_need_work():
+                # A pool started here needs no more workers than there are batches left.
+                self._submit([self.todo.popleft()], workers=min(self.pool_size, len(self.todo) + 1))
+            if self.todo:
+                self._read_here(self.todo.popleft())
+            elif self.futures:
+                done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+                self._collect(list(done))
+
+    def _workers_need_work(self) -> bool:
+        queued = self._queued_bytes()
+        left = sum(self._task_bytes(task) for task in self.todo)
+        return (
+            queued < QUEUED_BATCHES * self.pool_size * self._task_bytes(self.todo[0])
+            and queued < self.pool_size * left
+        )
+
+    def _queued_bytes(self) -> int:
+        """Bytes of the batches given to workers and not finished yet."""
+        return sum(self._task_bytes(task) for f, task in self.futures.items() if not f.done())
+
+    def _read_here(self, task: list[int]) -> None:
+        """Read the runs of ``task`` in this process."""
+        runs = _read_runs_whole([self.runs[i] for i in task], self.tag_filter, self.parse)
+        for i, rd in zip(task, runs, strict=True):
+            self._keep(i, rd)
+
+    def _keep(self, index: int, rd: RunData) -> None:
+        rd.ref = self.runs[index]
+        self.results[index] = rd
+        # Built now, while the workers still read, rather than when runs are combined.
+        if len(rd.histograms):
+            rd.bucket_views = bucket_views(rd.histograms)
 
     def _task_bytes(self, task: list[int]) -> int:
         return sum(self.sizes[i] for i in task)
@@ -475,11 +532,14 @@ class PoolReader:
                 continue
             runs = _unpack(packed, self.spill_file[0] if self.spill_file is not None else None)
             for i, rd in zip(task, runs, strict=True):
-                rd.ref = self.runs[i]
-                self.results[i] = rd
-                # Built now, while the workers still read, rather than when runs are combined.
-                if len(rd.histograms):
-                    rd.bucket_views = bucket_views(rd.histograms)
+                self._keep(i, rd)
+
+    def _collect_finished(self) -> None:
+        """Keep the batches the workers finished since the last look."""
+        done = []
+        while self.finished:
+            done.append(self.finished.popleft())
+        self._collect(done)
 
     def _wait(self) -> None:
         while self.futures:
@@ -507,8 +567,45 @@ class PoolReader:
             self.results[i] = assemble_run(self.runs[i], files, release=True)
 
 
+# Batches of the size this process is about to read that every worker keeps queued: it learns
+# late (through the pool's threads) that a worker finished one, so two would run dry.
+QUEUED_BATCHES = 3
 # While the walk goes on, workers get batches of about this many bytes.
-EARLY_BATCH_BYTES = 1 << 19
+EARLY_BATCH_BYTES = 2 << 20
+# The last batches of a read, when the work left is cut finer and finer: about 15 ms of work
+# (smaller ones cost more in hand-overs than they save in waiting at the end).
+SMALLEST_BATCH_BYTES = 1 << 20
+
+
+def shrinking_batches(sizes: list[int], counts: list[int], *, readers: int) -> list[list[int]]:
+    """Consecutive runs (``sizes`` bytes, ``counts`` files each) cut into batches of about a
+    ``2 * readers``-th of the bytes still to cut, down to :data:`SMALLEST_BATCH_BYTES`.
+
+    Readers that each take the largest batch left then finish within a small batch of each
+    other, while the first batches stay large (fewer, cheaper hand-overs).
+    """
+    remaining = sum(sizes)
+
+    def limit() -> int:
+        return max(SMALLEST_BATCH_BYTES, min(BATCH_BYTES, remaining // (2 * readers)))
+
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = files = 0
+    target = limit()
+    for i, item in enumerate(sizes):
+        if current and (size + item > target or files + counts[i] > BATCH_FILES):
+            out.append(current)
+            remaining -= size
+            current, size, files = [], 0, 0
+            target = limit()
+        current.append(i)
+        size += item
+        files += counts[i]
+    if current:
+        out.append(current)
+    return out
+
 
 # What every worker of a pool reads with: set once per worker by `_start_worker`.
 _worker_settings: tuple[

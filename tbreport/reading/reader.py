@@ -40,8 +40,8 @@ def read(
 
     Args:
         logdir: A directory of runs (TensorBoard's ``--logdir``) or a single event file.
-        jobs: Worker processes for parsing files; ``None`` uses every core when there is enough
-            data to make it worthwhile, ``1`` parses in this process.
+        jobs: Processes reading files: this one and ``jobs - 1`` workers; ``None`` uses every
+            core when there is enough data to make it worthwhile, ``1`` reads in this process.
         tags: Keep only scalar, histogram and text tags matching this regular expression (or any
             of these expressions). Hyperparameters are always read.
         engine: ``"fast"`` (default) or ``"accumulator"``, TensorBoard's own ``EventAccumulator``
