@@ -454,6 +454,8 @@ class PoolReader:
                 self._collect(list(done))
 
     def _workers_need_work(self) -> bool:
+        """Whether the workers' queues are short of the next batch's size, and below their
+        share of the work left."""
         queued = self._queued_bytes()
         left = sum(self._task_bytes(task) for task in self.todo)
         return (
