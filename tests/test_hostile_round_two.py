@@ -566,6 +566,30 @@ def test_file_whose_worker_always_dies_is_reported_unreadable(tmp_path):
     assert [w.kind for w in data[1].warnings] == ["unreadable"]
 
 
+def test_worker_killed_while_this_process_reads_too(tmp_path, monkeypatch):
+    from tbreport.reading import pool
+    from tbreport.reading.discovery import discover_runs
+    from tbreport.reading.reader import read_runs
+
+    logdir = tmp_path / "logs"
+    for i in range(12):
+        run = logdir / f"run{i:02d}"
+        run.mkdir(parents=True)
+        # The flaky run is the largest, so a worker takes it first (this process never reads
+        # a file that kills it: here it would kill the test).
+        steps = 400 if i == 0 else 9
+        name = "flaky" if i == 0 else f"r{i}"
+        (run / f"events.out.tfevents.{name}").write_bytes(
+            _file(scalar_series("loss", range(steps)))
+        )
+    runs = discover_runs(logdir)[0]
+    monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)  # many batches to share
+    data = read_runs(runs, jobs=2, parse=_killing_parse)
+    assert [len(rd.scalar_step) for rd in data] == [400] + [9] * 11
+    assert not [w for rd in data for w in rd.warnings]
+    assert (logdir / "run00" / KILL_ONCE).exists()  # its worker did die once
+
+
 def _killing(parse_files):
     """`files.parse_files`, dying like `_killing_parse` when a batch holds such a file."""
 
