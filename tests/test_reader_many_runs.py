@@ -350,7 +350,7 @@ def test_shrinking_batches_cover_every_run_in_order_and_shrink(monkeypatch):
     assert totals[0] >= sum(sizes) // 4 - 300
     assert max(totals[-3:]) <= 100 + 300
     assert totals[0] > 5 * max(totals[-3:])
-    monkeypatch.setattr(pool, "BATCH_FILES", 10)
+    monkeypatch.setattr(reading_files, "BATCH_FILES", 10)
     for batch in pool.shrinking_batches(sizes, counts, readers=2):
         assert sum(counts[i] for i in batch) <= 10 or len(batch) == 1
 

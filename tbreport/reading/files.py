@@ -152,17 +152,30 @@ BATCH_BYTES = 4 << 20
 BATCH_FILES = 4096
 
 
-def batches(sizes: list[int], limit: int, counts: list[int] | None = None) -> list[list[int]]:
+def batches(
+    sizes: list[int], limit: int | Callable[[int], int], counts: list[int] | None = None
+) -> list[list[int]]:
     """Consecutive indices grouped into batches of at most ``limit`` bytes (a larger item alone)
-    and ``BATCH_FILES`` files (``counts``: files per item, default one)."""
+    and ``BATCH_FILES`` files (``counts``: files per item, default one).
+
+    ``limit`` may be a function of the bytes not yet in a batch, asked again for each batch.
+    """
+    remaining = sum(sizes)
+
+    def target() -> int:
+        return limit(remaining) if callable(limit) else limit
+
     batches: list[list[int]] = []
     current: list[int] = []
     size = files = 0
+    most = target()
     for i, item in enumerate(sizes):
         n = counts[i] if counts is not None else 1
-        if current and (size + item > limit or files + n > BATCH_FILES):
+        if current and (size + item > most or files + n > BATCH_FILES):
             batches.append(current)
+            remaining -= size
             current, size, files = [], 0, 0
+            most = target()
         current.append(i)
         size += item
         files += n

@@ -24,7 +24,7 @@ from numpy.typing import DTypeLike
 from tbreport.model import ReadWarning
 from tbreport.reading.assemble import _NO_HISTOGRAMS, assemble_run, bucket_views
 from tbreport.reading.discovery import EventFileRef, RunRef
-from tbreport.reading.files import BATCH_BYTES, BATCH_FILES, assembled_runs, parse_batch
+from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_batch
 from tbreport.reading.parsing import FileData, HistogramColumns
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern
@@ -586,27 +586,11 @@ def shrinking_batches(sizes: list[int], counts: list[int], *, readers: int) -> l
     Readers that each take the largest batch left then finish within a small batch of each
     other, while the first batches stay large (fewer, cheaper hand-overs).
     """
-    remaining = sum(sizes)
 
-    def limit() -> int:
+    def limit(remaining: int) -> int:
         return max(SMALLEST_BATCH_BYTES, min(BATCH_BYTES, remaining // (2 * readers)))
 
-    out: list[list[int]] = []
-    current: list[int] = []
-    size = files = 0
-    target = limit()
-    for i, item in enumerate(sizes):
-        if current and (size + item > target or files + counts[i] > BATCH_FILES):
-            out.append(current)
-            remaining -= size
-            current, size, files = [], 0, 0
-            target = limit()
-        current.append(i)
-        size += item
-        files += counts[i]
-    if current:
-        out.append(current)
-    return out
+    return batches(sizes, limit, counts)
 
 
 # What every worker of a pool reads with: set once per worker by `_start_worker`.
