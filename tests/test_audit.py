@@ -463,7 +463,8 @@ def _count_renders(monkeypatch) -> list[int]:
 
 
 def test_writing_an_unchanged_result_again_renders_nothing(logdir, tmp_path, monkeypatch):
-    from tbreport.audit.render import render_audit_html
+    from tbreport.audit.cache import volatile_values
+    from tbreport.audit.render import render_audit_page
     from tbreport.report.csvsafe import write_csv
 
     _fixed_stamp(monkeypatch)
@@ -478,7 +479,7 @@ def test_writing_an_unchanged_result_again_renders_nothing(logdir, tmp_path, mon
     # What was written is what rendering the re-audit gives, with its own count of cached
     # units and time stamp.
     html = (tmp_path / "again" / "audit.html").read_text()
-    assert html == render_audit_html(again)
+    assert html == render_audit_page(again, volatile=volatile_values(again))
     units = again.stats.units
     assert f"{units} of {units} units from the cache" in html
     assert "0 of" in (tmp_path / "first" / "audit.html").read_text()

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import html
 import json
 import os
 import pickle
@@ -38,7 +39,7 @@ from tbreport._version import __version__
 from tbreport.model import ReadWarning
 from tbreport.outputs import stamp_text
 from tbreport.reading.sources import Limits, MemberRef, RunEntry, SourceListing, SourceSpec
-from tbreport.template_files import templates_fingerprint
+from tbreport.template_files import template_dirs
 
 CACHE_LAYOUT = "audit-v1"
 # Part files of one source before they are merged into one.
@@ -61,13 +62,27 @@ def default_cache_dir() -> Path:
 def code_fingerprint() -> str:
     """Changes whenever tbreport's code changes (version, and every module's size and mtime)."""
 
-    package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(package.rglob("*.py")):
+    _stamp_files(digest, Path(__file__).resolve().parent.parent, "*.py")
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def templates_fingerprint() -> str:
+    """Changes whenever a template or asset changes (every file's name, size and mtime)."""
+    digest = hashlib.sha256()
+    for directory in template_dirs():
+        _stamp_files(digest, directory, "*")
+    return digest.hexdigest()[:16]
+
+
+def _stamp_files(digest: Any, root: Path, pattern: str) -> None:
+    """Feed ``digest`` the relative name, size and mtime of every file under ``root`` matching
+    ``pattern``, in name order."""
+    for path in sorted(root.rglob(pattern)):
         with contextlib.suppress(OSError):
             st = path.stat()
-            digest.update(f"{path.relative_to(package)}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return digest.hexdigest()[:16]
+            digest.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
 
 
 def settings_fingerprint(config: Any) -> str:
@@ -313,18 +328,16 @@ class AuditFiles:
 
     def page(self, values: Mapping[str, str]) -> str:
         """The HTML with ``values`` (HTML-escaped) in place of the placeholders."""
-        import html
-
         text = self.html
         for name, placeholder in self.placeholders.items():
             text = text.replace(placeholder, html.escape(values[name]))
         return text
 
 
-def volatile_values(result: Any, *, generated_at: Any = None) -> dict[str, str]:
-    """The :data:`VOLATILE_FIELDS` of ``result`` written now (or at ``generated_at``)."""
+def volatile_values(result: Any) -> dict[str, str]:
+    """The :data:`VOLATILE_FIELDS` of ``result`` written now."""
     return {
-        "generated_at": stamp_text(generated_at),
+        "generated_at": stamp_text(),
         "cached_units": str(result.stats.cached_units),
     }
 
@@ -363,14 +376,14 @@ class OutputCache:
             with open(self.path, "rb") as handle:
                 header = json.loads(handle.readline())
                 csv = handle.read(int(header["csv_bytes"]))
-                html = handle.read().decode("utf-8")
+                page = handle.read().decode("utf-8")
             placeholders = {name: str(header["placeholders"][name]) for name in VOLATILE_FIELDS}
             if len(csv) != int(header["csv_bytes"]):
                 return None
             os.utime(self.path)  # most recently used: the last to be pruned
         except Exception:  # missing, damaged or half-written: a miss
             return None
-        return AuditFiles(csv=csv, html=html, placeholders=placeholders)
+        return AuditFiles(csv=csv, html=page, placeholders=placeholders)
 
     def store(self, files: AuditFiles) -> None:
         """Keep ``files`` (best effort), and prune all but the most recently used entries."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tbreport._version import __version__
-from tbreport.audit.cache import VOLATILE_FIELDS, volatile_values
+from tbreport.audit.cache import VOLATILE_FIELDS
 from tbreport.report.html import environment
 
 if TYPE_CHECKING:
@@ -97,9 +97,3 @@ def render_audit_page(result: AuditResult, *, volatile: Mapping[str, str]) -> st
     :func:`build_audit_context`)."""
     context = build_audit_context(result, volatile=volatile)
     return environment().get_template("audit.html.j2").render(**context)
-
-
-def render_audit_html(result: AuditResult, *, generated_at: Any = None) -> str:
-    """The audit overview as one self-contained HTML document, stamped ``generated_at``
-    (a :class:`datetime.datetime`; default now)."""
-    return render_audit_page(result, volatile=volatile_values(result, generated_at=generated_at))
