@@ -151,7 +151,7 @@ class ExplodingGradients(Detector):
         finite = np.isfinite(norm)
         evidence = self._evidence(gradient, params)
         first = int(np.argmax(~finite))
-        typical = float(small_median(norm[finite])) if finite.any() else float("nan")
+        typical = small_median(norm[finite]) if finite.any() else float("nan")
         peak = float(np.max(norm[finite])) if finite.any() else float("nan")
         grew = finite[:first].any() and peak >= params.growth_factor * float(
             small_median(norm[:first][: max(1, int(np.ceil(params.early_fraction * first)))])
@@ -187,7 +187,7 @@ class ExplodingGradients(Detector):
         source, steps, norm, tags = gradient
         evidence = self._evidence(gradient, params)
         early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
-        early_level = float(small_median(early))
+        early_level = small_median(early)
         if early_level < params.max_early_norm:
             return None
         # Exploding from the first steps (a bad initialisation, a learning rate far too
@@ -198,7 +198,7 @@ class ExplodingGradients(Detector):
             max_early_norm=params.max_early_norm,
             peak_norm=float(norm[peak_index]),
             peak_step=int(steps[peak_index]),
-            final_norm=float(small_median(norm[-max(1, norm.size // 10) :])),
+            final_norm=small_median(norm[-max(1, norm.size // 10) :]),
         )
         return self.finding(
             run,
@@ -228,7 +228,7 @@ class ExplodingGradients(Detector):
         early = norm[: max(1, int(np.ceil(params.early_fraction * norm.size)))]
         # Typical level: the lower of the run's median and its early median, so a steady climb
         # (whose median sits half-way up) is measured from where it started.
-        typical = float(min(small_median(norm), small_median(early)))
+        typical = min(small_median(norm), small_median(early))
         peak_index = int(np.argmax(norm))
         peak = float(norm[peak_index])
         if typical <= 0:
@@ -239,8 +239,8 @@ class ExplodingGradients(Detector):
         # The peak must also be extreme for this run's own spread (robust z of log norms over the
         # early part of the run): per-step norms of a noisy but healthy run range over decades.
         early_log = np.log10(early[early > 0]) if (early > 0).any() else np.zeros(1)
-        spread = 1.4826 * float(small_median(np.abs(early_log - small_median(early_log))))
-        z = (np.log10(peak) - float(small_median(early_log))) / spread if spread > 0 else np.inf
+        spread = 1.4826 * small_median(np.abs(early_log - small_median(early_log)))
+        z = (np.log10(peak) - small_median(early_log)) / spread if spread > 0 else np.inf
         if z < params.min_z:
             return None
         # Onset: the first point above growth_factor × typical.
@@ -365,8 +365,8 @@ class VanishingGradients(Detector):
                 f"gradient norm has {len(norm)} finite points, fewer than {params.min_points}"
             )
         half = norm.values[norm.values.size // 2 :]
-        late = float(small_median(half))
-        early = float(small_median(norm.values[: max(1, norm.values.size // 10)]))
+        late = small_median(half)
+        early = small_median(norm.values[: max(1, norm.values.size // 10)])
         evidence = {
             "late_norm": late,
             "early_norm": early,
@@ -423,7 +423,7 @@ class VanishingGradients(Detector):
         for tag, (steps, rms) in layers.items():
             keep = (steps >= cutoff) & np.isfinite(rms)
             if keep.any():
-                late[tag] = float(small_median(rms[keep]))
+                late[tag] = small_median(rms[keep])
         if not late:
             return
         overall = _overall_rms({t: f[f["step"] >= cutoff] for t, f in frames.items()})
@@ -503,7 +503,7 @@ def _overall_rms(frames_late: dict[str, pd.DataFrame]) -> float:
     num = sum(float(f["num"].sum()) for f in frames_late.values())
     _, norms = global_norm_by_step(frames_late)
     per_step_elems = num / max(len({s for f in frames_late.values() for s in f["step"]}), 1)
-    return float(small_median(norms)) / np.sqrt(per_step_elems) if per_step_elems else float("nan")
+    return small_median(norms) / np.sqrt(per_step_elems) if per_step_elems else float("nan")
 
 
 class DeadNeurons(Detector):
@@ -661,7 +661,7 @@ def _zero_gradient_layers(
         zeros = exact_zero_fraction(frame)
         late = zeros[len(frame) // 2 :]
         late = late[np.isfinite(late)]
-        zero = float(small_median(late)) if late.size else 0.0
+        zero = small_median(late) if late.size else 0.0
         if zero >= params.max_zero_fraction:
             dead[tag] = zero
             onset = frame["step"].to_numpy()[zeros >= params.max_zero_fraction]
