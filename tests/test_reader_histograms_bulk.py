@@ -589,7 +589,8 @@ def test_a_spilled_batch_holds_no_arrays_and_unpacks_to_the_same_runs(histogram_
     from tbreport.reading.discovery import discover_runs
 
     runs, _ = discover_runs(histogram_logdir)
-    plain = pool._unpack(pool._read_run_batch(runs, None, None), None)
+    plain_batch = pool._unpack(pool._read_run_batch(runs, None, None), None)
+    plain = plain_batch.runs
     with tempfile.TemporaryFile() as spill:
         packed = pool._read_run_batch(runs, None, None, spill.fileno())
         # Only where the arrays are goes through the pipe.
@@ -599,7 +600,17 @@ def test_a_spilled_batch_holds_no_arrays_and_unpacks_to_the_same_runs(histogram_
             arrays += [a for a in (*entry[0].values(), *entry[1:]) if isinstance(a, np.ndarray)]
         assert arrays == []
         assert len(pickle.dumps(packed)) < 20_000
-        spilled = pool._unpack(packed, spill.fileno())
+        spilled_batch = pool._unpack(packed, spill.fileno())
+    spilled = spilled_batch.runs
+    assert (plain_batch.tags, plain_batch.inventory.names) == (
+        spilled_batch.tags,
+        spilled_batch.inventory.names,
+    )
+    for name in ("sizes", "scalar_tag", "scalar_step", "scalar_wall", "scalar_value"):
+        assert getattr(plain_batch, name).tobytes() == getattr(spilled_batch, name).tobytes()
+        assert getattr(plain_batch, name).dtype == getattr(spilled_batch, name).dtype
+    plain_batch.give_back_columns()
+    spilled_batch.give_back_columns()
     for a, b in zip(plain, spilled, strict=True):
         for name in ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value"):
             assert getattr(a, name).tobytes() == getattr(b, name).tobytes()
@@ -621,7 +632,7 @@ def test_runs_decoded_together_send_their_shared_buckets_once(tmp_path):
         (tmp_path / f"run{r}").mkdir()
         (tmp_path / f"run{r}" / event_file_name(0)).write_bytes(_file(_plain_records(80, seed=r)))
     runs, _ = discover_runs(tmp_path)
-    plain = pool._unpack(pool._read_run_batch(runs, None, None), None)
+    plain = pool._unpack(pool._read_run_batch(runs, None, None), None).runs
     assert len({id(rd.histograms.limits) for rd in plain}) == 1  # one flat array for all
     buckets = sum(
         8 * (int(rd.histograms.limit_size.sum()) + int(rd.histograms.count_size.sum()))
@@ -630,7 +641,7 @@ def test_runs_decoded_together_send_their_shared_buckets_once(tmp_path):
     with tempfile.TemporaryFile() as spill:
         spilled = pool._unpack(
             pool._read_run_batch(runs, None, None, spill.fileno()), spill.fileno()
-        )
+        ).runs
         # Written once for the batch: four runs' worth, not four times all four.
         assert os.fstat(spill.fileno()).st_size < 1.2 * buckets + 50_000
     for a, b in zip(plain, spilled, strict=True):

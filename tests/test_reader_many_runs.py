@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reader_helpers import event_file_name, scalar_series, tensor_series
+from reader_helpers import event_file_name, scalar_series, tensor_series, write_run
 
 import tbreport
 from tbreport import testing
-from tbreport.reading import assemble, grouping, parsing, pool, records
+from tbreport.reading import assemble, grouping, parsing, pool, records, runbatch
 from tbreport.reading import files as reading_files
 from tbreport.reading.discovery import discover_runs
 from tbreport.reading.parsing import parse_event_files
@@ -235,7 +235,7 @@ def test_small_groups_give_the_same_read(monkeypatch, logdir):
     whole = tbreport.read(logdir, jobs=1)
     monkeypatch.setattr(assemble, "_PLAIN_GROUP_ROWS", 40)
     monkeypatch.setattr(assemble, "_PLAIN_RUN_ROWS", 60)  # larger runs one by one
-    monkeypatch.setattr(assemble, "_CODE_GROUP_ROWS", 30)
+    monkeypatch.setattr(runbatch, "_CODE_GROUP_ROWS", 30)
     monkeypatch.setattr(grouping, "_SMALL_RUN_ROWS", 50)
     grouped = tbreport.read(logdir, jobs=1)
     for name in ("scalars", "histograms", "runs"):
@@ -386,3 +386,60 @@ def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_pat
     for name in ("scalars", "runs", "hparams"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
     assert [str(w) for w in one.warnings] == [str(w) for w in two.warnings]
+
+
+def _with_split_runs(logdir: Path) -> Path:
+    """``logdir`` plus Keras splits and ``add_scalars`` series: runs whose logical run depends
+    on the directories beside them."""
+    for split in ("train", "validation"):
+        write_run(logdir / "keras" / split, scalar_series("epoch_loss", range(4)))
+    for series in ("a", "b"):
+        write_run(logdir / "pt" / f"Loss_{series}", scalar_series("Loss", range(3)))
+    return logdir
+
+
+def _read_run_data(logdir: Path) -> list[assemble.RunData]:
+    from tbreport.reading.reader import read_runs
+
+    return read_runs(discover_runs(logdir)[0], jobs=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_runs_combined_in_any_batches_equal_runs_combined_at_once(logdir, seed):
+    """Batches of any runs, in any order, some not following the runs' order: the same frames
+    and inventory as one batch of all (split runs are classified with all runs known)."""
+    _with_split_runs(logdir)
+    whole = assemble.combine("x", _read_run_data(logdir))
+    run_data = _read_run_data(logdir)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(run_data))
+    cuts = sorted(rng.choice(np.arange(1, len(run_data)), size=6, replace=False).tolist())
+    groups = np.split(order, cuts)
+    batches = [runbatch.RunBatch.of([run_data[k] for k in group]) for group in groups]
+    assert any((np.diff(g) != 1).any() for g in groups)  # the rows must be reordered
+    batched = assemble.combine("x", run_data, batches=batches)
+    for name in ("scalars", "histograms", "text", "runs", "hparams"):
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(batched, name))
+    kinds = dict(zip(batched.runs["run"], batched.runs["subrun_kind"], strict=True))
+    assert kinds["keras/train"] == "keras-split" and kinds["pt/Loss_a"] == "add-scalars"
+
+
+def test_batches_must_hold_each_run_once(logdir):
+    run_data = _read_run_data(logdir)
+    short = [runbatch.RunBatch.of(run_data[1:])]
+    with pytest.raises(ValueError, match="each run exactly once"):
+        assemble.combine("x", run_data, batches=short)
+
+
+def test_a_batch_gives_each_run_its_columns_back(logdir):
+    run_data = _read_run_data(logdir)
+    before = [
+        [getattr(rd, name).copy() for name in runbatch.SCALAR_COLUMNS] for rd in run_data
+    ]
+    batch = runbatch.RunBatch.of(run_data)
+    assert all(len(rd.scalar_step) == 0 for rd in run_data)  # the batch holds them
+    assert len(batch.scalar_step) == sum(len(columns[1]) for columns in before)
+    batch.give_back_columns()
+    for rd, columns in zip(run_data, before, strict=True):
+        for name, column in zip(runbatch.SCALAR_COLUMNS, columns, strict=True):
+            assert getattr(rd, name).tolist() == column.tolist(), name

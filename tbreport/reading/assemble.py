@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from numpy.typing import DTypeLike
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
-from tbreport.reading.grouping import build_inventory
+from tbreport.reading.grouping import InventoryCells, inventory_cells, inventory_frame
 from tbreport.reading.hparams import (
     HparamRecord,
     collect_hparam_records,
@@ -27,6 +27,7 @@ from tbreport.reading.hparams import (
 )
 from tbreport.reading.parsing import FileData, HistogramColumns, HistogramRow
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
+from tbreport.reading.runbatch import SCALAR_COLUMNS, RunBatch, code_type
 from tbreport.reading.rundata import RunData
 
 _ZERO_EDGE = 1e-10
@@ -542,50 +543,54 @@ def _purge_operations(
 
 
 def combine(
-    logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
+    logdir: str,
+    run_data: list[RunData],
+    *,
+    batches: list[RunBatch] | None = None,
+    discovery_warnings: Iterable[ReadWarning] = (),
 ) -> ReadResult:
-    """Turn assembled runs into the categorical DataFrames of a `ReadResult`."""
-    return combine_with_records(logdir, run_data, discovery_warnings=discovery_warnings)[0]
+    """Turn assembled runs into the categorical DataFrames of a `ReadResult`.
+
+    Args:
+        run_data: The runs, in the order of the frames.
+        batches: The same runs as read, in batches (any order), their share of combining done;
+            by default one batch of them all.
+    """
+    return combine_with_records(
+        logdir, run_data, batches=batches, discovery_warnings=discovery_warnings
+    )[0]
 
 
 def combine_with_records(
-    logdir: str, run_data: list[RunData], *, discovery_warnings: Iterable[ReadWarning] = ()
+    logdir: str,
+    run_data: list[RunData],
+    *,
+    batches: list[RunBatch] | None = None,
+    discovery_warnings: Iterable[ReadWarning] = (),
 ) -> tuple[ReadResult, list[HparamRecord]]:
     """`combine`, and the hyperparameter records as read: the ``hparams`` table makes numbers
     of a column across all runs, these keep each value as its source wrote it."""
     warnings = list(discovery_warnings)
     for rd in run_data:
         warnings.extend(rd.warnings)
-    runs = build_inventory(run_data, warnings)  # before the runs' columns are released below
-    all_tags = sorted({t for rd in run_data for t in rd.tags})
-    tag_code = {t: i for i, t in enumerate(all_tags)}
-    run_names = [rd.ref.name for rd in run_data]
+    joined = _join_batches(run_data, [RunBatch.of(run_data)] if batches is None else batches)
+    runs = inventory_frame(joined.inventory, run_data, warnings)
+    run_names = joined.inventory.names
     run_dtype = pd.CategoricalDtype(run_names)
-    tag_dtype = pd.CategoricalDtype(all_tags)
+    tag_dtype = pd.CategoricalDtype(joined.tags)
 
-    # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
-    run_code_type, tag_code_type = _code_type(len(run_names)), _code_type(len(all_tags))
-    scalar_parts_run, scalar_parts_tag = _all_scalar_codes(
-        run_data, tag_code, run_code_type, tag_code_type
-    )
-
-    # Each run's rows are already in tag-name order, so runs simply concatenate. Columns are
-    # released from the runs as they are built, to keep peak memory near the final frame.
+    # Each run's rows are already in tag-name order, so runs simply concatenate.
     scalars = pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(
-                _join(scalar_parts_run, run_code_type), dtype=run_dtype
-            ),
-            "tag": pd.Categorical.from_codes(
-                _join(scalar_parts_tag, tag_code_type), dtype=tag_dtype
-            ),
-            "step": _take_column(run_data, "scalar_step", np.int64),
-            "wall_time": _take_column(run_data, "scalar_wall", np.float64),
-            "value": _take_column(run_data, "scalar_value", np.float64),
+            "run": pd.Categorical.from_codes(joined.run_codes, dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(joined.tag_codes, dtype=tag_dtype),
+            "step": joined.step,
+            "wall_time": joined.wall,
+            "value": joined.value,
         },
         copy=False,
     )
-    del scalar_parts_run, scalar_parts_tag
+    del joined
     histograms = _histogram_frame(run_data, run_dtype, tag_dtype)
     text = pd.DataFrame(
         {
@@ -616,79 +621,79 @@ def combine_with_records(
     return result, records
 
 
-_CODE_GROUP_ROWS = 1 << 16
+class _Joined(NamedTuple):
+    """The scalar columns of every run, in the order of the runs, and their inventory cells."""
+
+    tags: list[str]  # sorted
+    run_codes: np.ndarray
+    tag_codes: np.ndarray
+    step: np.ndarray
+    wall: np.ndarray
+    value: np.ndarray
+    inventory: InventoryCells
 
 
-def _all_scalar_codes(
-    run_data: list[RunData],
-    tag_code: dict[str, int],
-    run_code_type: DTypeLike,
-    tag_code_type: DTypeLike,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Run and tag codes of every run's scalar rows, in parts: for a group of runs at once (many
-    small runs), a group bounded in rows so that the temporaries stay small next to the columns."""
-    scalar_parts_run: list[np.ndarray] = []
-    scalar_parts_tag: list[np.ndarray] = []
-    group: list[int] = []
-    rows = 0
-    for i, rd in enumerate([*run_data, None]):
-        size = len(rd.scalar_tag) if rd is not None else 0
-        if group and (rd is None or rows + size > _CODE_GROUP_ROWS):
-            run_codes, tag_codes = _scalar_codes(
-                run_data, group, tag_code, run_code_type, tag_code_type
-            )
-            scalar_parts_run.append(run_codes)
-            scalar_parts_tag.append(tag_codes)
-            group, rows = [], 0
-        group.append(i)
-        rows += size
-    return scalar_parts_run, scalar_parts_tag
+def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
+    """Join the batches' columns in the order of ``run_data`` (each run in one batch), and
+    release them (columns are released as they are built, to keep peak memory near the final
+    frame)."""
+    position = {id(rd): k for k, rd in enumerate(run_data)}
+    placed = [
+        (np.array([position[id(rd)] for rd in batch.runs], dtype=np.int64), batch)
+        for batch in batches
+        if batch.runs
+    ]
+    placed.sort(key=lambda pair: int(pair[0][0]))
+    joined_order = np.concatenate([p for p, _ in placed]) if placed else _EMPTY_INT
+    if sorted(joined_order.tolist()) != list(range(len(run_data))):
+        raise ValueError("the batches do not hold each run exactly once")
+    tags = sorted({t for _, batch in placed for t in batch.tags})
+    tag_code = {t: i for i, t in enumerate(tags)}
+    # Codes in the dtype the categoricals keep, so that they are not converted afterwards.
+    run_type, tag_type = code_type(len(run_data)), code_type(len(tags))
+    run_parts: list[np.ndarray] = []
+    tag_parts: list[np.ndarray] = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in SCALAR_COLUMNS[1:]}
+    for positions, batch in placed:
+        mapping = np.array([tag_code[t] for t in batch.tags], dtype=tag_type)
+        tag_parts.append(mapping[batch.scalar_tag])
+        run_parts.append(np.repeat(positions.astype(run_type), batch.sizes))
+        for name, parts in columns.items():
+            parts.append(getattr(batch, name))
+        batch.release()
+    sizes = np.concatenate([batch.sizes for _, batch in placed]) if placed else _EMPTY_INT
+    inventory = InventoryCells.joined([batch.inventory for _, batch in placed])
+    out = _Joined(
+        tags=tags,
+        run_codes=_join(run_parts, run_type),
+        tag_codes=_join(tag_parts, tag_type),
+        step=_join(columns["scalar_step"], np.int64),
+        wall=_join(columns["scalar_wall"], np.float64),
+        value=_join(columns["scalar_value"], np.float64),
+        inventory=inventory if placed else inventory_cells([]),
+    )
+    if (joined_order == np.arange(len(joined_order))).all():
+        return out
+    # Runs read out of order (batches mixing the walk's order): rows reordered run by run.
+    joined_at = np.argsort(joined_order)  # where each run sits in the joined columns
+    rows = _rows_of(sizes, joined_at)
+    return out._replace(
+        run_codes=np.repeat(np.arange(len(run_data), dtype=run_type), sizes[joined_at]),
+        tag_codes=out.tag_codes[rows],
+        step=out.step[rows],
+        wall=out.wall[rows],
+        value=out.value[rows],
+        inventory=out.inventory.take(joined_at),
+    )
 
 
-def _scalar_codes(
-    run_data: list[RunData],
-    group: list[int],
-    tag_code: dict[str, int],
-    run_type: DTypeLike,
-    tag_type: DTypeLike,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run and tag codes of the scalar rows of runs ``group`` (releasing their tag columns)."""
-    if len(group) == 1:  # a large run: its codes straight from its own columns
-        rd = run_data[group[0]]
-        mapping = np.array([tag_code[t] for t in rd.tags], dtype=tag_type)
-        tag_codes = mapping[rd.scalar_tag] if len(rd.tags) else rd.scalar_tag.astype(tag_type)
-        run_codes = np.full(len(rd.scalar_tag), group[0], dtype=run_type)
-        rd.scalar_tag = _RELEASED_TAGS
-        return run_codes, tag_codes
-    sizes = np.array([len(run_data[i].scalar_tag) for i in group], dtype=np.int64)
-    run_codes = np.repeat(np.asarray(group, dtype=run_type), sizes)
-    mapping = np.array([tag_code[t] for i in group for t in run_data[i].tags], dtype=tag_type)
-    tag_base = np.repeat(_starts(np.array([len(run_data[i].tags) for i in group])), sizes)
-    local = _join([run_data[i].scalar_tag for i in group], np.int64)
-    for i in group:
-        run_data[i].scalar_tag = _RELEASED_TAGS
-    tag_codes = mapping[tag_base + local] if len(local) else local.astype(tag_type)
-    return run_codes, tag_codes
-
-
-def _take_column(run_data: list[RunData], name: str, dtype: DTypeLike) -> np.ndarray:
-    """Concatenate one column over runs and release it from them (they are not used again)."""
-    parts = [getattr(rd, name) for rd in run_data]
-    released = np.zeros(0, dtype)  # one empty array for all runs (thousands of small runs)
-    for rd in run_data:
-        setattr(rd, name, released)
-    return _join(parts, dtype)
-
-
-_RELEASED_TAGS = np.zeros(0, np.int32)
-
-
-def _code_type(categories: int) -> type[np.signedinteger[Any]]:
-    """The integer type pandas keeps for the codes of that many categories."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if categories < np.iinfo(dtype).max:
-            return dtype
-    return np.int64
+def _rows_of(sizes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The rows of runs ``order`` (positions of runs of ``sizes`` rows, one after the other),
+    in that order."""
+    starts = np.cumsum(sizes) - sizes
+    taken = sizes[order]
+    shift = np.repeat(starts[order] - (np.cumsum(taken) - taken), taken)
+    return shift + np.arange(int(taken.sum()), dtype=np.int64)
 
 
 def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -114,59 +116,138 @@ def classify_run(
     return name, "", ""
 
 
-def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.DataFrame:
-    """One row per run directory, with counts, ranges and logical-run grouping facts."""
+@dataclass
+class InventoryCells:
+    """Inventory cells of some runs, taken where they are read (a worker, or the reading process
+    between its batches) so that only a few arrays per batch are left to join.
+
+    A run whose logical run may depend on the directories beside it (a split-named one, say)
+    keeps its `RunFacts` instead of a class; `inventory_frame` decides it with every run known.
+    """
+
+    names: list[str]
+    classes: list[tuple[str, str, str] | RunFacts]
+    numbers: dict[str, np.ndarray]  # one array per numeric column, one cell per run
+
+    @classmethod
+    def joined(cls, parts: list[InventoryCells]) -> InventoryCells:
+        """The cells of ``parts`` one after the other."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            names=[name for part in parts for name in part.names],
+            classes=[c for part in parts for c in part.classes],
+            numbers={
+                key: np.concatenate([part.numbers[key] for part in parts]) for key in _NUMBER_TYPES
+            },
+        )
+
+    def take(self, order: np.ndarray) -> InventoryCells:
+        """The cells of runs ``order`` (positions), in that order."""
+        positions = order.tolist()
+        return InventoryCells(
+            names=[self.names[k] for k in positions],
+            classes=[self.classes[k] for k in positions],
+            numbers={key: values[order] for key, values in self.numbers.items()},
+        )
+
+
+# The numeric cells, with their types; ``*_missing`` mark a step range without values.
+_NUMBER_TYPES = {
+    "files": np.int64,
+    "bytes": np.int64,
+    "scalar_tags": np.int64,
+    "histogram_tags": np.int64,
+    "scalars": np.int64,
+    "histograms": np.int64,
+    "first_step": np.int64,
+    "first_step_missing": np.bool_,
+    "last_step": np.int64,
+    "last_step_missing": np.bool_,
+    "first_wall_time": np.float64,
+    "last_wall_time": np.float64,
+    "duplicate_steps": np.int64,
+    "purged": np.int64,
+}
+
+
+def inventory_cells(run_data: list[RunData]) -> InventoryCells:
+    """The inventory cells of ``run_data`` (before their scalar columns are released)."""
+    # Facts taken where the runs were assembled (workers), the others taken here.
+    computed = iter(_run_facts([rd for rd in run_data if rd.facts is None]))
+    facts = [rd.facts if rd.facts is not None else next(computed) for rd in run_data]
+    names = [rd.ref.name for rd in run_data]
+    classes: list[tuple[str, str, str] | RunFacts] = [
+        (name, "", "") if _plain_run(_split(name)[1], len(fact.scalar_tag_ids)) else fact
+        for name, fact in zip(names, facts, strict=True)
+    ]
+    first_step = [f.first_step for f in facts]
+    last_step = [f.last_step for f in facts]
+    # Column by column as typed arrays (pandas infers the type of a list of ints value by value).
+    columns: dict[str, list[Any]] = {
+        "files": [rd.files for rd in run_data],
+        "bytes": [rd.bytes for rd in run_data],
+        "scalar_tags": [len(f.scalar_tag_ids) for f in facts],
+        "histogram_tags": [f.histogram_tags for f in facts],
+        "scalars": [len(rd.scalar_tag) for rd in run_data],
+        "histograms": [len(rd.histograms) for rd in run_data],
+        "first_step": [0 if v is None else v for v in first_step],
+        "first_step_missing": [v is None for v in first_step],
+        "last_step": [0 if v is None else v for v in last_step],
+        "last_step_missing": [v is None for v in last_step],
+        "first_wall_time": [f.first_wall for f in facts],
+        "last_wall_time": [f.last_wall for f in facts],
+        "duplicate_steps": [rd.duplicate_steps for rd in run_data],
+        "purged": [rd.purged for rd in run_data],
+    }
+    numbers: dict[str, np.ndarray] = {
+        key: np.array(values, dtype=_NUMBER_TYPES[key]) for key, values in columns.items()
+    }
+    return InventoryCells(names=names, classes=classes, numbers=numbers)
+
+
+def inventory_frame(
+    cells: InventoryCells, run_data: list[RunData], warnings: list[ReadWarning]
+) -> pd.DataFrame:
+    """The inventory of ``run_data`` from their ``cells`` (in the same order)."""
     if not run_data:
         return pd.DataFrame([], columns=INVENTORY_COLUMNS).astype(_INVENTORY_TYPES)
     warning_count: dict[str, int] = {}
     for w in warnings:
         if w.run is not None:
             warning_count[w.run] = warning_count.get(w.run, 0) + 1
-    names = [rd.ref.name for rd in run_data]
-    children: dict[str, set[str]] = {}
-    for name in names:
-        parent, last = _split(name)
-        children.setdefault(parent, set()).add(last)
-    split_children = {parent: names & SPLIT_DIRS for parent, names in children.items()}
-    # Facts taken where the runs were assembled (workers), the others taken here.
-    computed = iter(_run_facts([rd for rd in run_data if rd.facts is None]))
-    facts = [rd.facts if rd.facts is not None else next(computed) for rd in run_data]
-    classes = [
-        _classify(rd, fact, split_children) for rd, fact in zip(run_data, facts, strict=True)
-    ]
-
-    # Built column by column (rows of dicts cost a dict and a key lookup per cell), numbers as
-    # typed arrays (pandas infers the type of a list of ints value by value).
-    def ints(values: list[int]) -> np.ndarray:
-        return np.array(values, dtype=np.int64)
-
+    names = cells.names
+    classes = list(cells.classes)
+    undecided = [k for k, c in enumerate(classes) if isinstance(c, RunFacts)]
+    if undecided:
+        children: dict[str, set[str]] = {}
+        for name in names:
+            parent, last = _split(name)
+            children.setdefault(parent, set()).add(last)
+        split_children = {parent: names & SPLIT_DIRS for parent, names in children.items()}
+        for k in undecided:
+            classes[k] = _classify(run_data[k], cast(RunFacts, classes[k]), split_children)
+    decided = cast("list[tuple[str, str, str]]", classes)
+    numbers = cells.numbers
     columns = {
         "run": names,
-        "logical_run": [c[0] for c in classes],
-        "subrun_kind": [c[1] for c in classes],
-        "subrun_key": [c[2] for c in classes],
-        "files": ints([rd.files for rd in run_data]),
-        "bytes": ints([rd.bytes for rd in run_data]),
-        "scalar_tags": ints([len(f.scalar_tag_ids) for f in facts]),
-        "histogram_tags": ints([f.histogram_tags for f in facts]),
-        "scalars": ints([len(rd.scalar_tag) for rd in run_data]),
-        "histograms": ints([len(rd.histograms) for rd in run_data]),
-        "first_step": _nullable_ints([f.first_step for f in facts]),
-        "last_step": _nullable_ints([f.last_step for f in facts]),
-        "first_wall_time": np.array([f.first_wall for f in facts], dtype=np.float64),
-        "last_wall_time": np.array([f.last_wall for f in facts], dtype=np.float64),
-        "duplicate_steps": ints([rd.duplicate_steps for rd in run_data]),
-        "purged": ints([rd.purged for rd in run_data]),
-        "warnings": ints([warning_count.get(name, 0) for name in names]),
+        "logical_run": [c[0] for c in decided],
+        "subrun_kind": [c[1] for c in decided],
+        "subrun_key": [c[2] for c in decided],
+        **{key: numbers[key] for key in ("files", "bytes", "scalar_tags", "histogram_tags")},
+        **{key: numbers[key] for key in ("scalars", "histograms")},
+        "first_step": pd.arrays.IntegerArray(numbers["first_step"], numbers["first_step_missing"]),
+        "last_step": pd.arrays.IntegerArray(numbers["last_step"], numbers["last_step_missing"]),
+        **{key: numbers[key] for key in ("first_wall_time", "last_wall_time")},
+        **{key: numbers[key] for key in ("duplicate_steps", "purged")},
+        "warnings": np.array([warning_count.get(name, 0) for name in names], dtype=np.int64),
     }
     return pd.DataFrame(columns, columns=INVENTORY_COLUMNS)
 
 
-def _nullable_ints(values: list[float | None]) -> pd.api.extensions.ExtensionArray:
-    """An ``Int64`` column of ``values`` (None missing), built from arrays, not value by value."""
-    missing = np.array([v is None for v in values], dtype=bool)
-    filled = np.array([0 if v is None else v for v in values], dtype=np.int64)
-    return pd.arrays.IntegerArray(filled, missing)
+def build_inventory(run_data: list[RunData], warnings: list[ReadWarning]) -> pd.DataFrame:
+    """One row per run directory, with counts, ranges and logical-run grouping facts."""
+    return inventory_frame(inventory_cells(run_data), run_data, warnings)
 
 
 # The inventory's types where they are not the ones pandas infers from Python values.
@@ -184,8 +265,6 @@ def _classify(
     """`classify_run` of one run, with the split-named directories beside it."""
     name = rd.ref.name
     parent, last = _split(name)
-    if _plain_run(last, len(fact.scalar_tag_ids)):
-        return name, "", ""  # most runs: without building the tag list `classify_run` takes
     # Only split-named siblings matter to `classify_run`: copying every sibling per run made a
     # logdir of thousands of runs quadratic.
     beside = split_children.get(parent)

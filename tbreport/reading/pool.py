@@ -10,6 +10,7 @@ first, and any batch read once by a worker that died is read again only by worke
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 from collections import deque
@@ -19,13 +20,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 from tbreport.model import ReadWarning
 from tbreport.reading.assemble import _NO_HISTOGRAMS, assemble_run, bucket_views
 from tbreport.reading.discovery import EventFileRef, RunRef
 from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_batch
 from tbreport.reading.parsing import FileData, HistogramColumns
+from tbreport.reading.runbatch import NO_SCALARS, SCALAR_COLUMNS, RunBatch
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern
 
@@ -57,9 +58,10 @@ def _read_run_batch(
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None = None,
 ) -> _Packed:
-    """Parse and assemble whole runs (in a worker) and pack them to send; their large arrays go
-    to the file ``spill`` (a descriptor inherited from the reading process) when there is one."""
-    packed = _pack(_read_runs_whole(runs, tag_filter, parse))
+    """Parse and assemble whole runs (in a worker), batch them and pack them to send; their
+    large arrays go to the file ``spill`` (a descriptor inherited from the reading process)
+    when there is one."""
+    packed = _pack(RunBatch.of(_read_runs_whole(runs, tag_filter, parse)))
     if spill is not None:
         _spill(packed, spill)
     return packed
@@ -73,31 +75,28 @@ class _InFile(NamedTuple):
     length: int
 
 
-_SCALAR_COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
 _Array = np.ndarray | _InFile
 
 
 class _Packed(NamedTuple):
-    """What a worker sends back for a batch of runs: their scalar columns concatenated (a few
-    arrays per batch rather than objects per run), each run's histogram columns (None without
-    histograms) and its other fields. The run references are not sent."""
+    """What a worker sends back for a batch of runs: the batch's joined scalar columns (a few
+    arrays per batch rather than objects per run), tags and inventory cells, each run's
+    histogram columns (None without histograms) and its other fields. The run references are
+    not sent."""
 
-    sizes: np.ndarray  # scalar rows per run
+    batch: RunBatch  # without runs or scalar columns
     columns: dict[str, _Array]
     # Per run: None, or its histograms' per-row columns, limits and counts.
     histograms: list[tuple[dict[str, _Array], _Array, _Array] | None]
     rest: list[tuple[Any, ...]]
 
 
-def _pack(runs: list[RunData]) -> _Packed:
+def _pack(batch: RunBatch) -> _Packed:
+    runs = batch.runs
+    columns: dict[str, _Array] = {name: getattr(batch, name) for name in SCALAR_COLUMNS}
     return _Packed(
-        sizes=np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64),
-        columns={
-            name: _concat([getattr(rd, name) for rd in runs], getattr(runs[0], name).dtype)
-            if runs
-            else np.zeros(0)
-            for name in _SCALAR_COLUMNS
-        },
+        batch=batch.bare(),
+        columns=columns,
         histograms=_histogram_entries(runs),
         rest=[
             (
@@ -202,20 +201,18 @@ def _padded(nbytes: int) -> int:
     return (nbytes + 7) & ~7
 
 
-def _unpack(packed: _Packed, fd: int | None) -> list[RunData]:
-    """The runs of a batch, their arrays in the spill file ``fd`` (if any) mapped."""
+def _unpack(packed: _Packed, fd: int | None) -> RunBatch:
+    """The batch of runs sent, their arrays in the spill file ``fd`` (if any) mapped."""
     in_file = [a for a in _arrays(packed) if isinstance(a, _InFile)]
     if in_file:
         if fd is None:
             raise RuntimeError("a worker's arrays are in a spill file this process does not have")
         _replace_arrays(packed, _mapper(in_file, fd))
     columns = cast("dict[str, np.ndarray]", packed.columns)  # all arrays by now
-    bounds = np.concatenate(([0], np.cumsum(packed.sizes))).tolist()
     runs = []
     for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
         packed.rest
     ):
-        a, b = bounds[i], bounds[i + 1]
         entry = packed.histograms[i]
         histograms = (
             HistogramColumns(
@@ -239,13 +236,20 @@ def _unpack(packed: _Packed, fd: int | None) -> list[RunData]:
                 duplicate_steps=dups,
                 warnings=warnings,
                 facts=facts,
-                scalar_tag=columns["scalar_tag"][a:b],
-                scalar_step=columns["scalar_step"][a:b],
-                scalar_wall=columns["scalar_wall"][a:b],
-                scalar_value=columns["scalar_value"][a:b],
+                scalar_tag=NO_SCALARS["scalar_tag"],
+                scalar_step=NO_SCALARS["scalar_step"],
+                scalar_wall=NO_SCALARS["scalar_wall"],
+                scalar_value=NO_SCALARS["scalar_value"],
             )
         )
-    return runs
+    return dataclasses.replace(
+        packed.batch,
+        runs=runs,
+        scalar_tag=columns["scalar_tag"],
+        scalar_step=columns["scalar_step"],
+        scalar_wall=columns["scalar_wall"],
+        scalar_value=columns["scalar_value"],
+    )
 
 
 def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
@@ -354,6 +358,7 @@ class PoolReader:
         self.waiting_bytes = 0
         self.todo: deque[list[int]] = deque()  # batches cut by `finish`, largest first
         self.results: dict[int, RunData] = {}
+        self.batches: list[RunBatch] = []  # every run read, as read
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
@@ -470,15 +475,16 @@ class PoolReader:
     def _read_here(self, task: list[int]) -> None:
         """Read the runs of ``task`` in this process."""
         runs = _read_runs_whole([self.runs[i] for i in task], self.tag_filter, self.parse)
-        for i, rd in zip(task, runs, strict=True):
-            self._keep(i, rd)
+        self._keep(task, RunBatch.of(runs))
 
-    def _keep(self, index: int, rd: RunData) -> None:
-        rd.ref = self.runs[index]
-        self.results[index] = rd
-        # Built now, while the workers still read, rather than when runs are combined.
-        if len(rd.histograms):
-            rd.bucket_views = bucket_views(rd.histograms)
+    def _keep(self, task: list[int], batch: RunBatch) -> None:
+        self.batches.append(batch)
+        for i, rd in zip(task, batch.runs, strict=True):
+            rd.ref = self.runs[i]
+            self.results[i] = rd
+            # Built now, while the workers still read, rather than when runs are combined.
+            if len(rd.histograms):
+                rd.bucket_views = bucket_views(rd.histograms)
 
     def _task_bytes(self, task: list[int]) -> int:
         return sum(self.sizes[i] for i in task)
@@ -532,9 +538,7 @@ class PoolReader:
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
-            runs = _unpack(packed, self.spill_file[0] if self.spill_file is not None else None)
-            for i, rd in zip(task, runs, strict=True):
-                self._keep(i, rd)
+            self._keep(task, _unpack(packed, self.spill_file[0] if self.spill_file else None))
 
     def _collect_finished(self) -> None:
         """Keep the batches the workers finished since the last look."""
@@ -562,11 +566,13 @@ class PoolReader:
         refs = [ref for i in lost_runs for ref in self.runs[i].files]
         parsed = _parse_one_per_process(refs, self.context, self.tag_filter, self.parse)
         position = 0
+        runs = []
         for i in lost_runs:
             count = len(self.runs[i].files)
             files = [parsed[k] for k in range(position, position + count)]
             position += count
-            self.results[i] = assemble_run(self.runs[i], files, release=True)
+            runs.append(assemble_run(self.runs[i], files, release=True))
+        self._keep(lost_runs, RunBatch.of(runs))
 
 
 # Batches of the size this process is about to read that every worker keeps queued: it learns
@@ -663,7 +669,3 @@ def _parse_one_per_process(
             )
             out.append(data)
     return out
-
-
-def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)

@@ -23,6 +23,7 @@ from tbreport.reading.files import BATCH_BYTES, assembled_runs, batches, parse_b
 from tbreport.reading.parsing import FileData
 from tbreport.reading.pool import PARALLEL_MIN_BYTES, PoolReader
 from tbreport.reading.result import ReadResult
+from tbreport.reading.runbatch import RunBatch
 from tbreport.reading.rundata import RunData
 from tbreport.safe_regex import Pattern, compile_pattern
 
@@ -56,15 +57,18 @@ def read(
     tag_filter = _compile_tags(tags)
     if engine not in ("fast", "accumulator"):
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
+    batches: list[RunBatch] | None = None
     if engine == "fast":
-        runs, warnings, run_data = _walk_and_read(logdir, jobs=jobs, tag_filter=tag_filter)
+        runs, warnings, run_data, batches = _walk_and_read(logdir, jobs=jobs, tag_filter=tag_filter)
     else:
         runs, warnings = discover_runs(logdir)
         run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter) if runs else []
     if not runs:
         detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
         raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
-    result = combine(printable_name(str(logdir)), run_data, discovery_warnings=warnings)
+    result = combine(
+        printable_name(str(logdir)), run_data, batches=batches, discovery_warnings=warnings
+    )
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
     damaged = all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data)
@@ -76,27 +80,28 @@ def read(
 
 def _walk_and_read(
     logdir: str | os.PathLike[str], *, jobs: int | None, tag_filter: Pattern | None
-) -> tuple[list[RunRef], list[ReadWarning], list[RunData]]:
+) -> tuple[list[RunRef], list[ReadWarning], list[RunData], list[RunBatch] | None]:
     """Find the runs under ``logdir`` and read them; with workers, reading starts while the
-    walk goes on (a LOGDIR of thousands of runs takes a while to list)."""
+    walk goes on (a LOGDIR of thousands of runs takes a while to list), and the runs come with
+    the batches they were read in."""
     # As many workers as asked (every core without jobs), before the files are known: the
     # pool starts only once there is enough to share (`PoolReader.add`).
     workers = _worker_count(jobs, 1 << 62, 1 << 62)
     if workers <= 1:
         runs, warnings = discover_runs(logdir)
-        return runs, warnings, read_runs(runs, jobs=1, tag_filter=tag_filter)
+        return runs, warnings, read_runs(runs, jobs=1, tag_filter=tag_filter), None
     pool = PoolReader(workers=workers, jobs=jobs, tag_filter=tag_filter, parse=None)
     try:
         runs, warnings = discover_runs(logdir, on_run=pool.add)
         if not pool.started:  # too little to share: as `read_runs` decides
             pool.close()
-            return runs, warnings, read_runs(runs, jobs=jobs, tag_filter=tag_filter)
+            return runs, warnings, read_runs(runs, jobs=jobs, tag_filter=tag_filter), None
         found = pool.finish()
     finally:
         pool.close()
     # The walk finds runs in name order but returns them sorted by path components.
     by_run = {id(run): rd for run, rd in zip(pool.runs, found, strict=True)}
-    return runs, warnings, [by_run[id(run)] for run in runs]
+    return runs, warnings, [by_run[id(run)] for run in runs], pool.batches
 
 
 def _compile_tags(tags: str | Sequence[str] | None) -> Pattern | None:
@@ -161,6 +166,8 @@ def read_runs(
         for run in runs:
             pool.add(run, early=False)
         out = pool.finish()
+        for read_batch in pool.batches:
+            read_batch.give_back_columns()
     _return_freed_memory()
     return out
 
