@@ -15,7 +15,10 @@ Readers, each in a fresh process, alternating (the order rotates every repeat), 
 (``--baseline DIR``, e.g. ``git archive <commit> tbreport | tar -x -C DIR``) to show before/after;
 tbparse; TensorBoard's ``EventAccumulator`` (nothing downsampled); a bare loop (``struct`` framing,
 no checksums, the compiled protobuf ``Event.FromString`` per record, Python lists, one DataFrame);
-and the raw read (every file's bytes, nothing parsed: the I/O floor). Peak memory is the largest
+and the raw read (every file's bytes, nothing parsed: the I/O floor). For shapes of several runs,
+also the runs cut in two halves of equal bytes, each read with ``jobs=1``, in one process or in two
+forked ones that share and send nothing: their ratio is the most two processes give this machine
+on that shape, next to which ``jobs=2`` against ``jobs=1`` is read. Peak memory is the largest
 resident set of the process (``ru_maxrss``; for ``jobs=2`` also the largest worker's), interpreter
 and imports included, next to the size of the resulting DataFrame(s).
 
@@ -186,16 +189,19 @@ def shape_specs(scale: float) -> dict[str, dict]:
 
     return {
         "scalars": {
+            "multi_run": True,
             "what": f"{10} runs x 4 tags x {n(20_000):,} steps",
             "kind": "scalars",
             "make": lambda root: _gen_scalar_runs(root, 10, SCALAR_TAGS, n(20_000)),
         },
         "tensors": {
+            "multi_run": True,
             "what": f"10 runs x 2 splits x 2 tags x {n(20_000):,} steps (TF2 tensors)",
             "kind": "tensors",
             "make": lambda root: _pool(_gen_tensor_run, [(root, r, n(20_000)) for r in range(10)]),
         },
         "histograms": {
+            "multi_run": True,
             "what": f"20 runs x 20 tags x {n(500)} steps (histograms)",
             "kind": "histograms",
             "make": lambda root: _pool(
@@ -203,6 +209,7 @@ def shape_specs(scale: float) -> dict[str, dict]:
             ),
         },
         "many-runs": {
+            "multi_run": True,
             "what": f"{n(5_000):,} runs x 2 tags x 50 steps",
             "kind": "scalars",
             "make": lambda root: _gen_scalar_runs(root, n(5_000), SCALAR_TAGS[:2], 50),
@@ -380,13 +387,48 @@ seconds = time.perf_counter() - t
 result = {"rows": 0, "frame": 0, "bytes": total}
 """
 
+# What two cores give this workload at best: the runs cut in two halves of equal bytes, each read
+# by `read_runs` with jobs=1, one after the other or in two forked processes that share nothing
+# and send nothing back (no walk, no combining, no hand-overs). Their ratio bounds what any
+# split of the work between two processes can reach on this machine.
+_HALVES = """
+from tbreport.reading.discovery import discover_runs
+from tbreport.reading.reader import read_runs
+runs, _ = discover_runs(LOGDIR)
+sizes = [sum(f.size for f in run.files) for run in runs]
+half, total = 0, 0
+while half < len(runs) and 2 * total < sum(sizes):
+    total += sizes[half]
+    half += 1
+t = time.perf_counter()
+if PROCESSES == 1:
+    read_runs(runs[:half], jobs=1)
+    read_runs(runs[half:], jobs=1)
+else:
+    child = os.fork()
+    if child == 0:
+        read_runs(runs[half:], jobs=1)
+        os._exit(0)
+    read_runs(runs[:half], jobs=1)
+    os.waitpid(child, 0)
+seconds = time.perf_counter() - t
+result = {"rows": 0, "frame": 0}
+"""
 
-def readers(baseline: Path | None, skip_peers: bool, peers: bool) -> dict[str, tuple[str, str]]:
+HALVES_ONE, HALVES_TWO = "halves in 1 process", "halves in 2 processes"
+
+
+def readers(
+    baseline: Path | None, skip_peers: bool, peers: bool, multi_run: bool = False
+) -> dict[str, tuple[str, str]]:
     """Reader name -> (snippet, source tree on PYTHONPATH)."""
     out = {
         "tbreport jobs=1": (_TBREPORT.replace("JOBS", "1"), str(ROOT)),
         "tbreport jobs=2": (_TBREPORT.replace("JOBS", "2"), str(ROOT)),
     }
+    if multi_run:
+        out[HALVES_ONE] = (_HALVES.replace("PROCESSES", "1"), str(ROOT))
+        out[HALVES_TWO] = (_HALVES.replace("PROCESSES", "2"), str(ROOT))
     if baseline is not None:
         out["before jobs=1"] = (_TBREPORT.replace("JOBS", "1"), str(baseline))
         out["before jobs=2"] = (_TBREPORT.replace("JOBS", "2"), str(baseline))
@@ -555,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         logdir = ensure_shape(args.workdir, name, spec, args.scale)
         size = sum(p.stat().st_size for p in logdir.rglob("*tfevents*"))
         kind = spec["kind"]
-        chosen = readers(args.baseline, args.skip_peers, spec.get("peers", True))
+        chosen = readers(
+            args.baseline, args.skip_peers, spec.get("peers", True), spec.get("multi_run", False)
+        )
         if only:
             chosen = {k: v for k, v in chosen.items() if k in only or k == "raw read"}
         found: dict[str, list[dict]] = {k: [] for k in chosen}
@@ -575,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         table.append((name, spec["what"], size, found))
     print(report(table, args.repeat))
+    print()
+    print(scaling(table))
     if not args.no_scale_tests:
         rows = scale_tests(args.workdir, args.baseline, args.repeat)
         print()
@@ -613,6 +659,28 @@ def report(table: list, repeat: int) -> str:
                 f"| {frame:.0f} | {runs[0]['rows']:,} |"
             )
     return "\n".join(lines)
+
+
+def scaling(table: list) -> str:
+    """``jobs=2`` against ``jobs=1``, next to the same ratio for two independent halves."""
+    lines = [
+        "Two processes against one (medians): tbreport, and the two halves of the runs "
+        "(the most two processes give here).",
+        "",
+        "| shape | tbreport jobs=1 / jobs=2 | halves: 1 process / 2 processes |",
+        "|---|---:|---:|",
+    ]
+    for name, _, _, found in table:
+        med = {k: statistics.median(m["seconds"] for m in v) for k, v in found.items() if v}
+        tbreport = _ratio(med, "tbreport jobs=1", "tbreport jobs=2")
+        lines.append(f"| {name} | {tbreport} | {_ratio(med, HALVES_ONE, HALVES_TWO)} |")
+    return "\n".join(lines)
+
+
+def _ratio(medians: dict[str, float], one: str, two: str) -> str:
+    if one not in medians or two not in medians:
+        return ""
+    return f"{medians[one] / medians[two]:.2f}x"
 
 
 if __name__ == "__main__":
