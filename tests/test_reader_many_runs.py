@@ -443,3 +443,18 @@ def test_a_batch_gives_each_run_its_columns_back(logdir):
     for rd, columns in zip(run_data, before, strict=True):
         for name, column in zip(runbatch.SCALAR_COLUMNS, columns, strict=True):
             assert getattr(rd, name).tolist() == column.tolist(), name
+
+
+def test_a_read_without_hyperparameters_gets_frames_of_its_own(logdir):
+    """The empty hparams frames are built once and copied: equal to building them, and one
+    read's frame changed leaves the next read's alone."""
+    from tbreport.reading import hparams
+
+    first, second = tbreport.read(logdir, jobs=1), tbreport.read(logdir, jobs=1)
+    assert first.hparam_records.empty and first.hparams.empty
+    pd.testing.assert_frame_equal(first.hparam_records, hparams._records_frame([]))
+    pd.testing.assert_frame_equal(first.hparams, pd.DataFrame([], columns=["run"]))
+    first.hparam_records["extra"] = 1
+    assert list(second.hparam_records.columns) == list(hparams.HPARAM_RECORD_COLUMNS)
+    third = tbreport.read(logdir, jobs=1)
+    assert list(third.hparam_records.columns) == list(hparams.HPARAM_RECORD_COLUMNS)

@@ -592,17 +592,18 @@ def combine_with_records(
     )
     del joined
     histograms = _histogram_frame(run_data, run_dtype, tag_dtype)
+    texted = [rd for rd in run_data if rd.texts]
     text = pd.DataFrame(
         {
             "run": pd.Categorical(
-                [rd.ref.name for rd in run_data for _ in rd.texts], dtype=run_dtype
+                [rd.ref.name for rd in texted for _ in rd.texts], dtype=run_dtype
             ),
             "tag": pd.Categorical(
-                [rd.tags[t[0]] for rd in run_data for t in rd.texts], dtype=tag_dtype
+                [rd.tags[t[0]] for rd in texted for t in rd.texts], dtype=tag_dtype
             ),
-            "step": np.array([t[1] for rd in run_data for t in rd.texts], dtype=np.int64),
-            "wall_time": np.array([t[2] for rd in run_data for t in rd.texts], dtype=np.float64),
-            "text": pd.array([t[3] for rd in run_data for t in rd.texts], dtype=object),
+            "step": np.array([t[1] for rd in texted for t in rd.texts], dtype=np.int64),
+            "wall_time": np.array([t[2] for rd in texted for t in rd.texts], dtype=np.float64),
+            "text": pd.array([t[3] for rd in texted for t in rd.texts], dtype=object),
         },
         columns=TEXT_COLUMNS,
     )

@@ -160,16 +160,32 @@ def collect_hparam_records(
 ) -> tuple[list[HparamRecord], list[ReadWarning]]:
     """Every hyperparameter record of ``run_data`` (values as their source wrote them, before
     any table turns a column into numbers) and the warnings about unreadable ones."""
-    logical_of = dict(zip(runs["run"].tolist(), runs["logical_run"].tolist(), strict=True))
     warnings: list[ReadWarning] = []
-    records = _hf_args_records(text, logical_of)
-    for rd in run_data:
+    with_hparams = [rd for rd in run_data if rd.ref.hparams_yaml or rd.hparam_contents]
+    hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
+    if not with_hparams and hf_args.empty:
+        return [], warnings  # most sweeps of thousands of runs: nothing to look up
+    logical_of = dict(zip(runs["run"].tolist(), runs["logical_run"].tolist(), strict=True))
+    records = _hf_args_records(hf_args, logical_of)
+    for rd in with_hparams:
         records += _run_records(rd, logical_of, warnings)
     return records, warnings
 
 
 def records_frame(records: list[HparamRecord]) -> pd.DataFrame:
     """The long ``hparam_records`` frame of ``records``."""
+    if not records:  # built once: most reads have none, and building costs a millisecond
+        global _NO_RECORDS
+        if _NO_RECORDS is None:
+            _NO_RECORDS = _records_frame([])
+        return _NO_RECORDS.copy()
+    return _records_frame(records)
+
+
+_NO_RECORDS: pd.DataFrame | None = None
+
+
+def _records_frame(records: list[HparamRecord]) -> pd.DataFrame:
     hparam_records = pd.DataFrame.from_records(records, columns=HPARAM_RECORD_COLUMNS)
     for column in ("run", "source_run", "source", "kind", "name"):
         hparam_records[column] = hparam_records[column].astype(object)
@@ -177,10 +193,10 @@ def records_frame(records: list[HparamRecord]) -> pd.DataFrame:
     return hparam_records
 
 
-def _hf_args_records(text: pd.DataFrame, logical_of: dict[str, str]) -> list[HparamRecord]:
-    """The hyperparameters of HF Trainer's ``args/text_summary`` JSON."""
+def _hf_args_records(hf_args: pd.DataFrame, logical_of: dict[str, str]) -> list[HparamRecord]:
+    """The hyperparameters of HF Trainer's ``args/text_summary`` JSON (rows ``hf_args`` of
+    the text frame)."""
     records: list[HparamRecord] = []
-    hf_args = text[text["tag"] == HF_ARGS_TAG] if not text.empty else text
     row: Any  # a row of the text frame
     for row in hf_args.itertuples(index=False):
         run = str(row.run)
@@ -201,8 +217,6 @@ def _run_records(
 ) -> list[HparamRecord]:
     """A run directory's Lightning ``hparams.yaml`` and hparams-plugin records."""
     records: list[HparamRecord] = []
-    if not rd.ref.hparams_yaml and not rd.hparam_contents:
-        return records  # most runs (thousands in a sweep)
     run = rd.ref.name
     logical = logical_of.get(run, run)
     if rd.ref.hparams_yaml:
@@ -250,6 +264,8 @@ def wide_table(records: list[HparamRecord], runs: pd.DataFrame) -> pd.DataFrame:
     wide: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
     hp_rows = [r for r in records if r.kind == "hparam"]
+    if not hp_rows:
+        return pd.DataFrame([], columns=["run"])
     hp_rows.sort(key=lambda r: _SOURCE_RANK.get(r.source, 2))  # stable: later sources win
     for logical, _, _, _, name, value in hp_rows:
         if name not in columns:
