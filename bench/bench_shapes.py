@@ -640,7 +640,7 @@ def report(table: list, repeat: int) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, what, size, found in table:
-        med = {k: statistics.median(m["seconds"] for m in v) for k, v in found.items() if v}
+        med = _medians(found)
         for reader, runs in found.items():
             if not runs:
                 lines.append(f"| {name} | {reader} | failed | | | | | |")
@@ -663,18 +663,29 @@ def report(table: list, repeat: int) -> str:
 
 def scaling(table: list) -> str:
     """``jobs=2`` against ``jobs=1``, next to the same ratio for two independent halves."""
-    lines = [
-        "Two processes against one (medians): tbreport, and the two halves of the runs "
-        "(the most two processes give here).",
-        "",
-        "| shape | tbreport jobs=1 / jobs=2 | halves: 1 process / 2 processes |",
-        "|---|---:|---:|",
+    rows = [
+        (
+            name,
+            _ratio(_medians(found), "tbreport jobs=1", "tbreport jobs=2"),
+            _ratio(_medians(found), HALVES_ONE, HALVES_TWO),
+        )
+        for name, _, _, found in table
     ]
-    for name, _, _, found in table:
-        med = {k: statistics.median(m["seconds"] for m in v) for k, v in found.items() if v}
-        tbreport = _ratio(med, "tbreport jobs=1", "tbreport jobs=2")
-        lines.append(f"| {name} | {tbreport} | {_ratio(med, HALVES_ONE, HALVES_TWO)} |")
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            "Two processes against one (medians): tbreport, and the two halves of the runs "
+            "(the most two processes give here).",
+            "",
+            "| shape | tbreport jobs=1 / jobs=2 | halves: 1 process / 2 processes |",
+            "|---|---:|---:|",
+            *(f"| {name} | {tbreport} | {halves} |" for name, tbreport, halves in rows),
+        ]
+    )
+
+
+def _medians(found: dict[str, list[dict]]) -> dict[str, float]:
+    """Each reader's median seconds (readers that failed every time left out)."""
+    return {k: statistics.median(m["seconds"] for m in v) for k, v in found.items() if v}
 
 
 def _ratio(medians: dict[str, float], one: str, two: str) -> str:
