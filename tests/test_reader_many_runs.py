@@ -421,7 +421,8 @@ def test_runs_combined_in_any_batches_equal_runs_combined_at_once(logdir, seed):
     for name in ("scalars", "histograms", "text", "runs", "hparams"):
         pd.testing.assert_frame_equal(getattr(whole, name), getattr(batched, name))
     kinds = dict(zip(batched.runs["run"], batched.runs["subrun_kind"], strict=True))
-    assert kinds["keras/train"] == "keras-split" and kinds["pt/Loss_a"] == "add-scalars"
+    assert kinds["keras/train"] == "keras-split"
+    assert kinds["pt/Loss_a"] == "add-scalars"
 
 
 def test_batches_must_hold_each_run_once(logdir):
@@ -451,7 +452,8 @@ def test_a_read_without_hyperparameters_gets_frames_of_its_own(logdir):
     from tbreport.reading import hparams
 
     first, second = tbreport.read(logdir, jobs=1), tbreport.read(logdir, jobs=1)
-    assert first.hparam_records.empty and first.hparams.empty
+    assert first.hparam_records.empty
+    assert first.hparams.empty
     pd.testing.assert_frame_equal(first.hparam_records, hparams._records_frame([]))
     pd.testing.assert_frame_equal(first.hparams, pd.DataFrame([], columns=["run"]))
     first.hparam_records["extra"] = 1
