@@ -434,9 +434,7 @@ def test_batches_must_hold_each_run_once(logdir):
 
 def test_a_batch_gives_each_run_its_columns_back(logdir):
     run_data = _read_run_data(logdir)
-    before = [
-        [getattr(rd, name).copy() for name in runbatch.SCALAR_COLUMNS] for rd in run_data
-    ]
+    before = [[getattr(rd, name).copy() for name in runbatch.SCALAR_COLUMNS] for rd in run_data]
     batch = runbatch.RunBatch.of(run_data)
     assert all(len(rd.scalar_step) == 0 for rd in run_data)  # the batch holds them
     assert len(batch.scalar_step) == sum(len(columns[1]) for columns in before)
