@@ -458,3 +458,27 @@ def test_a_read_without_hyperparameters_gets_frames_of_its_own(logdir):
     assert list(second.hparam_records.columns) == list(hparams.HPARAM_RECORD_COLUMNS)
     third = tbreport.read(logdir, jobs=1)
     assert list(third.hparam_records.columns) == list(hparams.HPARAM_RECORD_COLUMNS)
+
+
+def test_a_few_runs_read_by_a_pool_are_combined_from_its_batches(monkeypatch, tmp_path):
+    """Too few runs to start workers during the walk: read by a pool afterwards, and combined
+    from the batches it read (not batched once more), with the same frames as jobs=1."""
+    from tbreport.reading import reader
+
+    for k in range(3):
+        write_run(tmp_path / f"run{k}", scalar_series("loss", range(5 + k)))
+    one = tbreport.read(tmp_path, jobs=1)
+    given: list = []
+    real_combine = reader.combine
+
+    def combine(*args, **kwargs):
+        given.append(kwargs.get("batches"))
+        return real_combine(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "combine", combine)
+    two = tbreport.read(tmp_path, jobs=2)
+    (batches,) = given
+    assert batches is not None
+    assert sum(len(batch.runs) for batch in batches) == 3
+    for name in ("scalars", "runs"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))

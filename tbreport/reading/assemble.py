@@ -18,7 +18,7 @@ from numpy.typing import DTypeLike
 
 from tbreport.model import ReadWarning
 from tbreport.reading.discovery import RunRef
-from tbreport.reading.grouping import InventoryCells, inventory_cells, inventory_frame
+from tbreport.reading.grouping import InventoryCells, inventory_frame
 from tbreport.reading.hparams import (
     HparamRecord,
     collect_hparam_records,
@@ -646,7 +646,7 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
     ]
     placed.sort(key=lambda pair: int(pair[0][0]))
     joined_order = np.concatenate([p for p, _ in placed]) if placed else _EMPTY_INT
-    if sorted(joined_order.tolist()) != list(range(len(run_data))):
+    if not np.array_equal(np.sort(joined_order), np.arange(len(run_data))):
         raise ValueError("the batches do not hold each run exactly once")
     tags = sorted({t for _, batch in placed for t in batch.tags})
     tag_code = {t: i for i, t in enumerate(tags)}
@@ -671,7 +671,7 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
         step=_join(columns["scalar_step"], np.int64),
         wall=_join(columns["scalar_wall"], np.float64),
         value=_join(columns["scalar_value"], np.float64),
-        inventory=inventory if placed else inventory_cells([]),
+        inventory=inventory,
     )
     if (joined_order == np.arange(len(joined_order))).all():
         return out

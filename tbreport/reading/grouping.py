@@ -134,6 +134,8 @@ class InventoryCells:
         """The cells of ``parts`` one after the other."""
         if len(parts) == 1:
             return parts[0]
+        if not parts:
+            return cls([], [], {key: np.zeros(0, dtype) for key, dtype in _NUMBER_TYPES.items()})
         return cls(
             names=[name for part in parts for name in part.names],
             classes=[c for part in parts for c in part.classes],
@@ -229,19 +231,16 @@ def inventory_frame(
             classes[k] = _classify(run_data[k], cast(RunFacts, classes[k]), split_children)
     decided = cast("list[tuple[str, str, str]]", classes)
     numbers = cells.numbers
-    columns = {
-        "run": names,
-        "logical_run": [c[0] for c in decided],
-        "subrun_kind": [c[1] for c in decided],
-        "subrun_key": [c[2] for c in decided],
-        **{key: numbers[key] for key in ("files", "bytes", "scalar_tags", "histogram_tags")},
-        **{key: numbers[key] for key in ("scalars", "histograms")},
-        "first_step": pd.arrays.IntegerArray(numbers["first_step"], numbers["first_step_missing"]),
-        "last_step": pd.arrays.IntegerArray(numbers["last_step"], numbers["last_step_missing"]),
-        **{key: numbers[key] for key in ("first_wall_time", "last_wall_time")},
-        **{key: numbers[key] for key in ("duplicate_steps", "purged")},
-        "warnings": np.array([warning_count.get(name, 0) for name in names], dtype=np.int64),
-    }
+    columns: dict[str, Any] = {key: numbers[key] for key in INVENTORY_COLUMNS if key in numbers}
+    columns.update(
+        run=names,
+        logical_run=[c[0] for c in decided],
+        subrun_kind=[c[1] for c in decided],
+        subrun_key=[c[2] for c in decided],
+        first_step=pd.arrays.IntegerArray(numbers["first_step"], numbers["first_step_missing"]),
+        last_step=pd.arrays.IntegerArray(numbers["last_step"], numbers["last_step_missing"]),
+        warnings=np.array([warning_count.get(name, 0) for name in names], dtype=np.int64),
+    )
     return pd.DataFrame(columns, columns=INVENTORY_COLUMNS)
 
 

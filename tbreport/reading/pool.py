@@ -208,7 +208,6 @@ def _unpack(packed: _Packed, fd: int | None) -> RunBatch:
         if fd is None:
             raise RuntimeError("a worker's arrays are in a spill file this process does not have")
         _replace_arrays(packed, _mapper(in_file, fd))
-    columns = cast("dict[str, np.ndarray]", packed.columns)  # all arrays by now
     runs = []
     for i, (tags, texts, hparams, files, size, purged, dups, warnings, facts) in enumerate(
         packed.rest
@@ -236,20 +235,11 @@ def _unpack(packed: _Packed, fd: int | None) -> RunBatch:
                 duplicate_steps=dups,
                 warnings=warnings,
                 facts=facts,
-                scalar_tag=NO_SCALARS["scalar_tag"],
-                scalar_step=NO_SCALARS["scalar_step"],
-                scalar_wall=NO_SCALARS["scalar_wall"],
-                scalar_value=NO_SCALARS["scalar_value"],
+                **NO_SCALARS,
             )
         )
-    return dataclasses.replace(
-        packed.batch,
-        runs=runs,
-        scalar_tag=columns["scalar_tag"],
-        scalar_step=columns["scalar_step"],
-        scalar_wall=columns["scalar_wall"],
-        scalar_value=columns["scalar_value"],
-    )
+    columns = cast("dict[str, Any]", packed.columns)  # all arrays by now
+    return dataclasses.replace(packed.batch, runs=runs, **columns)
 
 
 def _write_at(fd: int, values: np.ndarray, offset: int) -> None:
@@ -447,16 +437,14 @@ class PoolReader:
         runs dry meanwhile), but never beyond the workers' share of the work left (so that they
         do not end with batches this process could have read while it waits).
         """
-        while self.todo or self.futures:
+        while self.todo:
             self._collect_finished()
             while self.todo and self._workers_need_work():
                 # A pool started here needs no more workers than there are batches left.
                 self._submit([self.todo.popleft()], workers=min(self.pool_size, len(self.todo) + 1))
             if self.todo:
                 self._read_here(self.todo.popleft())
-            elif self.futures:
-                done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
-                self._collect(list(done))
+        self._wait()
 
     def _workers_need_work(self) -> bool:
         """Whether the workers' queues are short of the next batch's size, and below their

@@ -57,9 +57,11 @@ def read(
     tag_filter = _compile_tags(tags)
     if engine not in ("fast", "accumulator"):
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
-    batches: list[RunBatch] | None = None
+    run_batches: list[RunBatch] | None = None
     if engine == "fast":
-        runs, warnings, run_data, batches = _walk_and_read(logdir, jobs=jobs, tag_filter=tag_filter)
+        runs, warnings, run_data, run_batches = _walk_and_read(
+            logdir, jobs=jobs, tag_filter=tag_filter
+        )
     else:
         runs, warnings = discover_runs(logdir)
         run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter) if runs else []
@@ -67,7 +69,7 @@ def read(
         detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
         raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
     result = combine(
-        printable_name(str(logdir)), run_data, batches=batches, discovery_warnings=warnings
+        printable_name(str(logdir)), run_data, batches=run_batches, discovery_warnings=warnings
     )
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
@@ -95,7 +97,7 @@ def _walk_and_read(
         runs, warnings = discover_runs(logdir, on_run=pool.add)
         if not pool.started:  # too little to share: as `read_runs` decides
             pool.close()
-            return runs, warnings, read_runs(runs, jobs=jobs, tag_filter=tag_filter), None
+            return runs, warnings, *_read_in_batches(runs, jobs=jobs, tag_filter=tag_filter)
         found = pool.finish()
     finally:
         pool.close()
@@ -139,6 +141,22 @@ def read_runs(
     process only combines. ``parse`` replaces the parsing of one file (tests); by default a
     batch is decoded as a whole.
     """
+    out, run_batches = _read_in_batches(runs, jobs=jobs, tag_filter=tag_filter, parse=parse)
+    for run_batch in run_batches or []:  # runs read in batches hand their columns back
+        run_batch.give_back_columns()
+    return out
+
+
+def _read_in_batches(
+    runs: list[RunRef],
+    *,
+    jobs: int | None,
+    tag_filter: Pattern | None,
+    parse: Callable[[EventFileRef, Pattern | None], FileData] | None = None,
+) -> tuple[list[RunData], list[RunBatch] | None]:
+    """`read_runs`, the runs read by a pool coming with the batches that hold their columns
+    (None when read in this process: each run holds its own)."""
+    run_batches: list[RunBatch] | None = None
     refs = [ref for run in runs for ref in run.files]
     workers = _worker_count(jobs, sum(r.size for r in refs), len(refs))
     if workers <= 1:
@@ -166,10 +184,9 @@ def read_runs(
         for run in runs:
             pool.add(run, early=False)
         out = pool.finish()
-        for read_batch in pool.batches:
-            read_batch.give_back_columns()
+        run_batches = pool.batches
     _return_freed_memory()
-    return out
+    return out, run_batches
 
 
 def _return_freed_memory() -> None:

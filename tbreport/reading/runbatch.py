@@ -48,7 +48,7 @@ class RunBatch:
         tag_counts = np.array([len(rd.tags) for rd in runs], dtype=np.int64)
         sizes = np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64)
         tag_type = code_type(len(code))
-        columns = {
+        columns: dict[str, Any] = {
             "scalar_tag": _joined(
                 list(_row_codes(runs, mapping, tag_counts, sizes, tag_type)), tag_type
             ),
@@ -60,28 +60,12 @@ class RunBatch:
         for rd in runs:
             for name in SCALAR_COLUMNS:
                 setattr(rd, name, NO_SCALARS[name])
-        return cls(
-            runs=runs,
-            tags=list(code),
-            sizes=sizes,
-            scalar_tag=columns["scalar_tag"],
-            scalar_step=columns["scalar_step"],
-            scalar_wall=columns["scalar_wall"],
-            scalar_value=columns["scalar_value"],
-            inventory=inventory,
-        )
+        return cls(runs=runs, tags=list(code), sizes=sizes, **columns, inventory=inventory)
 
     def bare(self) -> RunBatch:
         """This batch without its runs or scalar columns (its tags and inventory cells), for a
         worker to send along with the columns."""
-        return replace(
-            self,
-            runs=[],
-            scalar_tag=NO_SCALARS["scalar_tag"],
-            scalar_step=NO_SCALARS["scalar_step"],
-            scalar_wall=NO_SCALARS["scalar_wall"],
-            scalar_value=NO_SCALARS["scalar_value"],
-        )
+        return replace(self, runs=[], **NO_SCALARS)
 
     def release(self) -> None:
         """Drop the batch's scalar columns (once combined)."""
@@ -144,7 +128,7 @@ _CODE_GROUP_ROWS = 1 << 16
 
 # The scalar columns of a run whose rows its batch holds: one empty array per column for
 # every such run (thousands of small runs).
-NO_SCALARS: dict[str, np.ndarray] = {
+NO_SCALARS: dict[str, Any] = {
     "scalar_tag": np.zeros(0, np.int32),
     "scalar_step": np.zeros(0, np.int64),
     "scalar_wall": np.zeros(0, np.float64),
