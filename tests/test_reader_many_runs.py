@@ -355,6 +355,38 @@ def test_shrinking_batches_cover_every_run_in_order_and_shrink(monkeypatch):
         assert sum(counts[i] for i in batch) <= 10 or len(batch) == 1
 
 
+def test_idle_workers_and_this_process_share_batches_so_that_both_end_together():
+    to_workers, mine = pool.lay_out([4, 3, 3, 2, 2], workers_busy=0, workers=1, handover=0)
+    # Each batch where it would be done first (the workers on a tie): the workers read
+    # 4 + 2 + 2, this process 3 + 3, and neither waits long for the other.
+    assert to_workers == [(0, 0.0), (3, 4.0), (4, 6.0)]
+    assert mine == 1
+
+
+def test_busy_workers_get_only_what_they_would_finish_first():
+    to_workers, mine = pool.lay_out([4, 3, 2], workers_busy=10, workers=1, handover=0)
+    assert (to_workers, mine) == ([], 0)
+    # Two workers holding 10 in all are free at 5 and read 2 at a time: this process reads
+    # 4 + 2 (ends at 6) while they read 3 + 1 (end at 7).
+    to_workers, mine = pool.lay_out([4, 3, 2, 1], workers_busy=10, workers=2, handover=0)
+    assert (to_workers, mine) == ([(1, 5.0), (3, 6.5)], 0)
+
+
+def test_sending_a_batch_away_costs_its_handover():
+    without, _ = pool.lay_out([2, 2], workers_busy=0, workers=1, handover=0)
+    assert without == [(0, 0.0)]
+    # Dearer handed over: the first batch is read here, the second is sent away all the same.
+    with_cost, mine = pool.lay_out([2, 2], workers_busy=0, workers=1, handover=1)
+    assert (with_cost, mine) == ([(1, 0.0)], 0)
+    # A batch that costs less than its handover never leaves.
+    assert pool.lay_out([2, 0.5], workers_busy=0, workers=1, handover=1) == ([(1, 0.0)], 0)
+    assert pool.lay_out([0.5], workers_busy=0, workers=1, handover=1) == ([], 0)
+
+
+def test_with_nothing_for_this_process_the_workers_take_all():
+    assert pool.lay_out([1], workers_busy=0, workers=1, handover=0) == ([(0, 0.0)], None)
+
+
 def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_path):
     logdir = tmp_path / "many"
     rng = np.random.default_rng(3)

@@ -3,9 +3,9 @@
 `PoolReader` feeds forked workers (spawned where there is no fork) with batches of runs; each
 worker parses and assembles its runs (`tbreport.reading.files`), writes their concatenated
 columns and histogram buckets to a file in shared memory and sends back where they are. Once
-the walk is over, the reading process reads batches too (``jobs`` processes read in all). A
-worker killed by the OS costs a retry, not the read; workers are given the largest batches
-first, and any batch read once by a worker that died is read again only by workers.
+the walk is over, the reading process reads batches too (``jobs`` processes read in all),
+sharing them out so that all end together (`lay_out`). A worker killed by the OS costs a retry,
+not the read: any batch read once by a worker that died is read again only by workers.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -313,11 +314,12 @@ class PoolReader:
     ``workers`` processes read: this one and ``workers - 1`` worker processes. While this
     process walks the LOGDIR (`add`), small batches keep the workers busy; the runs found
     meanwhile wait and, once all are known (`finish`), are cut into a few batches per reader.
-    Then every reader takes the largest batch left: workers through their queues (kept a few
-    batches deep, so that none waits for this process), this process directly, so that the work
-    evens out and its own share crosses no process boundary. Workers assemble whole runs and write
-    their arrays to a file in shared memory, which this process maps batch by batch as they
-    arrive (building histogram bucket views meanwhile), so that it only combines at the end.
+    Then the batches left, largest first, are shared out so that all end together (`lay_out`,
+    from the speed measured and when each worker started what it holds, in memory the workers
+    share): the workers' through their queues, this process's read here, crossing no process
+    boundary. Workers assemble whole runs and write their arrays to a file in shared memory,
+    which this process maps batch by batch as they arrive (building histogram bucket views
+    meanwhile), so that it only combines at the end.
 
     A worker killed by the OS costs a retry, not the read: batches whose worker died are read
     again once in fresh workers; the files of batches lost a second time are then parsed one
@@ -358,6 +360,12 @@ class PoolReader:
         self.finished: deque[Future[_Packed]] = deque()
         self.spill_file: tuple[int, str] | None = None
         self.bytes_found = 0
+        # When each batch given to the workers started (shared with forked workers), and how
+        # long a byte takes to read, as last measured: what `_plan` needs to even out the end.
+        self.progress: np.ndarray | None = None
+        self.slots: dict[Future[_Packed], int] = {}
+        self.next_slot = 0
+        self.seconds_per_byte: float | None = None
         # Without a number of jobs, workers start only for this much data (see `_worker_count`).
         self.min_bytes = PARALLEL_MIN_BYTES if jobs is None else 0
 
@@ -430,40 +438,83 @@ class PoolReader:
             self.spill_file = None
 
     def _share_work(self) -> None:
-        """Read every batch of `todo`, the largest left first.
-
-        Workers take batches through their queues, which this process tops up between its own
-        batches: to :data:`QUEUED_BATCHES` of the size it is about to read (so that no worker
-        runs dry meanwhile), but never beyond the workers' share of the work left (so that they
-        do not end with batches this process could have read while it waits).
-        """
+        """Read every batch of `todo` between this process and the workers (`_plan`)."""
         while self.todo:
             self._collect_finished()
-            while self.todo and self._workers_need_work():
-                # A pool started here needs no more workers than there are batches left.
-                self._submit([self.todo.popleft()], workers=min(self.pool_size, len(self.todo) + 1))
-            if self.todo:
-                self._read_here(self.todo.popleft())
+            mine = self._plan()
+            if mine is not None:
+                self._read_here(mine)
+            elif self.futures:  # everything left is the workers': wait for one to finish
+                done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+                self._collect(list(done))
         self._wait()
 
-    def _workers_need_work(self) -> bool:
-        """Whether the workers' queues are short of the next batch's size, and below their
-        share of the work left."""
-        queued = self._queued_bytes()
-        left = sum(self._task_bytes(task) for task in self.todo)
-        return (
-            queued < QUEUED_BATCHES * self.pool_size * self._task_bytes(self.todo[0])
-            and queued < self.pool_size * left
-        )
+    def _plan(self) -> list[int] | None:
+        """Submit to the workers their part of `todo` (`lay_out`) that they would start before
+        this process is done with its next batch, and return that batch (taken out of `todo`;
+        None if it has none).
 
-    def _queued_bytes(self) -> int:
-        """Bytes of the batches given to workers and not finished yet."""
-        return sum(self._task_bytes(task) for f, task in self.futures.items() if not f.done())
+        Laid out again before each batch this process reads, from what the workers really did,
+        so that all end within a small batch of each other and no batch waits in a worker's
+        queue that this process could have read. Until a speed is measured, costs are bytes.
+        """
+        per_byte = self.seconds_per_byte
+        unit = per_byte if per_byte is not None else 1.0
+        tasks = list(self.todo)
+        costs = [self._task_bytes(task) * unit for task in tasks]
+        to_workers, mine = lay_out(
+            costs,
+            workers_busy=self._workers_busy(time.monotonic(), per_byte),
+            workers=self.pool_size,
+            handover=HANDOVER_SECONDS if per_byte is not None else 0.0,
+        )
+        # This process looks again once its batch is read: the workers get what they would
+        # start before then, with a margin (a batch may take longer than measured).
+        horizon = (1 + QUEUE_MARGIN) * costs[mine] if mine is not None else None
+        given = [k for k, start in to_workers if horizon is None or start <= horizon]
+        for k in given:
+            # A pool started here needs no more workers than there are batches for them.
+            self._submit([tasks[k]], workers=min(self.pool_size, len(to_workers)))
+        taken = {*given, *([mine] if mine is not None else [])}
+        self.todo = deque(task for k, task in enumerate(tasks) if k not in taken)
+        return tasks[mine] if mine is not None else None
+
+    def _workers_busy(self, now: float, per_byte: float | None) -> float:
+        """Seconds of work (bytes without a measured speed) the workers hold in all: their
+        batches not finished, less what was read since each started."""
+        busy = 0.0
+        for future, task in self.futures.items():
+            if future.done():
+                continue
+            if per_byte is None:
+                busy += self._task_bytes(task)
+                continue
+            cost = self._task_bytes(task) * per_byte + HANDOVER_SECONDS
+            started = self._started(future)
+            if started:
+                cost = max(cost - (now - started), 0.0)
+            busy += cost
+        return busy
+
+    def _started(self, future: Future[_Packed]) -> float:
+        """When a worker started the batch of ``future`` (0: not yet, or not known)."""
+        slot = self.slots.get(future)
+        if self.progress is None or slot is None:
+            return 0.0
+        return float(self.progress[slot, 0])
+
+    def _measured(self, size: int, seconds: float) -> None:
+        """Keep the speed of a batch of ``size`` bytes read in ``seconds``."""
+        if size > 0 and seconds > 0:
+            self.seconds_per_byte = seconds / size
 
     def _read_here(self, task: list[int]) -> None:
         """Read the runs of ``task`` in this process."""
+        started = time.monotonic()
         runs = _read_runs_whole([self.runs[i] for i in task], self.tag_filter, self.parse)
-        self._keep(task, RunBatch.of(runs))
+        batch = RunBatch.of(runs)
+        self._measured(self._task_bytes(task), time.monotonic() - started)
+        self._keep(task, batch)
 
     def _keep(self, task: list[int], batch: RunBatch) -> None:
         self.batches.append(batch)
@@ -486,12 +537,17 @@ class PoolReader:
             for task in tasks:
                 # Runs known when the workers started are sent by position.
                 work = [i if i < self.shared else self.runs[i] for i in task]
+                slot = self.next_slot % PROGRESS_SLOTS
+                self.next_slot += 1
+                if self.progress is not None:
+                    self.progress[slot] = 0.0
                 try:
-                    future = self.pool.submit(_read_batch_in_worker, work)
+                    future = self.pool.submit(_read_batch_in_worker, work, slot)
                 except BrokenProcessPool:  # a worker died while we were still submitting
                     self.lost.append(task)
                     continue
                 self.futures[future] = task
+                self.slots[future] = slot
                 future.add_done_callback(self.finished.append)
         finally:
             gc.unfreeze()
@@ -502,6 +558,8 @@ class PoolReader:
         if self.spill_file is None and self.method == "fork":
             self.spill_file = _spill_file()
         spill = self.spill_file[0] if self.spill_file is not None else None
+        if self.progress is None and self.method == "fork":
+            self.progress = _progress_table()
         # Forked workers share this process's objects until they write to them: a garbage
         # collection in a worker would touch (and so copy) every one of them. Frozen until the
         # workers are started (at the first submission, `_submit` unfreezes).
@@ -512,7 +570,7 @@ class PoolReader:
             max_workers=size,
             mp_context=self.context,
             initializer=_start_worker,
-            initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill),
+            initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill, self.progress),
         )
 
     def _collect(self, done: list[Future[_Packed]]) -> None:
@@ -521,11 +579,16 @@ class PoolReader:
             task = self.futures.pop(future, None)
             if task is None:  # collected already (`_wait` and `finished` both name it)
                 continue
+            slot = self.slots.pop(future, None)
             try:
                 packed = future.result()
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
+            if self.progress is not None and slot is not None:
+                started, ended = self.progress[slot]
+                if started and ended:
+                    self._measured(self._task_bytes(task), float(ended - started))
             self._keep(task, _unpack(packed, self.spill_file[0] if self.spill_file else None))
 
     def _collect_finished(self) -> None:
@@ -545,6 +608,7 @@ class PoolReader:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
         self.futures.clear()
+        self.slots.clear()
         self.finished.clear()
 
     def _read_lost_one_file_per_process(self) -> None:
@@ -563,14 +627,43 @@ class PoolReader:
         self._keep(lost_runs, RunBatch.of(runs))
 
 
-# Batches of the size this process is about to read that every worker keeps queued: it learns
-# late (through the pool's threads) that a worker finished one, so two would run dry.
-QUEUED_BATCHES = 3
+# What a batch read by a worker costs beyond reading it (sending it there and back), in seconds.
+HANDOVER_SECONDS = 0.002
+# Workers are given what they would start until this process's batch is read, and this much
+# longer again (a fraction of that batch): a batch may take longer than measured.
+QUEUE_MARGIN = 0.5
+# Batches given to workers whose start and end are kept (a ring: far more than are ever queued).
+PROGRESS_SLOTS = 1024
 # While the walk goes on, workers get batches of about this many bytes.
 EARLY_BATCH_BYTES = 2 << 20
 # The last batches of a read, when the work left is cut finer and finer: about 15 ms of work
 # (smaller ones cost more in hand-overs than they save in waiting at the end).
 SMALLEST_BATCH_BYTES = 1 << 20
+
+
+def lay_out(
+    costs: list[float], *, workers_busy: float, workers: int, handover: float
+) -> tuple[list[tuple[int, float]], int | None]:
+    """Batches costing ``costs`` (largest first) laid out between this process and ``workers``
+    workers that hold ``workers_busy`` of work in all: each batch goes to the side that would
+    finish it first, a worker's batch costing ``handover`` more (it is sent there and back).
+
+    Returns the workers' batches (positions in ``costs``) with when they would start them,
+    and this process's first batch (None when the workers take everything).
+    """
+    workers_free = workers_busy / workers
+    mine_free = 0.0
+    to_workers: list[tuple[int, float]] = []
+    mine: int | None = None
+    for k, cost in enumerate(costs):
+        if workers_free + (cost + handover) / workers <= mine_free + cost:
+            to_workers.append((k, workers_free))
+            workers_free += (cost + handover) / workers
+        else:
+            if mine is None:
+                mine = k
+            mine_free += cost
+    return to_workers, mine
 
 
 def shrinking_batches(sizes: list[int], counts: list[int], *, readers: int) -> list[list[int]]:
@@ -593,7 +686,8 @@ _worker_settings: tuple[
     Pattern | None,
     Callable[[EventFileRef, Pattern | None], FileData] | None,
     int | None,
-] = ([], None, None, None)
+    np.ndarray | None,
+] = ([], None, None, None, None)
 
 
 def _start_worker(
@@ -601,17 +695,36 @@ def _start_worker(
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None,
+    progress: np.ndarray | None,
 ) -> None:
     global _worker_settings
-    _worker_settings = (runs, tag_filter, parse, spill)
+    _worker_settings = (runs, tag_filter, parse, spill, progress)
     _keep_freed_memory()
 
 
-def _read_batch_in_worker(work: list[int | RunRef]) -> _Packed:
-    """`_read_run_batch` of runs given by position in the worker's runs, or whole."""
-    runs, tag_filter, parse, spill = _worker_settings
+def _read_batch_in_worker(work: list[int | RunRef], slot: int) -> _Packed:
+    """`_read_run_batch` of runs given by position in the worker's runs, or whole; when it
+    started and ended is written to ``slot`` of the progress table (if shared)."""
+    runs, tag_filter, parse, spill, progress = _worker_settings
+    if progress is not None:
+        progress[slot, 0] = time.monotonic()
     batch = [runs[item] if isinstance(item, int) else item for item in work]
-    return _read_run_batch(batch, tag_filter, parse, spill)
+    packed = _read_run_batch(batch, tag_filter, parse, spill)
+    if progress is not None:
+        progress[slot, 1] = time.monotonic()
+    return packed
+
+
+def _progress_table() -> np.ndarray | None:
+    """A table of :data:`PROGRESS_SLOTS` (start, end) times in memory that forked workers
+    share, or None where there is no such memory."""
+    import mmap
+
+    try:
+        shared = mmap.mmap(-1, PROGRESS_SLOTS * 16)  # anonymous and shared where there is fork
+    except (OSError, ValueError):
+        return None
+    return np.frombuffer(shared, dtype=np.float64).reshape(PROGRESS_SLOTS, 2)
 
 
 def _keep_freed_memory() -> None:
