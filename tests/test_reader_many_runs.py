@@ -420,6 +420,53 @@ def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_pat
     assert [str(w) for w in one.warnings] == [str(w) for w in two.warnings]
 
 
+def test_workers_are_gone_when_read_returns_though_they_exit_in_the_background(
+    monkeypatch, tmp_path
+):
+    import multiprocessing
+    import threading
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tbreport.reading import reader
+
+    logdir = tmp_path / "many"
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        (logdir / f"run{i:02d}").mkdir(parents=True)
+        (logdir / f"run{i:02d}" / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)  # the workers start during the walk
+    real_shutdown = ProcessPoolExecutor.shutdown
+
+    def slow_shutdown(self, *args, **kwargs):  # workers that take long to exit
+        time.sleep(0.3)
+        real_shutdown(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", slow_shutdown)
+
+    def stopping() -> bool:
+        return "tbreport-pool-stop" in [thread.name for thread in threading.enumerate()]
+
+    stopping_while_combined = []
+    real_combine = reader.combine
+
+    def combine(*args, **kwargs):
+        stopping_while_combined.append(stopping())
+        return real_combine(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "combine", combine)
+    tbreport.read(logdir, jobs=2)
+    assert stopping_while_combined == [True]
+    assert not stopping()
+    assert multiprocessing.active_children() == []
+    # Also when reading stops with an error.
+    monkeypatch.setattr(reader, "combine", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tbreport.read(logdir, jobs=2)
+    assert not stopping()
+    assert multiprocessing.active_children() == []
+
+
 def _with_split_runs(logdir: Path) -> Path:
     """``logdir`` plus Keras splits and ``add_scalars`` series: runs whose logical run depends
     on the directories beside them."""

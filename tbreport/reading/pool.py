@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -319,7 +320,7 @@ class PoolReader:
     share): the workers' through their queues, this process's read here, crossing no process
     boundary. Workers assemble whole runs and write their arrays to a file in shared memory,
     which this process maps batch by batch as they arrive (building histogram bucket views
-    meanwhile), so that it only combines at the end.
+    meanwhile), so that it only combines at the end, while the workers exit.
 
     A worker killed by the OS costs a retry, not the read: batches whose worker died are read
     again once in fresh workers; the files of batches lost a second time are then parsed one
@@ -366,6 +367,7 @@ class PoolReader:
         self.slots: dict[Future[_Packed], int] = {}
         self.next_slot = 0
         self.seconds_per_byte: float | None = None
+        self.stopping: threading.Thread | None = None  # waits for the workers to exit
         # Without a number of jobs, workers start only for this much data (see `_worker_count`).
         self.min_bytes = PARALLEL_MIN_BYTES if jobs is None else 0
 
@@ -408,7 +410,11 @@ class PoolReader:
         return task
 
     def finish(self) -> list[RunData]:
-        """Every run added, read and assembled, in the order added."""
+        """Every run added, read and assembled, in the order added.
+
+        The workers are told to stop and exit while this process goes on: `close` (which the
+        caller must call) waits for them.
+        """
         try:
             sizes = [self.sizes[i] for i in self.waiting]
             counts = [len(self.runs[i].files) for i in self.waiting]
@@ -424,13 +430,22 @@ class PoolReader:
                 self._close_pool()
                 self._submit(todo, workers=min(self.pool_size, len(todo)))
                 self._wait()
-        finally:
+        except BaseException:
             self.close()
+            raise
+        if self.lost:  # no process is forked while the pool's threads still run
+            self.close()
+        else:
+            self._stop_in_background()
         self._read_lost_one_file_per_process()
         return [self.results[i] for i in range(len(self.runs))]
 
     def close(self) -> None:
-        """Stop the workers and remove the shared-memory file (also when giving up)."""
+        """Stop the workers, wait until they have exited and remove the shared-memory file
+        (also when giving up)."""
+        if self.stopping is not None:
+            self.stopping.join()
+            self.stopping = None
         self._close_pool()
         if self.spill_file is not None:
             os.close(self.spill_file[0])
@@ -602,6 +617,15 @@ class PoolReader:
         while self.futures:
             done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
             self._collect(list(done))
+
+    def _stop_in_background(self) -> None:
+        """Tell the workers to exit, and wait for them in a thread of this process (exiting
+        takes a worker a few milliseconds); `close` waits for that thread."""
+        pool, self.pool = self.pool, None
+        self._close_pool()
+        if pool is not None:
+            self.stopping = threading.Thread(target=pool.shutdown, name="tbreport-pool-stop")
+            self.stopping.start()
 
     def _close_pool(self) -> None:
         if self.pool is not None:

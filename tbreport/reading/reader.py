@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Literal
 
 from tbreport.errors import InputError
@@ -58,19 +59,21 @@ def read(
     if engine not in ("fast", "accumulator"):
         raise InputError(f"unknown engine {engine!r}; use 'fast' or 'accumulator'")
     run_batches: list[RunBatch] | None = None
-    if engine == "fast":
-        runs, warnings, run_data, run_batches = _walk_and_read(
-            logdir, jobs=jobs, tag_filter=tag_filter
+    # Workers exit while the runs are combined; they are waited for before this returns.
+    with ExitStack() as cleanup:
+        if engine == "fast":
+            runs, warnings, run_data, run_batches = _walk_and_read(
+                logdir, jobs=jobs, tag_filter=tag_filter, cleanup=cleanup
+            )
+        else:
+            runs, warnings = discover_runs(logdir)
+            run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter) if runs else []
+        if not runs:
+            detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
+            raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
+        result = combine(
+            printable_name(str(logdir)), run_data, batches=run_batches, discovery_warnings=warnings
         )
-    else:
-        runs, warnings = discover_runs(logdir)
-        run_data = read_runs_with_accumulator(runs, tag_filter=tag_filter) if runs else []
-    if not runs:
-        detail = f" ({len(warnings)} files skipped: {warnings[0]})" if warnings else ""
-        raise InputError(f"no TensorBoard event files found under {logdir}{detail}")
-    result = combine(
-        printable_name(str(logdir)), run_data, batches=run_batches, discovery_warnings=warnings
-    )
     # Exit 2 only when nothing at all could be read, and say why.
     nothing_read = result.scalars.empty and result.histograms.empty and result.hparam_records.empty
     damaged = all(not rd.tags for rd in run_data) and any(rd.warnings for rd in run_data)
@@ -81,11 +84,15 @@ def read(
 
 
 def _walk_and_read(
-    logdir: str | os.PathLike[str], *, jobs: int | None, tag_filter: Pattern | None
+    logdir: str | os.PathLike[str],
+    *,
+    jobs: int | None,
+    tag_filter: Pattern | None,
+    cleanup: ExitStack,
 ) -> tuple[list[RunRef], list[ReadWarning], list[RunData], list[RunBatch] | None]:
     """Find the runs under ``logdir`` and read them; with workers, reading starts while the
-    walk goes on (a LOGDIR of thousands of runs takes a while to list), and the runs come with
-    the batches they were read in."""
+    walk goes on (a LOGDIR of thousands of runs takes a while to list), the runs come with
+    the batches they were read in, and ``cleanup`` waits for the workers to exit."""
     # As many workers as asked (every core without jobs), before the files are known: the
     # pool starts only once there is enough to share (`PoolReader.add`).
     workers = _worker_count(jobs, 1 << 62, 1 << 62)
@@ -93,14 +100,11 @@ def _walk_and_read(
         runs, warnings = discover_runs(logdir)
         return runs, warnings, read_runs(runs, jobs=1, tag_filter=tag_filter), None
     pool = PoolReader(workers=workers, jobs=jobs, tag_filter=tag_filter, parse=None)
-    try:
-        runs, warnings = discover_runs(logdir, on_run=pool.add)
-        if not pool.started:  # too little to share: as `read_runs` decides
-            pool.close()
-            return runs, warnings, *_read_in_batches(runs, jobs=jobs, tag_filter=tag_filter)
-        found = pool.finish()
-    finally:
-        pool.close()
+    cleanup.callback(pool.close)
+    runs, warnings = discover_runs(logdir, on_run=pool.add)
+    if not pool.started:  # too little to share: as `read_runs` decides
+        return runs, warnings, *_read_in_batches(runs, jobs=jobs, tag_filter=tag_filter)
+    found = pool.finish()
     # The walk finds runs in name order but returns them sorted by path components.
     by_run = {id(run): rd for run, rd in zip(pool.runs, found, strict=True)}
     return runs, warnings, [by_run[id(run)] for run in runs], pool.batches
@@ -181,9 +185,12 @@ def _read_in_batches(
         out.extend(assembled_runs(runs[position:], [[] for _ in runs[position:]]))
     else:
         pool = PoolReader(workers=workers, jobs=jobs, tag_filter=tag_filter, parse=parse)
-        for run in runs:
-            pool.add(run, early=False)
-        out = pool.finish()
+        try:
+            for run in runs:
+                pool.add(run, early=False)
+            out = pool.finish()
+        finally:
+            pool.close()
         run_batches = pool.batches
     _return_freed_memory()
     return out, run_batches
