@@ -694,8 +694,8 @@ def shrinking_batches(sizes: list[int], counts: list[int], *, readers: int) -> l
     """Consecutive runs (``sizes`` bytes, ``counts`` files each) cut into batches of about a
     ``2 * readers``-th of the bytes still to cut, down to :data:`SMALLEST_BATCH_BYTES`.
 
-    Readers that each take the largest batch left then finish within a small batch of each
-    other, while the first batches stay large (fewer, cheaper hand-overs).
+    Shared out largest first (`lay_out`), the readers then finish within a small batch of
+    each other, while the first batches stay large (fewer, cheaper hand-overs).
     """
 
     def limit(remaining: int) -> int:
