@@ -592,15 +592,19 @@ def test_a_spilled_batch_holds_no_arrays_and_unpacks_to_the_same_runs(histogram_
     plain_batch = pool._unpack(pool._read_run_batch(runs, None, None), None)
     plain = plain_batch.runs
     with tempfile.TemporaryFile() as spill:
-        packed = pool._read_run_batch(runs, None, None, spill.fileno())
-        # Only where the arrays are goes through the pipe.
+        sent = pool._read_run_batch(runs, None, None, spill.fileno())
+        # Only where the batch is goes through the pipe ...
+        assert isinstance(sent, pool._InFile)
+        assert len(pickle.dumps(sent)) < 200
+        # ... and the batch in the file holds where its arrays are, not the arrays.
+        packed = pool._load_pickled(sent, spill.fileno())
         arrays = [a for a in packed.columns.values() if isinstance(a, np.ndarray)]
         for entry in packed.histograms:
             assert entry is not None
             arrays += [a for a in (*entry[0].values(), *entry[1:]) if isinstance(a, np.ndarray)]
         assert arrays == []
         assert len(pickle.dumps(packed)) < 20_000
-        spilled_batch = pool._unpack(packed, spill.fileno())
+        spilled_batch = pool._unpack(sent, spill.fileno())
     spilled = spilled_batch.runs
     assert (plain_batch.tags, plain_batch.inventory.names) == (
         spilled_batch.tags,

@@ -383,6 +383,14 @@ def test_sending_a_batch_away_costs_its_handover():
     assert pool.lay_out([0.5], workers_busy=0, workers=1, handover=1) == ([], 0)
 
 
+def test_slower_workers_are_given_less():
+    as_fast = pool.lay_out([2, 2, 2], workers_busy=0, workers=1, handover=0)
+    assert as_fast == ([(0, 0.0), (2, 2.0)], 1)
+    # Twice as slow: one batch takes a worker as long as two take this process.
+    slower = pool.lay_out([2, 2, 2], workers_busy=0, workers=1, handover=0, workers_slowdown=2)
+    assert slower == ([(1, 0.0)], 0)
+
+
 def test_with_nothing_for_this_process_the_workers_take_all():
     assert pool.lay_out([1], workers_busy=0, workers=1, handover=0) == ([(0, 0.0)], None)
 

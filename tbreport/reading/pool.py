@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import pickle
 import threading
 import time
 from collections import deque
@@ -59,14 +60,15 @@ def _read_run_batch(
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None = None,
-) -> _Packed:
-    """Parse and assemble whole runs (in a worker), batch them and pack them to send; their
-    large arrays go to the file ``spill`` (a descriptor inherited from the reading process)
-    when there is one."""
+) -> _Packed | _InFile:
+    """Parse and assemble whole runs (in a worker), batch them and pack them to send; when
+    there is a file ``spill`` (a descriptor inherited from the reading process), all of it
+    goes there and only where it is is sent."""
     packed = _pack(RunBatch.of(_read_runs_whole(runs, tag_filter, parse)))
-    if spill is not None:
-        _spill(packed, spill)
-    return packed
+    if spill is None:
+        return packed
+    _spill(packed, spill)
+    return _spill_pickled(packed, spill)
 
 
 class _InFile(NamedTuple):
@@ -91,6 +93,10 @@ class _Packed(NamedTuple):
     # Per run: None, or its histograms' per-row columns, limits and counts.
     histograms: list[tuple[dict[str, _Array], _Array, _Array] | None]
     rest: list[tuple[Any, ...]]
+
+
+# What a worker sends back: the batch, or where it is in the spill file.
+_Sent = _Packed | _InFile
 
 
 def _pack(batch: RunBatch) -> _Packed:
@@ -151,20 +157,13 @@ def _spill(packed: _Packed, fd: int) -> None:
     lock at its end, written without it) and leave only where they are to pickle: the reading
     process maps the stretch instead of unpickling the arrays from a pipe (which holds up the
     worker while it is read). Without space, they are pickled as usual."""
-    import fcntl
-
     # Each array once: runs decoded together share their buckets.
     arrays = list({id(a): a for a in _arrays(packed) if isinstance(a, np.ndarray)}.values())
     size = sum(_padded(array.nbytes) for array in arrays)
     if not size:
         return
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        try:
-            start = os.fstat(fd).st_size
-            os.ftruncate(fd, start + size)
-        finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN)
+        start = _reserve(fd, size)
         written: dict[int, _InFile] = {}
         for array in arrays:
             _write_at(fd, array, start)
@@ -173,6 +172,50 @@ def _spill(packed: _Packed, fd: int) -> None:
     except OSError:
         return
     _replace_arrays(packed, lambda a: written[id(a)] if isinstance(a, np.ndarray) else a)
+
+
+def _reserve(fd: int, size: int) -> int:
+    """Where ``size`` bytes were added for this process at the end of the spill file ``fd``
+    (under a lock: the workers write to it side by side)."""
+    import fcntl
+
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    try:
+        start = os.fstat(fd).st_size
+        os.ftruncate(fd, start + size)
+    finally:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+    return start
+
+
+# The `_InFile` type of a pickled `_Packed`.
+PICKLED = "pickle"
+
+
+def _spill_pickled(packed: _Packed, fd: int) -> _Packed | _InFile:
+    """``packed`` (its arrays spilled already) pickled into the spill file ``fd``: the
+    worker then sends a few bytes, which the pipe takes at once, instead of waiting until
+    the reading process has read them all. Without space, ``packed`` itself."""
+    data = pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        start = _reserve(fd, _padded(len(data)))
+        _write_at(fd, np.frombuffer(data, dtype=np.uint8), start)
+    except OSError:
+        return packed
+    return _InFile(start, PICKLED, len(data))
+
+
+def _load_pickled(where: _InFile, fd: int) -> _Packed:
+    """The `_Packed` a worker pickled into the spill file ``fd`` at ``where``."""
+    data = bytearray(where.length)
+    view = memoryview(data)
+    done = 0
+    while done < len(data):
+        got = os.preadv(fd, [view[done:]], where.offset + done)
+        if got <= 0:
+            raise OSError("spill file shorter than written")
+        done += got
+    return cast("_Packed", pickle.loads(data))
 
 
 def _replace_arrays(packed: _Packed, change: Callable[[_Array], _Array]) -> None:
@@ -203,8 +246,12 @@ def _padded(nbytes: int) -> int:
     return (nbytes + 7) & ~7
 
 
-def _unpack(packed: _Packed, fd: int | None) -> RunBatch:
+def _unpack(packed: _Packed | _InFile, fd: int | None) -> RunBatch:
     """The batch of runs sent, their arrays in the spill file ``fd`` (if any) mapped."""
+    if isinstance(packed, _InFile):
+        if fd is None:
+            raise RuntimeError("a worker's batch is in a spill file this process does not have")
+        packed = _load_pickled(packed, fd)
     in_file = [a for a in _arrays(packed) if isinstance(a, _InFile)]
     if in_file:
         if fd is None:
@@ -355,18 +402,19 @@ class PoolReader:
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
-        self.futures: dict[Future[_Packed], list[int]] = {}
+        self.futures: dict[Future[_Sent], list[int]] = {}
         # Futures as they finish (appended by the pool's thread): `add`, called once per run
         # found, looks here instead of asking every future whether it is done.
-        self.finished: deque[Future[_Packed]] = deque()
+        self.finished: deque[Future[_Sent]] = deque()
         self.spill_file: tuple[int, str] | None = None
         self.bytes_found = 0
         # When each batch given to the workers started (shared with forked workers), and how
         # long a byte takes to read, as last measured: what `_plan` needs to even out the end.
         self.progress: np.ndarray | None = None
-        self.slots: dict[Future[_Packed], int] = {}
+        self.slots: dict[Future[_Sent], int] = {}
         self.next_slot = 0
-        self.seconds_per_byte: float | None = None
+        self.seconds_per_byte_here: float | None = None
+        self.seconds_per_byte_there: float | None = None  # in a worker
         self.stopping: threading.Thread | None = None  # waits for the workers to exit
         # Without a number of jobs, workers start only for this much data (see `_worker_count`).
         self.min_bytes = PARALLEL_MIN_BYTES if jobs is None else 0
@@ -473,15 +521,17 @@ class PoolReader:
         so that all end within a small batch of each other and no batch waits in a worker's
         queue that this process could have read. Until a speed is measured, costs are bytes.
         """
-        per_byte = self.seconds_per_byte
-        unit = per_byte if per_byte is not None else 1.0
+        here = self.seconds_per_byte_here or self.seconds_per_byte_there
+        there = self.seconds_per_byte_there or here
+        unit = here or 1.0
         tasks = list(self.todo)
         costs = [self._task_bytes(task) * unit for task in tasks]
         to_workers, mine = lay_out(
             costs,
-            workers_busy=self._workers_busy(time.monotonic(), per_byte),
+            workers_busy=self._workers_busy(time.monotonic(), there),
             workers=self.pool_size,
-            handover=HANDOVER_SECONDS if per_byte is not None else 0.0,
+            handover=HANDOVER_SECONDS if there else 0.0,
+            workers_slowdown=there / here if here and there else 1.0,
         )
         # This process looks again once its batch is read: the workers get what they would
         # start before then, with a margin (a batch may take longer than measured).
@@ -511,24 +561,28 @@ class PoolReader:
             busy += cost
         return busy
 
-    def _started(self, future: Future[_Packed]) -> float:
+    def _started(self, future: Future[_Sent]) -> float:
         """When a worker started the batch of ``future`` (0: not yet, or not known)."""
         slot = self.slots.get(future)
         if self.progress is None or slot is None:
             return 0.0
         return float(self.progress[slot, 0])
 
-    def _measured(self, size: int, seconds: float) -> None:
-        """Keep the speed of a batch of ``size`` bytes read in ``seconds``."""
+    def _measured(self, size: int, seconds: float, *, here: bool) -> None:
+        """Keep the speed of a batch of ``size`` bytes read in ``seconds`` (``here``: by this
+        process, else by a worker: the two differ, a worker being faster once warm)."""
         if size > 0 and seconds > 0:
-            self.seconds_per_byte = seconds / size
+            if here:
+                self.seconds_per_byte_here = seconds / size
+            else:
+                self.seconds_per_byte_there = seconds / size
 
     def _read_here(self, task: list[int]) -> None:
         """Read the runs of ``task`` in this process."""
         started = time.monotonic()
         runs = _read_runs_whole([self.runs[i] for i in task], self.tag_filter, self.parse)
         batch = RunBatch.of(runs)
-        self._measured(self._task_bytes(task), time.monotonic() - started)
+        self._measured(self._task_bytes(task), time.monotonic() - started, here=True)
         self._keep(task, batch)
 
     def _keep(self, task: list[int], batch: RunBatch) -> None:
@@ -588,7 +642,7 @@ class PoolReader:
             initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill, self.progress),
         )
 
-    def _collect(self, done: list[Future[_Packed]]) -> None:
+    def _collect(self, done: list[Future[_Sent]]) -> None:
         """Keep the batches ``done``."""
         for future in done:
             task = self.futures.pop(future, None)
@@ -603,7 +657,7 @@ class PoolReader:
             if self.progress is not None and slot is not None:
                 started, ended = self.progress[slot]
                 if started and ended:
-                    self._measured(self._task_bytes(task), float(ended - started))
+                    self._measured(self._task_bytes(task), float(ended - started), here=False)
             self._keep(task, _unpack(packed, self.spill_file[0] if self.spill_file else None))
 
     def _collect_finished(self) -> None:
@@ -654,8 +708,9 @@ class PoolReader:
 # What a batch read by a worker costs beyond reading it (sending it there and back), in seconds.
 HANDOVER_SECONDS = 0.002
 # Workers are given what they would start until this process's batch is read, and this much
-# longer again (a fraction of that batch): a batch may take longer than measured.
-QUEUE_MARGIN = 0.5
+# longer again (in that batch's lengths): a batch may take longer than measured, and a worker
+# that runs dry waits until this process looks again.
+QUEUE_MARGIN = 1.0
 # Batches given to workers whose start and end are kept (a ring: far more than are ever queued).
 PROGRESS_SLOTS = 1024
 # While the walk goes on, workers get batches of about this many bytes.
@@ -666,11 +721,17 @@ SMALLEST_BATCH_BYTES = 1 << 20
 
 
 def lay_out(
-    costs: list[float], *, workers_busy: float, workers: int, handover: float
+    costs: list[float],
+    *,
+    workers_busy: float,
+    workers: int,
+    handover: float,
+    workers_slowdown: float = 1.0,
 ) -> tuple[list[tuple[int, float]], int | None]:
-    """Batches costing ``costs`` (largest first) laid out between this process and ``workers``
-    workers that hold ``workers_busy`` of work in all: each batch goes to the side that would
-    finish it first, a worker's batch costing ``handover`` more (it is sent there and back).
+    """Batches costing ``costs`` here (largest first) laid out between this process and
+    ``workers`` workers that hold ``workers_busy`` of work in all: each batch goes to the side
+    that would finish it first, a worker taking ``workers_slowdown`` times as long as this
+    process, plus ``handover`` (the batch is sent there and back).
 
     Returns the workers' batches (positions in ``costs``) with when they would start them,
     and this process's first batch (None when the workers take everything).
@@ -680,9 +741,10 @@ def lay_out(
     to_workers: list[tuple[int, float]] = []
     mine: int | None = None
     for k, cost in enumerate(costs):
-        if workers_free + (cost + handover) / workers <= mine_free + cost:
+        there = (cost * workers_slowdown + handover) / workers
+        if workers_free + there <= mine_free + cost:
             to_workers.append((k, workers_free))
-            workers_free += (cost + handover) / workers
+            workers_free += there
         else:
             if mine is None:
                 mine = k
@@ -726,7 +788,7 @@ def _start_worker(
     _keep_freed_memory()
 
 
-def _read_batch_in_worker(work: list[int | RunRef], slot: int) -> _Packed:
+def _read_batch_in_worker(work: list[int | RunRef], slot: int) -> _Sent:
     """`_read_run_batch` of runs given by position in the worker's runs, or whole; when it
     started and ended is written to ``slot`` of the progress table (if shared)."""
     runs, tag_filter, parse, spill, progress = _worker_settings
