@@ -25,9 +25,15 @@ from tbreport.reading.hparams import (
     records_frame,
     wide_table,
 )
-from tbreport.reading.parsing import FileData, HistogramColumns, HistogramRow
+from tbreport.reading.parsing import (
+    FileData,
+    HistogramColumns,
+    HistogramRow,
+    gather_segments,
+    segment_starts,
+)
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
-from tbreport.reading.runbatch import SCALAR_COLUMNS, RunBatch, code_type
+from tbreport.reading.runbatch import SCALAR_COLUMNS, RunBatch, code_type, join_parts
 from tbreport.reading.rundata import RunData
 
 _ZERO_EDGE = 1e-10
@@ -61,11 +67,11 @@ def assemble_run(run: RunRef, files: list[FileData], *, release: bool = False) -
     purge_ops = _purge_operations(parts.starts, parts.version_marks, parts.legacy)
 
     # One column at a time, releasing its parts (a single part is used as it is).
-    seq = _join(parts.seq, np.int64)
-    tag = _join(parts.tag, np.int32)
-    step = _join(parts.step, np.int64)
-    wall = _join(parts.wall, np.float64)
-    value = _join(parts.value, np.float64)
+    seq = join_parts(parts.seq, np.int64)
+    tag = join_parts(parts.tag, np.int32)
+    step = join_parts(parts.step, np.int64)
+    wall = join_parts(parts.wall, np.float64)
+    value = join_parts(parts.value, np.float64)
     del parts
     alive = _purge(run, purge_ops, warnings, (seq, step, tag), histograms, texts)
     scalar_alive, hist_alive, text_alive, purged = alive
@@ -384,10 +390,10 @@ def _plain_scalars(data: FileData) -> bool:
 def _assemble_plain(runs: list[RunRef], files: list[FileData]) -> list[RunData]:
     """`assemble_run` of runs of one plain file each (see `assemble_runs`), all at once."""
     sizes = np.array([len(d.scalar_seq) for d in files], dtype=np.int64)
-    tag = _join([d.scalar_tag for d in files], np.int32)
-    step = _join([d.scalar_step for d in files], np.int64)
-    wall = _join([d.scalar_wall for d in files], np.float64)
-    value = _join([d.scalar_value for d in files], np.float64)
+    tag = join_parts([d.scalar_tag for d in files], np.int32)
+    step = join_parts([d.scalar_step for d in files], np.int64)
+    wall = join_parts([d.scalar_wall for d in files], np.float64)
+    value = join_parts([d.scalar_value for d in files], np.float64)
     for d in files:  # taken over, as ``assemble_run(..., release=True)`` does
         d.scalar_seq = d.scalar_tag = d.scalar_step = _EMPTY_INT
         d.scalar_wall = d.scalar_value = _EMPTY_FLOAT
@@ -397,7 +403,7 @@ def _assemble_plain(runs: list[RunRef], files: list[FileData]) -> list[RunData]:
     names = sorted({t for d in files for t in d.tags})
     rank = {t: i for i, t in enumerate(names)}
     tag_rank = np.array([rank[t] for d in files for t in d.tags], dtype=np.int64)
-    tag_base = _starts(np.array([len(d.tags) for d in files], dtype=np.int64))
+    tag_base = segment_starts(np.array([len(d.tags) for d in files], dtype=np.int64))
     run_of_row = np.repeat(np.arange(len(files), dtype=np.int64), sizes)
     key = run_of_row * max(len(names), 1) + tag_rank[tag_base[run_of_row] + tag]
     if len(key) > 1 and not (key[1:] >= key[:-1]).all():
@@ -430,13 +436,6 @@ def _assemble_plain(runs: list[RunRef], files: list[FileData]) -> list[RunData]:
                 warnings=[warning] if warning is not None else [],
             )
         )
-    return out
-
-
-def _starts(sizes: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(sizes), dtype=np.int64)
-    if len(sizes) > 1:
-        np.cumsum(sizes[:-1], out=out[1:])
     return out
 
 
@@ -496,15 +495,6 @@ _MASK_SORT_TAGS = 16
 _MASK_SORT_ROWS = 1 << 20
 _EMPTY_INT = np.zeros(0, np.int64)
 _EMPTY_FLOAT = np.zeros(0, np.float64)
-
-
-def _join(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
-    """Concatenate ``parts`` and empty the list (a single part is returned as it is)."""
-    if not parts:
-        return np.zeros(0, dtype)
-    column = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    parts.clear()
-    return column.astype(dtype, copy=False)
 
 
 def _purge_operations(
@@ -666,35 +656,26 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
     inventory = InventoryCells.joined([batch.inventory for _, batch in placed])
     out = _Joined(
         tags=tags,
-        run_codes=_join(run_parts, run_type),
-        tag_codes=_join(tag_parts, tag_type),
-        step=_join(columns["scalar_step"], np.int64),
-        wall=_join(columns["scalar_wall"], np.float64),
-        value=_join(columns["scalar_value"], np.float64),
+        run_codes=join_parts(run_parts, run_type),
+        tag_codes=join_parts(tag_parts, tag_type),
+        step=join_parts(columns["scalar_step"], np.int64),
+        wall=join_parts(columns["scalar_wall"], np.float64),
+        value=join_parts(columns["scalar_value"], np.float64),
         inventory=inventory,
     )
     if (joined_order == np.arange(len(joined_order))).all():
         return out
     # Runs read out of order (batches mixing the walk's order): rows reordered run by run.
     joined_at = np.argsort(joined_order)  # where each run sits in the joined columns
-    rows = _rows_of(sizes, joined_at)
+    starts, taken = segment_starts(sizes)[joined_at], sizes[joined_at]
     return out._replace(
-        run_codes=np.repeat(np.arange(len(run_data), dtype=run_type), sizes[joined_at]),
-        tag_codes=out.tag_codes[rows],
-        step=out.step[rows],
-        wall=out.wall[rows],
-        value=out.value[rows],
+        run_codes=np.repeat(np.arange(len(run_data), dtype=run_type), taken),
+        tag_codes=gather_segments(out.tag_codes, starts, taken),
+        step=gather_segments(out.step, starts, taken),
+        wall=gather_segments(out.wall, starts, taken),
+        value=gather_segments(out.value, starts, taken),
         inventory=out.inventory.take(joined_at),
     )
-
-
-def _rows_of(sizes: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """The rows of runs ``order`` (positions of runs of ``sizes`` rows, one after the other),
-    in that order."""
-    starts = np.cumsum(sizes) - sizes
-    taken = sizes[order]
-    shift = np.repeat(starts[order] - (np.cumsum(taken) - taken), taken)
-    return shift + np.arange(int(taken.sum()), dtype=np.int64)
 
 
 def histogram_statistics(row: HistogramRow) -> tuple[float, float, float]:
@@ -752,15 +733,15 @@ def _histogram_frame(
         counts.append(views[1])
 
     def column(name: str, dtype: DTypeLike = np.float64) -> np.ndarray:
-        return _join([getattr(h, name) for h in parts], dtype)
+        return join_parts([getattr(h, name) for h in parts], dtype)
 
     def objects(arrays: list[np.ndarray]) -> np.ndarray:
-        return _join(arrays, object)
+        return join_parts(arrays, object)
 
     return pd.DataFrame(
         {
-            "run": pd.Categorical.from_codes(_join(run_parts, np.int32), dtype=run_dtype),
-            "tag": pd.Categorical.from_codes(_join(tag_parts, np.int64), dtype=tag_dtype),
+            "run": pd.Categorical.from_codes(join_parts(run_parts, np.int32), dtype=run_dtype),
+            "tag": pd.Categorical.from_codes(join_parts(tag_parts, np.int64), dtype=tag_dtype),
             "step": column("step", np.int64),
             "wall_time": column("wall_time"),
             "min": column("min"),

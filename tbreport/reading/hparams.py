@@ -7,6 +7,7 @@ hparams-plugin summary (``session_start_info``, ``session_end_info``, ``experime
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, NamedTuple, cast
 
@@ -175,14 +176,13 @@ def collect_hparam_records(
 def records_frame(records: list[HparamRecord]) -> pd.DataFrame:
     """The long ``hparam_records`` frame of ``records``."""
     if not records:  # built once: most reads have none, and building costs a millisecond
-        global _NO_RECORDS
-        if _NO_RECORDS is None:
-            _NO_RECORDS = _records_frame([])
-        return _NO_RECORDS.copy()
+        return _no_records().copy()
     return _records_frame(records)
 
 
-_NO_RECORDS: pd.DataFrame | None = None
+@functools.cache
+def _no_records() -> pd.DataFrame:
+    return _records_frame([])
 
 
 def _records_frame(records: list[HparamRecord]) -> pd.DataFrame:

@@ -193,9 +193,9 @@ class HistogramColumns:
             mean=np.zeros(0),
             std=np.zeros(0),
             zero_fraction=np.zeros(0),
-            limit_start=_starts(limit_size),
+            limit_start=segment_starts(limit_size),
             limit_size=limit_size,
-            count_start=_starts(count_size),
+            count_start=segment_starts(count_size),
             count_size=count_size,
             limits=np.asarray(limits, dtype=np.float64),
             counts=np.asarray(counts, dtype=np.float64),
@@ -277,7 +277,9 @@ class HistogramColumns:
             return HistogramColumns(**columns, limits=first.limits, counts=first.counts)
         compact = [p.compacted() for p in parts]
         for flat, start in (("limits", "limit_start"), ("counts", "count_start")):
-            shift = _starts(np.array([len(getattr(p, flat)) for p in compact], dtype=np.int64))
+            shift = segment_starts(
+                np.array([len(getattr(p, flat)) for p in compact], dtype=np.int64)
+            )
             columns[start] = np.concatenate(
                 [getattr(p, start) + k for p, k in zip(compact, shift.tolist(), strict=True)]
             )
@@ -303,8 +305,8 @@ class HistogramColumns:
             values = getattr(self, flat)
             if _covers(starts, sizes, len(values)):
                 continue
-            setattr(out, flat, _gather_segments(values, starts, sizes))
-            setattr(out, start, _starts(sizes))
+            setattr(out, flat, gather_segments(values, starts, sizes))
+            setattr(out, start, segment_starts(sizes))
         return out
 
     # Workers send histograms to the reading process: only the buckets the rows use.
@@ -315,7 +317,7 @@ class HistogramColumns:
         self.__dict__.update(state)
 
 
-def _starts(sizes: np.ndarray) -> np.ndarray:
+def segment_starts(sizes: np.ndarray) -> np.ndarray:
     """Offsets of segments of ``sizes`` laid end to end."""
     out = np.zeros(len(sizes), dtype=np.int64)
     if len(sizes) > 1:
@@ -338,13 +340,13 @@ def _covers(starts: np.ndarray, sizes: np.ndarray, length: int) -> bool:
     return int(starts[order[0]]) == 0 and _laid_end_to_end(starts[order], sizes[order])
 
 
-def _gather_segments(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def gather_segments(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """``values[starts[i] : starts[i] + sizes[i]]`` for every ``i``, concatenated."""
     if _laid_end_to_end(starts, sizes):
         first = int(starts[0]) if len(starts) else 0
         return values[first : first + int(sizes.sum())]
     total = int(sizes.sum())
-    shift = np.repeat(starts - _starts(sizes), sizes)
+    shift = np.repeat(starts - segment_starts(sizes), sizes)
     return values[np.arange(total, dtype=np.int64) + shift]
 
 
@@ -424,9 +426,9 @@ def _segments(h: HistogramColumns, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     """Limits and counts of ``rows`` laid end to end (views when they already are), and where
     each row's segment starts."""
     sizes = h.count_size[rows]
-    limits = _gather_segments(h.limits, h.limit_start[rows], sizes)
-    counts = _gather_segments(h.counts, h.count_start[rows], sizes)
-    return limits, counts, _starts(sizes)
+    limits = gather_segments(h.limits, h.limit_start[rows], sizes)
+    counts = gather_segments(h.counts, h.count_start[rows], sizes)
+    return limits, counts, segment_starts(sizes)
 
 
 def _centre_moments(h: HistogramColumns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from tbreport.reading.grouping import InventoryCells, inventory_cells
+from tbreport.reading.parsing import segment_starts
 from tbreport.reading.rundata import RunData
 
 SCALAR_COLUMNS = ("scalar_tag", "scalar_step", "scalar_wall", "scalar_value")
@@ -49,11 +50,11 @@ class RunBatch:
         sizes = np.array([len(rd.scalar_tag) for rd in runs], dtype=np.int64)
         tag_type = code_type(len(code))
         columns: dict[str, Any] = {
-            "scalar_tag": _joined(
+            "scalar_tag": join_parts(
                 list(_row_codes(runs, mapping, tag_counts, sizes, tag_type)), tag_type
             ),
             **{
-                name: _joined([getattr(rd, name) for rd in runs], NO_SCALARS[name].dtype)
+                name: join_parts([getattr(rd, name) for rd in runs], NO_SCALARS[name].dtype)
                 for name in SCALAR_COLUMNS[1:]
             },
         }
@@ -75,10 +76,10 @@ class RunBatch:
     def give_back_columns(self) -> None:
         """Give each run its scalar columns again (views of the batch's), for callers that
         take the runs rather than the batch."""
-        bounds = np.concatenate(([0], np.cumsum(self.sizes))).tolist()
+        starts = segment_starts(self.sizes).tolist()
         code = {tag: i for i, tag in enumerate(self.tags)}
         for k, rd in enumerate(self.runs):
-            a, b = bounds[k], bounds[k + 1]
+            a, b = starts[k], starts[k] + int(self.sizes[k])
             own = np.zeros(len(self.tags), dtype=np.int32)  # batch tag -> the run's tag id
             own[[code[tag] for tag in rd.tags]] = np.arange(len(rd.tags), dtype=np.int32)
             rd.scalar_tag = own[self.scalar_tag[a:b]]
@@ -97,7 +98,7 @@ def _row_codes(
     parts: for a group of runs at once, a group bounded in rows so that the temporaries stay
     small next to the columns (a large run alone, straight from its own column)."""
     mapping = mapping.astype(dtype, copy=False)
-    tag_starts = np.cumsum(tag_counts) - tag_counts
+    tag_starts = segment_starts(tag_counts)
     counts = sizes.tolist()
     group_start = rows = 0
     for k in range(len(runs) + 1):
@@ -136,7 +137,10 @@ NO_SCALARS: dict[str, Any] = {
 }
 
 
-def _joined(parts: list[np.ndarray], empty: DTypeLike) -> np.ndarray:
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0, empty)
+def join_parts(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
+    """Concatenate ``parts`` and empty the list (a single part is returned as it is)."""
+    if not parts:
+        return np.zeros(0, dtype)
+    column = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    parts.clear()
+    return column.astype(dtype, copy=False)
