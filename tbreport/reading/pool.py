@@ -207,15 +207,20 @@ def _spill_pickled(packed: _Packed, fd: int) -> _Packed | _InFile:
 
 def _load_pickled(where: _InFile, fd: int) -> _Packed:
     """The `_Packed` a worker pickled into the spill file ``fd`` at ``where``."""
-    data = bytearray(where.length)
+    return cast("_Packed", pickle.loads(_read_at(fd, where.offset, where.length)))
+
+
+def _read_at(fd: int, offset: int, length: int) -> bytearray:
+    """``length`` bytes of the spill file ``fd`` from ``offset``."""
+    data = bytearray(length)
     view = memoryview(data)
     done = 0
-    while done < len(data):
-        got = os.preadv(fd, [view[done:]], where.offset + done)
+    while done < length:
+        got = os.preadv(fd, [view[done:]], offset + done)
         if got <= 0:
             raise OSError("spill file shorter than written")
         done += got
-    return cast("_Packed", pickle.loads(data))
+    return data
 
 
 def _replace_arrays(packed: _Packed, change: Callable[[_Array], _Array]) -> None:
@@ -336,15 +341,7 @@ def _mapper(in_file: list[_InFile], fd: int) -> Callable[[_Array], _Array]:
             dtype=np.uint8,
         )
     except (OSError, ValueError):  # no mapping allowed: read the stretch into memory
-        raw = bytearray(end - first)
-        view = memoryview(raw)
-        done = 0
-        while done < len(raw):
-            got = os.preadv(fd, [view[done:]], first + done)
-            if got <= 0:
-                raise OSError("spill file shorter than written") from None
-            done += got
-        flat = np.frombuffer(raw, dtype=np.uint8)
+        flat = np.frombuffer(_read_at(fd, first, end - first), dtype=np.uint8)
 
     def resolve(a: _Array) -> _Array:
         if isinstance(a, np.ndarray):
@@ -354,6 +351,13 @@ def _mapper(in_file: list[_InFile], fd: int) -> Callable[[_Array], _Array]:
         return flat[start : start + dtype.itemsize * a.length].view(dtype)
 
     return resolve
+
+
+class _Given(NamedTuple):
+    """A batch given to the workers: its runs, and its slot in the progress table."""
+
+    task: list[int]
+    slot: int
 
 
 class PoolReader:
@@ -402,7 +406,7 @@ class PoolReader:
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
-        self.futures: dict[Future[_Sent], list[int]] = {}
+        self.futures: dict[Future[_Sent], _Given] = {}
         # Futures as they finish (appended by the pool's thread): `add`, called once per run
         # found, looks here instead of asking every future whether it is done.
         self.finished: deque[Future[_Sent]] = deque()
@@ -411,7 +415,6 @@ class PoolReader:
         # When each batch given to the workers started (shared with forked workers), and how
         # long a byte takes to read, as last measured: what `_plan` needs to even out the end.
         self.progress: np.ndarray | None = None
-        self.slots: dict[Future[_Sent], int] = {}
         self.next_slot = 0
         self.seconds_per_byte_here: float | None = None
         self.seconds_per_byte_there: float | None = None  # in a worker
@@ -548,25 +551,18 @@ class PoolReader:
         """Seconds of work (bytes without a measured speed) the workers hold in all: their
         batches not finished, less what was read since each started."""
         busy = 0.0
-        for future, task in self.futures.items():
+        for future, (task, slot) in self.futures.items():
             if future.done():
                 continue
             if per_byte is None:
                 busy += self._task_bytes(task)
                 continue
             cost = self._task_bytes(task) * per_byte + HANDOVER_SECONDS
-            started = self._started(future)
+            started = self.progress[slot, 0] if self.progress is not None else 0.0
             if started:
                 cost = max(cost - (now - started), 0.0)
             busy += cost
         return busy
-
-    def _started(self, future: Future[_Sent]) -> float:
-        """When a worker started the batch of ``future`` (0: not yet, or not known)."""
-        slot = self.slots.get(future)
-        if self.progress is None or slot is None:
-            return 0.0
-        return float(self.progress[slot, 0])
 
     def _measured(self, size: int, seconds: float, *, here: bool) -> None:
         """Keep the speed of a batch of ``size`` bytes read in ``seconds`` (``here``: by this
@@ -615,8 +611,7 @@ class PoolReader:
                 except BrokenProcessPool:  # a worker died while we were still submitting
                     self.lost.append(task)
                     continue
-                self.futures[future] = task
-                self.slots[future] = slot
+                self.futures[future] = _Given(task, slot)
                 future.add_done_callback(self.finished.append)
         finally:
             gc.unfreeze()
@@ -645,16 +640,16 @@ class PoolReader:
     def _collect(self, done: list[Future[_Sent]]) -> None:
         """Keep the batches ``done``."""
         for future in done:
-            task = self.futures.pop(future, None)
-            if task is None:  # collected already (`_wait` and `finished` both name it)
+            given = self.futures.pop(future, None)
+            if given is None:  # collected already (`_wait` and `finished` both name it)
                 continue
-            slot = self.slots.pop(future, None)
+            task, slot = given
             try:
                 packed = future.result()
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
-            if self.progress is not None and slot is not None:
+            if self.progress is not None:
                 started, ended = self.progress[slot]
                 if started and ended:
                     self._measured(self._task_bytes(task), float(ended - started), here=False)
@@ -686,7 +681,6 @@ class PoolReader:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
         self.futures.clear()
-        self.slots.clear()
         self.finished.clear()
 
     def _read_lost_one_file_per_process(self) -> None:
