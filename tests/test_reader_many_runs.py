@@ -428,6 +428,79 @@ def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_pat
     assert [str(w) for w in one.warnings] == [str(w) for w in two.warnings]
 
 
+def test_a_batch_no_worker_started_is_taken_back_and_read_here_once(monkeypatch, tmp_path):
+    import os
+    import time
+
+    logdir = tmp_path / "many"
+    rng = np.random.default_rng(6)
+    for i in range(60):
+        run = logdir / f"run{i:02d}"
+        run.mkdir(parents=True)
+        (run / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    one = tbreport.read(logdir, jobs=1)
+    monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
+    monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1 << 30)  # all batches cut after the walk
+    reading_process = os.getpid()
+    real_batch = pool._read_run_batch
+    worker_batches = []  # in each worker, its own
+
+    def slow_in_workers(*args, **kwargs):  # a worker stuck in its second batch
+        if os.getpid() != reading_process:
+            worker_batches.append(1)
+            if len(worker_batches) == 2:
+                time.sleep(0.5)
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "_read_run_batch", slow_in_workers)
+    taken = []
+    real_take_back = pool.Progress.take_back
+
+    def take_back(self, slot):
+        taken.append(real_take_back(self, slot))
+        return taken[-1]
+
+    monkeypatch.setattr(pool.Progress, "take_back", take_back)
+    two = tbreport.read(logdir, jobs=2)
+    assert True in taken
+    for name in ("scalars", "runs", "hparams"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
+
+
+def test_a_batch_is_either_started_by_a_worker_or_taken_back_never_both():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    progress = pool.Progress.shared(context)
+    assert progress is not None
+    progress.clear(0)
+    assert progress.take_back(0)
+    assert not progress.start(0)  # the worker that comes to it skips it
+    progress.clear(1)
+    assert progress.start(1)
+    assert not progress.take_back(1)
+    assert progress.started_at(1) is not None
+    assert progress.seconds(1) is None
+    progress.end(1)
+    assert progress.seconds(1) >= 0
+    # Both sides at once, in two processes: each slot goes to exactly one of them.
+    slots = range(2, pool.PROGRESS_SLOTS)
+    for slot in slots:
+        progress.clear(slot)
+    started = context.Array("b", pool.PROGRESS_SLOTS, lock=False)
+
+    def worker():
+        for slot in slots:
+            started[slot] = progress.start(slot)
+
+    process = context.Process(target=worker)
+    process.start()
+    taken = [progress.take_back(slot) for slot in reversed(slots)]
+    process.join()
+    assert process.exitcode == 0
+    assert all(s != t for s, t in zip([started[s] for s in reversed(slots)], taken, strict=True))
+
+
 def test_workers_are_gone_when_read_returns_though_they_exit_in_the_background(
     monkeypatch, tmp_path
 ):

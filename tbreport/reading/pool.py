@@ -406,15 +406,15 @@ class PoolReader:
         self.lost: list[list[int]] = []
         self.pool: ProcessPoolExecutor | None = None
         self.shared = 0  # runs the workers were given when they started
-        self.futures: dict[Future[_Sent], _Given] = {}
+        self.futures: dict[Future[_Sent | None], _Given] = {}
         # Futures as they finish (appended by the pool's thread): `add`, called once per run
         # found, looks here instead of asking every future whether it is done.
-        self.finished: deque[Future[_Sent]] = deque()
+        self.finished: deque[Future[_Sent | None]] = deque()
         self.spill_file: tuple[int, str] | None = None
         self.bytes_found = 0
         # When each batch given to the workers started (shared with forked workers), and how
         # long a byte takes to read, as last measured: what `_plan` needs to even out the end.
-        self.progress: np.ndarray | None = None
+        self.progress: Progress | None = None
         self.next_slot = 0
         self.seconds_per_byte_here: float | None = None
         self.seconds_per_byte_there: float | None = None  # in a worker
@@ -504,16 +504,41 @@ class PoolReader:
             self.spill_file = None
 
     def _share_work(self) -> None:
-        """Read every batch of `todo` between this process and the workers (`_plan`)."""
-        while self.todo:
+        """Read every batch of `todo` between this process and the workers (`_plan`); with
+        nothing left to plan, take back what the workers have not started (`_take_back`)."""
+        while self.todo or self.futures:
             self._collect_finished()
-            mine = self._plan()
+            mine = self._plan() if self.todo else None
+            if mine is None:
+                mine = self._take_back()
             if mine is not None:
                 self._read_here(mine)
             elif self.futures:  # everything left is the workers': wait for one to finish
                 done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
                 self._collect(list(done))
-        self._wait()
+
+    def _take_back(self) -> list[int] | None:
+        """The last batch given to the workers, taken back to read here if no worker has
+        started it and this process would read it before the workers are done with all they
+        hold (the batches given are a guess of how long each side takes; near the end, a
+        worker may hold one too many). None when there is none to take back.
+
+        Only once a worker has read a batch: until then its speed is unknown, and it may still
+        be starting (a batch given to a worker first is also never read here when the worker
+        is slow to start).
+        """
+        here, there = self.seconds_per_byte_here, self.seconds_per_byte_there
+        if self.progress is None or here is None or there is None:
+            return None
+        last = next((f for f in reversed(self.futures) if not f.done()), None)
+        if last is None:
+            return None
+        task, slot = self.futures[last]
+        workers_left = self._workers_busy(time.monotonic(), there) / self.pool_size
+        if self._task_bytes(task) * here >= workers_left or not self.progress.take_back(slot):
+            return None
+        del self.futures[last]  # the worker that comes to it returns None
+        return task
 
     def _plan(self) -> list[int] | None:
         """Submit to the workers their part of `todo` (`lay_out`) that they would start before
@@ -558,8 +583,8 @@ class PoolReader:
                 busy += self._task_bytes(task)
                 continue
             cost = self._task_bytes(task) * per_byte + HANDOVER_SECONDS
-            started = self.progress[slot, 0] if self.progress is not None else 0.0
-            if started:
+            started = self.progress.started_at(slot) if self.progress is not None else None
+            if started is not None:
                 cost = max(cost - (now - started), 0.0)
             busy += cost
         return busy
@@ -605,7 +630,7 @@ class PoolReader:
                 slot = self.next_slot % PROGRESS_SLOTS
                 self.next_slot += 1
                 if self.progress is not None:
-                    self.progress[slot] = 0.0
+                    self.progress.clear(slot)
                 try:
                     future = self.pool.submit(_read_batch_in_worker, work, slot)
                 except BrokenProcessPool:  # a worker died while we were still submitting
@@ -623,7 +648,7 @@ class PoolReader:
             self.spill_file = _spill_file()
         spill = self.spill_file[0] if self.spill_file is not None else None
         if self.progress is None and self.method == "fork":
-            self.progress = _progress_table()
+            self.progress = Progress.shared(self.context)
         # Forked workers share this process's objects until they write to them: a garbage
         # collection in a worker would touch (and so copy) every one of them. Frozen until the
         # workers are started (at the first submission, `_submit` unfreezes).
@@ -637,7 +662,7 @@ class PoolReader:
             initargs=(self.runs[: self.shared], self.tag_filter, self.parse, spill, self.progress),
         )
 
-    def _collect(self, done: list[Future[_Sent]]) -> None:
+    def _collect(self, done: list[Future[_Sent | None]]) -> None:
         """Keep the batches ``done``."""
         for future in done:
             given = self.futures.pop(future, None)
@@ -649,10 +674,11 @@ class PoolReader:
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
-            if self.progress is not None:
-                started, ended = self.progress[slot]
-                if started and ended:
-                    self._measured(self._task_bytes(task), float(ended - started), here=False)
+            if packed is None:  # taken back (`_take_back` forgets such futures at once)
+                continue
+            seconds = self.progress.seconds(slot) if self.progress is not None else None
+            if seconds is not None:
+                self._measured(self._task_bytes(task), seconds, here=False)
             self._keep(task, _unpack(packed, self.spill_file[0] if self.spill_file else None))
 
     def _collect_finished(self) -> None:
@@ -766,7 +792,7 @@ _worker_settings: tuple[
     Pattern | None,
     Callable[[EventFileRef, Pattern | None], FileData] | None,
     int | None,
-    np.ndarray | None,
+    Progress | None,
 ] = ([], None, None, None, None)
 
 
@@ -775,36 +801,90 @@ def _start_worker(
     tag_filter: Pattern | None,
     parse: Callable[[EventFileRef, Pattern | None], FileData] | None,
     spill: int | None,
-    progress: np.ndarray | None,
+    progress: Progress | None,
 ) -> None:
     global _worker_settings
     _worker_settings = (runs, tag_filter, parse, spill, progress)
     _keep_freed_memory()
 
 
-def _read_batch_in_worker(work: list[int | RunRef], slot: int) -> _Sent:
+def _read_batch_in_worker(work: list[int | RunRef], slot: int) -> _Sent | None:
     """`_read_run_batch` of runs given by position in the worker's runs, or whole; when it
-    started and ended is written to ``slot`` of the progress table (if shared)."""
+    started and ended is written to ``slot`` of the progress table (if shared). None when the
+    reading process took the batch back before this worker came to it."""
     runs, tag_filter, parse, spill, progress = _worker_settings
-    if progress is not None:
-        progress[slot, 0] = time.monotonic()
+    if progress is not None and not progress.start(slot):
+        return None
     batch = [runs[item] if isinstance(item, int) else item for item in work]
     packed = _read_run_batch(batch, tag_filter, parse, spill)
     if progress is not None:
-        progress[slot, 1] = time.monotonic()
+        progress.end(slot)
     return packed
 
 
-def _progress_table() -> np.ndarray | None:
-    """A table of :data:`PROGRESS_SLOTS` (start, end) times in memory that forked workers
-    share, or None where there is no such memory."""
-    import mmap
+class Progress:
+    """When each batch given to the workers started and ended, in memory that forked workers
+    share: a ring of :data:`PROGRESS_SLOTS` slots, one per batch.
 
-    try:
-        shared = mmap.mmap(-1, PROGRESS_SLOTS * 16)  # anonymous and shared where there is fork
-    except (OSError, ValueError):
-        return None
-    return np.frombuffer(shared, dtype=np.float64).reshape(PROGRESS_SLOTS, 2)
+    A batch is read once: a worker claims its slot before reading it (`start`), and the
+    reading process may take back a batch no worker has claimed yet (`take_back`), under one
+    lock, so that the last batches queued for a worker are read by whoever is free first.
+    """
+
+    # What a slot's start time holds before a worker claims it, and once taken back.
+    _NOT_STARTED = 0.0
+    _TAKEN_BACK = -1.0
+
+    def __init__(self, times: np.ndarray, lock: Any) -> None:
+        self.times = times  # (start, end) per slot, in `time.monotonic` seconds
+        self.lock = lock
+
+    @classmethod
+    def shared(cls, context: BaseContext) -> Progress | None:
+        """A new table in shared anonymous memory, or None where there is none."""
+        import mmap
+
+        try:
+            memory = mmap.mmap(-1, PROGRESS_SLOTS * 16)  # shared with the processes forked
+            lock = context.Lock()
+        except (OSError, ValueError, ImportError):  # no shared memory or semaphores here
+            return None
+        return cls(np.frombuffer(memory, dtype=np.float64).reshape(PROGRESS_SLOTS, 2), lock)
+
+    def clear(self, slot: int) -> None:
+        """Make ``slot`` ready for a new batch (before it is given to a worker)."""
+        self.times[slot] = self._NOT_STARTED
+
+    def start(self, slot: int) -> bool:
+        """Claim ``slot``'s batch for the calling worker, noting when it starts: False if the
+        reading process took it back."""
+        with self.lock:
+            if self.times[slot, 0] == self._TAKEN_BACK:
+                return False
+            self.times[slot, 0] = time.monotonic()
+            return True
+
+    def end(self, slot: int) -> None:
+        """Note that ``slot``'s batch was read."""
+        self.times[slot, 1] = time.monotonic()
+
+    def take_back(self, slot: int) -> bool:
+        """Take ``slot``'s batch back from the workers if none has started it."""
+        with self.lock:
+            if self.times[slot, 0] != self._NOT_STARTED:
+                return False
+            self.times[slot, 0] = self._TAKEN_BACK
+            return True
+
+    def started_at(self, slot: int) -> float | None:
+        """When a worker started ``slot``'s batch (None if none has)."""
+        started = float(self.times[slot, 0])
+        return started if started > 0 else None
+
+    def seconds(self, slot: int) -> float | None:
+        """How long a worker took to read ``slot``'s batch (None until it has)."""
+        started, ended = (float(t) for t in self.times[slot])
+        return ended - started if started > 0 and ended > 0 else None
 
 
 def _keep_freed_memory() -> None:
