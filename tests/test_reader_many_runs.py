@@ -214,6 +214,9 @@ def test_files_framed_in_lockstep_equal_each_framed_alone():
         damaged[int(rng.integers(len(whole)))] ^= 1 << int(rng.integers(8))
         variants.append(bytes(damaged))
     variants += [b"\x00" * 16, b"\x00" * 30, testing.frame(b"")[:-2]]
+    # Lengths far past the end, up to ones that would overflow a position.
+    for huge in (1 << 32, 1 << 62, (1 << 63) + (1 << 62), (1 << 64) - 1):
+        variants.append(huge.to_bytes(8, "little") + whole[8:])
     sizes = np.array([len(v) for v in variants], dtype=np.int64)
     ends = np.cumsum(sizes)
     found = records.frame_intact_files(b"".join(variants), ends - sizes, ends)
