@@ -205,6 +205,16 @@ def test_checksums_from_differences_equal_the_byte_loop(monkeypatch, length):
         assert fast.tolist() == loop.tolist() == expected
 
 
+@pytest.mark.parametrize("rows", [1, 3, 64, 500])
+def test_segments_gathered_or_sliced_equal_the_plain_concatenation(rows):
+    rng = np.random.default_rng(rows)
+    values = rng.normal(size=40 * rows)
+    sizes = rng.integers(0, 2 * rows, size=40)
+    starts = np.array([rng.integers(0, len(values) - n + 1) for n in sizes], dtype=np.int64)
+    expected = np.concatenate([values[a : a + n] for a, n in zip(starts, sizes, strict=True)])
+    assert parsing.gather_segments(values, starts, sizes).tolist() == expected.tolist()
+
+
 def test_files_framed_in_lockstep_equal_each_framed_alone():
     rng = np.random.default_rng(12)
     whole = _file([_version(), *scalar_series("loss", range(5)), testing.frame(b"")])
@@ -409,23 +419,23 @@ def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_pat
     # Small batches, so that this little logdir is cut into many.
     monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
     monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1 << 30)  # all batches cut after the walk
-    here, there = [], []
-    real_here, real_submit = pool.PoolReader._read_here, pool.PoolReader._submit
+    here, kept = [], []
+    real_here, real_keep = pool.PoolReader._read_here, pool.PoolReader._keep
 
     def read_here(self, task):
         here.extend(task)
         real_here(self, task)
 
-    def submit(self, tasks, **kwargs):
-        there.extend(i for task in tasks for i in task)
-        real_submit(self, tasks, **kwargs)
+    def keep(self, task, batch):  # every batch read, here or by a worker
+        kept.extend(task)
+        real_keep(self, task, batch)
 
     monkeypatch.setattr(pool.PoolReader, "_read_here", read_here)
-    monkeypatch.setattr(pool.PoolReader, "_submit", submit)
+    monkeypatch.setattr(pool.PoolReader, "_keep", keep)
     two = tbreport.read(logdir, jobs=2)
     assert here
-    assert there
-    assert sorted(here + there) == list(range(60))
+    assert set(kept) - set(here)  # read by a worker
+    assert sorted(kept) == list(range(60))  # each run once
     for name in ("scalars", "runs", "hparams"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
     assert [str(w) for w in one.warnings] == [str(w) for w in two.warnings]

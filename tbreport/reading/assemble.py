@@ -665,15 +665,19 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
     )
     if (joined_order == np.arange(len(joined_order))).all():
         return out
-    # Runs read out of order (batches mixing the walk's order): rows reordered run by run.
+    # Runs read out of order (batches mixing the walk's order): rows reordered, by stretches
+    # of runs that follow each other in both orders.
     joined_at = np.argsort(joined_order)  # where each run sits in the joined columns
-    starts, taken = segment_starts(sizes)[joined_at], sizes[joined_at]
+    run_starts, taken = segment_starts(sizes)[joined_at], sizes[joined_at]
+    first = np.flatnonzero(np.diff(joined_at, prepend=-2) != 1)  # each stretch's first run
+    starts = run_starts[first]
+    stretch_rows = np.add.reduceat(taken, first) if len(first) else taken
     return out._replace(
         run_codes=np.repeat(np.arange(len(run_data), dtype=run_type), taken),
-        tag_codes=gather_segments(out.tag_codes, starts, taken),
-        step=gather_segments(out.step, starts, taken),
-        wall=gather_segments(out.wall, starts, taken),
-        value=gather_segments(out.value, starts, taken),
+        tag_codes=gather_segments(out.tag_codes, starts, stretch_rows),
+        step=gather_segments(out.step, starts, stretch_rows),
+        wall=gather_segments(out.wall, starts, stretch_rows),
+        value=gather_segments(out.value, starts, stretch_rows),
         inventory=out.inventory.take(joined_at),
     )
 

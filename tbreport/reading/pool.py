@@ -518,10 +518,10 @@ class PoolReader:
                 self._collect(list(done))
 
     def _take_back(self) -> list[int] | None:
-        """The last batch given to the workers, taken back to read here if no worker has
-        started it and this process would read it before the workers are done with all they
-        hold (the batches given are a guess of how long each side takes; near the end, a
-        worker may hold one too many). None when there is none to take back.
+        """A batch given to the workers that none has started, taken back to read here: the
+        one after which all would end soonest, if sooner than the workers would end with
+        all they hold (the batches given are a guess of how long each side takes; near the
+        end, a worker may hold one too many). None when there is none to take back.
 
         Only once a worker has read a batch: until then its speed is unknown, and it may still
         be starting (a batch given to a worker first is also never read here when the worker
@@ -530,15 +530,20 @@ class PoolReader:
         here, there = self.seconds_per_byte_here, self.seconds_per_byte_there
         if self.progress is None or here is None or there is None:
             return None
-        last = next((f for f in reversed(self.futures) if not f.done()), None)
-        if last is None:
+        workers_end = self._workers_busy(time.monotonic(), there) / self.pool_size
+        best: Future[_Sent | None] | None = None
+        best_end = workers_end
+        for future, (task, slot) in self.futures.items():
+            if future.done() or self.progress.started_at(slot) is not None:
+                continue
+            size = self._task_bytes(task)
+            saved = (size * there + HANDOVER_SECONDS) / self.pool_size
+            end = max(size * here, workers_end - saved)
+            if end < best_end:
+                best, best_end = future, end
+        if best is None or not self.progress.take_back(self.futures[best].slot):
             return None
-        task, slot = self.futures[last]
-        workers_left = self._workers_busy(time.monotonic(), there) / self.pool_size
-        if self._task_bytes(task) * here >= workers_left or not self.progress.take_back(slot):
-            return None
-        del self.futures[last]  # the worker that comes to it returns None
-        return task
+        return self.futures.pop(best).task  # the worker that comes to it returns None
 
     def _plan(self) -> list[int] | None:
         """Submit to the workers their part of `todo` (`lay_out`) that they would start before
