@@ -408,13 +408,18 @@ def test_with_nothing_for_this_process_the_workers_take_all():
     assert pool.lay_out([1], workers_busy=0, workers=1, handover=0) == ([(0, 0.0)], None)
 
 
-def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_path):
-    logdir = tmp_path / "many"
-    rng = np.random.default_rng(3)
-    for i in range(60):
+def _small_runs(logdir: Path, *, count: int, seed: int) -> Path:
+    """``count`` small plain runs in ``logdir``."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
         run = logdir / f"run{i:02d}"
         run.mkdir(parents=True)
         (run / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    return logdir
+
+
+def test_the_reading_process_reads_a_share_with_the_workers(monkeypatch, tmp_path):
+    logdir = _small_runs(tmp_path / "many", count=60, seed=3)
     one = tbreport.read(logdir, jobs=1)
     # Small batches, so that this little logdir is cut into many.
     monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
@@ -445,12 +450,7 @@ def test_a_batch_no_worker_started_is_taken_back_and_read_here_once(monkeypatch,
     import os
     import time
 
-    logdir = tmp_path / "many"
-    rng = np.random.default_rng(6)
-    for i in range(60):
-        run = logdir / f"run{i:02d}"
-        run.mkdir(parents=True)
-        (run / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    logdir = _small_runs(tmp_path / "many", count=60, seed=6)
     one = tbreport.read(logdir, jobs=1)
     monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
     monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1 << 30)  # all batches cut after the walk
@@ -524,11 +524,7 @@ def test_workers_are_gone_when_read_returns_though_they_exit_in_the_background(
 
     from tbreport.reading import reader
 
-    logdir = tmp_path / "many"
-    rng = np.random.default_rng(5)
-    for i in range(20):
-        (logdir / f"run{i:02d}").mkdir(parents=True)
-        (logdir / f"run{i:02d}" / event_file_name(i)).write_bytes(_file(_plain_run(rng, i)))
+    logdir = _small_runs(tmp_path / "many", count=20, seed=5)
     monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1)  # the workers start during the walk
     real_shutdown = ProcessPoolExecutor.shutdown
 
