@@ -514,6 +514,26 @@ def test_a_batch_is_either_started_by_a_worker_or_taken_back_never_both():
     assert all(s != t for s, t in zip([started[s] for s in reversed(slots)], taken, strict=True))
 
 
+def test_a_lock_left_held_by_a_dead_worker_stops_taking_back_but_nothing_waits(monkeypatch):
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(pool, "LOCK_SECONDS", 0.05)
+    context = multiprocessing.get_context("fork")
+    progress = pool.Progress.shared(context)
+    assert progress is not None
+    progress.clear(0)
+    progress.clear(1)
+    dying = context.Process(target=progress.lock.acquire)  # exits holding the lock
+    dying.start()
+    dying.join()
+    started = time.monotonic()
+    assert not progress.take_back(0)
+    assert progress.start(1)  # a worker reads what it was given
+    assert progress.started_at(1) is not None
+    assert time.monotonic() - started < 2.0
+
+
 def test_workers_are_gone_when_read_returns_though_they_exit_in_the_background(
     monkeypatch, tmp_path
 ):

@@ -652,7 +652,7 @@ class PoolReader:
         if self.spill_file is None and self.method == "fork":
             self.spill_file = _spill_file()
         spill = self.spill_file[0] if self.spill_file is not None else None
-        if self.progress is None and self.method == "fork":
+        if self.method == "fork":  # a new table for new workers (a dead one may hold the lock)
             self.progress = Progress.shared(self.context)
         # Forked workers share this process's objects until they write to them: a garbage
         # collection in a worker would touch (and so copy) every one of them. Frozen until the
@@ -738,6 +738,8 @@ HANDOVER_SECONDS = 0.002
 QUEUE_MARGIN = 1.0
 # Batches given to workers whose start and end are kept (a ring: far more than are ever queued).
 PROGRESS_SLOTS = 1024
+# The progress table's lock is held for microseconds: waited for longer, its holder died.
+LOCK_SECONDS = 1.0
 # While the walk goes on, workers get batches of about this many bytes.
 EARLY_BATCH_BYTES = 2 << 20
 # The last batches of a read, when the work left is cut finer and finer: about 15 ms of work
@@ -834,6 +836,11 @@ class Progress:
     A batch is read once: a worker claims its slot before reading it (`start`), and the
     reading process may take back a batch no worker has claimed yet (`take_back`), under one
     lock, so that the last batches queued for a worker are read by whoever is free first.
+
+    A worker killed while it holds the lock never releases it: past :data:`LOCK_SECONDS`
+    nothing is taken back and workers read what they are given, so nothing waits for it (a
+    batch taken back that a worker reads all the same is read twice, its worker's copy
+    dropped).
     """
 
     # What a slot's start time holds before a worker claims it, and once taken back.
@@ -863,11 +870,15 @@ class Progress:
     def start(self, slot: int) -> bool:
         """Claim ``slot``'s batch for the calling worker, noting when it starts: False if the
         reading process took it back."""
-        with self.lock:
-            if self.times[slot, 0] == self._TAKEN_BACK:
+        locked = self.lock.acquire(timeout=LOCK_SECONDS)
+        try:
+            if locked and self.times[slot, 0] == self._TAKEN_BACK:
                 return False
             self.times[slot, 0] = time.monotonic()
             return True
+        finally:
+            if locked:
+                self.lock.release()
 
     def end(self, slot: int) -> None:
         """Note that ``slot``'s batch was read."""
@@ -875,11 +886,15 @@ class Progress:
 
     def take_back(self, slot: int) -> bool:
         """Take ``slot``'s batch back from the workers if none has started it."""
-        with self.lock:
+        if not self.lock.acquire(timeout=LOCK_SECONDS):
+            return False
+        try:
             if self.times[slot, 0] != self._NOT_STARTED:
                 return False
             self.times[slot, 0] = self._TAKEN_BACK
             return True
+        finally:
+            self.lock.release()
 
     def started_at(self, slot: int) -> float | None:
         """When a worker started ``slot``'s batch (None if none has)."""
