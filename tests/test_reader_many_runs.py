@@ -363,6 +363,11 @@ def test_shrinking_batches_cover_every_run_in_order_and_shrink(monkeypatch):
     assert totals[0] >= sum(sizes) // 4 - 300
     assert max(totals[-3:]) <= 100 + 300
     assert totals[0] > 5 * max(totals[-3:])
+    monkeypatch.setattr(pool, "LARGEST_BATCH_BYTES", 1000)
+    capped = pool.shrinking_batches(sizes, counts, readers=2)
+    assert [i for batch in capped for i in batch] == list(range(len(sizes)))
+    assert max(sum(sizes[i] for i in batch) for batch in capped) <= 1000
+    assert len(capped) > len(cut)
     monkeypatch.setattr(reading_files, "BATCH_FILES", 10)
     for batch in pool.shrinking_batches(sizes, counts, readers=2):
         assert sum(counts[i] for i in batch) <= 10 or len(batch) == 1
