@@ -471,16 +471,32 @@ def test_a_batch_no_worker_started_is_taken_back_and_read_here_once(monkeypatch,
         return real_batch(*args, **kwargs)
 
     monkeypatch.setattr(pool, "_read_run_batch", slow_in_workers)
-    taken = []
-    real_take_back = pool.Progress.take_back
+    given, here, kept = [], [], []
+    real_submit, real_here, real_keep = (
+        pool.PoolReader._submit,
+        pool.PoolReader._read_here,
+        pool.PoolReader._keep,
+    )
 
-    def take_back(self, slot):
-        taken.append(real_take_back(self, slot))
-        return taken[-1]
+    def submit(self, tasks, **kwargs):
+        given.extend(tasks)
+        real_submit(self, tasks, **kwargs)
 
-    monkeypatch.setattr(pool.Progress, "take_back", take_back)
+    def read_here(self, task):
+        here.append(task)
+        real_here(self, task)
+
+    def keep(self, task, batch):  # every batch read, here or by a worker
+        kept.extend(task)
+        real_keep(self, task, batch)
+
+    monkeypatch.setattr(pool.PoolReader, "_submit", submit)
+    monkeypatch.setattr(pool.PoolReader, "_read_here", read_here)
+    monkeypatch.setattr(pool.PoolReader, "_keep", keep)
     two = tbreport.read(logdir, jobs=2)
-    assert True in taken
+    taken_back = [task for task in given if task in here]
+    assert len(taken_back) >= 1  # given to the worker, read here
+    assert sorted(kept) == list(range(60))  # each run once
     for name in ("scalars", "runs", "hparams"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True)
 

@@ -679,7 +679,7 @@ class PoolReader:
             except BrokenProcessPool:
                 self.lost.append(task)
                 continue
-            if packed is None:  # taken back (`_take_back` forgets such futures at once)
+            if packed is None:  # only for a batch taken back, whose future was forgotten then
                 continue
             seconds = self.progress.seconds(slot) if self.progress is not None else None
             if seconds is not None:
