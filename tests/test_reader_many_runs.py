@@ -459,6 +459,7 @@ def test_a_batch_no_worker_started_is_taken_back_and_read_here_once(monkeypatch,
     one = tbreport.read(logdir, jobs=1)
     monkeypatch.setattr(pool, "SMALLEST_BATCH_BYTES", 1)
     monkeypatch.setattr(pool, "EARLY_BATCH_BYTES", 1 << 30)  # all batches cut after the walk
+    monkeypatch.setattr(pool, "QUEUE_MARGIN", 1e9)  # the worker's share is given at once
     reading_process = os.getpid()
     real_batch = pool._read_run_batch
     worker_batches = []  # in each worker, its own
