@@ -215,6 +215,36 @@ def test_segments_gathered_or_sliced_equal_the_plain_concatenation(rows):
     assert parsing.gather_segments(values, starts, sizes).tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("parts", [0, 1, 2, 7])
+def test_columns_joined_in_one_block_equal_each_joined_alone(parts):
+    rng = np.random.default_rng(parts)
+    types = [np.int8, np.int16, np.int64, np.float64]
+    columns = [
+        [rng.integers(-100, 100, size=int(rng.integers(0, 50))).astype(t) for _ in range(parts)]
+        for t in types
+    ]
+    expected = [runbatch.join_parts(list(c), t) for c, t in zip(columns, types, strict=True)]
+    given = [list(c) for c in columns]
+    joined = runbatch.join_columns([(c, t) for c, t in zip(given, types, strict=True)])
+    assert all(not c for c in given)  # the parts are let go
+    for column, want, dtype in zip(joined, expected, types, strict=True):
+        assert column.dtype == dtype
+        assert column.tolist() == want.tolist()
+    # Side by side, not overlapping: writing one column leaves the others as they were.
+    for k, column in enumerate(joined):
+        column[:] = k + 1
+    assert [set(c.tolist()) for c in joined] == [
+        {k + 1} if len(c) else set() for k, c in enumerate(joined)
+    ]
+
+
+def test_columns_with_a_single_part_are_kept_as_they_are():
+    part = np.arange(5, dtype=np.int64)
+    joined = runbatch.join_columns([([part], np.int64), ([part, part], np.int64)])
+    assert joined[0] is part
+    assert joined[1].tolist() == [*range(5), *range(5)]
+
+
 def test_files_framed_in_lockstep_equal_each_framed_alone():
     rng = np.random.default_rng(12)
     whole = _file([_version(), *scalar_series("loss", range(5)), testing.frame(b"")])

@@ -33,7 +33,7 @@ from tbreport.reading.parsing import (
     segment_starts,
 )
 from tbreport.reading.result import HISTOGRAM_COLUMNS, TEXT_COLUMNS, ReadResult
-from tbreport.reading.runbatch import SCALAR_COLUMNS, RunBatch, code_type, join_parts
+from tbreport.reading.runbatch import SCALAR_COLUMNS, RunBatch, code_type, join_columns, join_parts
 from tbreport.reading.rundata import RunData
 
 _ZERO_EDGE = 1e-10
@@ -654,15 +654,16 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
         batch.release()
     sizes = np.concatenate([batch.sizes for _, batch in placed]) if placed else _EMPTY_INT
     inventory = InventoryCells.joined([batch.inventory for _, batch in placed])
-    out = _Joined(
-        tags=tags,
-        run_codes=join_parts(run_parts, run_type),
-        tag_codes=join_parts(tag_parts, tag_type),
-        step=join_parts(columns["scalar_step"], np.int64),
-        wall=join_parts(columns["scalar_wall"], np.float64),
-        value=join_parts(columns["scalar_value"], np.float64),
-        inventory=inventory,
+    run_codes, tag_codes, step, wall, value = join_columns(
+        [
+            (run_parts, run_type),
+            (tag_parts, tag_type),
+            (columns["scalar_step"], np.int64),
+            (columns["scalar_wall"], np.float64),
+            (columns["scalar_value"], np.float64),
+        ]
     )
+    out = _Joined(tags, run_codes, tag_codes, step, wall, value, inventory)
     if (joined_order == np.arange(len(joined_order))).all():
         return out
     # Runs read out of order (batches mixing the walk's order): rows reordered, by stretches
