@@ -20,7 +20,10 @@ also the runs cut in two halves of equal bytes, each read with ``jobs=1``, in on
 forked ones that share and send nothing: their ratio is the most two processes give this machine
 on that shape, next to which ``jobs=2`` against ``jobs=1`` is read. Peak memory is the largest
 resident set of the process (``ru_maxrss``; for ``jobs=2`` also the largest worker's), interpreter
-and imports included, next to the size of the resulting DataFrame(s).
+and imports included, next to the size of the resulting DataFrame(s). With ``--pairs N``,
+``jobs=1`` and ``jobs=2`` (and the two halves) are then also run as N pairs, one right after the
+other, and the ratio is given pair by pair: the machine's speed drifts over minutes, so this
+ratio is steadier than one of two medians.
 
 Then diagnosis, report and audit at scale: ``diagnose`` on 100 runs x 10,000 steps and on 1,000
 runs x 100 steps (the read excluded), ``render_report`` on the first, and ``audit`` of an archive of
@@ -32,6 +35,8 @@ Usage::
     python3 bench/bench_shapes.py --shapes histograms,many-runs --repeat 3
     python3 bench/bench_shapes.py --baseline /tmp/tbreport-before --skip-peers
     python3 bench/bench_shapes.py --scale 0.1 --no-scale-tests   # quick look
+    python3 bench/bench_shapes.py --skip-peers --only "tbreport jobs=1" --no-scale-tests \\
+        --pairs 15                                      # jobs=2 / jobs=1, pair by pair
 """
 
 from __future__ import annotations
@@ -586,6 +591,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-scale-tests", action="store_true", help="skip diagnosis, report and audit at scale"
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="then N rounds of jobs=1 and jobs=2 side by side (and of the halves) per multi-run "
+        "shape: the median and quartiles of each round's ratio",
+    )
     args = parser.parse_args(argv)
     _check_scalar_records()
     specs = shape_specs(args.scale)
@@ -621,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report(table, args.repeat))
     print()
     print(scaling(table))
+    if args.pairs:
+        print()
+        print(paired_scaling(args.workdir, names, specs, args.scale, args.pairs))
     if not args.no_scale_tests:
         rows = scale_tests(args.workdir, args.baseline, args.repeat)
         print()
@@ -681,6 +696,51 @@ def scaling(table: list) -> str:
             *(f"| {name} | {tbreport} | {halves} |" for name, tbreport, halves in rows),
         ]
     )
+
+
+def paired_scaling(
+    workdir: Path, names: list[str], specs: dict[str, dict], scale: float, rounds: int
+) -> str:
+    """``jobs=2`` against ``jobs=1`` from pairs run one right after the other, ``rounds`` times:
+    a pair sees the same state of the machine, which drifts by a quarter over an hour, so the
+    ratio of each pair varies much less than the ratio of two medians taken minutes apart."""
+    chosen = readers(None, True, False, True)
+    pairs = [("tbreport jobs=1", "tbreport jobs=2"), (HALVES_ONE, HALVES_TWO)]
+    lines = [
+        f"Two processes against one, pair by pair ({rounds} rounds of each pair, one right "
+        "after the other, the order alternating): median [lower quartile, upper quartile].",
+        "",
+        "| shape | tbreport jobs=1 / jobs=2 | halves: 1 process / 2 processes |",
+        "|---|---:|---:|",
+    ]
+    for name in names:
+        spec = specs[name]
+        if not spec.get("multi_run", False):
+            continue
+        logdir = ensure_shape(workdir, name, spec, scale)
+        ratios: list[list[float]] = [[] for _ in pairs]
+        for i in range(rounds):
+            for k, pair in enumerate(pairs):
+                order = pair if i % 2 == 0 else pair[::-1]
+                seconds = {
+                    r: measure_read(chosen[r][0], chosen[r][1], logdir, spec["kind"])["seconds"]
+                    for r in order
+                }
+                ratios[k].append(seconds[pair[0]] / seconds[pair[1]])
+            print(
+                f"  {name} round {i + 1}: " + ", ".join(f"{r[-1]:.2f}x" for r in ratios),
+                file=sys.stderr,
+            )
+        cells = [_spread(r) for r in ratios]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}x" if values else ""
+    low, median, high = statistics.quantiles(values, n=4)
+    return f"{median:.2f}x [{low:.2f}, {high:.2f}]"
 
 
 def _medians(found: dict[str, list[dict]]) -> dict[str, float]:
