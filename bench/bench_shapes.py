@@ -604,9 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [s for s in args.shapes.split(",") if s]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     table = []
+    logdirs: dict[str, Path] = {}
     for name in names:
         spec = specs[name]
-        logdir = ensure_shape(args.workdir, name, spec, args.scale)
+        logdir = logdirs[name] = ensure_shape(args.workdir, name, spec, args.scale)
         size = sum(p.stat().st_size for p in logdir.rglob("*tfevents*"))
         kind = spec["kind"]
         chosen = readers(
@@ -635,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     print(scaling(table))
     if args.pairs:
         print()
-        print(paired_scaling(args.workdir, names, specs, args.scale, args.pairs))
+        print(paired_scaling(logdirs, specs, rounds=args.pairs))
     if not args.no_scale_tests:
         rows = scale_tests(args.workdir, args.baseline, args.repeat)
         print()
@@ -698,13 +699,11 @@ def scaling(table: list) -> str:
     )
 
 
-def paired_scaling(
-    workdir: Path, names: list[str], specs: dict[str, dict], scale: float, rounds: int
-) -> str:
+def paired_scaling(logdirs: dict[str, Path], specs: dict[str, dict], *, rounds: int) -> str:
     """``jobs=2`` against ``jobs=1`` from pairs run one right after the other, ``rounds`` times:
     a pair sees the same state of the machine, which drifts by a quarter over an hour, so the
     ratio of each pair varies much less than the ratio of two medians taken minutes apart."""
-    chosen = readers(None, True, False, True)
+    chosen = readers(None, skip_peers=True, peers=False, multi_run=True)
     pairs = [("tbreport jobs=1", "tbreport jobs=2"), (HALVES_ONE, HALVES_TWO)]
     lines = [
         f"Two processes against one, pair by pair ({rounds} rounds of each pair, one right "
@@ -713,11 +712,10 @@ def paired_scaling(
         "| shape | tbreport jobs=1 / jobs=2 | halves: 1 process / 2 processes |",
         "|---|---:|---:|",
     ]
-    for name in names:
+    for name, logdir in logdirs.items():
         spec = specs[name]
         if not spec.get("multi_run", False):
             continue
-        logdir = ensure_shape(workdir, name, spec, scale)
         ratios: list[list[float]] = [[] for _ in pairs]
         for i in range(rounds):
             for k, pair in enumerate(pairs):

@@ -663,7 +663,15 @@ def _join_batches(run_data: list[RunData], batches: list[RunBatch]) -> _Joined:
             (columns["scalar_value"], np.float64),
         ]
     )
-    out = _Joined(tags, run_codes, tag_codes, step, wall, value, inventory)
+    out = _Joined(
+        tags=tags,
+        run_codes=run_codes,
+        tag_codes=tag_codes,
+        step=step,
+        wall=wall,
+        value=value,
+        inventory=inventory,
+    )
     if (joined_order == np.arange(len(joined_order))).all():
         return out
     # Runs read out of order (batches mixing the walk's order): rows reordered, by stretches

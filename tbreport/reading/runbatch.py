@@ -146,19 +146,22 @@ def join_columns(columns: list[tuple[list[np.ndarray], DTypeLike]]) -> list[np.n
     that way, 6 ms in one block). When a column has fewer than two parts (nothing to copy),
     each column is joined on its own.
     """
-    types = [np.dtype(dtype) for _, dtype in columns]
-    rows = [sum(len(part) for part in parts) for parts, _ in columns]
     if any(len(parts) < 2 for parts, _ in columns):
         return [join_parts(parts, dtype) for parts, dtype in columns]
-    ends = np.cumsum([_aligned(n * t.itemsize) for n, t in zip(rows, types, strict=True)])
-    block = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
+    types = [np.dtype(dtype) for _, dtype in columns]
+    nbytes = [
+        sum(len(p) for p in parts) * t.itemsize
+        for (parts, _), t in zip(columns, types, strict=True)
+    ]
+    block = np.empty(sum(_aligned(n) for n in nbytes), dtype=np.uint8)
     joined = []
-    for (parts, _), dtype, n, end in zip(columns, types, rows, ends, strict=True):
-        start = int(end) - _aligned(n * dtype.itemsize)
-        column = block[start : start + n * dtype.itemsize].view(dtype)
+    start = 0
+    for (parts, _), dtype, n in zip(columns, types, nbytes, strict=True):
+        column = block[start : start + n].view(dtype)
         np.concatenate(parts, out=column, casting="same_kind")
         parts.clear()
         joined.append(column)
+        start += _aligned(n)
     return joined
 
 
